@@ -1,0 +1,63 @@
+# burnlink: `make run` and `make test` are all a fresh Debian machine needs.
+SWIFT ?= swift
+PYTHON ?= python3
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := libsodium-dev pkg-config
+
+.PHONY: all deps system-deps python-deps build release run test test-swift test-python \
+        bench bench-core vectors clean
+
+all: build
+
+## Installs what is missing: libsodium-dev from Debian, the Python test packages from PyPI.
+deps: system-deps python-deps
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+python-deps:
+	@$(PYTHON) -c 'import nacl.bindings, pytest' 2>/dev/null || \
+	  PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q -r Tests/python/requirements.txt
+
+build: system-deps
+	$(SWIFT) build
+
+release: system-deps
+	$(SWIFT) build -c release
+
+## Builds in release mode; the server arrives with its own issue, until then this says what is here.
+run: deps release
+	@echo
+	@echo "burnlink: the core library (BurnlinkCore) is built in release mode."
+	@echo "  The server (burnlink-server) and the CLI (burnlink) are not part of this build yet."
+	@echo "  Try: make test        # format vectors, Swift tests, independent Python decoder"
+	@echo "       make bench-core  # envelope throughput beside raw secretbox"
+
+## The whole suite: Swift tests (Swift Testing), then the independent Python decoder.
+test: deps test-swift test-python
+
+test-swift:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+test-python:
+	$(PYTHON) -m pytest -q Tests/python
+
+bench: bench-core
+
+bench-core: release
+	$(SWIFT) run -c release burnlink-bench-core
+
+## Rewrites Tests/Vectors/envelope-*.vector from the catalog in the Swift tests.
+vectors:
+	BURNLINK_WRITE_VECTORS=1 $(SWIFT) test --filter vectorsAreUpToDate
+
+clean:
+	rm -rf .build
