@@ -52,8 +52,10 @@ test-python:
 
 bench: bench-core
 
+## 1 GiB through the streaming envelope in 1 MiB and in 16 KiB pieces, beside raw secretbox.
 bench-core: release
-	$(SWIFT) run -c release burnlink-bench-core
+	.build/release/burnlink-bench-core 1024 3 1024
+	.build/release/burnlink-bench-core 1024 3 16
 
 ## Rewrites Tests/Vectors/envelope-*.vector from the catalog in the Swift tests.
 vectors:
