@@ -228,6 +228,11 @@ enum VectorCatalog {
                     envelope: seal(content(10), streamPrefix: [1, 1] + [0, 0, 0, 0, 0, 0, 0, 11] + [0, 0])),
             failure("envelope-metadata-cut", "invalid-metadata", "the whole stream is shorter than its metadata",
                     envelope: seal([], streamPrefix: [2, 0, 0, 200] + Array("short".utf8))),
+            failure("envelope-short-foreign-bytes", "not-an-envelope",
+                    "four bytes that do not begin the magic: foreign data, not a cut envelope",
+                    envelope: Array("BURN".utf8)),
+            failure("envelope-short-magic-prefix", "truncated", "the first four bytes of the magic and nothing else",
+                    envelope: Array("burn".utf8)),
             failure("envelope-not-an-envelope", "not-an-envelope", "a text file, not an envelope",
                     envelope: Array("-----BEGIN PGP MESSAGE-----\n\nhQEMA...\n".utf8)),
         ]

@@ -227,15 +227,16 @@ def parse_metadata(chunk0):
 
 def decode(env, K, password=None, kdf=None):
     """Decodes an envelope; returns (metadata, content, P) or raises FormatError."""
+    # Header fields in byte order, as far as the input goes (section 4), then length.
+    header = env[:HEADER_LEN]
+    if header[:8] != MAGIC[:len(header[:8])]:
+        raise FormatError("not-an-envelope", "wrong magic")
+    if len(header) > 8 and header[8] != 1:
+        raise FormatError("unsupported-version", f"version {header[8]}")
+    if (len(header) > 9 and header[9] != 16) or (len(header) > 10 and header[10] & 0xFE):
+        raise FormatError("unsupported-parameters", "chunk size or flags")
     if len(env) < HEADER_LEN:
         raise FormatError("truncated", "shorter than the header")
-    header = env[:HEADER_LEN]
-    if header[:8] != MAGIC:
-        raise FormatError("not-an-envelope", "wrong magic")
-    if header[8] != 1:
-        raise FormatError("unsupported-version", f"version {header[8]}")
-    if header[9] != 16 or header[10] & 0xFE:
-        raise FormatError("unsupported-parameters", "chunk size or flags")
     has_password = header[10] & 1
     if has_password and password is None:
         raise FormatError("password-required", "flag bit 0 set")
