@@ -30,6 +30,9 @@ public enum Base64URL {
     public static func decode(_ text: some StringProtocol, count: Int? = nil) -> [UInt8]? {
         Sodium.ensureReady()
         let utf8 = Array(text.utf8)
+        // libsodium 1.0.18 reads the input as (signed) `char`, so where `char` is signed any byte
+        // >= 0x80 decodes as if it were '_' ("é" passes for "__"). Base64url is ASCII: refuse the rest here.
+        guard utf8.allSatisfy({ $0 < 0x80 }) else { return nil }
         guard !utf8.isEmpty else { return count == nil || count == 0 ? [] : nil }
         let maximum = utf8.count * 3 / 4 + 1
         var output = [UInt8](repeating: 0, count: maximum)

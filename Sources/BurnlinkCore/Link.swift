@@ -75,13 +75,16 @@ public struct Link: Sendable {
 
     /// Parses a link strictly; white space is not trimmed (callers reading a line trim it).
     public init(parsing text: some StringProtocol) throws(BurnlinkError) {
-        let text = Substring(text)
+        // Split on Unicode scalars, not Characters: a combining mark after a delimiter makes one
+        // Character with it ("#\u{301}" is not "#"), which would hide the delimiter and blame
+        // the wrong part of the link.
+        let text = Substring(text).unicodeScalars
         let scheme: Scheme
-        var rest: Substring
-        if text.hasPrefix("https://") {
+        var rest: Substring.UnicodeScalarView
+        if text.starts(with: "https://".unicodeScalars) {
             scheme = .https
             rest = text.dropFirst("https://".count)
-        } else if text.hasPrefix("http://") {
+        } else if text.starts(with: "http://".unicodeScalars) {
             scheme = .http
             rest = text.dropFirst("http://".count)
         } else {
@@ -95,14 +98,14 @@ public struct Link: Sendable {
         // Split off the fragment first: '?' or '/' inside it belong to the (invalid) key.
         var fragment: Substring?
         if let hash = rest.firstIndex(of: "#") {
-            fragment = rest[rest.index(after: hash)...]
+            fragment = Substring(rest[rest.index(after: hash)...])
             rest = rest[..<hash]
         }
         if rest.contains("?") { throw .malformedLink(.queryPresent) }
-        guard rest.hasPrefix("/s/") else { throw .malformedLink(.wrongPath) }
+        guard rest.starts(with: "/s/".unicodeScalars) else { throw .malformedLink(.wrongPath) }
         let idText = rest.dropFirst("/s/".count)
         if idText.contains("/") { throw .malformedLink(.extraPathSegments) }
-        guard let id = SecretID(encoded: idText) else { throw .malformedLink(.badID) }
+        guard let id = SecretID(encoded: Substring(idText)) else { throw .malformedLink(.badID) }
 
         guard let fragment, !fragment.isEmpty else { throw .malformedLink(.missingFragment) }
         guard fragment.utf8.count == Self.keyEncodedCount,
@@ -112,31 +115,32 @@ public struct Link: Sendable {
         try self.init(scheme: scheme, host: host, port: port, id: id, key: key)
     }
 
-    private static func parseAuthority(_ authority: Substring) throws(BurnlinkError) -> (String, Int?) {
+    private static func parseAuthority(_ authority: Substring.UnicodeScalarView) throws(BurnlinkError) -> (String, Int?) {
         if authority.contains("@") { throw .malformedLink(.userInfoPresent) }
         var hostPart = authority
-        var portPart: Substring?
-        if authority.hasPrefix("[") {
+        var portPart: Substring.UnicodeScalarView?
+        if authority.first == "[" {
             guard let close = authority.firstIndex(of: "]") else { throw .malformedLink(.badHost) }
             hostPart = authority[...close]
             let after = authority[authority.index(after: close)...]
             if !after.isEmpty {
-                guard after.hasPrefix(":") else { throw .malformedLink(.badHost) }
+                guard after.first == ":" else { throw .malformedLink(.badHost) }
                 portPart = after.dropFirst()
             }
         } else if let colon = authority.firstIndex(of: ":") {
             hostPart = authority[..<colon]
             portPart = authority[authority.index(after: colon)...]
         }
-        guard isValidHost(hostPart) else { throw .malformedLink(.badHost) }
-        guard let portPart else { return (String(hostPart), nil) }
+        let host = String(Substring(hostPart))
+        guard isValidHost(host) else { throw .malformedLink(.badHost) }
+        guard let portPart else { return (host, nil) }
         guard (1...5).contains(portPart.count),
-              portPart.allSatisfy({ $0.isASCII && $0.isNumber }),
-              !portPart.hasPrefix("0"),
-              let port = Int(portPart), (1...65535).contains(port) else {
+              portPart.allSatisfy({ (0x30...0x39).contains($0.value) }),  // ASCII digits only
+              portPart.first != "0",
+              let port = Int(Substring(portPart)), (1...65535).contains(port) else {
             throw .malformedLink(.badPort)
         }
-        return (String(hostPart), port)
+        return (host, port)
     }
 
     static func isValidHost(_ host: some StringProtocol) -> Bool {

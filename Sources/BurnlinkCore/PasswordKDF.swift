@@ -50,6 +50,11 @@ public struct KDFParameters: Equatable, Sendable {
 
     /// Parses the encoded form strictly: fields in order, each once, no extra white space.
     public init(encoded text: some StringProtocol) throws(BurnlinkError) {
+        // The form is ASCII. Checking that first keeps the Character comparisons below exact:
+        // they use canonical equivalence, under which U+037E GREEK QUESTION MARK equals ';'.
+        guard text.utf8.allSatisfy({ $0 < 0x80 }) else {
+            throw .badKDFParameters("expected ASCII '\(Self.algorithm); ops=N; mem=N; salt=S'")
+        }
         let fields = String(text).split(separator: "; ", omittingEmptySubsequences: false)
         guard fields.count == 4 else {
             throw .badKDFParameters("expected '\(Self.algorithm); ops=N; mem=N; salt=S'")

@@ -82,6 +82,41 @@ struct Base64URLTests {
         #expect(Base64URL.decodeSecret(text, count: 1) == nil)
     }
 
+    @Test("decode rejects every non-ASCII character, wherever it stands")
+    func nonASCII() {
+        // libsodium 1.0.18 reads its input as `char`; where that is signed, every byte >= 0x80
+        // decodes as '_', so "éAA" would pass for "__AA". Base64URL must refuse it anyway.
+        #expect(Base64URL.decode("__AA") == [0xFF, 0xF0, 0x00])
+        #expect(Base64URL.decode("éAA") == nil)
+        #expect(Base64URL.decode("\u{FFFD}\u{FFFD}") == nil)  // 6 bytes, as "______" would be
+        let scalars: [Unicode.Scalar] = [
+            "\u{80}", "\u{A9}", "\u{E9}", "\u{FF}", "\u{100}", "\u{301}", "\u{20AC}", "\u{FF3F}",
+            "\u{FFFD}", "\u{1F600}",
+        ]
+        for scalar in scalars {
+            for length in 0..<8 {
+                for position in 0...length {
+                    var text = String(repeating: "A", count: length)
+                    text.insert(Character(scalar), at: text.index(text.startIndex, offsetBy: position))
+                    #expect(Base64URL.decode(text) == nil, "\(text.unicodeScalars.map { $0.value })")
+                }
+            }
+        }
+    }
+
+    @Test("decode rejects every ASCII character outside the alphabet, wherever it stands")
+    func asciiOutsideAlphabet() {
+        for value in UInt8(0)..<0x80 {
+            let character = Character(Unicode.Scalar(value))
+            guard !base64URLAlphabet.contains(character) else { continue }
+            for position in 0..<4 {
+                var chars = Array("AAAA")
+                chars[position] = character
+                #expect(Base64URL.decode(String(chars)) == nil, "byte \(value) at \(position)")
+            }
+        }
+    }
+
     @Test("1-byte inputs: exactly one of the 16 last characters is accepted")
     func nonCanonicalOneByte() {
         // Two characters carry 12 bits for 8: the low 4 bits of the second must be zero.

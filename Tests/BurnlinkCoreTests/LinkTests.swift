@@ -224,6 +224,8 @@ struct LinkTests {
         BadLink("'=' padding after 22", "https://burn.example.com/s/\(idText)==#\(keyText)", .badID),
         BadLink("'=' as 22nd character", "https://burn.example.com/s/AAECAwQFBgcICQoLDA0OD=#\(keyText)", .badID),
         BadLink("non-canonical last character", "https://burn.example.com/s/AAECAwQFBgcICQoLDA0ODx#\(keyText)", .badID),
+        BadLink("non-ASCII id that libsodium 1.0.18 would read as \"__\"",
+                "https://burn.example.com/s/é\(String(repeating: "_", count: 19))w#\(keyText)", .badID),
         BadLink("non-ASCII in id", "https://burn.example.com/s/AAECAwQFBgcICQoLDA0Oé#\(keyText)", .badID),
         BadLink("percent-encoded id", "https://burn.example.com/s/AAECAwQFBgcICQoLDA0%4F#\(keyText)", .badID),
         // Fragment.
@@ -245,6 +247,8 @@ struct LinkTests {
         BadLink("a second '#'", "https://burn.example.com/s/\(idText)##\(keyText.dropFirst())", .badKey),
         BadLink("query after the key", "https://burn.example.com/s/\(idText)#\(keyText)?a=b", .badKey),
         BadLink("one byte key", "https://burn.example.com/s/\(idText)#AA", .badKey),
+        BadLink("non-ASCII key that libsodium 1.0.18 would read as \"__\"",
+                "https://burn.example.com/s/\(idText)#é\(String(repeating: "_", count: 40))8", .badKey),
         BadLink("non-ASCII key", "https://burn.example.com/s/\(idText)#é\(keyText.dropFirst(2))", .badKey),
         // A combining mark merges with the delimiter before it into one Character; the parser
         // must still see the delimiter and blame the part the mark is in.
