@@ -2,7 +2,7 @@
 SWIFT ?= swift
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libsodium-dev pkg-config
+APT_PACKAGES := libsodium-dev libsqlite3-dev pkg-config
 
 .PHONY: all deps system-deps python-deps build release run test test-swift test-python \
         bench bench-core vectors clean
@@ -32,13 +32,14 @@ build: system-deps
 release: system-deps
 	$(SWIFT) build -c release
 
-## Builds in release mode; the server arrives with its own issue, until then this says what is here.
+## Builds in release mode and starts the server on the embedded SQLite default.
 run: deps release
 	@echo
-	@echo "burnlink: the core library (BurnlinkCore) is built in release mode."
-	@echo "  The server (burnlink-server) and the CLI (burnlink) are not part of this build yet."
-	@echo "  Try: make test        # format vectors, Swift tests, independent Python decoder"
-	@echo "       make bench-core  # envelope throughput beside raw secretbox"
+	@echo "burnlink-server: http://127.0.0.1:8080, data in ./burnlink-data/burnlink.sqlite (Ctrl-C stops it)"
+	@echo "  check it from another shell:  curl -s http://127.0.0.1:8080/healthz"
+	@echo "  the burnlink CLI (send/open) is not part of this build yet; the HTTP API is in docs/http-api.md"
+	@echo
+	.build/release/burnlink-server
 
 ## The whole suite: Swift tests (Swift Testing), then the independent Python decoder.
 test: deps test-swift test-python

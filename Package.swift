@@ -6,6 +6,17 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "BurnlinkCore", targets: ["BurnlinkCore"]),
+        .executable(name: "burnlink-server", targets: ["burnlink-server"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // libsodium from the system (Debian: libsodium-dev). Only BurnlinkCore imports it.
@@ -15,15 +26,43 @@ let package = Package(
             providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
         ),
         .target(name: "BurnlinkCore", dependencies: ["CSodium"]),
+        // The HTTP contract shared by client and server: routes, headers, JSON bodies.
+        .target(name: "BurnlinkProtocol"),
+        .target(
+            name: "BurnlinkServer",
+            dependencies: [
+                "BurnlinkCore",
+                "BurnlinkProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "burnlink-server",
+            dependencies: [
+                "BurnlinkServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         // Throughput of the envelope beside raw secretbox; imports CSodium for the raw baseline only.
         .executableTarget(
             name: "burnlink-bench-core",
             dependencies: ["BurnlinkCore", "CSodium"],
             path: "Benchmarks/CoreThroughput"
         ),
+        .testTarget(name: "BurnlinkCoreTests", dependencies: ["BurnlinkCore"]),
         .testTarget(
-            name: "BurnlinkCoreTests",
-            dependencies: ["BurnlinkCore"]
+            name: "BurnlinkServerTests",
+            dependencies: [
+                "BurnlinkServer",
+                "BurnlinkProtocol",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

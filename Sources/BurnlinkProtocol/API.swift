@@ -1,0 +1,195 @@
+import Foundation
+
+/// The version 1 HTTP contract (docs/http-api.md), shared by the server and the client.
+public enum API {
+    public static let secretsPath = "/api/v1/secrets"
+
+    public static func secretPath(_ id: String) -> String { "\(secretsPath)/\(id)" }
+    public static func claimPath(_ id: String) -> String { "\(secretsPath)/\(id)/claim" }
+    public static func receiptPath(_ id: String) -> String { "\(secretsPath)/\(id)/receipt" }
+
+    /// Header names. Tokens travel only in headers, never in paths or query strings.
+    public enum Header {
+        public static let claimVerifier = "Burnlink-Claim-Verifier"
+        public static let receiptVerifier = "Burnlink-Receipt-Verifier"
+        public static let passwordVerifier = "Burnlink-Password-Verifier"
+        public static let passwordKDF = "Burnlink-Password-KDF"
+        public static let passwordProof = "Burnlink-Password-Proof"
+        public static let expiresIn = "Burnlink-Expires-In"
+        public static let maxViews = "Burnlink-Max-Views"
+        /// On a claim response: views left after this one.
+        public static let viewsLeft = "Burnlink-Views-Left"
+    }
+
+    /// Views a secret may allow.
+    public static let maxViewsRange = 1...100
+    /// The longest a receipt long-poll may wait, in seconds.
+    public static let maximumReceiptWait = 300
+}
+
+/// `201` body of `POST /api/v1/secrets`.
+public struct CreateSecretResponse: Codable, Equatable, Sendable {
+    public var id: String
+    public var expiresAt: Date
+    public var maxViews: Int
+    /// The operator's public base URL when configured; clients build links on it.
+    public var publicURL: String?
+
+    public init(id: String, expiresAt: Date, maxViews: Int, publicURL: String?) {
+        self.id = id
+        self.expiresAt = expiresAt
+        self.maxViews = maxViews
+        self.publicURL = publicURL
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case expiresAt = "expires_at"
+        case maxViews = "max_views"
+        case publicURL = "public_url"
+    }
+}
+
+/// `200` body of `GET /api/v1/secrets/{id}`: public metadata, read without consuming.
+public struct SecretMetadataResponse: Codable, Equatable, Sendable {
+    /// Envelope size in bytes.
+    public var size: Int
+    public var expiresAt: Date
+    public var viewsLeft: Int
+    /// The encoded Argon2id parameters when a password is set, else nil.
+    public var passwordKDF: String?
+
+    public init(size: Int, expiresAt: Date, viewsLeft: Int, passwordKDF: String?) {
+        self.size = size
+        self.expiresAt = expiresAt
+        self.viewsLeft = viewsLeft
+        self.passwordKDF = passwordKDF
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case size
+        case expiresAt = "expires_at"
+        case viewsLeft = "views_left"
+        case passwordKDF = "password_kdf"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(size, forKey: .size)
+        try container.encode(expiresAt, forKey: .expiresAt)
+        try container.encode(viewsLeft, forKey: .viewsLeft)
+        try container.encode(passwordKDF, forKey: .passwordKDF)  // explicit null: "no password"
+    }
+}
+
+/// What the sender can learn about a secret through the receipt token.
+public enum ReceiptState: String, Codable, Sendable, CaseIterable {
+    /// Not opened yet, still readable.
+    case waiting
+    /// Opened at least once (it may still have views left).
+    case viewed
+    /// Its time ran out.
+    case expired
+    /// The sender destroyed it early.
+    case revoked
+    /// Destroyed after too many wrong passwords.
+    case burned
+}
+
+/// `200` body of `GET /api/v1/secrets/{id}/receipt`.
+public struct ReceiptResponse: Codable, Equatable, Sendable {
+    public var state: ReceiptState
+    public var createdAt: Date
+    public var expiresAt: Date
+    public var maxViews: Int
+    public var viewsLeft: Int
+    public var viewedAt: [Date]
+    /// When it stopped being readable (last view, expiry, revoke or burn).
+    public var endedAt: Date?
+
+    public init(state: ReceiptState, createdAt: Date, expiresAt: Date, maxViews: Int, viewsLeft: Int,
+                viewedAt: [Date], endedAt: Date?) {
+        self.state = state
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.maxViews = maxViews
+        self.viewsLeft = viewsLeft
+        self.viewedAt = viewedAt
+        self.endedAt = endedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case state
+        case createdAt = "created_at"
+        case expiresAt = "expires_at"
+        case maxViews = "max_views"
+        case viewsLeft = "views_left"
+        case viewedAt = "viewed_at"
+        case endedAt = "ended_at"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(state, forKey: .state)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(expiresAt, forKey: .expiresAt)
+        try container.encode(maxViews, forKey: .maxViews)
+        try container.encode(viewsLeft, forKey: .viewsLeft)
+        try container.encode(viewedAt, forKey: .viewedAt)
+        try container.encode(endedAt, forKey: .endedAt)
+    }
+}
+
+/// Every error body: `{"error": "<code>", "message": "<text>"}`, plus `attempts_left`
+/// on a wrong password.
+public struct ErrorResponse: Codable, Equatable, Sendable {
+    public var error: ErrorCode
+    public var message: String
+    public var attemptsLeft: Int?
+
+    public init(error: ErrorCode, message: String, attemptsLeft: Int? = nil) {
+        self.error = error
+        self.message = message
+        self.attemptsLeft = attemptsLeft
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case error, message
+        case attemptsLeft = "attempts_left"
+    }
+}
+
+/// Stable machine-readable error codes.
+public enum ErrorCode: String, Codable, Sendable, CaseIterable {
+    /// Missing, expired, already read, revoked, burned, or a wrong token: all look alike.
+    case notFound = "not_found"
+    /// A header or parameter is missing or malformed; the message names it.
+    case badRequest = "bad_request"
+    /// The secret has a password and no proof was sent. Nothing consumed.
+    case passwordRequired = "password_required"
+    /// The proof is wrong. Nothing consumed; `attempts_left` says how many remain.
+    case wrongPassword = "wrong_password"
+    /// The last allowed wrong password: the secret is now destroyed.
+    case passwordAttemptsExhausted = "password_attempts_exhausted"
+    case payloadTooLarge = "payload_too_large"
+    case rateLimited = "rate_limited"
+    case methodNotAllowed = "method_not_allowed"
+    case unavailable = "unavailable"
+    case internalError = "internal_error"
+}
+
+/// One JSON date style for the whole API: ISO 8601 in UTC, whole seconds.
+public enum APIJSON {
+    public static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}

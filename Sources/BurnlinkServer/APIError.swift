@@ -1,0 +1,46 @@
+import BurnlinkProtocol
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// An error the API answers with: a status and the JSON body of docs/http-api.md.
+public struct APIError: Error, Sendable {
+    public var status: HTTPResponse.Status
+    public var body: ErrorResponse
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String,
+                attemptsLeft: Int? = nil, headers: HTTPFields = [:]) {
+        self.status = status
+        self.body = ErrorResponse(error: code, message: message, attemptsLeft: attemptsLeft)
+        self.headers = headers
+    }
+
+    /// The one answer for missing, expired, used, revoked, burned and wrong-token secrets.
+    public static let notFound = APIError(.notFound, .notFound,
+                                          "no such secret: it may have been read already, expired, or never existed")
+
+    public static func badHeader(_ name: String, _ problem: String) -> APIError {
+        APIError(.badRequest, .badRequest, "header \(name): \(problem)")
+    }
+
+    public static func tooLarge(limit: Int) -> APIError {
+        APIError(.contentTooLarge, .payloadTooLarge, "the secret is larger than this server's limit of \(limit) bytes")
+    }
+
+    public static func rateLimited(retryAfter seconds: Int) -> APIError {
+        var headers = HTTPFields()
+        headers[.retryAfter] = String(seconds)
+        return APIError(.tooManyRequests, .rateLimited, "too many requests; retry in \(seconds) s", headers: headers)
+    }
+
+    static let unavailable = APIError(.serviceUnavailable, .unavailable, "the server's storage is unavailable; retry later")
+    static let internalError = APIError(.internalServerError, .internalError, "internal server error")
+
+    func response() -> Response {
+        var headers = self.headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        let data = (try? APIJSON.encoder().encode(body)) ?? Data()
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

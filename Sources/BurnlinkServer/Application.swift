@@ -1,0 +1,68 @@
+import BurnlinkProtocol
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Builds the burnlink server: routes, middleware and the sweeper, over a store.
+public func buildApplication(
+    configuration: ServerConfiguration,
+    store: any SecretStore,
+    clock: any ServerClock = SystemServerClock(),
+    metrics: ServerMetrics = ServerMetrics(),
+    logger: Logger? = nil
+) -> some ApplicationProtocol {
+    var logger = logger ?? Logger(label: "burnlink-server")
+    if logger.logLevel > configuration.logLevel || logger.logLevel == .info { logger.logLevel = configuration.logLevel }
+
+    let router = buildRouter(configuration: configuration, store: store, clock: clock, metrics: metrics)
+    let sweeper = Sweeper(store: store, clock: clock, interval: configuration.sweepInterval,
+                          receiptRetention: configuration.receiptRetention, metrics: metrics, logger: logger)
+    var app = Application(
+        router: router,
+        // The idle timeout also ends uploads that stall (slow-loris bodies).
+        server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeout.components.seconds)))),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "burnlink"),
+        logger: logger
+    )
+    app.addServices(sweeper)
+    return app
+}
+
+/// The router alone, for tests that drive requests without a socket.
+public func buildRouter(
+    configuration: ServerConfiguration,
+    store: any SecretStore,
+    clock: any ServerClock = SystemServerClock(),
+    metrics: ServerMetrics = ServerMetrics()
+) -> Router<BurnlinkRequestContext> {
+    let router = Router(context: BurnlinkRequestContext.self)
+    router.middlewares.add(SecurityHeadersMiddleware())
+    router.middlewares.add(RequestLogMiddleware(metrics: metrics))
+    router.middlewares.add(ErrorResponseMiddleware(metrics: metrics))
+
+    let controller = SecretsController(
+        store: store, configuration: configuration, clock: clock, metrics: metrics, notifier: ReceiptNotifier(),
+        createLimiter: configuration.rateLimit.map { RateLimiter(perMinute: $0.createsPerMinute) },
+        failureLimiter: configuration.rateLimit.map { RateLimiter(perMinute: $0.failuresPerMinute) })
+    controller.addRoutes(to: router)
+
+    let health: @Sendable (Request, BurnlinkRequestContext) async throws -> Response = { request, _ in
+        do {
+            _ = try await store.storedBytes()
+        } catch {
+            throw APIError(.serviceUnavailable, .unavailable, "storage unavailable")
+        }
+        let body = request.method == .head ? ByteBuffer() : ByteBuffer(string: #"{"status":"ok"}"#)
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: body))
+    }
+    router.get("/healthz", use: health)
+    router.head("/healthz", use: health)
+    router.get("/metrics") { _, _ -> Response in
+        if let bytes = try? await store.storedBytes() { metrics.setStoredBytes(bytes) }
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                        body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+    }
+    return router
+}

@@ -1,0 +1,17 @@
+import Hummingbird
+import NIOCore
+
+/// The request context: Hummingbird's core storage plus the peer address for rate limits.
+public struct BurnlinkRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    /// Only for bodies Hummingbird collects itself; secret uploads are streamed and
+    /// limited by the controller.
+    public var maxUploadSize: Int { 64 * 1024 }
+}

@@ -1,0 +1,70 @@
+import BurnlinkCore
+import BurnlinkProtocol
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+extension HTTPField.Name {
+    static let burnlinkClaimVerifier = Self(API.Header.claimVerifier)!
+    static let burnlinkReceiptVerifier = Self(API.Header.receiptVerifier)!
+    static let burnlinkPasswordVerifier = Self(API.Header.passwordVerifier)!
+    static let burnlinkPasswordKDF = Self(API.Header.passwordKDF)!
+    static let burnlinkPasswordProof = Self(API.Header.passwordProof)!
+    static let burnlinkExpiresIn = Self(API.Header.expiresIn)!
+    static let burnlinkMaxViews = Self(API.Header.maxViews)!
+    static let burnlinkViewsLeft = Self(API.Header.viewsLeft)!
+    static let xRobotsTag = Self("X-Robots-Tag")!
+    static let referrerPolicy = Self("Referrer-Policy")!
+    static let xForwardedFor = Self("X-Forwarded-For")!
+}
+
+/// Reading the API's headers strictly. Values are never echoed into errors or logs.
+enum RequestParsing {
+    /// A 32-byte value in base64url, as every verifier and token is.
+    static func digest(_ request: Request, _ name: HTTPField.Name) throws(APIError) -> [UInt8]? {
+        guard let value = request.headers[name] else { return nil }
+        guard let bytes = Base64URL.decode(value, count: 32) else {
+            throw .badHeader(name.rawName, "must be 32 bytes in base64url without padding")
+        }
+        return bytes
+    }
+
+    static func requiredDigest(_ request: Request, _ name: HTTPField.Name) throws(APIError) -> [UInt8] {
+        guard let bytes = try digest(request, name) else { throw .badHeader(name.rawName, "is required") }
+        return bytes
+    }
+
+    static func integer(_ request: Request, _ name: HTTPField.Name, in range: ClosedRange<Int>) throws(APIError) -> Int? {
+        guard let value = request.headers[name] else { return nil }
+        guard !value.isEmpty, value.count <= 10, value.allSatisfy({ $0.isASCII && $0.isNumber }),
+              value == "0" || !value.hasPrefix("0"), let number = Int(value), range.contains(number) else {
+            throw .badHeader(name.rawName, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
+    }
+
+    /// The token from `Authorization: Bearer <base64url>`, as the SHA-256 verifier the store
+    /// compares. A missing or malformed token gives nil: callers answer it like a wrong one.
+    static func bearerVerifier(_ request: Request) -> [UInt8]? {
+        // The scheme name is case-insensitive (RFC 9110 11.1).
+        guard let value = request.headers[.authorization], value.count > 7,
+              value.prefix(7).lowercased() == "bearer ",
+              let token = Base64URL.decode(value.dropFirst(7), count: 32) else { return nil }
+        return SHA256.hash(token)
+    }
+
+    /// The secret id in the path; a malformed one is answered like a missing secret.
+    static func secretID(_ context: some RequestContext) -> SecretID? {
+        context.parameters.get("id").flatMap { SecretID(encoded: $0) }
+    }
+
+    /// The address rate limits apply to: the peer, or behind a trusted proxy the last
+    /// `X-Forwarded-For` entry (the one the proxy itself added).
+    static func clientAddress(_ request: Request, context: BurnlinkRequestContext, trustProxy: Bool) -> String {
+        if trustProxy, let forwarded = request.headers[.xForwardedFor],
+           let last = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty {
+            return last
+        }
+        return context.remoteAddress?.ipAddress ?? "unknown"
+    }
+}

@@ -1,0 +1,264 @@
+import BurnlinkCore
+import BurnlinkProtocol
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The version 1 secrets API (docs/http-api.md). The server handles envelopes as opaque
+/// bytes: it checks sizes and headers and never parses what it stores.
+struct SecretsController: Sendable {
+    let store: any SecretStore
+    let configuration: ServerConfiguration
+    let clock: any ServerClock
+    let metrics: ServerMetrics
+    let notifier: ReceiptNotifier
+    let createLimiter: RateLimiter?
+    let failureLimiter: RateLimiter?
+
+    func addRoutes(to router: Router<BurnlinkRequestContext>) {
+        router.post(RouterPath(API.secretsPath), use: create)
+        router.get(RouterPath(API.secretsPath + "/{id}"), use: metadata)
+        router.post(RouterPath(API.secretsPath + "/{id}/claim"), use: claim)
+        router.get(RouterPath(API.secretsPath + "/{id}/receipt"), use: receipt)
+        router.delete(RouterPath(API.secretsPath + "/{id}"), use: revoke)
+    }
+
+    // MARK: create
+
+    @Sendable func create(_ request: Request, context: BurnlinkRequestContext) async throws -> Response {
+        let client = RequestParsing.clientAddress(request, context: context, trustProxy: configuration.trustProxy)
+        if let wait = createLimiter?.take(client) { throw APIError.rateLimited(retryAfter: wait) }
+
+        let record = try newRecord(request)
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxSize {
+            throw APIError.tooLarge(limit: configuration.maxSize)
+        }
+        let size = try await receiveBody(request.body, for: record)
+        metrics.secretCreated()
+        context.logger.debug("secret stored", metadata: ["size": "\(size)"])
+
+        let body = CreateSecretResponse(id: record.id.encoded, expiresAt: record.expiresAt,
+                                        maxViews: record.maxViews, publicURL: configuration.publicURL)
+        return try jsonResponse(body, status: .created)
+    }
+
+    private func newRecord(_ request: Request) throws(APIError) -> SecretRecord {
+        let claimVerifier = try RequestParsing.requiredDigest(request, .burnlinkClaimVerifier)
+        let receiptVerifier = try RequestParsing.digest(request, .burnlinkReceiptVerifier)
+        let passwordVerifier = try RequestParsing.digest(request, .burnlinkPasswordVerifier)
+        let kdfText = request.headers[.burnlinkPasswordKDF]
+        switch (passwordVerifier, kdfText) {
+        case (nil, nil): break
+        case (.some, nil): throw .badHeader(API.Header.passwordKDF, "is required with \(API.Header.passwordVerifier)")
+        case (nil, .some): throw .badHeader(API.Header.passwordVerifier, "is required with \(API.Header.passwordKDF)")
+        case (.some, .some(let text)):
+            do {
+                _ = try KDFParameters(encoded: text)
+            } catch {
+                throw .badHeader(API.Header.passwordKDF, "\(error)")
+            }
+        }
+        let maxExpiry = Int(configuration.maxExpiry)
+        let expiresIn = try RequestParsing.integer(request, .burnlinkExpiresIn, in: Int(configuration.minExpiry)...maxExpiry)
+            ?? min(Int(configuration.defaultExpiry), maxExpiry)
+        let maxViews = try RequestParsing.integer(request, .burnlinkMaxViews, in: API.maxViewsRange) ?? 1
+        let now = clock.now()
+        return SecretRecord(
+            id: .random(), claimVerifier: claimVerifier, receiptVerifier: receiptVerifier,
+            passwordVerifier: passwordVerifier, passwordKDF: kdfText, passwordAttempts: configuration.passwordAttempts,
+            createdAt: now, expiresAt: now.addingTimeInterval(TimeInterval(expiresIn)), maxViews: maxViews)
+    }
+
+    /// Streams the body into the store in chunk-sized rows and returns its size. A body
+    /// that fits one chunk is stored in one transaction; a larger one is staged and made
+    /// readable at once at the end. Over the limit, empty, or cut off: nothing remains.
+    private func receiveBody(_ body: RequestBody, for record: SecretRecord) async throws -> Int {
+        let chunkSize = StoreLimits.chunkSize
+        var pending = ByteBuffer()
+        var size = 0
+        var chunksWritten = 0
+        var uploadStarted = false
+        do {
+            for try await var piece in body {
+                size += piece.readableBytes
+                guard size <= configuration.maxSize else { throw APIError.tooLarge(limit: configuration.maxSize) }
+                while piece.readableBytes > 0 {
+                    if pending.readableBytes == chunkSize {
+                        // More bytes follow, so this full chunk is not the whole body: stage it.
+                        if !uploadStarted {
+                            try await store.beginUpload(record)
+                            uploadStarted = true
+                        }
+                        try await store.appendChunk(id: record.id, index: chunksWritten, bytes: pending)
+                        chunksWritten += 1
+                        pending = ByteBuffer()
+                    }
+                    var slice = piece.readSlice(length: min(chunkSize - pending.readableBytes, piece.readableBytes))!
+                    pending.writeBuffer(&slice)
+                }
+            }
+            guard size > 0 else { throw APIError(.badRequest, .badRequest, "the body is empty: send the envelope bytes") }
+            if !uploadStarted {
+                try await store.create(record, ciphertext: pending)
+            } else {
+                try await store.appendChunk(id: record.id, index: chunksWritten, bytes: pending)
+                try await store.commitUpload(id: record.id, size: size, chunkCount: chunksWritten + 1)
+            }
+        } catch {
+            // Too large, client gone, storage failure: leave nothing of this upload behind.
+            if uploadStarted { try? await store.abortUpload(id: record.id) }
+            throw error
+        }
+        return size
+    }
+
+    // MARK: metadata
+
+    @Sendable func metadata(_ request: Request, context: BurnlinkRequestContext) async throws -> Response {
+        let client = try checkFailureBudget(request, context: context)
+        guard let id = RequestParsing.secretID(context) else { throw failed(client, .notFound) }
+        guard let verifier = RequestParsing.bearerVerifier(request),
+              let metadata = try await store.metadata(id: id, claimVerifier: verifier, now: clock.now()) else {
+            throw failed(client, .notFound)
+        }
+        return try jsonResponse(SecretMetadataResponse(size: metadata.size, expiresAt: metadata.expiresAt,
+                                                       viewsLeft: metadata.viewsLeft, passwordKDF: metadata.passwordKDF))
+    }
+
+    // MARK: claim
+
+    @Sendable func claim(_ request: Request, context: BurnlinkRequestContext) async throws -> Response {
+        let client = try checkFailureBudget(request, context: context)
+        guard let id = RequestParsing.secretID(context) else { throw failed(client, .notFound) }
+        guard let verifier = RequestParsing.bearerVerifier(request) else { throw failed(client, .notFound) }
+        let proof = try RequestParsing.digest(request, .burnlinkPasswordProof)
+        let result = try await store.claim(id: id, claimVerifier: verifier,
+                                           passwordProofVerifier: proof.map { SHA256.hash($0) }, now: clock.now())
+        switch result {
+        case .notFound:
+            throw failed(client, .notFound)
+        case .passwordRequired:
+            throw APIError(.unauthorized, .passwordRequired,
+                           "this secret is protected by a password: send \(API.Header.passwordProof)",
+                           headers: [.wwwAuthenticate: #"Burnlink-Password-Proof realm="burnlink""#])
+        case .wrongPassword(let attemptsLeft):
+            notifier.notify(id)
+            throw failed(client, APIError(.forbidden, .wrongPassword, "wrong password; nothing was revealed",
+                                          attemptsLeft: attemptsLeft))
+        case .passwordAttemptsExhausted:
+            metrics.secretBurned()
+            notifier.notify(id)
+            throw failed(client, APIError(.forbidden, .passwordAttemptsExhausted,
+                                          "too many wrong passwords: the secret has been destroyed", attemptsLeft: 0))
+        case .granted(let grant):
+            metrics.secretClaimed()
+            notifier.notify(id)
+            return envelopeResponse(grant, id: id)
+        }
+    }
+
+    /// Streams the envelope: the first chunk came with the grant, the rest are read one
+    /// at a time so memory stays flat whatever the size.
+    private func envelopeResponse(_ grant: ClaimGrant, id: SecretID) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/octet-stream"
+        headers[.burnlinkViewsLeft] = String(grant.viewsLeft)
+        let store = self.store
+        let body = ResponseBody(contentLength: grant.size) { writer in
+            do {
+                try await writer.write(grant.firstChunk)
+                for index in 1..<max(1, grant.chunkCount) {
+                    guard let chunk = try await store.chunk(id: id, index: index) else {
+                        throw StoreError.unavailable("chunk missing during a claim")
+                    }
+                    try await writer.write(chunk)
+                }
+                if grant.mustFinishRead { try await store.finishRead(id: id) }
+                try await writer.finish(nil)
+            } catch {
+                if grant.mustFinishRead { try? await store.finishRead(id: id) }
+                throw error
+            }
+        }
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    // MARK: receipt and revoke
+
+    @Sendable func receipt(_ request: Request, context: BurnlinkRequestContext) async throws -> Response {
+        let client = try checkFailureBudget(request, context: context)
+        guard let id = RequestParsing.secretID(context) else { throw failed(client, .notFound) }
+        guard let verifier = RequestParsing.bearerVerifier(request) else { throw failed(client, .notFound) }
+        var wait = 0
+        if let text = request.uri.queryParameters.get("wait") {
+            guard !text.isEmpty, text.count <= 3, text.allSatisfy({ $0.isASCII && $0.isNumber }),
+                  let seconds = Int(text), (0...API.maximumReceiptWait).contains(seconds) else {
+                throw APIError(.badRequest, .badRequest, "wait must be 0 to \(API.maximumReceiptWait) seconds")
+            }
+            wait = seconds
+        }
+        let deadline = ContinuousClock.now + .seconds(wait)
+        var ticket = wait > 0 ? notifier.register(id) : nil
+        guard let first = try await store.receipt(id: id, receiptVerifier: verifier, now: clock.now()) else {
+            ticket.map(notifier.cancel)
+            throw failed(client, .notFound)
+        }
+        var current = first
+        // Long-poll: sleep until this process sees a change to the receipt, the secret
+        // expires, or the caller's limit; a wake-up that changed nothing sleeps again.
+        while let waiting = ticket, current == first, current.state == .waiting || current.state == .viewed {
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            let untilExpiry = Duration.milliseconds(Int64(max(0, first.expiresAt.timeIntervalSince(clock.now())) * 1000) + 50)
+            guard remaining > .zero, current.viewsLeft > 0 else {
+                notifier.cancel(waiting)
+                break
+            }
+            await notifier.wait(waiting, timeout: min(remaining, untilExpiry))
+            current = try await store.receipt(id: id, receiptVerifier: verifier, now: clock.now()) ?? first
+            ticket = current == first && ContinuousClock.now < deadline ? notifier.register(id) : nil
+            if ticket != nil {
+                // Registered anew: re-read so a change between the read and the register is not missed.
+                current = try await store.receipt(id: id, receiptVerifier: verifier, now: clock.now()) ?? first
+            }
+        }
+        if let ticket { notifier.cancel(ticket) }
+        return try jsonResponse(ReceiptResponse(
+            state: current.state, createdAt: current.createdAt, expiresAt: current.expiresAt, maxViews: current.maxViews,
+            viewsLeft: current.viewsLeft, viewedAt: current.viewedAt, endedAt: current.endedAt))
+    }
+
+    @Sendable func revoke(_ request: Request, context: BurnlinkRequestContext) async throws -> Response {
+        let client = try checkFailureBudget(request, context: context)
+        guard let id = RequestParsing.secretID(context) else { throw failed(client, .notFound) }
+        guard let verifier = RequestParsing.bearerVerifier(request),
+              try await store.revoke(id: id, receiptVerifier: verifier, now: clock.now()) else {
+            throw failed(client, .notFound)
+        }
+        metrics.secretRevoked()
+        notifier.notify(id)
+        return Response(status: .noContent)
+    }
+
+    // MARK: helpers
+
+    /// Refuses a client that has used up its budget of failed lookups; returns its address.
+    private func checkFailureBudget(_ request: Request, context: BurnlinkRequestContext) throws(APIError) -> String {
+        let client = RequestParsing.clientAddress(request, context: context, trustProxy: configuration.trustProxy)
+        if let wait = failureLimiter?.allows(client) { throw .rateLimited(retryAfter: wait) }
+        return client
+    }
+
+    /// Counts a failed lookup against the client and returns the error to throw.
+    private func failed(_ client: String, _ error: APIError) -> APIError {
+        _ = failureLimiter?.take(client)
+        return error
+    }
+
+    private func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try APIJSON.encoder().encode(value)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+
+/// Everything an operator can set; the executable fills it from flags and environment.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// SQLite file path.
+    public var databasePath = "./burnlink-data/burnlink.sqlite"
+    /// Largest envelope accepted, in bytes.
+    public var maxSize = 100 << 20
+    public var minExpiry: TimeInterval = 60
+    public var maxExpiry: TimeInterval = 7 * 86_400
+    /// Used when a create names no expiry (capped by `maxExpiry`).
+    public var defaultExpiry: TimeInterval = 86_400
+    /// Wrong passwords allowed before a secret is destroyed.
+    public var passwordAttempts = 5
+    /// How long receipts outlive the ciphertext.
+    public var receiptRetention: TimeInterval = 7 * 86_400
+    public var sweepInterval: Duration = .seconds(30)
+    /// Base URL clients should build links on (behind a proxy); nil: the URL they used.
+    public var publicURL: String?
+    /// Take the client address from the last `X-Forwarded-For` entry (only behind a proxy).
+    public var trustProxy = false
+    /// nil turns rate limiting off.
+    public var rateLimit: RateLimitConfiguration? = RateLimitConfiguration()
+    /// A body that sends nothing for this long is dropped.
+    public var idleTimeout: Duration = .seconds(30)
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+}
+
+/// Token buckets per client address.
+public struct RateLimitConfiguration: Sendable, Equatable {
+    /// Creates allowed per minute (and as a burst).
+    public var createsPerMinute: Double = 60
+    /// Failed lookups and claims (404, 403) allowed per minute (and as a burst): this is
+    /// what makes guessing ids, tokens or passwords online slow.
+    public var failuresPerMinute: Double = 20
+
+    public init(createsPerMinute: Double = 60, failuresPerMinute: Double = 20) {
+        self.createsPerMinute = createsPerMinute
+        self.failuresPerMinute = failuresPerMinute
+    }
+
+    /// `off`, `N/min` (creates; failures keep their default), or `N/min,M/min`.
+    public init?(parsing text: String) {
+        let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard (1...2).contains(parts.count), let creates = Self.perMinute(parts[0]) else { return nil }
+        createsPerMinute = creates
+        if parts.count == 2 {
+            guard let failures = Self.perMinute(parts[1]) else { return nil }
+            failuresPerMinute = failures
+        }
+    }
+
+    private static func perMinute(_ text: String) -> Double? {
+        let pieces = text.split(separator: "/")
+        guard pieces.count == 2, let count = Double(pieces[0]), count > 0 else { return nil }
+        switch pieces[1] {
+        case "s", "sec", "second": return count * 60
+        case "m", "min", "minute": return count
+        case "h", "hour": return count / 60
+        default: return nil
+        }
+    }
+}
+
+/// Parsing of human quantities in flags: sizes (`100MiB`) and durations (`7d`).
+public enum Quantity {
+    /// Bytes, with an optional unit: B, KiB, MiB, GiB (binary) or KB, MB, GB (decimal).
+    public static func bytes(_ text: String) -> Int? {
+        let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10),
+                                      ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1)]
+        return scaled(text, units: units)
+    }
+
+    /// Seconds, with an optional unit: s, m, h, d, w.
+    public static func seconds(_ text: String) -> Int? {
+        scaled(text, units: [("s", 1), ("m", 60), ("h", 3600), ("d", 86_400), ("w", 604_800)])
+    }
+
+    private static func scaled(_ text: String, units: [(String, Int)]) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
+            guard let value = Int(trimmed.dropLast(suffix.count)), value >= 0 else { return nil }
+            return value.multipliedReportingOverflow(by: factor).overflow ? nil : value * factor
+        }
+        guard let value = Int(trimmed), value >= 0 else { return nil }
+        return value
+    }
+}

@@ -1,0 +1,723 @@
+import BurnlinkCore
+import BurnlinkProtocol
+import Foundation
+import GRDB
+import NIOCore
+
+/// The embedded `SecretStore`: one SQLite file through GRDB.
+///
+/// - WAL, `synchronous=FULL` (a confirmed create survives power loss, a confirmed burn
+///   stays burned) and `secure_delete=ON` (freed pages are overwritten) on every connection.
+/// - Every state change goes through `GroupCommit`: concurrent operations share one write
+///   transaction and one fsync, each in its own savepoint, each answered after the commit.
+/// - Reads (metadata, chunks, receipts, stored bytes) run concurrently on the pool's readers.
+/// - This process must be the only writer of the file: on open, uploads in progress and
+///   reader counts left by a previous process are cleared.
+///
+/// Schema (version "v1"); times are integer milliseconds since 1970:
+///
+///     secret(id BLOB PK, state, claim_verifier, receipt_verifier, password_verifier,
+///            password_kdf, password_attempts_left, created_at, expires_at, ended_at,
+///            max_views, views_left, size, chunk_count, stored_bytes, active_readers)
+///     secret_view(secret_id, view_no, viewed_at)         PK (secret_id, view_no)
+///     secret_chunk(secret_id, idx, data)                 PK (secret_id, idx)
+///     store_stats(id = 1, stored_bytes)                  running total of chunk bytes
+///
+/// `state` is one of `uploading`, `active`, `exhausted`, `revoked`, `burned`, `expired`.
+/// Ciphertext lives only in `secret_chunk`. `stored_bytes` is what the secret's chunk rows
+/// hold right now (0 once they are deleted), so no query ever has to measure blobs.
+public final class SQLiteStore: SecretStore {
+    /// The database file.
+    public let path: String
+    private let pool: DatabasePool
+    private let committer: GroupCommit
+    private let staleUploadAge: TimeInterval
+    private let readerLease: TimeInterval
+
+    /// Rows handled per write operation of a sweep, so that a large sweep never holds the
+    /// writer (and the claims queued behind it) for long.
+    private static let sweepBatch = 256
+
+    /// Opens (creating if needed) the database at `path`.
+    ///
+    /// - Parameters:
+    ///   - staleUploadAge: an upload not committed this long after its `createdAt` is
+    ///     removed by `sweep`.
+    ///   - readerLease: a multi-chunk reader that has not called `finishRead` this long after
+    ///     the secret stopped being readable no longer protects its ciphertext from `sweep`.
+    public init(path: String, staleUploadAge: TimeInterval = 3600, readerLease: TimeInterval = 6 * 3600) throws {
+        self.path = path
+        self.staleUploadAge = staleUploadAge
+        self.readerLease = readerLease
+        do {
+            try Self.prepareFile(at: path)
+            var configuration = Configuration()
+            configuration.label = "burnlink"
+            configuration.busyMode = .timeout(10)
+            configuration.maximumReaderCount = 8
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                try db.execute(sql: "PRAGMA secure_delete = ON")
+                // After a checkpoint, cut the WAL back (a 100 MiB upload passes through it).
+                try db.execute(sql: "PRAGMA journal_size_limit = \(64 << 20)")
+            }
+            pool = try DatabasePool(path: path, configuration: configuration)
+            // GRDB switches the writer to synchronous=NORMAL after prepareDatabase when it turns
+            // WAL on. The writer connection lives as long as the pool: set FULL again, and check.
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2,
+                      try Int.fetchOne(db, sql: "PRAGMA secure_delete") == 1 else {
+                    throw StoreError.unavailable("SQLite refused synchronous=FULL or secure_delete=ON")
+                }
+            }
+            try Self.migrator.migrate(pool)
+            try pool.write { db in try Self.recover(db) }
+        } catch {
+            throw StoreError(mapping: error)
+        }
+        committer = GroupCommit(writer: pool)
+    }
+
+    /// Closes every connection. Operations after `close()` fail with `.unavailable`.
+    /// Call it once no operation is in flight (the server does, after its requests finished).
+    public func close() throws {
+        do {
+            try pool.close()
+        } catch {
+            throw StoreError(mapping: error)
+        }
+    }
+
+    // MARK: - Opening
+
+    /// Creates the parent directory (owner-only) and an empty database file readable only by
+    /// the owner, so that SQLite's WAL and shared-memory files inherit those permissions.
+    private static func prepareFile(at path: String) throws {
+        let fileManager = FileManager.default
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, !fileManager.fileExists(atPath: parent) {
+            try fileManager.createDirectory(atPath: parent, withIntermediateDirectories: true,
+                                            attributes: [.posixPermissions: 0o700])
+        }
+        if !fileManager.fileExists(atPath: path) {
+            guard fileManager.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                throw StoreError.unavailable("cannot create the database file")
+            }
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE secret (
+                    id BLOB NOT NULL PRIMARY KEY CHECK (length(id) = 16),
+                    state TEXT NOT NULL
+                        CHECK (state IN ('uploading', 'active', 'exhausted', 'revoked', 'burned', 'expired')),
+                    claim_verifier BLOB NOT NULL,
+                    receipt_verifier BLOB,
+                    password_verifier BLOB,
+                    password_kdf TEXT,
+                    password_attempts_left INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    ended_at INTEGER,
+                    max_views INTEGER NOT NULL CHECK (max_views >= 1),
+                    views_left INTEGER NOT NULL CHECK (views_left >= 0),
+                    size INTEGER NOT NULL DEFAULT 0,
+                    chunk_count INTEGER NOT NULL DEFAULT 0,
+                    stored_bytes INTEGER NOT NULL DEFAULT 0,
+                    active_readers INTEGER NOT NULL DEFAULT 0
+                ) WITHOUT ROWID;
+
+                -- The sweeper's ways in; each partial index covers only the rows it looks for.
+                CREATE INDEX secret_active_expiry ON secret (expires_at) WHERE state = 'active';
+                CREATE INDEX secret_uploading ON secret (created_at) WHERE state = 'uploading';
+                CREATE INDEX secret_ended ON secret (ended_at) WHERE ended_at IS NOT NULL;
+                CREATE INDEX secret_lingering ON secret (ended_at)
+                    WHERE stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired');
+
+                CREATE TABLE secret_view (
+                    secret_id BLOB NOT NULL,
+                    view_no INTEGER NOT NULL,
+                    viewed_at INTEGER NOT NULL,
+                    PRIMARY KEY (secret_id, view_no)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE secret_chunk (
+                    secret_id BLOB NOT NULL,
+                    idx INTEGER NOT NULL CHECK (idx >= 0),
+                    data BLOB NOT NULL,
+                    PRIMARY KEY (secret_id, idx)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE store_stats (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    stored_bytes INTEGER NOT NULL
+                );
+                INSERT INTO store_stats (id, stored_bytes) VALUES (1, 0);
+                """)
+        }
+        return migrator
+    }
+
+    /// Startup recovery. This process is the only writer, so any upload in progress and any
+    /// reader counted in the file died with a previous process.
+    private static func recover(_ db: Database) throws {
+        try db.execute(sql: """
+            DELETE FROM secret_chunk WHERE secret_id IN (SELECT id FROM secret WHERE state = 'uploading');
+            DELETE FROM secret_view WHERE secret_id IN (SELECT id FROM secret WHERE state = 'uploading');
+            DELETE FROM secret WHERE state = 'uploading';
+            UPDATE secret SET active_readers = 0 WHERE active_readers <> 0;
+            DELETE FROM secret_chunk WHERE secret_id IN (
+                SELECT id FROM secret
+                WHERE stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired'));
+            UPDATE secret SET stored_bytes = 0
+                WHERE stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired');
+            UPDATE store_stats SET stored_bytes = (SELECT coalesce(sum(stored_bytes), 0) FROM secret) WHERE id = 1;
+            """)
+    }
+
+    // MARK: - Writing
+
+    public func create(_ record: SecretRecord, ciphertext: ByteBuffer) async throws {
+        let chunks = Self.split(ciphertext)
+        let size = ciphertext.readableBytes
+        let values = RecordValues(record)
+        try await committer.submit { db in
+            try Self.insert(db, values, state: "active", size: size, chunkCount: chunks.count, storedBytes: size)
+            for (index, chunk) in chunks.enumerated() {
+                try Self.insertChunk(db, key: values.key, index: index, data: chunk)
+            }
+            try Self.adjustStoredBytes(db, by: size)
+        }
+    }
+
+    public func beginUpload(_ record: SecretRecord) async throws {
+        let values = RecordValues(record)
+        try await committer.submit { db in
+            try Self.insert(db, values, state: "uploading", size: 0, chunkCount: 0, storedBytes: 0)
+        }
+    }
+
+    public func appendChunk(id: SecretID, index: Int, bytes: ByteBuffer) async throws {
+        let key = Data(id.bytes)
+        let data = Self.data(bytes)
+        try await committer.submit { db in
+            let advanced = try Int.fetchAll(db.cachedStatement(sql: """
+                UPDATE secret SET chunk_count = chunk_count + 1, stored_bytes = stored_bytes + ?
+                WHERE id = ? AND state = 'uploading' AND chunk_count = ?
+                RETURNING chunk_count
+                """), arguments: [data.count, key, index])
+            guard !advanced.isEmpty else {
+                let expected = try Int.fetchOne(db.cachedStatement(sql: """
+                    SELECT chunk_count FROM secret WHERE id = ? AND state = 'uploading'
+                    """), arguments: [key])
+                guard let expected else { throw StoreError.noSuchUpload }
+                throw StoreError.unavailable("upload chunk \(index) out of order (expected \(expected))")
+            }
+            try Self.insertChunk(db, key: key, index: index, data: data)
+            try Self.adjustStoredBytes(db, by: data.count)
+        }
+    }
+
+    /// Makes the upload readable. `size` and `chunkCount` must match what was appended
+    /// (else `.unavailable` names the mismatch and the upload stays uncommitted).
+    public func commitUpload(id: SecretID, size: Int, chunkCount: Int) async throws {
+        let key = Data(id.bytes)
+        try await committer.submit { db in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT chunk_count, stored_bytes FROM secret WHERE id = ? AND state = 'uploading'
+                """), arguments: [key]) else { throw StoreError.noSuchUpload }
+            let storedCount: Int = row[0]
+            let storedBytes: Int = row[1]
+            guard storedCount == chunkCount, storedBytes == size else {
+                throw StoreError.unavailable(
+                    "upload mismatch: \(storedCount) chunks of \(storedBytes) bytes appended, commit says \(chunkCount) of \(size)")
+            }
+            if chunkCount == 0 {
+                // An empty secret still has its (empty) chunk 0, like one made by `create`.
+                try Self.insertChunk(db, key: key, index: 0, data: Data())
+            }
+            try db.cachedStatement(sql: """
+                UPDATE secret SET state = 'active', size = ?, chunk_count = ? WHERE id = ?
+                """).execute(arguments: [size, max(chunkCount, 1), key])
+        }
+    }
+
+    /// Removes an upload that will not complete. Does nothing when there is no such upload
+    /// (already aborted, swept, or committed).
+    public func abortUpload(id: SecretID) async throws {
+        let key = Data(id.bytes)
+        try await committer.submit { db in
+            let removed = try Int.fetchAll(db.cachedStatement(sql: """
+                DELETE FROM secret WHERE id = ? AND state = 'uploading' RETURNING stored_bytes
+                """), arguments: [key])
+            guard let storedBytes = removed.first else { return }
+            try db.cachedStatement(sql: "DELETE FROM secret_chunk WHERE secret_id = ?").execute(arguments: [key])
+            try Self.adjustStoredBytes(db, by: -storedBytes)
+        }
+    }
+
+    public func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?, now: Date) async throws -> ClaimResult {
+        let key = Data(id.bytes)
+        let nowMs = Self.milliseconds(now)
+        return try await committer.submit { db in
+            try Self.claim(db, key: key, claimVerifier: claimVerifier, proof: passwordProofVerifier, nowMs: nowMs)
+        }
+    }
+
+    private static func claim(_ db: Database, key: Data, claimVerifier: [UInt8], proof: [UInt8]?, nowMs: Int64) throws -> ClaimResult {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT claim_verifier, password_verifier, password_attempts_left, state, expires_at,
+                   views_left, max_views, size, chunk_count
+            FROM secret WHERE id = ?
+            """), arguments: [key]) else {
+            _ = ConstantTime.equal(absentVerifier, claimVerifier)
+            return .notFound
+        }
+        let storedClaimVerifier: Data = row[0]
+        guard ConstantTime.equal(storedClaimVerifier, claimVerifier) else { return .notFound }
+        let state: String = row[3]
+        let expiresAt: Int64 = row[4]
+        let viewsLeft: Int = row[5]
+        guard state == "active", nowMs < expiresAt, viewsLeft > 0 else { return .notFound }
+
+        if let passwordVerifier = row[1] as Data? {
+            guard let proof else { return .passwordRequired }
+            if !ConstantTime.equal(passwordVerifier, proof) {
+                let left = try Int.fetchAll(db.cachedStatement(sql: """
+                    UPDATE secret SET password_attempts_left = password_attempts_left - 1
+                    WHERE id = ? AND state = 'active' AND password_attempts_left > 0
+                    RETURNING password_attempts_left
+                    """), arguments: [key]).first ?? 0
+                if left > 0 { return .wrongPassword(attemptsLeft: left) }
+                try end(db, key: key, state: "burned", endedAt: nowMs)
+                return .passwordAttemptsExhausted
+            }
+        }
+
+        let maxViews: Int = row[6]
+        let size: Int = row[7]
+        let chunkCount: Int = row[8]
+        let multiChunk = chunkCount > 1
+        // The decision itself: one conditional statement, atomic whatever the isolation. The
+        // last view also ends the secret; its ciphertext goes in this transaction unless a
+        // multi-chunk reader (this one) is counted. (SET expressions see the old values.)
+        guard let decided = try Row.fetchAll(db.cachedStatement(sql: """
+            UPDATE secret SET
+                views_left = views_left - 1,
+                active_readers = active_readers + ?,
+                state = CASE WHEN views_left = 1 THEN 'exhausted' ELSE state END,
+                ended_at = CASE WHEN views_left = 1 THEN ? ELSE ended_at END
+            WHERE id = ? AND views_left > 0 AND state = 'active' AND expires_at > ?
+            RETURNING views_left, active_readers, stored_bytes
+            """), arguments: [multiChunk ? 1 : 0, nowMs, key, nowMs]).first else { return .notFound }
+        let left: Int = decided[0]
+        let readers: Int = decided[1]
+        let storedBytes: Int = decided[2]
+        try db.cachedStatement(sql: """
+            INSERT INTO secret_view (secret_id, view_no, viewed_at) VALUES (?, ?, ?)
+            """).execute(arguments: [key, maxViews - left, nowMs])
+        let firstChunk = try readChunk(db, key: key, index: 0) ?? ByteBuffer()
+        if left == 0, readers == 0, storedBytes > 0 {
+            _ = try discardChunks(db, key: key, storedBytes: storedBytes)
+        }
+        return .granted(ClaimGrant(size: size, chunkCount: chunkCount, viewsLeft: left,
+                                   firstChunk: firstChunk, mustFinishRead: multiChunk))
+    }
+
+    /// Only a claim granted with `mustFinishRead` must call this, exactly once.
+    public func finishRead(id: SecretID) async throws {
+        let key = Data(id.bytes)
+        try await committer.submit { db in
+            guard let row = try Row.fetchAll(db.cachedStatement(sql: """
+                UPDATE secret SET active_readers = max(active_readers - 1, 0) WHERE id = ?
+                RETURNING active_readers, state, stored_bytes
+                """), arguments: [key]).first else { return }
+            let readers: Int = row[0]
+            let state: String = row[1]
+            let storedBytes: Int = row[2]
+            if readers == 0, storedBytes > 0, Self.endedStates.contains(state) {
+                _ = try Self.discardChunks(db, key: key, storedBytes: storedBytes)
+            }
+        }
+    }
+
+    public func revoke(id: SecretID, receiptVerifier: [UInt8], now: Date) async throws -> Bool {
+        let key = Data(id.bytes)
+        let nowMs = Self.milliseconds(now)
+        return try await committer.submit { db in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT receipt_verifier, state, expires_at FROM secret WHERE id = ?
+                """), arguments: [key]) else {
+                _ = ConstantTime.equal(Self.absentVerifier, receiptVerifier)
+                return false
+            }
+            guard let stored = row[0] as Data?, ConstantTime.equal(stored, receiptVerifier) else { return false }
+            let state: String = row[1]
+            let expiresAt: Int64 = row[2]
+            guard state == "active", nowMs < expiresAt else { return false }
+            try Self.end(db, key: key, state: "revoked", endedAt: nowMs)
+            return true
+        }
+    }
+
+    // MARK: - Reading
+
+    public func metadata(id: SecretID, claimVerifier: [UInt8], now: Date) async throws -> SecretMetadata? {
+        let key = Data(id.bytes)
+        let nowMs = Self.milliseconds(now)
+        return try await read { db in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT claim_verifier, state, expires_at, views_left, size, password_kdf
+                FROM secret WHERE id = ?
+                """), arguments: [key]) else {
+                _ = ConstantTime.equal(Self.absentVerifier, claimVerifier)
+                return nil
+            }
+            let stored: Data = row[0]
+            guard ConstantTime.equal(stored, claimVerifier) else { return nil }
+            let state: String = row[1]
+            let expiresAt: Int64 = row[2]
+            let viewsLeft: Int = row[3]
+            guard state == "active", nowMs < expiresAt, viewsLeft > 0 else { return nil }
+            return SecretMetadata(size: row[4], expiresAt: Self.date(expiresAt), viewsLeft: viewsLeft, passwordKDF: row[5])
+        }
+    }
+
+    /// Chunk `index` while a granted multi-chunk read is in progress (between a claim that
+    /// set `mustFinishRead` and its `finishRead`), else nil. Chunk 0 of a single-chunk
+    /// secret comes only with its grant.
+    public func chunk(id: SecretID, index: Int) async throws -> ByteBuffer? {
+        let key = Data(id.bytes)
+        return try await read { db in
+            guard let readers = try Int.fetchOne(db.cachedStatement(sql: """
+                SELECT active_readers FROM secret WHERE id = ?
+                """), arguments: [key]), readers > 0 else { return nil }
+            return try Self.readChunk(db, key: key, index: index)
+        }
+    }
+
+    public func receipt(id: SecretID, receiptVerifier: [UInt8], now: Date) async throws -> Receipt? {
+        let key = Data(id.bytes)
+        let nowMs = Self.milliseconds(now)
+        return try await read { db in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT receipt_verifier, state, created_at, expires_at, max_views, views_left, ended_at
+                FROM secret WHERE id = ?
+                """), arguments: [key]) else {
+                _ = ConstantTime.equal(Self.absentVerifier, receiptVerifier)
+                return nil
+            }
+            guard let stored = row[0] as Data?, ConstantTime.equal(stored, receiptVerifier) else { return nil }
+            let stateName: String = row[1]
+            let createdAt: Int64 = row[2]
+            let expiresAt: Int64 = row[3]
+            let maxViews: Int = row[4]
+            let viewsLeft: Int = row[5]
+            var endedAt: Int64? = row[6]
+            let state: ReceiptState
+            switch stateName {
+            case "active":
+                if nowMs >= expiresAt {
+                    state = .expired
+                    endedAt = expiresAt
+                } else {
+                    state = viewsLeft < maxViews ? .viewed : .waiting
+                }
+            case "exhausted": state = .viewed
+            case "expired": state = .expired
+            case "revoked": state = .revoked
+            case "burned": state = .burned
+            default: return nil  // "uploading": no receipt until the secret exists
+            }
+            let views = try Int64.fetchAll(db.cachedStatement(sql: """
+                SELECT viewed_at FROM secret_view WHERE secret_id = ? ORDER BY viewed_at, view_no
+                """), arguments: [key])
+            return Receipt(state: state, createdAt: Self.date(createdAt), expiresAt: Self.date(expiresAt),
+                           maxViews: maxViews, viewsLeft: viewsLeft, viewedAt: views.map(Self.date),
+                           endedAt: endedAt.map(Self.date))
+        }
+    }
+
+    /// Ciphertext bytes held in chunk rows: readable secrets, uploads in progress, and the
+    /// ciphertext of a used-up secret that a reader is still streaming. One row read.
+    public func storedBytes() async throws -> Int {
+        try await read { db in
+            try Int.fetchOne(db.cachedStatement(sql: "SELECT stored_bytes FROM store_stats WHERE id = 1")) ?? 0
+        }
+    }
+
+    // MARK: - Sweeping
+
+    /// Runs in steps of at most `sweepBatch` rows, each its own operation in the group
+    /// commit, so claims are never held up behind a long sweep.
+    public func sweep(now: Date, receiptRetention: TimeInterval) async throws -> SweepReport {
+        let nowMs = Self.milliseconds(now)
+        let limit = Self.sweepBatch
+        var report = SweepReport()
+
+        // 1. Secrets whose time ran out: state expired, ciphertext gone unless being read.
+        while true {
+            let expired = try await committer.submit { db in
+                let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                    UPDATE secret SET state = 'expired', ended_at = expires_at
+                    WHERE id IN (SELECT id FROM secret WHERE state = 'active' AND expires_at <= ? LIMIT ?)
+                    RETURNING id, active_readers, stored_bytes
+                    """), arguments: [nowMs, limit])
+                for row in rows where (row[1] as Int) == 0 && (row[2] as Int) > 0 {
+                    _ = try Self.discardChunks(db, key: row[0], storedBytes: row[2])
+                }
+                return rows.count
+            }
+            report.expired += expired
+            if expired < limit { break }
+        }
+
+        // 2. Ciphertext of secrets no longer readable, once no reader needs it (or the
+        //    reader has held it past its lease).
+        let leaseCutoff = nowMs - Self.milliseconds(interval: readerLease)
+        while true {
+            let (secrets, chunks) = try await committer.submit { db in
+                let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                    SELECT id, stored_bytes FROM secret
+                    WHERE stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired')
+                      AND (active_readers = 0 OR ended_at < ?)
+                    LIMIT ?
+                    """), arguments: [leaseCutoff, limit])
+                var chunks = 0
+                for row in rows {
+                    try db.cachedStatement(sql: "UPDATE secret SET active_readers = 0 WHERE id = ?")
+                        .execute(arguments: [row[0] as Data])
+                    chunks += try Self.discardChunks(db, key: row[0], storedBytes: row[1])
+                }
+                return (rows.count, chunks)
+            }
+            report.orphanedChunks += chunks
+            if secrets < limit { break }
+        }
+
+        // 3. Uploads that never completed.
+        let uploadCutoff = nowMs - Self.milliseconds(interval: staleUploadAge)
+        while true {
+            let (uploads, chunks) = try await committer.submit { db in
+                let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                    DELETE FROM secret
+                    WHERE id IN (SELECT id FROM secret WHERE state = 'uploading' AND created_at < ? LIMIT ?)
+                    RETURNING id, stored_bytes
+                    """), arguments: [uploadCutoff, limit])
+                var chunks = 0
+                for row in rows {
+                    try db.cachedStatement(sql: "DELETE FROM secret_chunk WHERE secret_id = ?")
+                        .execute(arguments: [row[0] as Data])
+                    chunks += db.changesCount
+                    try Self.adjustStoredBytes(db, by: -(row[1] as Int))
+                }
+                return (rows.count, chunks)
+            }
+            report.orphanedChunks += chunks
+            if uploads < limit { break }
+        }
+
+        // 4. Tombstones past their retention (only once their ciphertext is gone).
+        let retentionCutoff = nowMs - Self.milliseconds(interval: receiptRetention)
+        while true {
+            let removed = try await committer.submit { db in
+                let ids = try Data.fetchAll(db.cachedStatement(sql: """
+                    DELETE FROM secret
+                    WHERE id IN (SELECT id FROM secret
+                                 WHERE ended_at IS NOT NULL AND ended_at < ? AND stored_bytes = 0
+                                   AND state <> 'active' AND state <> 'uploading'
+                                 LIMIT ?)
+                    RETURNING id
+                    """), arguments: [retentionCutoff, limit])
+                for id in ids {
+                    try db.cachedStatement(sql: "DELETE FROM secret_view WHERE secret_id = ?").execute(arguments: [id])
+                }
+                return ids.count
+            }
+            report.receiptsRemoved += removed
+            if removed < limit { break }
+        }
+
+        // 5. Chunks without any secret row (should not exist; a safety net). Found with a
+        //    concurrent read so the writer is not held during the scan, deleted after a recheck.
+        let orphans = try await read { db in
+            try Data.fetchAll(db, sql: """
+                SELECT DISTINCT secret_id FROM secret_chunk
+                WHERE NOT EXISTS (SELECT 1 FROM secret WHERE secret.id = secret_chunk.secret_id)
+                """)
+        }
+        for start in stride(from: 0, to: orphans.count, by: limit) {
+            let ids = Array(orphans[start..<min(start + limit, orphans.count)])
+            report.orphanedChunks += try await committer.submit { db in
+                var chunks = 0
+                for id in ids {
+                    try db.cachedStatement(sql: """
+                        DELETE FROM secret_chunk WHERE secret_id = ?
+                          AND NOT EXISTS (SELECT 1 FROM secret WHERE id = ?)
+                        """).execute(arguments: [id, id])
+                    chunks += db.changesCount
+                }
+                return chunks
+            }
+        }
+        return report
+    }
+
+    // MARK: - Diagnostics
+
+    /// How well the group commit is grouping: batches committed, operations in them, and
+    /// the largest batch so far.
+    public func groupCommitStatistics() async -> (batches: Int, operations: Int, largestBatch: Int) {
+        let statistics = await committer.statistics
+        return (statistics.batches, statistics.operations, statistics.largestBatch)
+    }
+
+    /// The connection settings every connection gets (for tests).
+    func connectionSettings() async throws -> (journalMode: String, synchronous: Int, secureDelete: Int) {
+        try await pool.writeWithoutTransaction { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
+             try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1,
+             try Int.fetchOne(db, sql: "PRAGMA secure_delete") ?? -1)
+        }
+    }
+
+    // MARK: - Helpers
+
+    private static let endedStates: Set<String> = ["exhausted", "revoked", "burned", "expired"]
+    /// Compared against when a row is missing, so a missing id costs what a wrong token does.
+    private static let absentVerifier = [UInt8](repeating: 0, count: 32)
+
+    /// A record's values, converted once outside the writer.
+    private struct RecordValues: Sendable {
+        var key: Data
+        var claimVerifier: Data
+        var receiptVerifier: Data?
+        var passwordVerifier: Data?
+        var passwordKDF: String?
+        var passwordAttempts: Int
+        var createdAt: Int64
+        var expiresAt: Int64
+        var maxViews: Int
+
+        init(_ record: SecretRecord) {
+            key = Data(record.id.bytes)
+            claimVerifier = Data(record.claimVerifier)
+            receiptVerifier = record.receiptVerifier.map { Data($0) }
+            passwordVerifier = record.passwordVerifier.map { Data($0) }
+            passwordKDF = record.passwordKDF
+            passwordAttempts = record.passwordAttempts
+            createdAt = SQLiteStore.milliseconds(record.createdAt)
+            expiresAt = SQLiteStore.milliseconds(record.expiresAt)
+            maxViews = record.maxViews
+        }
+    }
+
+    private static func insert(_ db: Database, _ values: RecordValues, state: String, size: Int, chunkCount: Int,
+                               storedBytes: Int) throws {
+        do {
+            try db.cachedStatement(sql: """
+                INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_verifier, password_kdf,
+                                    password_attempts_left, created_at, expires_at, max_views, views_left,
+                                    size, chunk_count, stored_bytes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [
+                    values.key, state, values.claimVerifier, values.receiptVerifier, values.passwordVerifier,
+                    values.passwordKDF, values.passwordAttempts, values.createdAt, values.expiresAt,
+                    values.maxViews, values.maxViews, size, chunkCount, storedBytes,
+                ])
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            throw StoreError.duplicateID
+        }
+    }
+
+    private static func insertChunk(_ db: Database, key: Data, index: Int, data: Data) throws {
+        try db.cachedStatement(sql: "INSERT INTO secret_chunk (secret_id, idx, data) VALUES (?, ?, ?)")
+            .execute(arguments: [key, index, data])
+    }
+
+    /// Copies the blob straight from SQLite's row into a ByteBuffer (one copy).
+    private static func readChunk(_ db: Database, key: Data, index: Int) throws -> ByteBuffer? {
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: """
+            SELECT data FROM secret_chunk WHERE secret_id = ? AND idx = ?
+            """), arguments: [key, index])
+        guard let row = try rows.next() else { return nil }
+        return try row.withUnsafeData(atIndex: 0) { data in
+            guard let data else { return ByteBuffer() }
+            var buffer = ByteBufferAllocator().buffer(capacity: data.count)
+            data.withUnsafeBytes { _ = buffer.writeBytes($0) }
+            return buffer
+        }
+    }
+
+    /// Ends a readable secret (`exhausted`, `revoked`, `burned`): its ciphertext is removed
+    /// now, or by the last reader's `finishRead` when a multi-chunk read is in progress.
+    private static func end(_ db: Database, key: Data, state: String, endedAt: Int64) throws {
+        guard let row = try Row.fetchAll(db.cachedStatement(sql: """
+            UPDATE secret SET state = ?, ended_at = ? WHERE id = ?
+            RETURNING active_readers, stored_bytes
+            """), arguments: [state, endedAt, key]).first else { return }
+        let readers: Int = row[0]
+        let storedBytes: Int = row[1]
+        if readers == 0, storedBytes > 0 {
+            _ = try discardChunks(db, key: key, storedBytes: storedBytes)
+        }
+    }
+
+    /// Deletes a secret's chunks and accounts for their bytes; returns the chunks deleted.
+    private static func discardChunks(_ db: Database, key: Data, storedBytes: Int) throws -> Int {
+        try db.cachedStatement(sql: "DELETE FROM secret_chunk WHERE secret_id = ?").execute(arguments: [key])
+        let deleted = db.changesCount
+        try db.cachedStatement(sql: "UPDATE secret SET stored_bytes = 0 WHERE id = ?").execute(arguments: [key])
+        try adjustStoredBytes(db, by: -storedBytes)
+        return deleted
+    }
+
+    private static func adjustStoredBytes(_ db: Database, by delta: Int) throws {
+        guard delta != 0 else { return }
+        try db.cachedStatement(sql: "UPDATE store_stats SET stored_bytes = stored_bytes + ? WHERE id = 1")
+            .execute(arguments: [delta])
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.read(body)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw StoreError(mapping: error)
+        }
+    }
+
+    /// Splits a whole ciphertext into chunk rows (one row unless it exceeds the chunk size).
+    private static func split(_ buffer: ByteBuffer) -> [Data] {
+        guard buffer.readableBytes > StoreLimits.chunkSize else { return [data(buffer)] }
+        var rest = buffer
+        var chunks: [Data] = []
+        while rest.readableBytes > 0, let slice = rest.readSlice(length: min(StoreLimits.chunkSize, rest.readableBytes)) {
+            chunks.append(data(slice))
+        }
+        return chunks
+    }
+
+    private static func data(_ buffer: ByteBuffer) -> Data {
+        buffer.withUnsafeReadableBytes { Data($0) }
+    }
+
+    /// Whole milliseconds since 1970 (rounded, so any date on a millisecond round-trips exactly).
+    static func milliseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1000).rounded())
+    }
+
+    static func milliseconds(interval: TimeInterval) -> Int64 {
+        guard interval.isFinite else { return interval > 0 ? Int64.max / 2 : 0 }
+        return Int64(max(0, min(interval * 1000, Double(Int64.max / 2))).rounded())
+    }
+
+    static func date(_ milliseconds: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+}

@@ -1,0 +1,191 @@
+import BurnlinkCore
+import BurnlinkProtocol
+import Foundation
+import NIOCore
+
+/// What the server keeps about one secret when it is created. Tokens are never stored:
+/// only their SHA-256 digests ("verifiers").
+public struct SecretRecord: Sendable, Equatable {
+    public var id: SecretID
+    /// SHA-256 of the claim token T.
+    public var claimVerifier: [UInt8]
+    /// SHA-256 of the sender's receipt token R; nil when the sender asked for no receipt.
+    public var receiptVerifier: [UInt8]?
+    /// SHA-256 of the password proof Q; nil without a password.
+    public var passwordVerifier: [UInt8]?
+    /// Encoded Argon2id parameters (public); set exactly when `passwordVerifier` is.
+    public var passwordKDF: String?
+    /// Wrong passwords allowed before the secret is destroyed.
+    public var passwordAttempts: Int
+    public var createdAt: Date
+    public var expiresAt: Date
+    public var maxViews: Int
+
+    public init(id: SecretID, claimVerifier: [UInt8], receiptVerifier: [UInt8]?, passwordVerifier: [UInt8]?,
+                passwordKDF: String?, passwordAttempts: Int, createdAt: Date, expiresAt: Date, maxViews: Int) {
+        self.id = id
+        self.claimVerifier = claimVerifier
+        self.receiptVerifier = receiptVerifier
+        self.passwordVerifier = passwordVerifier
+        self.passwordKDF = passwordKDF
+        self.passwordAttempts = passwordAttempts
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.maxViews = maxViews
+    }
+}
+
+/// Public metadata of a readable secret.
+public struct SecretMetadata: Sendable, Equatable {
+    public var size: Int
+    public var expiresAt: Date
+    public var viewsLeft: Int
+    public var passwordKDF: String?
+
+    public init(size: Int, expiresAt: Date, viewsLeft: Int, passwordKDF: String?) {
+        self.size = size
+        self.expiresAt = expiresAt
+        self.viewsLeft = viewsLeft
+        self.passwordKDF = passwordKDF
+    }
+}
+
+/// A claim that won a view. The first chunk comes with the grant (for most secrets it is
+/// the whole ciphertext, so a claim is one transaction); further chunks are read with
+/// `SecretStore.chunk`, then `finishRead` must be called when `mustFinishRead` is set.
+public struct ClaimGrant: Sendable {
+    public var size: Int
+    public var chunkCount: Int
+    public var viewsLeft: Int
+    public var firstChunk: ByteBuffer
+    /// Set when more chunks remain to be read: the store counts this reader until
+    /// `finishRead`, so that the last view's ciphertext is discarded only once no reader needs it.
+    public var mustFinishRead: Bool
+
+    public init(size: Int, chunkCount: Int, viewsLeft: Int, firstChunk: ByteBuffer, mustFinishRead: Bool) {
+        self.size = size
+        self.chunkCount = chunkCount
+        self.viewsLeft = viewsLeft
+        self.firstChunk = firstChunk
+        self.mustFinishRead = mustFinishRead
+    }
+}
+
+public enum ClaimResult: Sendable {
+    case granted(ClaimGrant)
+    /// Missing, expired, used up, revoked, burned, or a wrong claim token: one answer for all.
+    case notFound
+    /// The secret has a password and no proof came. Nothing consumed, no attempt counted.
+    case passwordRequired
+    /// Wrong proof. Nothing consumed; one attempt counted.
+    case wrongPassword(attemptsLeft: Int)
+    /// Wrong proof, and it was the last attempt allowed: the secret is destroyed.
+    case passwordAttemptsExhausted
+}
+
+/// The sender's view of a secret, kept as a tombstone after the ciphertext is gone.
+public struct Receipt: Sendable, Equatable {
+    public var state: ReceiptState
+    public var createdAt: Date
+    public var expiresAt: Date
+    public var maxViews: Int
+    public var viewsLeft: Int
+    public var viewedAt: [Date]
+    public var endedAt: Date?
+
+    public init(state: ReceiptState, createdAt: Date, expiresAt: Date, maxViews: Int, viewsLeft: Int,
+                viewedAt: [Date], endedAt: Date?) {
+        self.state = state
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.maxViews = maxViews
+        self.viewsLeft = viewsLeft
+        self.viewedAt = viewedAt
+        self.endedAt = endedAt
+    }
+}
+
+/// What one sweep removed.
+public struct SweepReport: Sendable, Equatable {
+    /// Secrets whose time ran out and whose ciphertext was removed now.
+    public var expired: Int
+    /// Ciphertext chunks removed that no readable secret owned (crashed uploads, used-up
+    /// secrets whose reader never finished).
+    public var orphanedChunks: Int
+    /// Receipts (tombstones) removed after their retention.
+    public var receiptsRemoved: Int
+
+    public init(expired: Int = 0, orphanedChunks: Int = 0, receiptsRemoved: Int = 0) {
+        self.expired = expired
+        self.orphanedChunks = orphanedChunks
+        self.receiptsRemoved = receiptsRemoved
+    }
+}
+
+public enum StoreError: Error, Equatable, Sendable {
+    /// A secret with this id already exists (a 128-bit collision, or a retried upload).
+    case duplicateID
+    /// The upload being appended to or committed does not exist (aborted or swept).
+    case noSuchUpload
+    /// The database cannot be reached or answered with an error.
+    case unavailable(String)
+}
+
+/// Storage of secrets: opaque ciphertext in chunk rows plus public metadata.
+///
+/// Every rule of the HTTP contract that concerns state lives here, so each backend is
+/// held to it by the same contract test suite:
+/// - a create is atomic: a secret is either wholly readable or absent;
+/// - a claim is decided atomically (token, expiry, views left, password) and wins at
+///   most `maxViews` times in total, under any concurrency;
+/// - expiry holds at read time, whether or not the sweeper has run;
+/// - token checks compare digests in constant time.
+public protocol SecretStore: Sendable {
+    /// Stores a secret whose whole ciphertext is in hand (at most `chunkSize` bytes).
+    func create(_ record: SecretRecord, ciphertext: ByteBuffer) async throws
+    /// Starts a large upload: chunks are written as they arrive and stay invisible until
+    /// `commitUpload`.
+    func beginUpload(_ record: SecretRecord) async throws
+    /// Appends chunk `index` (0-based, in order) to an upload. Throws `.noSuchUpload` when
+    /// there is no upload in progress under this id (never begun, aborted, swept, committed).
+    func appendChunk(id: SecretID, index: Int, bytes: ByteBuffer) async throws
+    /// Makes an upload readable, atomically. `size` and `chunkCount` must be what was
+    /// appended; `.noSuchUpload` when there is no upload in progress under this id.
+    func commitUpload(id: SecretID, size: Int, chunkCount: Int) async throws
+    /// Removes an upload that will not complete (client gone, too large), with every chunk
+    /// appended so far. Does nothing when there is no such upload.
+    func abortUpload(id: SecretID) async throws
+
+    /// Public metadata, or nil when the secret is not readable or the verifier is wrong.
+    /// Never changes state.
+    func metadata(id: SecretID, claimVerifier: [UInt8], now: Date) async throws -> SecretMetadata?
+    /// Decides one claim atomically.
+    func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?, now: Date) async throws -> ClaimResult
+    /// Chunk `index` of a secret whose claim was granted, or nil when it is gone.
+    /// Only for a grant with `mustFinishRead`, between the claim and its `finishRead`: a
+    /// single-chunk secret's ciphertext comes whole with its grant.
+    func chunk(id: SecretID, index: Int) async throws -> ByteBuffer?
+    /// Ends a multi-chunk read; discards the ciphertext if the views are used up and no
+    /// other reader needs it. Call it exactly once per grant with `mustFinishRead`, also when
+    /// the read failed; a reader that never calls it is forgotten by `sweep` after a lease.
+    func finishRead(id: SecretID) async throws
+
+    /// The receipt, or nil when there is none or the verifier is wrong.
+    func receipt(id: SecretID, receiptVerifier: [UInt8], now: Date) async throws -> Receipt?
+    /// Destroys a secret early; false when there is nothing to revoke or the verifier is wrong.
+    func revoke(id: SecretID, receiptVerifier: [UInt8], now: Date) async throws -> Bool
+
+    /// Removes expired ciphertext, orphaned chunks, and receipts older than `receiptRetention`
+    /// after they ended.
+    func sweep(now: Date, receiptRetention: TimeInterval) async throws -> SweepReport
+    /// Ciphertext bytes held by readable secrets (for metrics and quotas), including uploads
+    /// in progress and ciphertext still held for a reader that has not finished. Cheap: no
+    /// ciphertext is read to answer it.
+    func storedBytes() async throws -> Int
+}
+
+public enum StoreLimits {
+    /// Ciphertext chunk row size: large enough that most secrets are one row, small enough
+    /// that memory stays flat for a 100 MiB upload.
+    public static let chunkSize = 1 << 20
+}

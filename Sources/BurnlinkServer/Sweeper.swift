@@ -1,0 +1,44 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Removes expired ciphertext, orphaned chunks and old receipts on a fixed interval, and
+/// keeps the stored-bytes gauge current. Expiry itself is enforced at read time; this
+/// only reclaims space.
+struct Sweeper: Service {
+    let store: any SecretStore
+    let clock: any ServerClock
+    let interval: Duration
+    let receiptRetention: TimeInterval
+    let metrics: ServerMetrics
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            await sweepOnce()
+            try? await gracefulShutdownSleep(for: interval)
+        }
+    }
+
+    func sweepOnce() async {
+        do {
+            let report = try await store.sweep(now: clock.now(), receiptRetention: receiptRetention)
+            metrics.secretsExpired(report.expired)
+            metrics.setStoredBytes(try await store.storedBytes())
+            if report != SweepReport() {
+                logger.info("sweep", metadata: [
+                    "expired": "\(report.expired)", "orphaned_chunks": "\(report.orphanedChunks)",
+                    "receipts_removed": "\(report.receiptsRemoved)",
+                ])
+            }
+        } catch {
+            logger.error("sweep failed", metadata: ["error.type": "\(type(of: error))"])
+        }
+    }
+}
+
+private func gracefulShutdownSleep(for duration: Duration) async throws {
+    try await cancelWhenGracefulShutdown {
+        try await Task.sleep(for: duration)
+    }
+}

@@ -1,0 +1,134 @@
+import ArgumentParser
+import BurnlinkServer
+import Foundation
+import Hummingbird
+import Logging
+
+/// `burnlink-server`: flags (or BURNLINK_* environment variables) in, a running server out.
+@main
+struct BurnlinkServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "burnlink-server",
+        abstract: "The burnlink blob store: keeps encrypted one-time secrets it cannot read.",
+        discussion: """
+        Every option can also be set through the environment variable named in its help; \
+        a flag wins over the variable.
+        """
+    )
+
+    @Option(help: "Address to listen on. [BURNLINK_HOST] (default: 127.0.0.1)")
+    var host: String?
+
+    @Option(help: "Port to listen on. [BURNLINK_PORT] (default: 8080)")
+    var port: Int?
+
+    @Option(help: "SQLite database file. [BURNLINK_DATABASE] (default: ./burnlink-data/burnlink.sqlite)")
+    var database: String?
+
+    @Option(help: "Largest secret accepted: bytes or a size such as 100MiB. [BURNLINK_MAX_SIZE] (default: 100MiB)")
+    var maxSize: String?
+
+    @Option(help: "Longest expiry a sender may ask for: seconds or a duration such as 7d. [BURNLINK_MAX_EXPIRY] (default: 7d)")
+    var maxExpiry: String?
+
+    @Option(help: "Wrong passwords allowed before a secret is destroyed. [BURNLINK_PASSWORD_ATTEMPTS] (default: 5)")
+    var passwordAttempts: Int?
+
+    @Option(help: "How long receipts are kept after a secret ends, e.g. 7d. [BURNLINK_RECEIPT_RETENTION] (default: 7d)")
+    var receiptRetention: String?
+
+    @Option(help: "Public base URL clients build links on, when behind a proxy, e.g. https://burn.example.com. [BURNLINK_PUBLIC_URL]")
+    var publicURL: String?
+
+    @Flag(help: "Take client addresses from X-Forwarded-For (only behind a proxy you run). [BURNLINK_TRUST_PROXY=1]")
+    var trustProxy = false
+
+    @Option(help: "Per-client limits: 'off', 'N/min' for creates, or 'N/min,M/min' for creates and failed lookups. [BURNLINK_RATE_LIMIT] (default: 60/min,20/min)")
+    var rateLimit: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [BURNLINK_LOG_LEVEL] (default: info)")
+    var logLevel: String?
+
+    func run() async throws {
+        let configuration = try makeConfiguration()
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = configuration.logLevel
+            return handler
+        }
+        var logger = Logger(label: "burnlink-server")
+        logger.logLevel = configuration.logLevel
+
+        let store: SQLiteStore
+        do {
+            store = try SQLiteStore(path: configuration.databasePath)
+        } catch {
+            throw ValidationError("cannot open the database at \(configuration.databasePath): \(error)")
+        }
+        let app = buildApplication(configuration: configuration, store: store, logger: logger)
+        let base = "http://\(configuration.host):\(configuration.port)"
+        logger.notice("burnlink-server listening", metadata: [
+            "address": "\(base)", "database": "\(configuration.databasePath)",
+            "max_size": "\(configuration.maxSize)",
+        ])
+        try await app.runService()
+    }
+
+    func makeConfiguration() throws -> ServerConfiguration {
+        let environment = ProcessInfo.processInfo.environment
+        func value(_ flag: String?, _ variable: String) -> String? { flag ?? environment[variable] }
+
+        var configuration = ServerConfiguration()
+        if let host = value(host, "BURNLINK_HOST") { configuration.host = host }
+        if let text = value(port.map(String.init), "BURNLINK_PORT") {
+            guard let port = Int(text), (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
+            configuration.port = port
+        }
+        if let path = value(database, "BURNLINK_DATABASE") {
+            guard !path.hasPrefix("postgres://"), !path.hasPrefix("postgresql://") else {
+                throw ValidationError("PostgreSQL is not supported by this build yet; give a SQLite file path")
+            }
+            configuration.databasePath = path
+        }
+        if let text = value(maxSize, "BURNLINK_MAX_SIZE") {
+            guard let bytes = Quantity.bytes(text), bytes > 0 else { throw ValidationError("--max-size: expected bytes or a size such as 100MiB") }
+            configuration.maxSize = bytes
+        }
+        if let text = value(maxExpiry, "BURNLINK_MAX_EXPIRY") {
+            guard let seconds = Quantity.seconds(text), seconds >= Int(configuration.minExpiry) else {
+                throw ValidationError("--max-expiry: expected at least 60 seconds, or a duration such as 7d")
+            }
+            configuration.maxExpiry = TimeInterval(seconds)
+        }
+        if let text = value(passwordAttempts.map(String.init), "BURNLINK_PASSWORD_ATTEMPTS") {
+            guard let attempts = Int(text), (1...100).contains(attempts) else { throw ValidationError("--password-attempts must be 1 to 100") }
+            configuration.passwordAttempts = attempts
+        }
+        if let text = value(receiptRetention, "BURNLINK_RECEIPT_RETENTION") {
+            guard let seconds = Quantity.seconds(text) else { throw ValidationError("--receipt-retention: expected a duration such as 7d") }
+            configuration.receiptRetention = TimeInterval(seconds)
+        }
+        if let url = value(publicURL, "BURNLINK_PUBLIC_URL") {
+            guard url.hasPrefix("https://") || url.hasPrefix("http://"), !url.hasSuffix("/") else {
+                throw ValidationError("--public-url: expected https://host[:port] without a trailing slash")
+            }
+            configuration.publicURL = url
+        }
+        configuration.trustProxy = trustProxy || environment["BURNLINK_TRUST_PROXY"] == "1"
+        if let text = value(rateLimit, "BURNLINK_RATE_LIMIT") {
+            if text == "off" {
+                configuration.rateLimit = nil
+            } else {
+                guard let limit = RateLimitConfiguration(parsing: text) else {
+                    throw ValidationError("--rate-limit: expected 'off', 'N/min' or 'N/min,M/min'")
+                }
+                configuration.rateLimit = limit
+            }
+        }
+        if let text = value(logLevel, "BURNLINK_LOG_LEVEL") {
+            guard let level = Logger.Level(rawValue: text) else { throw ValidationError("--log-level: unknown level '\(text)'") }
+            configuration.logLevel = level
+        }
+        return configuration
+    }
+}

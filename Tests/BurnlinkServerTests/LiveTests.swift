@@ -1,0 +1,198 @@
+import AsyncHTTPClient
+import BurnlinkCore
+import BurnlinkProtocol
+@testable import BurnlinkServer
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A bare TCP connection for what HTTP clients will not do: stream a body with no
+/// length, or hang up halfway through an upload.
+final class RawConnection {
+    private let socket: Int32
+
+    init(port: Int) throws {
+        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let status = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard status == 0 else { throw TestFailure("connect failed: \(errno)") }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Sends all bytes; false when the peer has closed the connection.
+    @discardableResult
+    func send(_ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent <= 0 { return false }
+            offset += sent
+        }
+        return true
+    }
+
+    func send(_ text: String) { send(Array(text.utf8)) }
+
+    /// Reads until the peer closes or stops sending for the receive timeout.
+    func receiveAll() -> String {
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { break }
+            data += buffer[..<count]
+            if let text = String(bytes: data, encoding: .utf8), text.contains("\r\n\r\n"), text.contains("}") { break }
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func close() { Glibc.close(socket) }
+
+    static func requestHead(_ sender: TestSender, extra: [String]) -> String {
+        var lines = ["POST \(API.secretsPath) HTTP/1.1", "Host: 127.0.0.1"]
+        for field in sender.createHeaders() { lines.append("\(field.name.rawName): \(field.value)") }
+        return (lines + extra).joined(separator: "\r\n") + "\r\n\r\n"
+    }
+}
+
+/// Polls `condition` for up to five seconds: for effects that follow a dropped connection.
+func eventually(_ condition: () async throws -> Bool) async rethrows -> Bool {
+    for _ in 0..<100 {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return false
+}
+
+@Suite("HTTP API, live server")
+struct LiveTests {
+    @Test("a multi-chunk secret streams in and out byte-exact")
+    func largeRoundTrip() async throws {
+        let server = try TestServer()
+        let sender = TestSender()
+        let body = randomBytes(3 * StoreLimits.chunkSize + 12_345)
+        try await server.application().test(.live) { client in
+            let id = try await client.createSecret(body, sender: sender, headers: sender.createHeaders(maxViews: 2))
+            for _ in 0..<2 {
+                try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.contentLength] == String(body.count))
+                    #expect(Array(buffer: response.body) == body)
+                }
+            }
+            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) { #expect($0.status == .notFound) }
+        }
+        #expect(try await eventually { try await server.store.storedBytes() == 0 })
+    }
+
+    @Test("a body over the limit is cut off while streaming; nothing is stored")
+    func tooLargeWhileStreaming() async throws {
+        let server = try TestServer { $0.maxSize = 2 * StoreLimits.chunkSize + 100 }
+        let sender = TestSender()
+        try await server.application().test(.live) { client in
+            let connection = try RawConnection(port: try #require(client.port))
+            defer { connection.close() }
+            // Chunked transfer: the server cannot know the size before it has read too much.
+            connection.send(RawConnection.requestHead(sender, extra: ["Transfer-Encoding: chunked"]))
+            let piece = randomBytes(256 * 1024)
+            for _ in 0..<16 {
+                guard connection.send(Array(String(piece.count, radix: 16).utf8) + Array("\r\n".utf8) + piece + Array("\r\n".utf8)) else { break }
+            }
+            let answer = connection.receiveAll()
+            #expect(answer.hasPrefix("HTTP/1.1 413"), "\(answer.prefix(200))")
+            #expect(answer.contains(#""error":"payload_too_large""#))
+        }
+        #expect(try await server.store.storedBytes() == 0)
+    }
+
+    @Test("a declared Content-Length over the limit is refused before reading the body")
+    func tooLargeDeclared() async throws {
+        let server = try TestServer { $0.maxSize = 1000 }
+        let sender = TestSender()
+        try await server.application().test(.live) { client in
+            try await client.execute(uri: API.secretsPath, method: .post, headers: sender.createHeaders(),
+                                     body: ByteBuffer(bytes: randomBytes(1001))) { response in
+                #expect(response.status == .contentTooLarge)
+            }
+            try await client.execute(uri: API.secretsPath, method: .post, headers: sender.createHeaders(),
+                                     body: ByteBuffer(bytes: randomBytes(1000))) { #expect($0.status == .created) }
+        }
+    }
+
+    @Test("a client that hangs up mid-upload leaves nothing behind")
+    func disconnectMidUpload() async throws {
+        let server = try TestServer()
+        let sender = TestSender()
+        try await server.application().test(.live) { client in
+            let connection = try RawConnection(port: try #require(client.port))
+            connection.send(RawConnection.requestHead(sender, extra: ["Content-Length: \(4 * StoreLimits.chunkSize)"]))
+            // Past the first chunk, so the upload is staged in the database, then gone.
+            connection.send(randomBytes(StoreLimits.chunkSize * 5 / 2))
+            try await Task.sleep(for: .milliseconds(200))
+            connection.close()
+        }
+        #expect(try await eventually { try await server.store.storedBytes() == 0 })
+        #expect(try await server.store.sweep(now: server.clock.now(), receiptRetention: 0) == SweepReport())
+    }
+
+    @Test("1,000 concurrent claims of one secret: exactly one wins (and exactly three with 3 views)", arguments: [1, 3])
+    func concurrentClaims(maxViews: Int) async throws {
+        let server = try TestServer()
+        let sender = TestSender()
+        let body = randomBytes(1024)
+        let winners = try await server.application().test(.router) { client in
+            let id = try await client.createSecret(body, sender: sender, headers: sender.createHeaders(maxViews: maxViews))
+            return try await withThrowingTaskGroup(of: (HTTPResponse.Status, [UInt8]).self) { group in
+                for _ in 0..<1000 {
+                    group.addTask {
+                        try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) {
+                            ($0.status, Array(buffer: $0.body))
+                        }
+                    }
+                }
+                var winners = 0
+                for try await (status, received) in group {
+                    if status == .ok {
+                        winners += 1
+                        #expect(received == body)
+                    } else {
+                        #expect(status == .notFound)
+                    }
+                }
+                return winners
+            }
+        }
+        #expect(winners == maxViews)
+    }
+
+    @Test("200 concurrent claims over real connections: exactly one wins")
+    func concurrentClaimsOverHTTP() async throws {
+        let server = try TestServer()
+        let sender = TestSender()
+        let winners = try await server.application().test(.ahc(.http)) { client in
+            let id = try await client.createSecret(randomBytes(1024), sender: sender)
+            return try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<200 {
+                    group.addTask {
+                        try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) { $0.status }
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 == .ok ? 1 : 0) }
+            }
+        }
+        #expect(winners == 1)
+    }
+}

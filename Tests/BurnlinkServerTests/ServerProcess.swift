@@ -1,0 +1,74 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Synchronization
+
+/// The real `burnlink-server` binary, started as a child process on a free port.
+final class ServerProcess: Sendable {
+    static let binary = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(".build/debug/burnlink-server")
+
+    let process: Process
+    let port: Int
+    private let errorOutput: OutputBuffer
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+    var log: String { errorOutput.text }
+
+    /// Starts the server and waits until it reports the port it listens on.
+    init(arguments: [String]) async throws {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["--port", "0", "--rate-limit", "off"] + arguments
+        let errorPipe = Pipe()
+        process.standardError = errorPipe
+        process.standardOutput = FileHandle.nullDevice
+        let output = OutputBuffer()
+        errorPipe.fileHandleForReading.readabilityHandler = { handle in
+            output.append(handle.availableData)
+        }
+        try process.run()
+        self.process = process
+        self.errorOutput = output
+
+        var port: Int?
+        for _ in 0..<200 where port == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            let text = output.text
+            if let range = text.range(of: "listening on 127.0.0.1:") {
+                port = Int(text[range.upperBound...].prefix { $0.isNumber })
+            }
+            if !process.isRunning { break }
+        }
+        guard let port else {
+            process.terminate()
+            throw TestFailure("burnlink-server did not start: \(output.text)")
+        }
+        self.port = port
+    }
+
+    /// SIGTERM, then waits for the exit; returns the exit status.
+    func stop() async -> Int32 {
+        process.terminate()
+        for _ in 0..<200 where process.isRunning {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return process.terminationStatus
+    }
+
+    /// SIGKILL: no chance to clean up.
+    func kill() async {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        for _ in 0..<200 where process.isRunning {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}
+
+/// What a child process wrote, collected from its pipe's reader thread.
+final class OutputBuffer: Sendable {
+    private let storage = Mutex("")
+    var text: String { storage.withLock { $0 } }
+    func append(_ data: Data) { storage.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+}
