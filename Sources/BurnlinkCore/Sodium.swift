@@ -66,3 +66,19 @@ public enum SHA256 {
         return digest
     }
 }
+
+/// Wiping memory that held a secret, for buffers owned outside Core.
+public enum SecureMemory {
+    public static func wipe(_ buffer: UnsafeMutableRawBufferPointer) {
+        Sodium.wipe(buffer)
+    }
+}
+
+/// Keeps secrets held in this process out of core dumps and away from ptrace by other
+/// processes of the same user.
+public enum ProcessHardening {
+    @discardableResult
+    public static func disableCoreDumps() -> Bool {
+        burnlink_disable_core_dumps() == 0
+    }
+}

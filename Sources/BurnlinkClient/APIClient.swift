@@ -1,0 +1,119 @@
+import AsyncHTTPClient
+import BurnlinkCore
+import BurnlinkProtocol
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+/// The version 1 HTTP API (docs/http-api.md) over AsyncHTTPClient. Tokens go only in
+/// headers; bodies stream both ways.
+public struct APIClient: Sendable {
+    public let endpoint: ServerEndpoint
+    let http: HTTPClient
+    let timeout: TimeAmount
+
+    public init(endpoint: ServerEndpoint, http: HTTPClient = .shared, timeout: TimeAmount = .minutes(30)) {
+        self.endpoint = endpoint
+        self.http = http
+        self.timeout = timeout
+    }
+
+    /// Uploads an envelope streamed from `body`.
+    public func create(headers: [(String, String)], body: HTTPClientRequest.Body) async throws(ClientError) -> CreateSecretResponse {
+        var request = HTTPClientRequest(url: endpoint.baseURL + API.secretsPath)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/octet-stream")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = body
+        let response = try await send(request)
+        guard response.status == .created else { throw await failure(response) }
+        return try await decode(CreateSecretResponse.self, response)
+    }
+
+    public func metadata(id: SecretID, claimToken: SecretBytes) async throws(ClientError) -> SecretMetadataResponse {
+        var request = HTTPClientRequest(url: endpoint.baseURL + API.secretPath(id.encoded))
+        request.headers.add(name: "Authorization", value: "Bearer \(claimToken.base64URL)")
+        let response = try await send(request)
+        guard response.status == .ok else { throw await failure(response) }
+        return try await decode(SecretMetadataResponse.self, response)
+    }
+
+    /// Claims one view. On success the caller must read `body` to the end.
+    public func claim(id: SecretID, claimToken: SecretBytes, passwordProof: SecretBytes?) async throws(ClientError) -> (size: Int?, body: HTTPClientResponse.Body) {
+        var request = HTTPClientRequest(url: endpoint.baseURL + API.claimPath(id.encoded))
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(claimToken.base64URL)")
+        if let passwordProof { request.headers.add(name: API.Header.passwordProof, value: passwordProof.base64URL) }
+        let response = try await send(request)
+        guard response.status == .ok else { throw await failure(response) }
+        return (response.headers.first(name: "Content-Length").flatMap(Int.init), response.body)
+    }
+
+    public func receipt(_ receipt: SenderReceipt, wait: Int = 0) async throws(ClientError) -> ReceiptResponse {
+        let query = wait > 0 ? "?wait=\(min(wait, API.maximumReceiptWait))" : ""
+        var request = HTTPClientRequest(url: endpoint.baseURL + API.receiptPath(receipt.id.encoded) + query)
+        request.headers.add(name: "Authorization", value: "Bearer \(receipt.token.base64URL)")
+        let response = try await send(request)
+        guard response.status == .ok else { throw await failure(response) }
+        return try await decode(ReceiptResponse.self, response)
+    }
+
+    public func revoke(_ receipt: SenderReceipt) async throws(ClientError) {
+        var request = HTTPClientRequest(url: endpoint.baseURL + API.secretPath(receipt.id.encoded))
+        request.method = .DELETE
+        request.headers.add(name: "Authorization", value: "Bearer \(receipt.token.base64URL)")
+        let response = try await send(request)
+        guard response.status == .noContent else { throw await failure(response) }
+    }
+
+    // MARK: plumbing
+
+    private func send(_ request: HTTPClientRequest) async throws(ClientError) -> HTTPClientResponse {
+        do {
+            return try await http.execute(request, timeout: timeout)
+        } catch {
+            throw Self.networkError(error, server: endpoint.baseURL)
+        }
+    }
+
+    static func networkError(_ error: any Error, server: String) -> ClientError {
+        if let error = error as? ClientError { return error }
+        let text = String(describing: error)
+        if text.contains("SSL") || text.contains("TLS") || text.contains("certificate") || text.contains("handshake") {
+            return .network("TLS with \(server) failed: \(text)",
+                            hint: "check the server's certificate and the system's trust store")
+        }
+        if let httpError = error as? HTTPClientError, httpError == .deadlineExceeded || httpError == .readTimeout {
+            return .network("\(server) did not answer in time", hint: "check the server and your network, then retry")
+        }
+        return .network("cannot reach \(server) (\(text))",
+                        hint: "is the server running and the URL right? (--server, BURNLINK_SERVER, or the config file)")
+    }
+
+    /// The API error as a `ClientError`: 404 is "gone" whatever the cause, by design.
+    private func failure(_ response: HTTPClientResponse) async -> ClientError {
+        let bytes = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
+        let error = try? APIJSON.decoder().decode(ErrorResponse.self, from: Data(buffer: bytes))
+        switch (response.status.code, error?.error) {
+        case (404, _): return .gone
+        case (_, .wrongPassword?): return .wrongPassword(attemptsLeft: error?.attemptsLeft ?? 0)
+        case (_, .passwordAttemptsExhausted?): return .passwordAttemptsExhausted
+        case (429, _):
+            let wait = response.headers.first(name: "Retry-After") ?? "a while"
+            return .network("the server is rate-limiting this address", hint: "retry in \(wait) seconds")
+        case (let status, let code):
+            return .server(status: Int(status), code: code?.rawValue ?? "unknown",
+                           message: error?.message ?? "HTTP \(status) without an error body")
+        }
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ response: HTTPClientResponse) async throws(ClientError) -> T {
+        do {
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            return try APIJSON.decoder().decode(type, from: Data(buffer: bytes))
+        } catch {
+            throw .network("the server's answer could not be read: \(error)", hint: "is --server a burnlink server?")
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import BurnlinkCore
+import Foundation
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads a file descriptor (a file, or a pipe on stdin) into one reusable buffer, on
+/// NIO's thread pool so blocking reads never stall Swift's cooperative threads. The
+/// buffer holds plaintext: it is wiped when the reader is closed.
+public final class PlaintextReader: @unchecked Sendable {
+    public let descriptor: Int32
+    private let buffer: UnsafeMutableRawBufferPointer
+    private let ownsDescriptor: Bool
+
+    public init(descriptor: Int32, ownsDescriptor: Bool, pieceSize: Int = 1 << 20) {
+        self.descriptor = descriptor
+        self.ownsDescriptor = ownsDescriptor
+        buffer = .allocate(byteCount: pieceSize, alignment: 16)
+    }
+
+    /// Opens a file for reading; returns the reader and the file's size.
+    public static func open(path: String) throws(ClientError) -> (PlaintextReader, size: Int) {
+        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw .usage("cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            Glibc.close(descriptor)
+            throw .usage("\(path) is not a regular file", hint: "to send a stream, pipe it: ... | burnlink send")
+        }
+        return (PlaintextReader(descriptor: descriptor, ownsDescriptor: true), Int(info.st_size))
+    }
+
+    /// Fills the buffer as far as the input allows; an empty result means end of input.
+    /// The returned view is valid until the next call.
+    public func next() async throws(ClientError) -> UnsafeRawBufferPointer {
+        // The buffer outlives the call and nothing else touches it meanwhile: pass its address.
+        let address = UInt(bitPattern: buffer.baseAddress!)
+        let capacity = buffer.count
+        let descriptor = self.descriptor
+        let result: Result<Int, ClientError>
+        do {
+            result = try await NIOThreadPool.singleton.runIfActive {
+                let base = UnsafeMutableRawPointer(bitPattern: address)!
+                var filled = 0
+                while filled < capacity {
+                    let count = Glibc.read(descriptor, base + filled, capacity - filled)
+                    if count == 0 { break }
+                    if count < 0 {
+                        if errno == EINTR { continue }
+                        return .failure(ClientError.other("reading the secret failed: \(String(cString: strerror(errno)))"))
+                    }
+                    filled += count
+                }
+                return .success(filled)
+            }
+        } catch {
+            throw .other("reading the secret failed: \(error)")
+        }
+        lastCount = try result.get()
+        return lastPiece
+    }
+
+    private var lastCount = 0
+
+    /// What the last `next()` returned.
+    public var lastPiece: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: buffer.prefix(lastCount)) }
+
+    deinit {
+        SecureMemory.wipe(buffer)
+        buffer.deallocate()
+        if ownsDescriptor { Glibc.close(descriptor) }
+    }
+}
+
+/// Writes to a file descriptor on NIO's thread pool.
+enum BlockingWrite {
+    static func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) async throws(ClientError) {
+        guard !bytes.isEmpty else { return }
+        // The bytes stay valid: the caller awaits this call before touching them again.
+        let address = UInt(bitPattern: bytes.baseAddress!)
+        let count = bytes.count
+        let result: Result<Void, ClientError>
+        do {
+            result = try await NIOThreadPool.singleton.runIfActive {
+                var written = 0
+                while written < count {
+                    let n = Glibc.write(descriptor, UnsafeRawPointer(bitPattern: address)! + written, count - written)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        return .failure(ClientError.other("writing the secret failed: \(String(cString: strerror(errno)))"))
+                    }
+                    written += n
+                }
+                return .success(())
+            }
+        } catch {
+            throw .other("writing the secret failed: \(error)")
+        }
+        try result.get()
+    }
+}

@@ -1,0 +1,64 @@
+import BurnlinkCore
+
+/// Every way a client operation can fail, each with the exit code the CLI documents.
+public enum ClientError: Error, Sendable, Equatable {
+    /// The command line or an input is wrong (exit 2).
+    case usage(String, hint: String? = nil)
+    /// Read, expired, revoked, burned, never existed, or a wrong key: the server gives one
+    /// answer for all of them (exit 3).
+    case gone
+    /// The password was wrong; the secret is still there (exit 4).
+    case wrongPassword(attemptsLeft: Int)
+    /// Too many wrong passwords: the server destroyed the secret (exit 4).
+    case passwordAttemptsExhausted
+    /// The envelope failed to decrypt or verify, or arrived cut short (exit 5).
+    case integrity(BurnlinkError)
+    /// The server could not be reached, TLS failed, or it answered with an error (exit 6).
+    case network(String, hint: String? = nil)
+    /// The server refused the request as invalid (exit 6): a limit, a bad header.
+    case server(status: Int, code: String, message: String)
+    /// `status --wait` ended without the state changing (exit 7).
+    case waitTimedOut
+    /// Anything else (exit 1).
+    case other(String, hint: String? = nil)
+
+    public var exitCode: Int32 {
+        switch self {
+        case .usage: 2
+        case .gone: 3
+        case .wrongPassword, .passwordAttemptsExhausted: 4
+        case .integrity: 5
+        case .network, .server: 6
+        case .waitTimedOut: 7
+        case .other: 1
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .usage(let message, _): message
+        case .gone: "this secret is gone: it was already opened, it expired or was revoked, or the link is wrong"
+        case .wrongPassword(let left): "wrong password (\(left) attempt\(left == 1 ? "" : "s") left before the secret is destroyed)"
+        case .passwordAttemptsExhausted: "wrong password, and that was the last attempt: the secret has been destroyed"
+        case .integrity(let error): "\(error)"
+        case .network(let message, _): message
+        case .server(let status, _, let message): "the server refused the request (\(status)): \(message)"
+        case .waitTimedOut: "timed out waiting for the secret's state to change"
+        case .other(let message, _): message
+        }
+    }
+
+    public var hint: String? {
+        switch self {
+        case .usage(_, let hint), .network(_, let hint), .other(_, let hint): hint
+        case .gone: "a burnlink link works once; ask the sender for a new one"
+        case .wrongPassword: "nothing was revealed; try again with the right password"
+        case .passwordAttemptsExhausted: "ask the sender to send the secret again"
+        case .integrity(.truncated): "the transfer was cut short; what was received cannot be trusted"
+        case .integrity: "the data was altered or the link is damaged; nothing unverified was kept"
+        case .server(413, _, _): "the secret is larger than this server accepts"
+        case .server: nil
+        case .waitTimedOut: nil
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import AsyncHTTPClient
+import BurnlinkCore
+import BurnlinkProtocol
+import Foundation
+import NIOCore
+
+/// Where opened content goes. Nothing reaches a file's final name before the whole
+/// envelope has verified.
+public protocol PlaintextSink: Sendable {
+    /// Called once, when chunk 0 has opened and the metadata is known, before any content.
+    func begin(_ metadata: InnerMetadata) async throws(ClientError)
+    func write(_ content: UnsafeRawBufferPointer) async throws(ClientError)
+    /// The envelope verified completely.
+    func commit() async throws(ClientError)
+    /// Something failed: remove whatever was written, if it can be.
+    func abandon() async
+}
+
+/// What a link's metadata says, before anything is consumed.
+public struct PeekedSecret: Sendable {
+    public let link: Link
+    public let metadata: SecretMetadataResponse
+
+    public var passwordParameters: String? { metadata.passwordKDF }
+}
+
+/// Opens a link: metadata first (consumes nothing), then one claim whose envelope is
+/// decrypted and verified as it streams in.
+public struct SecretOpener: Sendable {
+    let http: HTTPClient
+    let insecure: Bool
+
+    public init(http: HTTPClient = .shared, insecure: Bool = false) {
+        self.http = http
+        self.insecure = insecure
+    }
+
+    func api(for link: Link) throws(ClientError) -> APIClient {
+        APIClient(endpoint: try ServerEndpoint(link.serverURL, insecure: insecure), http: http)
+    }
+
+    public static func parse(_ text: String) throws(ClientError) -> Link {
+        do {
+            return try Link(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines))
+        } catch {
+            throw .usage("\(error)", hint: "a burnlink link looks like https://host/s/<id>#<key>; copy it whole")
+        }
+    }
+
+    /// Metadata without consuming anything.
+    public func peek(_ link: Link) async throws(ClientError) -> PeekedSecret {
+        let metadata = try await api(for: link).metadata(id: link.id, claimToken: KeySchedule.claimToken(linkKey: link.key))
+        return PeekedSecret(link: link, metadata: metadata)
+    }
+
+    /// Derives the password key for a peeked secret. The parameters come from the server,
+    /// so they are checked against the caps before any work.
+    public func passwordKey(for peeked: PeekedSecret, password: SecretBytes) throws(ClientError) -> SecretBytes {
+        guard let text = peeked.metadata.passwordKDF else {
+            throw .usage("this secret has no password")
+        }
+        do {
+            let parameters = try KDFParameters(encoded: text)
+            return try parameters.deriveKey(password: password)
+        } catch {
+            throw .other("refusing the server's password parameters: \(error)",
+                         hint: "the server asked for more work than a client allows; it may be hostile")
+        }
+    }
+
+    /// Uses one view and streams the verified content into `sink`. Returns the metadata.
+    @discardableResult
+    public func open(_ link: Link, passwordKey: SecretBytes?, into sink: some PlaintextSink,
+                     progress: (@Sendable (Int) -> Void)? = nil) async throws(ClientError) -> InnerMetadata {
+        let claimToken = KeySchedule.claimToken(linkKey: link.key)
+        let proof = passwordKey.map { KeySchedule.passwordProof(linkKey: link.key, passwordKey: $0) }
+        let (_, body) = try await api(for: link).claim(id: link.id, claimToken: claimToken, passwordProof: proof)
+
+        let opener = EnvelopeOpener(linkKey: link.key, passwordKey: passwordKey)
+        let output = PlaintextBuffer()
+        var started = false
+        var received = 0
+        do {
+            for try await piece in body {
+                received += piece.readableBytes
+                let target = output.reserve(opener.maximumUpdateOutput(inputCount: piece.readableBytes))
+                let count = try piece.withUnsafeReadableBytes { try opener.update($0, into: target) }
+                try await deliver(UnsafeRawBufferPointer(rebasing: target.prefix(count)), opener: opener, sink: sink, started: &started)
+                progress?(received)
+            }
+            let target = output.reserve(opener.maximumFinishOutput)
+            let count = try opener.finish(into: target)
+            try await deliver(UnsafeRawBufferPointer(rebasing: target.prefix(count)), opener: opener, sink: sink, started: &started)
+            try await sink.commit()
+            return opener.metadata!
+        } catch let error as BurnlinkError {
+            await sink.abandon()
+            throw .integrity(error)
+        } catch let error as ClientError {
+            await sink.abandon()
+            throw error
+        } catch {
+            await sink.abandon()
+            // The body stream broke off: what arrived cannot be trusted as complete.
+            throw .integrity(.truncated)
+        }
+    }
+
+    private func deliver(_ content: UnsafeRawBufferPointer, opener: EnvelopeOpener, sink: some PlaintextSink,
+                         started: inout Bool) async throws(ClientError) {
+        if !started, let metadata = opener.metadata {
+            try await sink.begin(metadata)
+            started = true
+        }
+        if !content.isEmpty { try await sink.write(content) }
+    }
+}
+
+/// A growable buffer for decrypted content, wiped whenever it is released.
+final class PlaintextBuffer: @unchecked Sendable {
+    private var storage = UnsafeMutableRawBufferPointer.allocate(byteCount: Envelope.chunkSize, alignment: 16)
+
+    func reserve(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        if storage.count < count {
+            release()
+            storage = .allocate(byteCount: count, alignment: 16)
+        }
+        return storage
+    }
+
+    private func release() {
+        SecureMemory.wipe(storage)
+        storage.deallocate()
+    }
+
+    deinit { release() }
+}

@@ -1,0 +1,160 @@
+import AsyncAlgorithms
+import AsyncHTTPClient
+import BurnlinkCore
+import BurnlinkProtocol
+import Foundation
+import NIOCore
+
+/// What to send and how.
+public struct SendOptions: Sendable {
+    public var metadata: InnerMetadata
+    /// Seconds; nil lets the server choose its default.
+    public var expiresIn: Int?
+    public var views = 1
+    /// N independent links: each its own key, envelope and server-side secret.
+    public var recipients = 1
+    public var allowEmpty = false
+    /// The password's bytes (NFC UTF-8) and the KDF parameters to derive `P` with.
+    public var password: (bytes: SecretBytes, parameters: KDFParameters)?
+
+    public init(metadata: InnerMetadata) {
+        self.metadata = metadata
+    }
+}
+
+/// One link handed out: what the recipient gets and what the sender keeps.
+public struct SentSecret: Sendable {
+    /// The full link, key included: print it, never log it.
+    public let link: String
+    public let receipt: SenderReceipt
+    public let expiresAt: Date
+    public let maxViews: Int
+}
+
+/// Encrypts a stream once per recipient and uploads each envelope as it is produced:
+/// one read of the input, constant memory, whatever its size.
+public struct SecretSender: Sendable {
+    let api: APIClient
+
+    public init(api: APIClient) {
+        self.api = api
+    }
+
+    /// `contentSize` is the input's size when known (a regular file), so uploads carry a
+    /// Content-Length and an oversized secret is refused before it is sent.
+    public func send(_ input: PlaintextReader, contentSize: Int?, options: SendOptions,
+                     progress: (@Sendable (Int) -> Void)? = nil) async throws(ClientError) -> [SentSecret] {
+        precondition(options.recipients >= 1)
+        let first = try await input.next()
+        if first.isEmpty && !options.allowEmpty {
+            throw .usage("the secret is empty", hint: "pipe or name what to send; --allow-empty sends an empty secret on purpose")
+        }
+
+        let passwordKey: SecretBytes?
+        if let password = options.password {
+            do {
+                passwordKey = try password.parameters.deriveKey(password: password.bytes)
+            } catch {
+                throw .usage("\(error)")
+            }
+        } else {
+            passwordKey = nil
+        }
+        let recipients = (0..<options.recipients).map { _ in Recipient(passwordKey: passwordKey, metadata: options.metadata) }
+        let length: HTTPClientRequest.Body.Length = contentSize.map {
+            .known(Int64(Envelope.sealedCount(contentCount: $0, metadata: options.metadata)))
+        } ?? .unknown
+
+        do {
+            return try await withThrowingTaskGroup(of: Outcome.self) { group in
+                for (index, recipient) in recipients.enumerated() {
+                    let headers = createHeaders(recipient, options: options)
+                    group.addTask {
+                        let response = try await api.create(headers: headers, body: .stream(recipient.channel, length: length))
+                        return .created(index, response)
+                    }
+                }
+                group.addTask {
+                    try await Self.produce(input: input, recipients: recipients, progress: progress)
+                    return .produced
+                }
+                var created: [Int: CreateSecretResponse] = [:]
+                for try await outcome in group {
+                    if case .created(let index, let response) = outcome { created[index] = response }
+                }
+                return try recipients.indices.map { index in
+                    try sentSecret(recipients[index], created[index]!)
+                }
+            }
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            throw .other("sending failed: \(error)")
+        }
+    }
+
+    private enum Outcome: Sendable {
+        case created(Int, CreateSecretResponse)
+        case produced
+    }
+
+    /// Reads the input once and feeds every recipient's sealer; each `send` waits until
+    /// that upload has taken the piece, so memory stays at a piece per recipient.
+    private static func produce(input: PlaintextReader, recipients: [Recipient],
+                                progress: (@Sendable (Int) -> Void)?) async throws {
+        var piece = input.lastPiece  // the first piece, already read
+        var total = 0
+        while !piece.isEmpty {
+            for recipient in recipients {
+                let sealed = recipient.sealer.update(piece)
+                if !sealed.isEmpty { await recipient.channel.send(ByteBuffer(bytes: sealed)) }
+            }
+            total += piece.count
+            progress?(total)
+            piece = try await input.next()
+        }
+        for recipient in recipients {
+            await recipient.channel.send(ByteBuffer(bytes: recipient.sealer.finish()))
+            recipient.channel.finish()
+        }
+    }
+
+    private func createHeaders(_ recipient: Recipient, options: SendOptions) -> [(String, String)] {
+        var headers = [
+            (API.Header.claimVerifier, Base64URL.encode(KeySchedule.verifier(of: KeySchedule.claimToken(linkKey: recipient.linkKey)))),
+            (API.Header.receiptVerifier, Base64URL.encode(KeySchedule.verifier(of: recipient.receiptToken))),
+            (API.Header.maxViews, String(options.views)),
+        ]
+        if let expiresIn = options.expiresIn { headers.append((API.Header.expiresIn, String(expiresIn))) }
+        if let passwordKey = recipient.passwordKey, let parameters = options.password?.parameters {
+            let proof = KeySchedule.passwordProof(linkKey: recipient.linkKey, passwordKey: passwordKey)
+            headers.append((API.Header.passwordVerifier, Base64URL.encode(KeySchedule.verifier(of: proof))))
+            headers.append((API.Header.passwordKDF, parameters.encoded))
+        }
+        return headers
+    }
+
+    private func sentSecret(_ recipient: Recipient, _ response: CreateSecretResponse) throws(ClientError) -> SentSecret {
+        guard let id = SecretID(encoded: response.id) else {
+            throw .network("the server returned an invalid secret id", hint: "is --server a burnlink server?")
+        }
+        let base = response.publicURL ?? api.endpoint.baseURL
+        let link = "\(base)/s/\(id.encoded)#\(recipient.linkKey.base64URL)"
+        return SentSecret(link: link, receipt: SenderReceipt(server: api.endpoint.baseURL, id: id, token: recipient.receiptToken),
+                          expiresAt: response.expiresAt, maxViews: response.maxViews)
+    }
+}
+
+/// One recipient's keys, sealer and upload stream.
+private final class Recipient: @unchecked Sendable {
+    let linkKey = KeySchedule.newLinkKey()
+    let receiptToken = KeySchedule.newReceiptToken()
+    let passwordKey: SecretBytes?
+    let sealer: EnvelopeSealer
+    let channel = AsyncChannel<ByteBuffer>()
+
+    init(passwordKey: SecretBytes?, metadata: InnerMetadata) {
+        self.passwordKey = passwordKey
+        sealer = EnvelopeSealer(linkKey: linkKey, passwordKey: passwordKey, metadata: metadata)
+    }
+}

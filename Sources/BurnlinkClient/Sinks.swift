@@ -1,0 +1,96 @@
+import BurnlinkCore
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes content to an open descriptor (standard output) as each chunk verifies. A
+/// failure later on is reported by the caller's exit status: bytes already written
+/// cannot be taken back.
+public struct DescriptorSink: PlaintextSink {
+    let descriptor: Int32
+
+    public init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    public func begin(_ metadata: InnerMetadata) async throws(ClientError) {}
+
+    public func write(_ content: UnsafeRawBufferPointer) async throws(ClientError) {
+        try await BlockingWrite.write(content, to: descriptor)
+    }
+
+    public func commit() async throws(ClientError) {}
+    public func abandon() async {}
+}
+
+/// Writes content to a temporary file beside the target (mode 0600) and renames it into
+/// place only after the whole envelope verified. On failure the temporary file goes.
+public final class FileSink: PlaintextSink, @unchecked Sendable {
+    public let path: String
+    private let temporaryPath: String
+    private let overwrite: Bool
+    private var descriptor: Int32 = -1
+
+    /// Checks up front what can be checked without consuming the secret: the directory
+    /// is writable and the target does not exist (unless `overwrite`).
+    public init(path: String, overwrite: Bool) throws(ClientError) {
+        self.path = path
+        self.overwrite = overwrite
+        let directory = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        temporaryPath = (directory.isEmpty ? "" : directory + "/") + ".\(name).burnlink-\(UUID().uuidString.prefix(8)).part"
+        if !overwrite && FileManager.default.fileExists(atPath: path) {
+            throw .usage("\(path) already exists", hint: "choose another --output, or add --force to replace it")
+        }
+        descriptor = Glibc.open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw .usage("cannot write beside \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    public func begin(_ metadata: InnerMetadata) async throws(ClientError) {}
+
+    public func write(_ content: UnsafeRawBufferPointer) async throws(ClientError) {
+        try await BlockingWrite.write(content, to: descriptor)
+    }
+
+    public func commit() async throws(ClientError) {
+        guard fsync(descriptor) == 0, Glibc.close(descriptor) == 0 else {
+            let reason = String(cString: strerror(errno))
+            descriptor = -1
+            await abandon()
+            throw .other("writing \(path) failed: \(reason)")
+        }
+        descriptor = -1
+        if !overwrite {
+            // link() refuses an existing target, so a file created meanwhile is never replaced.
+            guard Glibc.link(temporaryPath, path) == 0 else {
+                // The secret is verified and complete: keep it where it is rather than lose it.
+                let reason = String(cString: strerror(errno))
+                throw .other("cannot create \(path): \(reason)", hint: "the secret was saved as \(temporaryPath) instead")
+            }
+            unlink(temporaryPath)
+        } else if rename(temporaryPath, path) != 0 {
+            let reason = String(cString: strerror(errno))
+            await abandon()
+            throw .other("cannot create \(path): \(reason)")
+        }
+    }
+
+    public func abandon() async {
+        if descriptor >= 0 {
+            Glibc.close(descriptor)
+            descriptor = -1
+        }
+        unlink(temporaryPath)
+    }
+
+    deinit {
+        if descriptor >= 0 {
+            Glibc.close(descriptor)
+            unlink(temporaryPath)
+        }
+    }
+}

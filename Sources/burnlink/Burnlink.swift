@@ -1,0 +1,77 @@
+import ArgumentParser
+import BurnlinkClient
+import BurnlinkCore
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `burnlink`: send and open one-time secrets. The commands are thin: they parse, talk to
+/// the person at the terminal, and call BurnlinkClient.
+@main
+struct Burnlink: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "burnlink",
+        abstract: "Share a secret through a link that works once. Encrypted on your machine; the server never sees the key.",
+        discussion: """
+        Exit codes:
+          0  success
+          1  other failure
+          2  usage: bad arguments, a malformed link or receipt, an unreadable input
+          3  gone: already opened, expired, revoked, burned, never existed, or a wrong key
+          4  wrong password (the secret is still there, unless the attempts ran out)
+          5  integrity failure: the data was altered or cut short; nothing unverified is kept
+          6  network or server trouble
+          7  status --wait timed out
+
+        Defaults come from \(ConfigFile.path) ("server = https://...", "expires = 24h", "views = 1").
+        """,
+        version: version,
+        subcommands: [Send.self, Open.self, Peek.self, Status.self, Revoke.self]
+    )
+
+    static func main() async {
+        // No core dumps while secrets are in memory.
+        ProcessHardening.disableCoreDumps()
+
+        let arguments = Status.expandBareWait(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            Glibc.exit(0)
+        } catch let error as ClientError {
+            Messages.error(error)
+            Glibc.exit(error.exitCode)
+        } catch let error as ExitCode {
+            Glibc.exit(error.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                Terminal.writeAll(STDOUT_FILENO, message + "\n")
+                Glibc.exit(0)
+            }
+            // Argument errors are usage errors: exit 2, in the house style.
+            let firstLine = message.split(separator: "\n").first.map(String.init) ?? message
+            let body = firstLine.hasPrefix("Error: ") ? String(firstLine.dropFirst("Error: ".count)) : firstLine
+            Messages.error(.usage(body, hint: "see 'burnlink help' or 'burnlink <command> --help'"))
+            Glibc.exit(2)
+        }
+    }
+}
+
+/// Options every network command shares.
+struct ConnectionOptions: ParsableArguments {
+    @Flag(help: "Allow plain http:// to a host that is not loopback.")
+    var insecure = false
+
+    @Flag(name: .shortAndLong, help: "Print nothing on stderr but errors.")
+    var quiet = false
+}

@@ -1,0 +1,192 @@
+import ArgumentParser
+import BurnlinkClient
+import BurnlinkCore
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads a link (or receipt) from the argument, or from the first line of standard input
+/// so it never has to appear in argv or shell history.
+func readLinkArgument(_ argument: String?, what: String) throws(ClientError) -> String {
+    if let argument, argument != "-" { return argument }
+    if Terminal.stdinIsTerminal {
+        Terminal.writeAll(STDERR_FILENO, "Paste the \(what) and press Enter: ")
+    }
+    var line = Terminal.readLine(STDIN_FILENO, limit: 8192)
+    defer { SecureMemory.wipeArray(&line) }
+    guard !line.isEmpty else { throw .usage("no \(what) given", hint: "pass it as an argument or on standard input") }
+    return String(decoding: line, as: UTF8.self)
+}
+
+struct Open: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Open a link: fetch the ciphertext once (the server destroys it) and decrypt it.",
+        discussion: """
+        Reads the link from standard input when none is given. Text goes to stdout; --output
+        writes a file (mode 0600) that appears only once everything has verified. A file secret
+        is never printed on a terminal: it is saved in the current directory instead.
+        """
+    )
+
+    @Argument(help: "The link; '-' or nothing reads it from standard input.")
+    var link: String?
+
+    @Option(name: .shortAndLong, help: "Write the secret to this file; '.' uses the sender's file name in the current directory.")
+    var output: String?
+
+    @Flag(help: "Replace --output if it exists.")
+    var force = false
+
+    @Option(help: "Read the password from the first line of this file.")
+    var passwordFile: String?
+
+    @Flag(name: .shortAndLong, help: "Do not ask for confirmation.")
+    var yes = false
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        let messages = Messages(quiet: connection.quiet)
+        let link = try SecretOpener.parse(try readLinkArgument(link, what: "link"))
+        let opener = SecretOpener(insecure: connection.insecure)
+        // The output must be possible before anything is consumed.
+        let sink = try makeSink(messages: messages)
+
+        let peeked = try await opener.peek(link)
+        var passwordKey: SecretBytes?
+        if peeked.metadata.passwordKDF != nil {
+            guard let password = try readPassword() else {
+                throw ClientError.usage("this secret is protected by a password",
+                                        hint: "run it on a terminal to be asked, or use --password-file")
+            }
+            passwordKey = try opener.passwordKey(for: peeked, password: password)
+        }
+        if !yes && Terminal.stdinIsTerminal {
+            let views = peeked.metadata.viewsLeft
+            let question = views <= 1
+                ? "This secret can be viewed once and is then destroyed. Reveal it now? [y/N] "
+                : "This secret can be viewed \(views) more times. Reveal it now? [y/N] "
+            guard Terminal.confirm(question) == true else {
+                messages.say("Not opened; the link still works.")
+                throw ExitCode(1)
+            }
+        }
+        let progress = ProgressBar.make(label: "downloading and decrypting", total: peeked.metadata.size, quiet: connection.quiet)
+        try await opener.open(link, passwordKey: passwordKey, into: sink, progress: progress?.callback)
+        progress?.finish()
+        if let saved = sink.savedPath { messages.say("saved to \(saved)") }
+        if sink.endedWithoutNewline && Terminal.stdoutIsTerminal { Terminal.writeAll(STDERR_FILENO, "\n") }
+    }
+
+    private func readPassword() throws(ClientError) -> SecretBytes? {
+        if let passwordFile {
+            let descriptor = open(passwordFile, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw .usage("cannot read \(passwordFile): \(String(cString: strerror(errno)))") }
+            defer { close(descriptor) }
+            var line = Terminal.readLine(descriptor, limit: 4096)
+            defer { SecureMemory.wipeArray(&line) }
+            guard !line.isEmpty else { throw .usage("the password file is empty") }
+            return KDFParameters.passwordBytes(String(decoding: line, as: UTF8.self))
+        }
+        return try Terminal.readPassword(prompt: "Password: ")
+    }
+
+    private func makeSink(messages: Messages) throws(ClientError) -> OutputSink {
+        switch output {
+        case nil:
+            return OutputSink(mode: .standardOutput(fileOnTerminal: Terminal.stdoutIsTerminal), force: false)
+        case "."?:
+            return OutputSink(mode: .senderName(directory: "."), force: force)
+        case let path?:
+            return OutputSink(mode: .path(try FileSink(path: path, overwrite: force)), force: force)
+        }
+    }
+}
+
+/// Chooses where content goes once the metadata is known: a file secret never lands on
+/// a terminal, and `--output .` needs the sender's name, which is inside the envelope.
+final class OutputSink: PlaintextSink, @unchecked Sendable {
+    enum Mode {
+        case standardOutput(fileOnTerminal: Bool)
+        case senderName(directory: String)
+        case path(FileSink)
+    }
+
+    private let mode: Mode
+    private let force: Bool
+    private var target: (any PlaintextSink)?
+    private(set) var savedPath: String?
+    private(set) var endedWithoutNewline = false
+
+    init(mode: Mode, force: Bool) {
+        self.mode = mode
+        self.force = force
+    }
+
+    func begin(_ metadata: InnerMetadata) async throws(ClientError) {
+        switch mode {
+        case .path(let file):
+            target = file
+            savedPath = file.path
+        case .senderName(let directory):
+            try useFile(in: directory, metadata: metadata)
+        case .standardOutput(let onTerminal):
+            if metadata.kind == .file && onTerminal {
+                // The view is already used: keep the file rather than refuse and lose it.
+                try useFile(in: ".", metadata: metadata)
+                Terminal.writeAll(STDERR_FILENO, "This secret is a file; it is not printed on a terminal. (Next time: --output PATH.)\n")
+            } else {
+                target = DescriptorSink(descriptor: STDOUT_FILENO)
+            }
+        }
+        try await target!.begin(metadata)
+    }
+
+    private func useFile(in directory: String, metadata: InnerMetadata) throws(ClientError) {
+        let name = FileNames.sanitised(metadata.fileName ?? "burnlink-secret.txt")
+        var candidate = directory + "/" + name
+        var attempt = 1
+        while FileManager.default.fileExists(atPath: candidate) && !force {
+            attempt += 1
+            candidate = directory + "/" + FileNames.numbered(name, attempt)
+        }
+        let file = try FileSink(path: candidate, overwrite: force)
+        target = file
+        savedPath = candidate
+    }
+
+    func write(_ content: UnsafeRawBufferPointer) async throws(ClientError) {
+        endedWithoutNewline = content.last != UInt8(ascii: "\n")
+        try await target!.write(content)
+    }
+
+    func commit() async throws(ClientError) {
+        try await target?.commit()
+    }
+
+    func abandon() async {
+        await target?.abandon()
+        if case .path = mode {} else { savedPath = nil }
+    }
+}
+
+/// File names from a sender are untrusted: make them safe to create in a directory.
+enum FileNames {
+    static func sanitised(_ name: String) -> String {
+        var cleaned = String(name.unicodeScalars.filter { scalar in
+            !(scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "/" || scalar == "\\")
+        })
+        while cleaned.hasPrefix(".") || cleaned.hasPrefix("-") { cleaned.removeFirst() }
+        cleaned = cleaned.trimmingCharacters(in: .whitespaces)
+        if cleaned.isEmpty { cleaned = "burnlink-secret" }
+        return String(cleaned.prefix(200))
+    }
+
+    static func numbered(_ name: String, _ number: Int) -> String {
+        let base = (name as NSString).deletingPathExtension
+        let ext = (name as NSString).pathExtension
+        return ext.isEmpty ? "\(base) (\(number))" : "\(base) (\(number)).\(ext)"
+    }
+}

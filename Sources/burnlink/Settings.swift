@@ -1,0 +1,79 @@
+import BurnlinkClient
+import Foundation
+
+/// Defaults from `$XDG_CONFIG_HOME/burnlink/config` (else `~/.config/burnlink/config`):
+/// `key = value` lines for `server`, `expires` and `views`; `#` starts a comment.
+struct ConfigFile {
+    var server: String?
+    var expires: String?
+    var views: Int?
+
+    static var path: String {
+        let environment = ProcessInfo.processInfo.environment
+        let base = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.config"
+        return base + "/burnlink/config"
+    }
+
+    static func load() throws(ClientError) -> ConfigFile {
+        let path = Self.path
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return ConfigFile() }
+        var config = ConfigFile()
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
+                .trimmingCharacters(in: .whitespaces)
+            guard !line.isEmpty else { continue }
+            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2 else {
+                throw .usage("\(path) line \(number + 1): expected 'key = value'")
+            }
+            switch parts[0] {
+            case "server": config.server = parts[1]
+            case "expires": config.expires = parts[1]
+            case "views":
+                guard let views = Int(parts[1]) else { throw .usage("\(path) line \(number + 1): views must be a number") }
+                config.views = views
+            default:
+                throw .usage("\(path) line \(number + 1): unknown key '\(parts[0])'", hint: "known keys: server, expires, views")
+            }
+        }
+        return config
+    }
+}
+
+enum Settings {
+    static let defaultServer = "http://127.0.0.1:8080"
+
+    /// --server, else BURNLINK_SERVER, else the config file, else the local default.
+    static func server(flag: String?, config: ConfigFile, insecure: Bool) throws(ClientError) -> ServerEndpoint {
+        let text = flag ?? ProcessInfo.processInfo.environment["BURNLINK_SERVER"] ?? config.server ?? defaultServer
+        return try ServerEndpoint(text, insecure: insecure)
+    }
+
+    /// `90`, `90s`, `10m`, `1h`, `7d`, `2w` as seconds.
+    static func duration(_ text: String) throws(ClientError) -> Int {
+        let units: [(String, Int)] = [("s", 1), ("m", 60), ("h", 3600), ("d", 86_400), ("w", 604_800)]
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        var factor = 1
+        var digits = Substring(trimmed)
+        if let (suffix, value) = units.first(where: { trimmed.hasSuffix($0.0) }) {
+            factor = value
+            digits = digits.dropLast(suffix.count)
+        }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(digits), number > 0,
+              !number.multipliedReportingOverflow(by: factor).overflow else {
+            throw .usage("invalid duration '\(text)'", hint: "use a number with s, m, h, d or w, e.g. 10m, 1h, 7d")
+        }
+        return number * factor
+    }
+
+    /// "in 23h 59m" style, for people.
+    static func describe(seconds: Int) -> String {
+        if seconds <= 0 { return "now" }
+        let days = seconds / 86_400, hours = seconds % 86_400 / 3600, minutes = seconds % 3600 / 60
+        if days > 0 { return "\(days)d \(hours)h" }
+        if hours > 0 { return "\(hours)h \(minutes)m" }
+        if minutes > 0 { return "\(minutes)m \(seconds % 60)s" }
+        return "\(seconds)s"
+    }
+}
