@@ -78,6 +78,10 @@ let package = Package(
         ),
         .testTarget(name: "BurnlinkCoreTests", dependencies: ["BurnlinkCore"]),
         .testTarget(
+            name: "BurnlinkCLITests",
+            dependencies: ["BurnlinkClient", "BurnlinkCore", "BurnlinkProtocol"]
+        ),
+        .testTarget(
             name: "BurnlinkServerTests",
             dependencies: [
                 "BurnlinkServer",

@@ -1,0 +1,1 @@
+// The end-to-end CLI tests live in this target.
