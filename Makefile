@@ -4,7 +4,9 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libsodium-dev libsqlite3-dev pkg-config
 
-.PHONY: all deps system-deps python-deps build release run test test-swift test-python \
+PREFIX ?= /usr/local
+
+.PHONY: man install all deps system-deps python-deps build release run test test-swift test-python \
         bench bench-core vectors clean
 
 all: build
@@ -61,6 +63,17 @@ bench-core: release
 ## Rewrites Tests/Vectors/envelope-*.vector from the catalog in the Swift tests.
 vectors:
 	BURNLINK_WRITE_VECTORS=1 $(SWIFT) test --filter vectorsAreUpToDate
+
+## Man pages for burnlink and burnlink-server (swift-argument-parser's generate-manual plugin).
+man: system-deps
+	mkdir -p .build/man
+	$(SWIFT) package --allow-writing-to-directory .build/man generate-manual --output-directory .build/man
+
+## Installs both binaries and their man pages under $(PREFIX).
+install: release man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 .build/release/burnlink .build/release/burnlink-server $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 .build/man/burnlink.1 .build/man/burnlink-server.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 clean:
 	rm -rf .build

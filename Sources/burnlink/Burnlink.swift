@@ -27,7 +27,8 @@ struct Burnlink: AsyncParsableCommand {
           6  network or server trouble
           7  status --wait timed out
 
-        Defaults come from \(ConfigFile.path) ("server = https://...", "expires = 24h", "views = 1").
+        Defaults come from $XDG_CONFIG_HOME/burnlink/config, else ~/.config/burnlink/config:
+        lines such as "server = https://burn.example.com", "expires = 24h", "views = 1".
         """,
         version: version,
         subcommands: [Send.self, Open.self, Peek.self, Status.self, Revoke.self]
