@@ -13,7 +13,13 @@ public struct APIClient: Sendable {
     let http: HTTPClient
     let timeout: TimeAmount
 
-    public init(endpoint: ServerEndpoint, http: HTTPClient = .shared, timeout: TimeAmount = .minutes(30)) {
+    /// How long connecting may take, and how long the server may stay silent mid-request.
+    public static let connectTimeout: TimeAmount = .seconds(10)
+    public static let readTimeout: TimeAmount = .seconds(90)
+    /// The longest single receipt long poll: well inside `readTimeout` (callers poll again).
+    public static let longPollSeconds = 60
+
+    public init(endpoint: ServerEndpoint, http: HTTPClient = .burnlink, timeout: TimeAmount = .minutes(30)) {
         self.endpoint = endpoint
         self.http = http
         self.timeout = timeout
@@ -51,7 +57,7 @@ public struct APIClient: Sendable {
     }
 
     public func receipt(_ receipt: SenderReceipt, wait: Int = 0) async throws(ClientError) -> ReceiptResponse {
-        let query = wait > 0 ? "?wait=\(min(wait, API.maximumReceiptWait))" : ""
+        let query = wait > 0 ? "?wait=\(min(wait, API.maximumReceiptWait, Self.longPollSeconds))" : ""
         var request = HTTPClientRequest(url: endpoint.baseURL + API.receiptPath(receipt.id.encoded) + query)
         request.headers.add(name: "Authorization", value: "Bearer \(receipt.token.base64URL)")
         let response = try await send(request)

@@ -30,7 +30,7 @@ public struct SecretOpener: Sendable {
     let http: HTTPClient
     let insecure: Bool
 
-    public init(http: HTTPClient = .shared, insecure: Bool = false) {
+    public init(http: HTTPClient = .burnlink, insecure: Bool = false) {
         self.http = http
         self.insecure = insecure
     }

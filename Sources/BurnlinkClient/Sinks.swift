@@ -44,13 +44,20 @@ public final class FileSink: PlaintextSink, @unchecked Sendable {
         if !overwrite && FileManager.default.fileExists(atPath: path) {
             throw .usage("\(path) already exists", hint: "choose another --output, or add --force to replace it")
         }
-        descriptor = Glibc.open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw .usage("cannot write beside \(path): \(String(cString: strerror(errno)))")
+        let directoryPath = directory.isEmpty ? "." : directory
+        guard access(directoryPath, W_OK | X_OK) == 0 else {
+            throw .usage("cannot write in \(directoryPath): \(String(cString: strerror(errno)))")
         }
     }
 
-    public func begin(_ metadata: InnerMetadata) async throws(ClientError) {}
+    /// The temporary file is created only now, once the secret is being opened, so a
+    /// failure before that (gone, wrong password) leaves nothing behind.
+    public func begin(_ metadata: InnerMetadata) async throws(ClientError) {
+        descriptor = Glibc.open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw .other("cannot write beside \(path): \(String(cString: strerror(errno)))")
+        }
+    }
 
     public func write(_ content: UnsafeRawBufferPointer) async throws(ClientError) {
         try await BlockingWrite.write(content, to: descriptor)

@@ -23,9 +23,10 @@ enum Terminal {
         var silent = original
         silent.c_lflag &= ~tcflag_t(ECHO)
         silent.c_lflag |= tcflag_t(ECHONL)
-        writeAll(tty, prompt)
+        // Echo goes off before the prompt shows, so nothing typed after it can be echoed (or flushed).
         tcsetattr(tty, TCSAFLUSH, &silent)
         defer { tcsetattr(tty, TCSAFLUSH, &original) }
+        writeAll(tty, prompt)
         var line = readLine(tty, limit: 4096)
         defer { SecureMemory.wipeArray(&line) }
         guard !line.isEmpty else { throw .usage("no password entered") }

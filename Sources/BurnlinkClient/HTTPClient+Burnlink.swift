@@ -1,0 +1,19 @@
+import AsyncHTTPClient
+import NIOCore
+
+extension HTTPClient {
+    /// The client every command uses: `HTTPClient.shared`'s settings, except that
+    ///
+    /// - a connection that fails (refused, unreachable) fails the request at once instead of
+    ///   being retried until the 90-second connect timeout: a dead server is reported now;
+    /// - connecting may take at most `APIClient.connectTimeout`;
+    /// - the read timeout is stated here, and `APIClient.receipt(_:wait:)` keeps each long
+    ///   poll shorter than it, so `status --wait` never times itself out while waiting.
+    public static let burnlink: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = APIClient.connectTimeout
+        configuration.timeout.read = APIClient.readTimeout
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+}

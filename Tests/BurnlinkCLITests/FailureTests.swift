@@ -1,0 +1,174 @@
+import Foundation
+import Testing
+
+/// Every way things go wrong, each with its documented exit code and a message a person can act on.
+@Suite("failures and exit codes")
+struct FailureTests {
+    @Test("a malformed link exits 2 without touching the network", arguments: [
+        "not a link",
+        "ftp://127.0.0.1:1/s/AAAAAAAAAAAAAAAAAAAAAA#AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "http://127.0.0.1:1/s/AAAAAAAAAAAAAAAAAAAAAA",  // no key
+        "http://127.0.0.1:1/s/short#AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "http://127.0.0.1:1/s/AAAAAAAAAAAAAAAAAAAAAA#tooshort",
+    ])
+    func malformedLink(link: String) async throws {
+        let home = try TemporaryDirectory()
+        defer { home.remove() }
+        let environment = TestServer.environment(server: "http://127.0.0.1:1", home: home.path)
+        let fromStdin = try await CLI.run(["open"], stdin: link + "\n", environment: environment)
+        expectFailure(fromStdin, exit: 2, mentioning: ["link"])
+        let asArgument = try await CLI.run(["peek", link], environment: environment)
+        expectFailure(asArgument, exit: 2)
+    }
+
+    @Test("no link at all on stdin exits 2")
+    func noLink() async throws {
+        let home = try TemporaryDirectory()
+        defer { home.remove() }
+        let environment = TestServer.environment(server: "http://127.0.0.1:1", home: home.path)
+        expectFailure(try await CLI.run(["open"], stdin: "", environment: environment), exit: 2, mentioning: ["no link"])
+    }
+
+    @Test("a tampered key (one base64url character changed) exits 3; the real link still works")
+    func tamperedKey() async throws {
+        try await withServer { server in
+            let link = try await server.send("the real thing")
+            let parsed = try ParsedLink(link)
+            // The first character carries six full bits, so any other letter is still valid base64url.
+            var key = Array(parsed.key)
+            key[0] = key[0] == "A" ? "B" : "A"
+            let tampered = "\(parsed.server)/s/\(parsed.id)#\(String(key))"
+            #expect(tampered != link)
+
+            let downloads = server.directory.file("tampered-key-downloads")
+            try FileManager.default.createDirectory(atPath: downloads, withIntermediateDirectories: true)
+            let refused = try await server.open(tampered, ["--output", downloads + "/out.txt"])
+            expectFailure(refused, exit: 3)
+            #expect(refused.err.hasPrefix(goneMessage))
+            // Nothing was opened, so nothing may be left in the output directory, not even a .part file.
+            #expect(Files.listing(downloads).isEmpty, "left behind: \(Files.listing(downloads))")
+            let opened = try await server.open(link)
+            #expect(opened.status == 0 && opened.out == "the real thing", "\(opened)")
+        }
+    }
+
+    @Test("a tampered ciphertext on the server exits 5 and leaves no file and no .part behind",
+          .enabled(if: SQLite.path != nil, "needs the sqlite3 command-line tool"))
+    func tamperedCiphertext() async throws {
+        try await withServer { server in
+            let source = server.directory.file("document.bin")
+            try Files.randomData(count: 150_000).write(to: URL(fileURLWithPath: source))
+            let link = try await server.send(Data(), [source])[0]
+            let id = try ParsedLink(link).idHex
+
+            // Flip the last stored byte (the final chunk's tag) in place, while the server runs.
+            let changed = try await SQLite.query(server.databasePath, """
+                UPDATE secret_chunk
+                   SET data = CAST(substr(data, 1, length(data) - 1)
+                                   || CASE WHEN substr(data, -1) = X'00' THEN X'01' ELSE X'00' END AS BLOB)
+                 WHERE secret_id = X'\(id)'
+                   AND idx = (SELECT max(idx) FROM secret_chunk WHERE secret_id = X'\(id)');
+                SELECT changes();
+                """)
+            try #require(changed == "1", "no chunk was changed (\(changed))")
+
+            let downloads = server.directory.file("downloads")
+            try FileManager.default.createDirectory(atPath: downloads, withIntermediateDirectories: true)
+            let output = downloads + "/document.bin"
+            let opened = try await server.open(link, ["--output", output])
+            expectFailure(opened, exit: 5, mentioning: ["altered"])
+            #expect(!Files.exists(output))
+            #expect(Files.listing(downloads).isEmpty, "left behind: \(Files.listing(downloads))")
+        }
+    }
+
+    @Test("a dead server: send and open both exit 6 with a clear message")
+    func deadServer() async throws {
+        let home = try TemporaryDirectory()
+        defer { home.remove() }
+        let port = try closedLoopbackPort()
+        let server = "http://127.0.0.1:\(port)"
+        let environment = TestServer.environment(server: server, home: home.path)
+
+        // Refused at once: no retrying until a connect timeout (the runs are killed after 15 s).
+        let sent = try await CLI.run(["send"], stdin: "nobody home", environment: environment, timeout: .seconds(15))
+        expectFailure(sent, exit: 6, mentioning: ["cannot reach \(server)", "is the server running"])
+
+        let link = "\(server)/s/AAAAAAAAAAAAAAAAAAAAAA#AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        let opened = try await CLI.run(["open"], stdin: link + "\n", environment: environment, timeout: .seconds(15))
+        expectFailure(opened, exit: 6, mentioning: ["cannot reach \(server)"])
+        let peeked = try await CLI.run(["peek", link], environment: environment, timeout: .seconds(15))
+        expectFailure(peeked, exit: 6)
+    }
+
+    @Test("plain http:// to a host that is not loopback is refused (exit 2) without --insecure")
+    func insecureRefused() async throws {
+        let home = try TemporaryDirectory()
+        defer { home.remove() }
+        let environment = TestServer.environment(server: "http://burn.example.com", home: home.path)
+        let sent = try await CLI.run(["send"], stdin: "secret", environment: environment)
+        expectFailure(sent, exit: 2, mentioning: ["refusing plain http://", "--insecure"])
+
+        let flag = try await CLI.run(["send", "--server", "http://192.0.2.1:8080"], stdin: "secret", environment: environment)
+        expectFailure(flag, exit: 2, mentioning: ["refusing plain http://"])
+
+        let link = "http://burn.example.com/s/AAAAAAAAAAAAAAAAAAAAAA#AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        let opened = try await CLI.run(["open"], stdin: link + "\n", environment: environment)
+        expectFailure(opened, exit: 2, mentioning: ["refusing plain http://", "--insecure"])
+    }
+
+    @Test("--version and help exit 0; an unknown option exits 2")
+    func versionHelpAndUsage() async throws {
+        let home = try TemporaryDirectory()
+        defer { home.remove() }
+        let environment = TestServer.environment(server: "http://127.0.0.1:1", home: home.path)
+
+        let version = try await CLI.run(["--version"], environment: environment)
+        #expect(version.status == 0, "\(version)")
+        #expect(version.out.wholeMatch(of: #/\d+\.\d+\.\d+\n/#) != nil, "\(version)")
+
+        let help = try await CLI.run(["help"], environment: environment)
+        #expect(help.status == 0, "\(help)")
+        #expect(help.out.contains("USAGE"), "\(help)")
+        // The exit codes are documented in --help.
+        for code in ["0  success", "1  other failure", "2  usage", "3  gone", "4  wrong password",
+                     "5  integrity failure", "6  network", "7  status --wait"] {
+            #expect(help.out.contains(code), "help lacks '\(code)'")
+        }
+        let subcommandHelp = try await CLI.run(["help", "open"], environment: environment)
+        #expect(subcommandHelp.status == 0 && subcommandHelp.out.contains("--output"), "\(subcommandHelp)")
+
+        let unknown = try await CLI.run(["send", "--no-such-option"], environment: environment)
+        expectFailure(unknown, exit: 2, mentioning: ["--no-such-option"])
+        let unknownCommand = try await CLI.run(["frobnicate"], environment: environment)
+        expectFailure(unknownCommand, exit: 2)
+        let badValue = try await CLI.run(["send", "--views", "0"], stdin: "x", environment: environment)
+        expectFailure(badValue, exit: 2, mentioning: ["--views"])
+        let badDuration = try await CLI.run(["send", "--expires", "soon"], stdin: "x", environment: environment)
+        expectFailure(badDuration, exit: 2, mentioning: ["invalid duration"])
+    }
+
+    @Test("32 concurrent opens of one link: exactly one prints the secret (exit 0), the others exit 3")
+    func concurrentOpens() async throws {
+        try await withServer { server in
+            let secret = "only one of you gets this"
+            let link = try await server.send(secret)
+            // Start all 32 first, then collect: they race for the one view.
+            let running = try (0..<32).map { _ in
+                try CLI.start(["open"], stdin: Data((link + "\n").utf8), environment: server.environment, timeout: .seconds(60))
+            }
+            var results: [CLIResult] = []
+            for process in running { results.append(await process.finish()) }
+
+            let winners = results.filter { $0.status == 0 }
+            let losers = results.filter { $0.status == 3 }
+            #expect(winners.count == 1, "\(results.map(\.status))")
+            #expect(losers.count == 31, "\(results.filter { $0.status != 0 && $0.status != 3 })")
+            #expect(winners.first?.out == secret)
+            for loser in losers {
+                #expect(loser.stdout.isEmpty)
+                #expect(loser.err.hasPrefix(goneMessage), "\(loser)")
+            }
+        }
+    }
+}

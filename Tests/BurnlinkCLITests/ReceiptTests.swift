@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+
+/// The sender's side: receipts, `status` (with `--wait`) and `revoke`.
+@Suite("receipts, status and revoke")
+struct ReceiptTests {
+    @Test("send --receipt-file writes the receipt (mode 0600); --json carries link, receipt, id and expiry")
+    func receipts() async throws {
+        try await withServer { server in
+            let receiptFile = server.directory.file("receipt")
+            let link = try await server.send("for the receipt", ["--receipt-file", receiptFile])
+            #expect(Files.mode(receiptFile) == 0o600)
+            let receipt = try #require(Files.contents(receiptFile).map { String(decoding: $0, as: UTF8.self) })
+            #expect(receipt.hasPrefix("burnlink-receipt.v1."))
+            #expect(receipt.hasSuffix("\n") && receipt.split(separator: "\n").count == 1)
+            #expect(!receipt.contains(try ParsedLink(link).key), "the receipt must not carry the link key")
+
+            let status = try await CLI.run(["status", "--receipt-file", receiptFile], environment: server.environment)
+            #expect(status.status == 0, "\(status)")
+            #expect(status.out.contains("state:      waiting"), "\(status)")
+
+            let json = try await CLI.run(["send", "--json", "--recipients", "2"], stdin: "json please", environment: server.environment)
+            #expect(json.status == 0, "\(json)")
+            #expect(json.out.split(separator: "\n").count == 1, "\(json)")
+            let entries = try #require(try JSONSerialization.jsonObject(with: json.stdout) as? [[String: String]], "\(json)")
+            #expect(entries.count == 2)
+            for entry in entries {
+                let entryLink = try #require(entry["link"])
+                let entryReceipt = try #require(entry["receipt"])
+                #expect(entryLink.wholeMatch(of: linkPattern) != nil)
+                #expect(entryReceipt.hasPrefix("burnlink-receipt.v1.") && entryReceipt != entryLink)
+                #expect(entry["id"] == (try ParsedLink(entryLink).id))
+                #expect(entry["expires_at"].flatMap { ISO8601DateFormatter().date(from: $0) } != nil)
+                // The JSON receipt works for status (given on stdin), and the link opens.
+                let status = try await CLI.run(["status", "--json"], stdin: entryReceipt + "\n", environment: server.environment)
+                let object = try #require(try JSONSerialization.jsonObject(with: status.stdout) as? [String: Any], "\(status)")
+                #expect(object["state"] as? String == "waiting")
+                let opened = try await server.open(entryLink)
+                #expect(opened.status == 0 && opened.out == "json please", "\(opened)")
+            }
+        }
+    }
+
+    @Test("status --wait returns as soon as another process opens the link, and says viewed")
+    func statusWaitReturnsOnOpen() async throws {
+        try await withServer { server in
+            let receiptFile = server.directory.file("receipt")
+            let link = try await server.send("pick me up", ["--receipt-file", receiptFile])
+            let waiting = try CLI.start(["status", "--wait", "30", "--receipt-file", receiptFile],
+                                        environment: server.environment, timeout: .seconds(40))
+            // It blocks: still running well after a plain status would have answered.
+            try await Task.sleep(for: .milliseconds(800))
+            #expect(waiting.isRunning, "status --wait returned before anything happened")
+
+            let openedAt = ContinuousClock.now
+            let opened = try await server.open(link)
+            #expect(opened.status == 0 && opened.out == "pick me up", "\(opened)")
+            let status = await waiting.finish()
+            #expect(status.status == 0, "\(status)")
+            #expect(status.out.contains("state:      viewed"), "\(status)")
+            #expect(status.out.contains("viewed at:"), "\(status)")
+            #expect(ContinuousClock.now - openedAt < .seconds(10), "status --wait took \(ContinuousClock.now - openedAt) after the open")
+        }
+    }
+
+    @Test("status --wait 2 on an unopened secret times out with exit 7")
+    func statusWaitTimesOut() async throws {
+        try await withServer { server in
+            let receiptFile = server.directory.file("receipt")
+            _ = try await server.send("nobody comes", ["--receipt-file", receiptFile])
+            let status = try await CLI.run(["status", "--wait", "2", "--receipt-file", receiptFile], environment: server.environment)
+            #expect(status.status == 7, "\(status)")
+            #expect(status.out.contains("state:      waiting"), "\(status)")
+            #expect(status.err.hasPrefix("burnlink: error: timed out"), "\(status)")
+            #expect(status.elapsed >= .seconds(1.5) && status.elapsed < .seconds(15), "\(status)")
+        }
+    }
+
+    @Test("revoke with the receipt: exit 0, then open exits 3, status says revoked (3), revoke again exits 3")
+    func revoke() async throws {
+        try await withServer { server in
+            let receiptFile = server.directory.file("receipt")
+            let link = try await server.send("revoke me", ["--receipt-file", receiptFile])
+            let receipt = try #require(Files.contents(receiptFile).map { String(decoding: $0, as: UTF8.self) })
+
+            // The receipt as an argument this time.
+            let revoked = try await CLI.run(["revoke", receipt.trimmingCharacters(in: .newlines)], environment: server.environment)
+            #expect(revoked.status == 0, "\(revoked)")
+            #expect(revoked.stdout.isEmpty)
+
+            let opened = try await server.open(link)
+            expectFailure(opened, exit: 3)
+
+            let status = try await CLI.run(["status", "--receipt-file", receiptFile], environment: server.environment)
+            #expect(status.status == 3, "\(status)")
+            #expect(status.out.contains("state:      revoked"), "\(status)")
+
+            let again = try await CLI.run(["revoke", "--receipt-file", receiptFile], environment: server.environment)
+            expectFailure(again, exit: 3, mentioning: ["nothing to revoke"])
+        }
+    }
+
+    @Test("a link is not a receipt, and a receipt is not a link (exit 2 both ways)")
+    func receiptAndLinkAreDistinct() async throws {
+        try await withServer { server in
+            let receiptFile = server.directory.file("receipt")
+            let link = try await server.send("distinct", ["--receipt-file", receiptFile])
+            let receipt = try #require(Files.contents(receiptFile).map { String(decoding: $0, as: UTF8.self) })
+            expectFailure(try await CLI.run(["status", link], environment: server.environment), exit: 2, mentioning: ["not a burnlink receipt"])
+            expectFailure(try await CLI.run(["revoke"], stdin: link + "\n", environment: server.environment), exit: 2)
+            expectFailure(try await server.open(receipt), exit: 2)
+            let opened = try await server.open(link)
+            #expect(opened.status == 0 && opened.out == "distinct", "\(opened)")
+        }
+    }
+
+    @Test("a receipt that cannot be written is exit 1 (other failure); the printed link still works")
+    func unwritableReceiptFile() async throws {
+        try await withServer { server in
+            let receiptFile = server.directory.file("no/such/directory/receipt")
+            let sent = try await CLI.run(["send", "--receipt-file", receiptFile], stdin: "still sent", environment: server.environment)
+            #expect(sent.status == 1, "\(sent)")
+            #expect(sent.err.hasPrefix("burnlink: error: cannot write"), "\(sent)")
+            #expect(sent.err.contains("\nhint: "), "\(sent)")
+            let link = sent.out.trimmingCharacters(in: .newlines)
+            #expect(link.wholeMatch(of: linkPattern) != nil, "\(sent)")
+            let opened = try await server.open(link)
+            #expect(opened.status == 0 && opened.out == "still sent", "\(opened)")
+        }
+    }
+}
