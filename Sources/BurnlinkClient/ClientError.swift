@@ -56,7 +56,7 @@ public enum ClientError: Error, Sendable, Equatable {
         case .passwordAttemptsExhausted: "ask the sender to send the secret again"
         case .integrity(.truncated): "the transfer was cut short; what was received cannot be trusted"
         case .integrity: "the data was altered or the link is damaged; nothing unverified was kept"
-        case .server(413, _, _): "the secret is larger than this server accepts"
+        case .server(413, _, _): "send something smaller, or use a server whose operator set a higher --max-size"
         case .server: nil
         case .waitTimedOut: nil
         }

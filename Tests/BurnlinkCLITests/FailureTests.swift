@@ -82,6 +82,21 @@ struct FailureTests {
         }
     }
 
+    @Test("a secret over the server's limit is refused: from a file before uploading, from a pipe by the server's 413")
+    func overTheLimit() async throws {
+        try await withServer(["--max-size", "100KiB"]) { server in
+            let source = server.directory.file("large.bin")
+            try Files.randomData(count: 300_000).write(to: URL(fileURLWithPath: source))
+            let fromFile = try await CLI.run(["send", source], environment: server.environment)
+            expectFailure(fromFile, exit: 6, mentioning: ["413", "limit"])
+            let fromPipe = try await CLI.run(["send"], stdin: try Data(contentsOf: URL(fileURLWithPath: source)),
+                                             environment: server.environment)
+            expectFailure(fromPipe, exit: 6, mentioning: ["413", "limit"])
+            // Under the limit still works.
+            _ = try await server.send("small enough")
+        }
+    }
+
     @Test("a dead server: send and open both exit 6 with a clear message")
     func deadServer() async throws {
         let home = try TemporaryDirectory()
