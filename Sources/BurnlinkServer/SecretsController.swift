@@ -122,8 +122,7 @@ struct SecretsController: Sendable {
               let metadata = try await store.metadata(id: id, claimVerifier: verifier, now: clock.now()) else {
             throw failed(client, .notFound)
         }
-        return try jsonResponse(SecretMetadataResponse(size: metadata.size, expiresAt: metadata.expiresAt,
-                                                       viewsLeft: metadata.viewsLeft, passwordKDF: metadata.passwordKDF))
+        return try jsonResponse(metadata)
     }
 
     // MARK: claim
@@ -223,9 +222,7 @@ struct SecretsController: Sendable {
             }
         }
         if let ticket { notifier.cancel(ticket) }
-        return try jsonResponse(ReceiptResponse(
-            state: current.state, createdAt: current.createdAt, expiresAt: current.expiresAt, maxViews: current.maxViews,
-            viewsLeft: current.viewsLeft, viewedAt: current.viewedAt, endedAt: current.endedAt))
+        return try jsonResponse(current)
     }
 
     @Sendable func revoke(_ request: Request, context: BurnlinkRequestContext) async throws -> Response {

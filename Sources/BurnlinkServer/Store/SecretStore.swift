@@ -35,20 +35,8 @@ public struct SecretRecord: Sendable, Equatable {
     }
 }
 
-/// Public metadata of a readable secret.
-public struct SecretMetadata: Sendable, Equatable {
-    public var size: Int
-    public var expiresAt: Date
-    public var viewsLeft: Int
-    public var passwordKDF: String?
-
-    public init(size: Int, expiresAt: Date, viewsLeft: Int, passwordKDF: String?) {
-        self.size = size
-        self.expiresAt = expiresAt
-        self.viewsLeft = viewsLeft
-        self.passwordKDF = passwordKDF
-    }
-}
+/// Public metadata of a readable secret: exactly what the API returns.
+public typealias SecretMetadata = SecretMetadataResponse
 
 /// A claim that won a view. The first chunk comes with the grant (for most secrets it is
 /// the whole ciphertext, so a claim is one transaction); further chunks are read with
@@ -83,27 +71,9 @@ public enum ClaimResult: Sendable {
     case passwordAttemptsExhausted
 }
 
-/// The sender's view of a secret, kept as a tombstone after the ciphertext is gone.
-public struct Receipt: Sendable, Equatable {
-    public var state: ReceiptState
-    public var createdAt: Date
-    public var expiresAt: Date
-    public var maxViews: Int
-    public var viewsLeft: Int
-    public var viewedAt: [Date]
-    public var endedAt: Date?
-
-    public init(state: ReceiptState, createdAt: Date, expiresAt: Date, maxViews: Int, viewsLeft: Int,
-                viewedAt: [Date], endedAt: Date?) {
-        self.state = state
-        self.createdAt = createdAt
-        self.expiresAt = expiresAt
-        self.maxViews = maxViews
-        self.viewsLeft = viewsLeft
-        self.viewedAt = viewedAt
-        self.endedAt = endedAt
-    }
-}
+/// The sender's view of a secret, kept as a tombstone after the ciphertext is gone:
+/// exactly what the API returns.
+public typealias Receipt = ReceiptResponse
 
 /// What one sweep removed.
 public struct SweepReport: Sendable, Equatable {
