@@ -72,9 +72,12 @@ struct LimitsTests {
             #expect(try await server.store.storedBytes() == 4096)
             server.clock.advance(by: 61)
             #expect(try await eventually { try await server.store.storedBytes() == 0 })
-            try await client.execute(uri: "/metrics", method: .get) { response in
-                #expect(String(buffer: response.body).contains("burnlink_secrets_expired_total 1"))
-            }
+            // The sweeper counts the expiry just after its transaction commits: poll for it too.
+            #expect(try await eventually {
+                try await client.execute(uri: "/metrics", method: .get) { response in
+                    String(buffer: response.body).contains("burnlink_secrets_expired_total 1")
+                }
+            })
         }
     }
 }
