@@ -194,6 +194,8 @@ def summary(path: str) -> None:
     print(f"machine: {r.get('machine', '?')}")
     print(f"burnlink: {r.get('commit', '?')}; database on {r.get('db_fs', '?')} ({r.get('tmp_dir_parent', '?')})")
     print(f"wrk -t{r.get('threads')} -c{r.get('connections')} -d{r.get('duration')}s, secrets of {r.get('size')} bytes")
+    if r.get("server_args"):
+        print(f"extra server flags: {r['server_args']}")
     print("-" * 78)
     print(f"{'measurement':<{width}} {'rate':>10} {'p50':>10} {'p99':>10}")
     rows = [
@@ -244,6 +246,9 @@ def summary(path: str) -> None:
         print(f"target RSS growth < 64 MiB: {growth / 1024:.1f} MiB  -> {verdict}")
     else:
         print("target RSS growth < 64 MiB: not measured")
+    notes = r.get("notes", "").strip()
+    if notes:
+        print(f"notes: {notes}")
     problems = r.get("problems", "").strip()
     print(f"problems: {problems if problems else 'none'}")
     print("=" * 78)

@@ -23,7 +23,11 @@
 #                      .build-bench/release/burnlink-server (a scratch path of its own)
 #   BENCH_TMPDIR       parent of the temporary directory holding the databases (TMPDIR or
 #                      /tmp); it must be a real disk: on tmpfs fsync costs nothing
+#   BENCH_SERVER_ARGS  extra burnlink-server flags for diagnosis, e.g. "--log-level warning"
 #   BENCH_KEEP=1       keep the temporary directory (logs, wrk output) for inspection
+#   BENCH_IDLE_WAIT    before each measured run, wait up to this many seconds (default 180)
+#                      for the rest of the machine to be idle (< 10% of a core over 3 s), as
+#                      other work on a 2-core box skews every figure; 0 disables the wait
 #
 # Needs: wrk, redis-server + redis-cli, curl, python3 with snappass and gunicorn
 # (apt-get install -y wrk redis-server curl; pip install snappass gunicorn).
@@ -40,7 +44,6 @@ SIZE=${BENCH_SIZE:-1024}
 BIG_SIZE=${BENCH_BIG_SIZE:-104857600}
 HELPERS=(python3 "$HERE/bench_helpers.py")
 CLK_TCK=$(getconf CLK_TCK)
-WRK_GUARD=$((DURATION + 30)) # hard bound on any one wrk run, on top of its own -d
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
@@ -87,26 +90,24 @@ done
 python3 -c 'import snappass.main, gunicorn' 2>/dev/null \
     || die "python3 cannot import snappass and gunicorn (pip install snappass gunicorn)"
 
+TMP=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/burnlink-bench.XXXXXX")
+RESULTS=$TMP/results.env
+PROBLEMS=()
+record() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
+problem() { PROBLEMS+=("$1"); log "PROBLEM: $1"; }
+
 if [[ -n "${BURNLINK_SERVER:-}" ]]; then
     SERVER_BIN=$BURNLINK_SERVER
 else
     SERVER_BIN=$ROOT/.build-bench/release/burnlink-server
     log "building burnlink-server (release, scratch path .build-bench)"
     if ! (cd "$ROOT" && swift build -c release --product burnlink-server --scratch-path .build-bench) \
-        >/tmp/burnlink-bench-build.$$.log 2>&1; then
-        tail -30 /tmp/burnlink-bench-build.$$.log >&2
-        rm -f /tmp/burnlink-bench-build.$$.log
+        >"$TMP/build.log" 2>&1; then
+        tail -30 "$TMP/build.log" >&2
         die "swift build failed"
     fi
-    rm -f /tmp/burnlink-bench-build.$$.log
 fi
 [[ -x "$SERVER_BIN" ]] || die "no server binary at $SERVER_BIN"
-
-TMP=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/burnlink-bench.XXXXXX")
-RESULTS=$TMP/results.env
-PROBLEMS=()
-record() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
-problem() { PROBLEMS+=("$1"); log "PROBLEM: $1"; }
 
 DB_FS=$(findmnt -n -o FSTYPE -T "$TMP" 2>/dev/null || stat -f -c %T "$TMP")
 [[ "$DB_FS" == tmpfs || "$DB_FS" == ramfs ]] \
@@ -121,7 +122,7 @@ record date "$(date -u +%Y-%m-%dT%H:%MZ)"
 record machine "$(nproc) cores of $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), load average before the run $(cut -d' ' -f1-3 /proc/loadavg)"
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]] && commit="$commit + uncommitted changes"
-record commit "$commit"
+record commit "$commit, server binary sha256 $(sha256sum "$SERVER_BIN" | cut -c1-12)"
 record db_fs "$DB_FS"
 record tmp_dir_parent "$(dirname "$TMP")"
 record threads "$THREADS"
@@ -129,6 +130,7 @@ record connections "$CONNECTIONS"
 record duration "$DURATION"
 record size "$SIZE"
 record big_size "$BIG_SIZE"
+record server_args "${BENCH_SERVER_ARGS:-}"
 
 # ---------------------------------------------------------------- inputs
 read -r CLAIM_TOKEN CLAIM_VERIFIER < <("${HELPERS[@]}" token)
@@ -169,7 +171,9 @@ SERVER_PID=""
 SERVER_PORT=""
 start_server() { # database path, log path
     SERVER_PORT=$("${HELPERS[@]}" free-port)
-    "$SERVER_BIN" --rate-limit off --host 127.0.0.1 --port "$SERVER_PORT" --database "$1" >"$2" 2>&1 &
+    local extra=()
+    read -r -a extra <<<"${BENCH_SERVER_ARGS:-}"
+    "$SERVER_BIN" --rate-limit off --host 127.0.0.1 --port "$SERVER_PORT" --database "$1" "${extra[@]}" >"$2" 2>&1 &
     SERVER_PID=$!
     STARTED+=("$SERVER_PID")
     if ! wait_http "http://127.0.0.1:$SERVER_PORT/healthz" "$SERVER_PID" 20; then
@@ -178,12 +182,13 @@ start_server() { # database path, log path
     fi
 }
 
-# run_wrk NAME "PIDS OF THE SERVER SIDE" FSYNC_PID wrk-arguments...
-# Runs wrk under a hard time bound and records CPU use of the server side, of wrk and of
-# everything else on the machine, plus (with perf, for burnlink) the server's fsyncs.
+# run_wrk NAME "PIDS OF THE SERVER SIDE" FSYNC_PID SECONDS wrk-arguments...
+# Runs wrk for SECONDS (-d), under a hard bound of SECONDS + 30, and records CPU use of the
+# server side, of wrk and of everything else on the machine, plus, for burnlink
+# (FSYNC_PID), its busiest threads, bytes written to disk and fsync calls (with perf).
 run_wrk() {
-    local name=$1 pids=$2 fsync_pid=$3
-    shift 3
+    local name=$1 pids=$2 fsync_pid=$3 seconds=$4
+    shift 4
     local out=$TMP/$name.wrk perf_pid="" top_pid=""
     # shellcheck disable=SC2086
     local s0 m0 s1 m1 start end
@@ -194,7 +199,7 @@ run_wrk() {
         STARTED+=("$perf_pid")
         sleep 0.3
     fi
-    (sleep $((DURATION / 2)); top -b -n1 -w 160 | head -14 >"$TMP/$name.top") &
+    (sleep $((seconds < DURATION ? seconds / 2 : DURATION / 2)); top -b -n1 -w 160 | head -14 >"$TMP/$name.top") &
     top_pid=$!
     STARTED+=("$top_pid")
     local io0=0 io1=0
@@ -205,7 +210,7 @@ run_wrk() {
     # shellcheck disable=SC2086
     s0=$(proc_ticks $pids); m0=$(machine_ticks); start=$(date +%s.%N)
     local TIMEFORMAT='%U %S'
-    { time timeout "$WRK_GUARD" wrk "$@" >"$out" 2>"$out.err"; } 2>"$TMP/$name.time" || {
+    { time timeout $((seconds + 30)) wrk -d"${seconds}s" "$@" >"$out" 2>"$out.err"; } 2>"$TMP/$name.time" || {
         cat "$out.err" >&2
         problem "$name: wrk failed or timed out"
     }
@@ -230,11 +235,32 @@ run_wrk() {
         record "${name}_threads" "$("${HELPERS[@]}" threads-diff "$TMP/$name.threads.0" "$TMP/$name.threads.1" "$wall") of one core"
         record "${name}_disk_bytes" "$((io1 - io0))"
     fi
-    record "${name}_cpu" "server side $(percent "$server_ticks" "$wall"), wrk $(percent "$wrk_ticks" "$wall"), everything else $(percent "$other_ticks" "$wall") (of 200% for 2 cores; $(nproc) cores here)"
+    if ((other_ticks * 100 > CLK_TCK * 15 * ${wall%.*} + 1)); then
+        IDLE_NOTES+=("$name: other processes used $(percent "$other_ticks" "$wall") of a core during the run, so its figures are skewed")
+    fi
+    record "${name}_cpu" "server side $(percent "$server_ticks" "$wall"), wrk $(percent "$wrk_ticks" "$wall"), everything else $(percent "$other_ticks" "$wall") (100% = one core busy; this machine has $(nproc) cores)"
     log "$name: $(grep -E 'Requests/sec|Non-2xx' "$out" | tr -s ' ' | tr '\n' ' ')"
     log "$name: top at mid-run:"
     sed -n '7,12p' "$TMP/$name.top" >&2 || true
     grep -q '^BENCH ' "$out" || { cat "$out" >&2; problem "$name: no result from wrk"; return 0; }
+}
+
+# Waits (bounded) until the machine is nearly idle; notes it if it never was.
+IDLE_NOTES=()
+wait_idle() { # NAME
+    local limit=${BENCH_IDLE_WAIT:-180} deadline a b
+    ((limit > 0)) || return 0
+    deadline=$((SECONDS + limit))
+    while :; do
+        a=$(machine_ticks); sleep 3; b=$(machine_ticks)
+        if (((b - a) * 100 < CLK_TCK * 3 * 10)); then return 0; fi
+        if ((SECONDS >= deadline)); then
+            IDLE_NOTES+=("$1: machine still busy after ${limit}s ($(percent $((b - a)) 3) of a core)")
+            log "machine still busy after ${limit}s; measuring anyway"
+            return 0
+        fi
+        log "waiting for the machine to be idle ($(percent $((b - a)) 3) of a core busy)"
+    done
 }
 
 fsync_note() { # NAME, operations the server did
@@ -273,8 +299,9 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST -H "Authoriz
 [[ "$code" == 200 ]] || die "a probe claim answered $code"
 
 log "burnlink creates: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s"
+wait_idle create
 curl -s --max-time 10 "$BASE/metrics" >"$TMP/metrics.0"
-run_wrk create "$SERVER_PID" "$SERVER_PID" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+run_wrk create "$SERVER_PID" "$SERVER_PID" "$DURATION" -t"$THREADS" -c"$CONNECTIONS" --latency \
     -s "$HERE/create.lua" "$BASE/api/v1/secrets"
 check_alive create || true
 curl -s --max-time 10 "$BASE/metrics" >"$TMP/metrics.1"
@@ -299,13 +326,14 @@ else
 fi
 
 # ---------------------------------------------------------------- burnlink: claims
-# Enough ids for claims at up to twice the create rate for the whole duration; if the
-# claims still run out, claim.lua stops early and the rate is over the shorter time.
+# Enough ids for claims at up to 1.5 times the create rate for the whole duration (here
+# claims run slower than creates); if the claims still run out, claim.lua stops early, the
+# rate is over the shorter time and the summary says so.
 sleep 2
-want=$((created_rate * DURATION * 2 + 2000))
+want=$((created_rate * DURATION * 3 / 2 + 2000))
 per_thread=$(((want + THREADS - 1) / THREADS))
 log "creating $((per_thread * THREADS)) secrets to claim (not measured)"
-run_wrk precreate "$SERVER_PID" "" -t"$THREADS" -c64 -d"$((DURATION * 6))s" \
+run_wrk precreate "$SERVER_PID" "" $((DURATION * 6)) -t"$THREADS" -c64 \
     -s "$HERE/precreate.lua" "$BASE/api/v1/secrets" -- "$TMP/ids" "$per_thread"
 check_alive precreate || die "burnlink-server died while creating the secrets to claim"
 cat "$TMP"/ids.* >"$TMP/ids.txt" 2>/dev/null || true
@@ -317,8 +345,9 @@ precreate_bad=$(bench_field "$TMP/precreate.wrk" statuses | tr ',' '\n' | grep -
 
 sleep 2
 log "burnlink claims: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s over $ids ids"
+wait_idle claim
 curl -s --max-time 10 "$BASE/metrics" >"$TMP/metrics.2"
-run_wrk claim "$SERVER_PID" "$SERVER_PID" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+run_wrk claim "$SERVER_PID" "$SERVER_PID" "$DURATION" -t"$THREADS" -c"$CONNECTIONS" --latency \
     -s "$HERE/claim.lua" "$BASE/api/v1/secrets" -- "$TMP/ids.txt" "$THREADS"
 check_alive claim || true
 curl -s --max-time 10 "$BASE/metrics" >"$TMP/metrics.3"
@@ -373,10 +402,11 @@ code=$(curl -s -o "$TMP/snap-probe.json" -w '%{http_code}' --max-time 10 -H 'Acc
     --data-urlencode ttl=hour --data-urlencode password@"$TMP/password.txt" "http://127.0.0.1:$SNAP_PORT/")
 [[ "$code" == 200 ]] && grep -q '"link"' "$TMP/snap-probe.json" \
     || die "a SnapPass probe create answered $code: $(head -c 300 "$TMP/snap-probe.json")"
+wait_idle snappass
 keys0=$(redis-cli -p "$REDIS_PORT" dbsize)
 snap_pids="$GUNICORN_PID $(pgrep -P "$GUNICORN_PID" | tr '\n' ' ') $REDIS_PID"
 log "SnapPass creates: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s"
-run_wrk snappass "$snap_pids" "" -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+run_wrk snappass "$snap_pids" "" "$DURATION" -t"$THREADS" -c"$CONNECTIONS" --latency \
     -s "$HERE/snappass.lua" "http://127.0.0.1:$SNAP_PORT/"
 keys1=$(redis-cli -p "$REDIS_PORT" dbsize)
 out=$TMP/snappass.wrk
@@ -408,6 +438,7 @@ probe_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"]
 curl -s -o /dev/null --max-time 10 -X POST -H "Authorization: Bearer $CLAIM_TOKEN" "$BASE/api/v1/secrets/$probe_id/claim"
 head -c "$BIG_SIZE" /dev/urandom >"$TMP/big.bin"
 sleep 2
+wait_idle rss
 idle=$(awk '/^VmRSS:/{print $2}' "/proc/$SERVER_PID/status")
 record rss_idle_kib "$idle"
 "${HELPERS[@]}" rss-sample "$SERVER_PID" "$TMP/rss.samples" 50 &
@@ -451,5 +482,6 @@ rm -f "$TMP/big.bin"
 
 # ---------------------------------------------------------------- summary
 record problems "$(IFS=';'; echo "${PROBLEMS[*]:-}")"
+record notes "$(IFS=';'; echo "${IDLE_NOTES[*]:-}")"
 "${HELPERS[@]}" summary "$RESULTS"
 ((${#PROBLEMS[@]} == 0)) || exit 3
