@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# CLI benchmark (issue: the burnlink CLI, "Speed"); results in docs/benchmarks.md, "CLI".
+#
+#   bash Benchmarks/cli/run.sh
+#
+# In one run, against a local release burnlink-server on loopback:
+#   1. whole-process time of `burnlink send` of a 1 KiB secret beside curl doing the same
+#      raw HTTP create (hyperfine);
+#   2. whole-process time of `burnlink open` of a 1 KiB secret beside curl doing the raw
+#      claim; each run gets a fresh secret from hyperfine's --prepare (not timed);
+#   3. sending and opening 1 GiB: MB/s end to end and each process's peak RSS (GNU time).
+# Needs: hyperfine, curl, GNU time (apt-get install -y hyperfine curl time), python3.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BIG_MIB=${BENCH_BIG_MIB:-1024}
+RUNS=${BENCH_RUNS:-30}
+
+for tool in hyperfine curl /usr/bin/time python3; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y hyperfine curl time)" >&2; exit 1; }
+done
+
+# The CLI as `make release` builds it (Swift's runtime linked in: faster start-up); the
+# server as usual. Separate scratch paths, so neither build disturbs the other.
+swift build -c release --package-path "$ROOT" --product burnlink-server >&2
+swift build -c release --package-path "$ROOT" --product burnlink --static-swift-stdlib --scratch-path "$ROOT/.build-static" >&2
+SERVER_BIN="$ROOT/.build/release"
+BIN="$ROOT/.build-static/release"
+
+TMP=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/burnlink-cli-bench.XXXXXX")
+SERVER_PID=""
+cleanup() {
+    [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+"$SERVER_BIN/burnlink-server" --port 0 --rate-limit off --max-size "$((BIG_MIB + 64))MiB" \
+    --database "$TMP/db/b.sqlite" --log-level info 2>"$TMP/server.log" &
+SERVER_PID=$!
+for _ in $(seq 100); do
+    PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$TMP/server.log" | head -1 | cut -d: -f2 || true)
+    [[ -n "${PORT:-}" ]] && break
+    sleep 0.1
+done
+[[ -n "${PORT:-}" ]] || { cat "$TMP/server.log" >&2; exit 1; }
+export BURNLINK_SERVER="http://127.0.0.1:$PORT"
+export XDG_CONFIG_HOME="$TMP/config"
+
+head -c 1024 /dev/urandom > "$TMP/secret-1k"
+# A fixed claim token T and its verifier, for curl's raw requests (docs/http-api.md).
+read -r TOKEN VERIFIER < <(python3 - <<'PY'
+import base64, hashlib, os
+b64u = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+t = os.urandom(32)
+print(b64u(t), b64u(hashlib.sha256(t).digest()))
+PY
+)
+cat > "$TMP/curl-create.sh" <<SH
+curl -fsS -o "$TMP/created.json" -X POST -H "Burnlink-Claim-Verifier: $VERIFIER" \
+  -H "Content-Type: application/octet-stream" --data-binary @"$TMP/secret-1k" "$BURNLINK_SERVER/api/v1/secrets"
+SH
+cat > "$TMP/curl-claim.sh" <<SH
+id=\$(sed -E 's/.*"id":"([^"]+)".*/\\1/' "$TMP/created.json")
+curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" "$BURNLINK_SERVER/api/v1/secrets/\$id/claim"
+SH
+
+echo "== 1 KiB send and open, whole process, vs curl ($RUNS runs each)" >&2
+hyperfine --warmup 3 --runs "$RUNS" --export-markdown "$TMP/small.md" \
+    -n "burnlink send" "$BIN/burnlink send -q < $TMP/secret-1k > $TMP/link" \
+    -n "curl create" "bash $TMP/curl-create.sh" >&2
+# The claim side: each timed run opens a secret created by --prepare. curl's id is
+# extracted with sed inside the timed command (about a millisecond, measured alone below).
+hyperfine --warmup 3 --runs "$RUNS" --export-markdown "$TMP/open.md" \
+    -n "burnlink open" --prepare "$BIN/burnlink send -q < $TMP/secret-1k > $TMP/link" \
+    "$BIN/burnlink open -q --yes < $TMP/link > /dev/null" \
+    -n "curl claim" --prepare "bash $TMP/curl-create.sh" "bash $TMP/curl-claim.sh" \
+    -n "sed id extraction alone" --prepare "true" \
+    "sed -E 's/.*\"id\":\"([^\"]+)\".*/\\1/' $TMP/created.json" >&2
+
+echo "== $BIG_MIB MiB send and open" >&2
+head -c "$((BIG_MIB * 1048576))" /dev/urandom > "$TMP/big"
+/usr/bin/time -f "%e %M" -o "$TMP/send.time" "$BIN/burnlink" send -q "$TMP/big" > "$TMP/big.link"
+/usr/bin/time -f "%e %M" -o "$TMP/open.time" "$BIN/burnlink" open -q --yes --output "$TMP/big.out" < "$TMP/big.link"
+cmp "$TMP/big" "$TMP/big.out" || { echo "1 GiB round trip differs" >&2; exit 1; }
+read -r SEND_S SEND_KB < "$TMP/send.time"
+read -r OPEN_S OPEN_KB < "$TMP/open.time"
+
+echo
+echo "### 1 KiB send (whole process)"
+cat "$TMP/small.md"
+echo
+echo "### 1 KiB open (whole process; each run opens a fresh secret)"
+cat "$TMP/open.md"
+echo
+python3 - "$BIG_MIB" "$SEND_S" "$SEND_KB" "$OPEN_S" "$OPEN_KB" <<'PY'
+import sys
+mib, send_s, send_kb, open_s, open_kb = int(sys.argv[1]), *map(float, sys.argv[2:])
+size = mib * 1048576
+print(f"### {mib} MiB end to end")
+print("| direction | seconds | MB/s | peak RSS |")
+print("|---|---|---|---|")
+print(f"| send | {send_s:.2f} | {size / send_s / 1e6:.0f} | {send_kb / 1024:.1f} MiB |")
+print(f"| open (--output) | {open_s:.2f} | {size / open_s / 1e6:.0f} | {open_kb / 1024:.1f} MiB |")
+PY
