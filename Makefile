@@ -7,7 +7,7 @@ APT_PACKAGES := libsodium-dev libsqlite3-dev pkg-config sqlite3 tmux
 PREFIX ?= /usr/local
 
 .PHONY: man install all deps system-deps python-deps build release run test test-swift test-python \
-        bench bench-core vectors clean
+        bench bench-core bench-server bench-cli bench-deps vectors clean
 
 all: build
 
@@ -54,7 +54,26 @@ test-swift:
 test-python:
 	$(PYTHON) -m pytest -q Tests/python
 
-bench: bench-core
+## Every benchmark; results are written up in docs/benchmarks.md.
+bench: bench-core bench-server bench-cli
+
+bench-deps: system-deps
+	@missing=""; for p in wrk redis-server curl hyperfine time; do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@$(PYTHON) -c 'import snappass, gunicorn' 2>/dev/null || PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q snappass gunicorn
+
+## Server throughput beside SnapPass, and RSS for a 100 MiB secret.
+bench-server: bench-deps
+	bash Benchmarks/server/run.sh
+
+## CLI whole-process time beside curl, and 1 GiB end to end.
+bench-cli: bench-deps
+	bash Benchmarks/cli/run.sh
 
 ## 1 GiB through the streaming envelope in 1 MiB and in 16 KiB pieces, beside raw secretbox.
 bench-core: release
