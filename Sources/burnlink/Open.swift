@@ -81,15 +81,7 @@ struct Open: AsyncParsableCommand {
     }
 
     private func readPassword() throws(ClientError) -> SecretBytes? {
-        if let passwordFile {
-            let descriptor = open(passwordFile, O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { throw .usage("cannot read \(passwordFile): \(String(cString: strerror(errno)))") }
-            defer { close(descriptor) }
-            var line = Terminal.readLine(descriptor, limit: 4096)
-            defer { SecureMemory.wipeArray(&line) }
-            guard !line.isEmpty else { throw .usage("the password file is empty") }
-            return KDFParameters.passwordBytes(String(decoding: line, as: UTF8.self))
-        }
+        if let passwordFile { return try Terminal.readPasswordFile(passwordFile) }
         return try Terminal.readPassword(prompt: "Password: ")
     }
 

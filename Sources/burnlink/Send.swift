@@ -126,15 +126,7 @@ struct Send: AsyncParsableCommand {
     }
 
     private func readPassword() throws(ClientError) -> SecretBytes? {
-        if let passwordFile {
-            let descriptor = passwordFile == "-" ? STDIN_FILENO : open(passwordFile, O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { throw .usage("cannot read \(passwordFile): \(String(cString: strerror(errno)))") }
-            defer { if descriptor != STDIN_FILENO { close(descriptor) } }
-            var line = Terminal.readLine(descriptor, limit: 4096)
-            defer { SecureMemory.wipeArray(&line) }
-            guard !line.isEmpty else { throw .usage("the password file is empty") }
-            return KDFParameters.passwordBytes(String(decoding: line, as: UTF8.self))
-        }
+        if let passwordFile { return try Terminal.readPasswordFile(passwordFile) }
         guard password else { return nil }
         guard let first = try Terminal.readPassword(prompt: "Password: ") else {
             throw .usage("--password needs a terminal to ask on", hint: "use --password-file in scripts")

@@ -33,6 +33,17 @@ enum Terminal {
         return KDFParameters.passwordBytes(String(decoding: line, as: UTF8.self))
     }
 
+    /// The first line of a file (or of standard input for "-") as password bytes.
+    static func readPasswordFile(_ path: String) throws(ClientError) -> SecretBytes {
+        let descriptor = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw .usage("cannot read \(path): \(String(cString: strerror(errno)))") }
+        defer { if descriptor != STDIN_FILENO { close(descriptor) } }
+        var line = readLine(descriptor, limit: 4096)
+        defer { SecureMemory.wipeArray(&line) }
+        guard !line.isEmpty else { throw .usage("the password file is empty") }
+        return KDFParameters.passwordBytes(String(decoding: line, as: UTF8.self))
+    }
+
     /// Asks a yes/no question on /dev/tty; nil when there is no terminal.
     static func confirm(_ question: String) -> Bool? {
         let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
