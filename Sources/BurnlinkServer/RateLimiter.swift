@@ -23,15 +23,13 @@ final class RateLimiter: Sendable {
     func take(_ client: String, now: Date = Date()) -> Int? {
         buckets.withLock { buckets in
             var bucket = buckets[client] ?? Bucket(tokens: capacity, updated: now)
-            bucket.tokens = min(capacity, bucket.tokens + max(0, now.timeIntervalSince(bucket.updated)) * perSecond)
+            bucket.tokens = tokens(in: bucket, at: now)
             bucket.updated = now
             defer {
                 buckets[client] = bucket
                 if buckets.count > maximumClients { prune(&buckets, now: now) }
             }
-            guard bucket.tokens >= 1 else {
-                return Int(((1 - bucket.tokens) / perSecond).rounded(.up))
-            }
+            guard bucket.tokens >= 1 else { return secondsUntilOneToken(from: bucket.tokens) }
             bucket.tokens -= 1
             return nil
         }
@@ -41,15 +39,22 @@ final class RateLimiter: Sendable {
     func allows(_ client: String, now: Date = Date()) -> Int? {
         buckets.withLock { buckets in
             guard let bucket = buckets[client] else { return nil }
-            let tokens = min(capacity, bucket.tokens + max(0, now.timeIntervalSince(bucket.updated)) * perSecond)
-            return tokens >= 1 ? nil : Int(((1 - tokens) / perSecond).rounded(.up))
+            let tokens = tokens(in: bucket, at: now)
+            return tokens >= 1 ? nil : secondsUntilOneToken(from: tokens)
         }
+    }
+
+    /// The bucket's tokens after refilling since its last update, capped at capacity.
+    private func tokens(in bucket: Bucket, at now: Date) -> Double {
+        min(capacity, bucket.tokens + max(0, now.timeIntervalSince(bucket.updated)) * perSecond)
+    }
+
+    private func secondsUntilOneToken(from tokens: Double) -> Int {
+        Int(((1 - tokens) / perSecond).rounded(.up))
     }
 
     /// Drops buckets that have refilled completely: they carry no information.
     private func prune(_ buckets: inout [String: Bucket], now: Date) {
-        buckets = buckets.filter { _, bucket in
-            bucket.tokens + now.timeIntervalSince(bucket.updated) * perSecond < capacity
-        }
+        buckets = buckets.filter { _, bucket in tokens(in: bucket, at: now) < capacity }
     }
 }
