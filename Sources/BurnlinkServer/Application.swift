@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// Builds the burnlink server: routes, middleware and the sweeper, over a store.
 public func buildApplication(
@@ -16,7 +17,8 @@ public func buildApplication(
     var logger = logger ?? Logger(label: "burnlink-server")
     if logger.logLevel > configuration.logLevel || logger.logLevel == .info { logger.logLevel = configuration.logLevel }
 
-    let router = buildRouter(configuration: configuration, store: store, clock: clock, metrics: metrics)
+    let notifier = ReceiptNotifier()
+    let router = makeRouter(configuration: configuration, store: store, clock: clock, metrics: metrics, notifier: notifier)
     let sweeper = Sweeper(store: store, clock: clock, interval: configuration.sweepInterval,
                           receiptRetention: configuration.receiptRetention, metrics: metrics, logger: logger)
     var app = Application(
@@ -26,8 +28,26 @@ public func buildApplication(
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "burnlink"),
         logger: logger
     )
+    if let shared = store as? any SharedSecretStore {
+        // The store's pool runs before the server and stops after it; the schema is ready
+        // before the first request; changes made by other replicas wake local long-polls.
+        app.addServices(shared, ReceiptChangeRelay(store: shared, notifier: notifier))
+        app.beforeServerStarts { try await shared.prepare() }
+    }
     app.addServices(sweeper)
     return app
+}
+
+/// Wakes this process's receipt long-polls for changes reported by a shared store.
+struct ReceiptChangeRelay: Service {
+    let store: any SharedSecretStore
+    let notifier: ReceiptNotifier
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            for await id in store.receiptChanges { notifier.notify(id) }
+        }
+    }
 }
 
 /// The router alone, for tests that drive requests without a socket.
@@ -37,13 +57,23 @@ public func buildRouter(
     clock: any ServerClock = SystemServerClock(),
     metrics: ServerMetrics = ServerMetrics()
 ) -> Router<BurnlinkRequestContext> {
+    makeRouter(configuration: configuration, store: store, clock: clock, metrics: metrics, notifier: ReceiptNotifier())
+}
+
+func makeRouter(
+    configuration: ServerConfiguration,
+    store: any SecretStore,
+    clock: any ServerClock,
+    metrics: ServerMetrics,
+    notifier: ReceiptNotifier
+) -> Router<BurnlinkRequestContext> {
     let router = Router(context: BurnlinkRequestContext.self)
     router.middlewares.add(SecurityHeadersMiddleware())
     router.middlewares.add(RequestLogMiddleware(metrics: metrics))
     router.middlewares.add(ErrorResponseMiddleware(metrics: metrics))
 
     let controller = SecretsController(
-        store: store, configuration: configuration, clock: clock, metrics: metrics, notifier: ReceiptNotifier(),
+        store: store, configuration: configuration, clock: clock, metrics: metrics, notifier: notifier,
         createLimiter: configuration.rateLimit.map { RateLimiter(perMinute: $0.createsPerMinute) },
         failureLimiter: configuration.rateLimit.map { RateLimiter(perMinute: $0.failuresPerMinute) })
     controller.addRoutes(to: router)

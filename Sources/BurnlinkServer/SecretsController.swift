@@ -213,7 +213,9 @@ struct SecretsController: Sendable {
                 notifier.cancel(waiting)
                 break
             }
-            await notifier.wait(waiting, timeout: min(remaining, untilExpiry))
+            // A shared store's change reports are best effort: re-read now and then anyway.
+            let recheck = (store as? any SharedSecretStore)?.receiptRecheckInterval ?? remaining
+            await notifier.wait(waiting, timeout: min(remaining, untilExpiry, recheck))
             current = try await store.receipt(id: id, receiptVerifier: verifier, now: clock.now()) ?? first
             ticket = current == first && ContinuousClock.now < deadline ? notifier.register(id) : nil
             if ticket != nil {

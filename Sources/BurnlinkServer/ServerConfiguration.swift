@@ -7,6 +7,8 @@ public struct ServerConfiguration: Sendable {
     public var port = 8080
     /// SQLite file path.
     public var databasePath = "./burnlink-data/burnlink.sqlite"
+    /// A shared PostgreSQL database instead of the SQLite file (several replicas).
+    public var postgresURL: PostgresURL?
     /// Largest envelope accepted, in bytes.
     public var maxSize = 100 << 20
     public var minExpiry: TimeInterval = 60

@@ -22,7 +22,9 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on. [BURNLINK_PORT] (default: 8080)")
     var port: Int?
 
-    @Option(help: "SQLite database file. [BURNLINK_DATABASE] (default: ./burnlink-data/burnlink.sqlite)")
+    @Option(help: ArgumentHelp(
+        "SQLite database file, or a PostgreSQL URL (postgres://user@host:port/db?sslmode=...) shared by several replicas. [BURNLINK_DATABASE or BURNLINK_DATABASE_URL] (default: ./burnlink-data/burnlink.sqlite)",
+        discussion: "A PostgreSQL password can come from PGPASSWORD instead of the URL."))
     var database: String?
 
     @Option(help: "Largest secret accepted: bytes or a size such as 100MiB. [BURNLINK_MAX_SIZE] (default: 100MiB)")
@@ -59,16 +61,23 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
         var logger = Logger(label: "burnlink-server")
         logger.logLevel = configuration.logLevel
 
-        let store: SQLiteStore
-        do {
-            store = try SQLiteStore(path: configuration.databasePath)
-        } catch {
-            throw ValidationError("cannot open the database at \(configuration.databasePath): \(error)")
+        let store: any SecretStore
+        let databaseDescription: String
+        if let url = configuration.postgresURL {
+            store = try PostgresStore(url: url, logger: logger)
+            databaseDescription = url.redacted
+        } else {
+            do {
+                store = try SQLiteStore(path: configuration.databasePath)
+            } catch {
+                throw ValidationError("cannot open the database at \(configuration.databasePath): \(error)")
+            }
+            databaseDescription = configuration.databasePath
         }
         let app = buildApplication(configuration: configuration, store: store, logger: logger)
         let base = "http://\(configuration.host):\(configuration.port)"
         logger.notice("burnlink-server listening", metadata: [
-            "address": "\(base)", "database": "\(configuration.databasePath)",
+            "address": "\(base)", "database": "\(databaseDescription)",
             "max_size": "\(configuration.maxSize)",
         ])
         try await app.runService()
@@ -84,11 +93,16 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
             guard let port = Int(text), (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
             configuration.port = port
         }
-        if let path = value(database, "BURNLINK_DATABASE") {
-            guard !path.hasPrefix("postgres://"), !path.hasPrefix("postgresql://") else {
-                throw ValidationError("PostgreSQL is not supported by this build yet; give a SQLite file path")
+        if let text = database ?? environment["BURNLINK_DATABASE_URL"] ?? environment["BURNLINK_DATABASE"] {
+            if PostgresURL.isPostgresURL(text) {
+                do {
+                    configuration.postgresURL = try PostgresURL(text, environment: environment)
+                } catch {
+                    throw ValidationError("--database: \(error)")
+                }
+            } else {
+                configuration.databasePath = text
             }
-            configuration.databasePath = path
         }
         if let text = value(maxSize, "BURNLINK_MAX_SIZE") {
             guard let bytes = Quantity.bytes(text), bytes > 0 else { throw ValidationError("--max-size: expected bytes or a size such as 100MiB") }

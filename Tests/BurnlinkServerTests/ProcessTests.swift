@@ -10,17 +10,11 @@ import Testing
 struct ProcessTests {
     func send(_ client: HTTPClient, _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [],
               body: [UInt8]? = nil) async throws -> (status: Int, body: [UInt8]) {
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let response = try await client.execute(request, timeout: .seconds(30))
-        let bytes = try await response.body.collect(upTo: 64 << 20)
-        return (Int(response.status.code), Array(buffer: bytes))
+        try await sendRequest(client, method, url, headers: headers, body: body)
     }
 
     func createHeaders(_ sender: TestSender) -> [(String, String)] {
-        sender.createHeaders().map { ($0.name.rawName, $0.value) }
+        sender.createHeaderList()
     }
 
     @Test("a secret survives a restart of the server process; a burn stays burned")

@@ -8,9 +8,10 @@ import Testing
 
 // The store contract: every rule of `SecretStore`, run against every backend.
 //
-// To add a backend (PostgreSQL in a later issue), add a `StoreBackend` whose `open` returns a
-// fresh, empty store and a cleanup, and list it in `StoreBackend.all`: every test marked
-// `arguments: StoreBackend.all` then runs against it unchanged.
+// Each backend's `open` returns a fresh, empty store and a cleanup; every test marked
+// `arguments: StoreBackend.all` runs unchanged against each backend in `all`. PostgreSQL is
+// in `all` when a test cluster is there (`make test` always starts one); otherwise
+// `PostgresTests` reports the PostgreSQL run as skipped.
 
 // MARK: - Backends
 
@@ -37,7 +38,13 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         }
     }
 
-    static let all: [StoreBackend] = [.sqlite]
+    /// A new database on the test cluster for each test, dropped afterwards.
+    static let postgres = StoreBackend(name: "postgres") {
+        let (store, cleanup) = try await TestPostgres.openStore()
+        return Opened(store: store, cleanup: cleanup)
+    }
+
+    static let all: [StoreBackend] = TestPostgres.available ? [.sqlite, .postgres] : [.sqlite]
 
     func withStore(_ body: (any SecretStore) async throws -> Void) async throws {
         let opened = try await open()

@@ -421,21 +421,10 @@ public final class SQLiteStore: SecretStore {
             let expiresAt: Int64 = row[3]
             let maxViews: Int = row[4]
             let viewsLeft: Int = row[5]
-            var endedAt: Int64? = row[6]
-            let state: ReceiptState
-            switch stateName {
-            case "active":
-                if nowMs >= expiresAt {
-                    state = .expired
-                    endedAt = expiresAt
-                } else {
-                    state = viewsLeft < maxViews ? .viewed : .waiting
-                }
-            case "exhausted": state = .viewed
-            case "expired": state = .expired
-            case "revoked": state = .revoked
-            case "burned": state = .burned
-            default: return nil  // "uploading": no receipt until the secret exists
+            // No receipt for an upload until the secret exists.
+            guard let (state, endedAt) = ReceiptState.from(stored: stateName, expiresAt: expiresAt, endedAt: row[6],
+                                                           maxViews: maxViews, viewsLeft: viewsLeft, nowMs: nowMs) else {
+                return nil
             }
             let views = try Int64.fetchAll(db.cachedStatement(sql: """
                 SELECT viewed_at FROM secret_view WHERE secret_id = ? ORDER BY viewed_at, view_no

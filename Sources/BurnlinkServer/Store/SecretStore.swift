@@ -2,6 +2,7 @@ import BurnlinkCore
 import BurnlinkProtocol
 import Foundation
 import NIOCore
+import ServiceLifecycle
 
 /// What the server keeps about one secret when it is created. Tokens are never stored:
 /// only their SHA-256 digests ("verifiers").
@@ -158,4 +159,40 @@ public enum StoreLimits {
     /// Ciphertext chunk row size: large enough that most secrets are one row, small enough
     /// that memory stays flat for a 100 MiB upload.
     public static let chunkSize = 1 << 20
+}
+
+/// A store that several server processes share (PostgreSQL): it has a lifecycle of its own
+/// and tells every process about receipt changes made by any of them.
+public protocol SharedSecretStore: SecretStore, Service {
+    /// Readies the store before the server accepts requests (schema migrations); safe when
+    /// several processes do it at once. Needs `run()` to be running.
+    func prepare() async throws
+    /// Ids whose receipt changed, in any process sharing the store (this one included).
+    /// A single consumer; best effort: a change may go unreported while the connection
+    /// is down, so waiters also re-read every `receiptRecheckInterval`.
+    var receiptChanges: AsyncStream<SecretID> { get }
+}
+
+extension SharedSecretStore {
+    /// How often a receipt long-poll re-reads on its own, for changes whose report was lost.
+    public var receiptRecheckInterval: Duration { .seconds(5) }
+}
+
+extension ReceiptState {
+    /// The receipt state of a stored row (columns as in the stores' `secret` table), and
+    /// when it ended; nil for an upload, which has no receipt yet. An active secret past
+    /// its expiry reads as expired at once, whether or not a sweep has run.
+    static func from(stored state: String, expiresAt: Int64, endedAt: Int64?, maxViews: Int, viewsLeft: Int,
+                     nowMs: Int64) -> (ReceiptState, endedAt: Int64?)? {
+        switch state {
+        case "active":
+            if nowMs >= expiresAt { return (.expired, expiresAt) }
+            return (viewsLeft < maxViews ? .viewed : .waiting, endedAt)
+        case "exhausted": return (.viewed, endedAt)
+        case "expired": return (.expired, endedAt)
+        case "revoked": return (.revoked, endedAt)
+        case "burned": return (.burned, endedAt)
+        default: return nil
+        }
+    }
 }

@@ -1,0 +1,622 @@
+import BurnlinkCore
+import BurnlinkProtocol
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+
+/// The shared `SecretStore`: PostgreSQL through postgres-nio, for several server replicas
+/// behind one load balancer.
+///
+/// - The schema is the SQLite store's (same tables, same states, times in milliseconds);
+///   see `PostgresSchema`. Migrations run under an advisory lock (`prepare`).
+/// - Every state change is one transaction at READ COMMITTED. Each decision (a claim, a
+///   wrong password, a revoke, an expiry) is a single conditional `UPDATE ... RETURNING`
+///   whose WHERE clause repeats every check, so two replicas racing on one secret cannot
+///   both win: PostgreSQL re-evaluates the WHERE clause on the row it locked. Tokens are
+///   first compared in constant time in this process; the WHERE clause only repeats it.
+/// - Unlike the SQLite store, no replica may clear uploads or reader counts on start
+///   (another replica may own them): stale uploads and readers that died are reclaimed by
+///   `sweep` after their lease, and sweeps on several replicas skip each other's rows
+///   (`FOR UPDATE SKIP LOCKED`).
+/// - Receipt changes are published with `NOTIFY` in the changing transaction (delivered at
+///   commit) and read back with `LISTEN` on every replica, so a long-poll on one replica
+///   wakes when a claim lands on another.
+/// - The store is a `Service`: `run()` drives the connection pool and the listener.
+public final class PostgresStore: SharedSecretStore {
+    public let url: PostgresURL
+    private let client: PostgresClient
+    private let logger: Logger
+    private let staleUploadAge: TimeInterval
+    private let readerLease: TimeInterval
+    private let operationTimeout: Duration
+    public let receiptChanges: AsyncStream<SecretID>
+    private let receiptChangeSink: AsyncStream<SecretID>.Continuation
+
+    /// The notification channel for receipt changes; payload: the id, base64url.
+    static let receiptChannel = "burnlink_receipt"
+    /// Rows handled per statement of a sweep, so no sweep holds many row locks for long.
+    private static let sweepBatch = 256
+
+    /// - Parameters:
+    ///   - operationTimeout: an operation that cannot get a connection or an answer in this
+    ///     time fails with `.unavailable` (the API answers 503) instead of hanging.
+    ///   - maximumConnections: connections this replica opens at most.
+    public init(url: PostgresURL, logger: Logger = Logger(label: "burnlink-postgres"),
+                staleUploadAge: TimeInterval = 3600, readerLease: TimeInterval = 6 * 3600,
+                operationTimeout: Duration = .seconds(5), maximumConnections: Int = 20) throws {
+        self.url = url
+        self.logger = logger
+        self.staleUploadAge = staleUploadAge
+        self.readerLease = readerLease
+        self.operationTimeout = operationTimeout
+        var configuration = try url.clientConfiguration()
+        configuration.options.maximumConnections = maximumConnections
+        configuration.options.minimumConnections = 0
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        (receiptChanges, receiptChangeSink) = AsyncStream.makeStream(of: SecretID.self, bufferingPolicy: .bufferingNewest(4096))
+    }
+
+    // MARK: - Lifecycle
+
+    /// Runs the connection pool and the receipt listener until cancelled or shut down.
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            group.addTask {
+                await cancelWhenGracefulShutdown { await self.listenForReceiptChanges() }
+            }
+        }
+        receiptChangeSink.finish()
+    }
+
+    /// Creates or migrates the schema. Safe to run from several replicas at once.
+    public func prepare() async throws {
+        try await perform { [logger] connection in
+            try await PostgresSchema.migrate(connection, logger: logger)
+        }
+    }
+
+    /// Holds one connection in LISTEN; reconnects with a backoff when the database goes away.
+    /// Notifications sent while disconnected are lost: long-polls re-read on their own
+    /// schedule (`SharedSecretStore.receiptRecheckInterval`), so nothing waits forever.
+    private func listenForReceiptChanges() async {
+        var backoff = Duration.milliseconds(250)
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.receiptChannel) { notifications in
+                        backoff = .milliseconds(250)
+                        for try await notification in notifications {
+                            if let id = SecretID(encoded: notification.payload) {
+                                receiptChangeSink.yield(id)
+                            }
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("receipt listener disconnected", metadata: ["error.type": "\(type(of: error))"])
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+    }
+
+    // MARK: - Writing
+
+    public func create(_ record: SecretRecord, ciphertext: ByteBuffer) async throws {
+        let chunks = Self.split(ciphertext)
+        let size = ciphertext.readableBytes
+        try await transaction { connection, logger in
+            try await Self.insert(connection, logger, record, state: "active", size: size,
+                                  chunkCount: chunks.count, storedBytes: size)
+            let key = Self.key(record.id)
+            for (index, chunk) in chunks.enumerated() {
+                try await connection.query("""
+                    INSERT INTO secret_chunk (secret_id, idx, data) VALUES (\(key), \(index), \(chunk))
+                    """, logger: logger)
+            }
+            try await Self.adjustStoredBytes(connection, logger, by: size)
+        }
+    }
+
+    public func beginUpload(_ record: SecretRecord) async throws {
+        try await transaction { connection, logger in
+            try await Self.insert(connection, logger, record, state: "uploading", size: 0, chunkCount: 0, storedBytes: 0)
+        }
+    }
+
+    public func appendChunk(id: SecretID, index: Int, bytes: ByteBuffer) async throws {
+        let key = Self.key(id)
+        try await transaction { connection, logger in
+            let advanced = try await connection.query("""
+                UPDATE secret SET chunk_count = chunk_count + 1, stored_bytes = stored_bytes + \(bytes.readableBytes)
+                WHERE id = \(key) AND state = 'uploading' AND chunk_count = \(index)
+                RETURNING chunk_count
+                """, logger: logger).collect()
+            guard !advanced.isEmpty else {
+                let expected = try await connection.query("""
+                    SELECT chunk_count FROM secret WHERE id = \(key) AND state = 'uploading'
+                    """, logger: logger).collect().first?.decode(Int.self)
+                guard let expected else { throw StoreError.noSuchUpload }
+                throw StoreError.unavailable("upload chunk \(index) out of order (expected \(expected))")
+            }
+            try await connection.query("""
+                INSERT INTO secret_chunk (secret_id, idx, data) VALUES (\(key), \(index), \(bytes))
+                """, logger: logger)
+            try await Self.adjustStoredBytes(connection, logger, by: bytes.readableBytes)
+        }
+    }
+
+    public func commitUpload(id: SecretID, size: Int, chunkCount: Int) async throws {
+        let key = Self.key(id)
+        try await transaction { connection, logger in
+            guard let row = try await connection.query("""
+                SELECT chunk_count, stored_bytes FROM secret WHERE id = \(key) AND state = 'uploading' FOR UPDATE
+                """, logger: logger).collect().first else { throw StoreError.noSuchUpload }
+            let (storedCount, storedBytes) = try row.decode((Int, Int).self)
+            guard storedCount == chunkCount, storedBytes == size else {
+                throw StoreError.unavailable(
+                    "upload mismatch: \(storedCount) chunks of \(storedBytes) bytes appended, commit says \(chunkCount) of \(size)")
+            }
+            if chunkCount == 0 {
+                // An empty secret still has its (empty) chunk 0, like one made by `create`.
+                try await connection.query("""
+                    INSERT INTO secret_chunk (secret_id, idx, data) VALUES (\(key), 0, \(ByteBuffer()))
+                    """, logger: logger)
+            }
+            try await connection.query("""
+                UPDATE secret SET state = 'active', size = \(size), chunk_count = \(max(chunkCount, 1)) WHERE id = \(key)
+                """, logger: logger)
+        }
+    }
+
+    public func abortUpload(id: SecretID) async throws {
+        let key = Self.key(id)
+        try await transaction { connection, logger in
+            guard let row = try await connection.query("""
+                DELETE FROM secret WHERE id = \(key) AND state = 'uploading' RETURNING stored_bytes
+                """, logger: logger).collect().first else { return }
+            try await connection.query("DELETE FROM secret_chunk WHERE secret_id = \(key)", logger: logger)
+            try await Self.adjustStoredBytes(connection, logger, by: -(try row.decode(Int.self)))
+        }
+    }
+
+    public func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?, now: Date) async throws -> ClaimResult {
+        let key = Self.key(id)
+        let verifier = ByteBuffer(bytes: claimVerifier)
+        let nowMs = SQLiteStore.milliseconds(now)
+        return try await transaction { connection, logger in
+            guard let row = try await connection.query("""
+                SELECT claim_verifier, password_verifier, state, expires_at, views_left, chunk_count
+                FROM secret WHERE id = \(key)
+                """, logger: logger).collect().first else {
+                _ = ConstantTime.equal(Self.absentVerifier, claimVerifier)
+                return .notFound
+            }
+            let (stored, passwordVerifier, state, expiresAt, viewsLeft, chunkCount) =
+                try row.decode((ByteBuffer, ByteBuffer?, String, Int64, Int, Int).self)
+            guard ConstantTime.equal(Array(buffer: stored), claimVerifier) else { return .notFound }
+            guard state == "active", nowMs < expiresAt, viewsLeft > 0 else { return .notFound }
+
+            if let passwordVerifier {
+                guard let passwordProofVerifier else { return .passwordRequired }
+                if !ConstantTime.equal(Array(buffer: passwordVerifier), passwordProofVerifier) {
+                    let left = try await connection.query("""
+                        UPDATE secret SET password_attempts_left = password_attempts_left - 1
+                        WHERE id = \(key) AND claim_verifier = \(verifier) AND state = 'active'
+                          AND expires_at > \(nowMs) AND password_attempts_left > 0
+                        RETURNING password_attempts_left
+                        """, logger: logger).collect().first?.decode(Int.self)
+                    // No row: the secret stopped being readable meanwhile (another replica).
+                    guard let left else { return .notFound }
+                    try await Self.notifyReceiptChange(connection, logger, id)
+                    if left > 0 { return .wrongPassword(attemptsLeft: left) }
+                    try await Self.end(connection, logger, key: key, state: "burned", endedAt: nowMs)
+                    return .passwordAttemptsExhausted
+                }
+            }
+
+            let multiChunk = chunkCount > 1
+            // The decision: one conditional statement. At READ COMMITTED, a concurrent claim
+            // that locked the row first makes PostgreSQL re-check this WHERE clause against
+            // the row it committed, so the views can never go below zero.
+            guard let decided = try await connection.query("""
+                UPDATE secret SET
+                    views_left = views_left - 1,
+                    active_readers = active_readers + \(multiChunk ? 1 : 0),
+                    state = CASE WHEN views_left = 1 THEN 'exhausted' ELSE state END,
+                    ended_at = CASE WHEN views_left = 1 THEN \(nowMs) ELSE ended_at END
+                WHERE id = \(key) AND claim_verifier = \(verifier) AND state = 'active'
+                  AND views_left > 0 AND expires_at > \(nowMs)
+                RETURNING views_left, active_readers, stored_bytes, max_views, size, chunk_count
+                """, logger: logger).collect().first else { return .notFound }
+            let (left, readers, storedBytes, maxViews, size, chunks) = try decided.decode((Int, Int, Int, Int, Int, Int).self)
+            try await connection.query("""
+                INSERT INTO secret_view (secret_id, view_no, viewed_at) VALUES (\(key), \(maxViews - left), \(nowMs))
+                """, logger: logger)
+            let firstChunk = try await Self.readChunk(connection, logger, key: key, index: 0) ?? ByteBuffer()
+            if left == 0, readers == 0, storedBytes > 0 {
+                _ = try await Self.discardChunks(connection, logger, key: key, storedBytes: storedBytes)
+            }
+            try await Self.notifyReceiptChange(connection, logger, id)
+            return .granted(ClaimGrant(size: size, chunkCount: chunks, viewsLeft: left,
+                                       firstChunk: firstChunk, mustFinishRead: multiChunk))
+        }
+    }
+
+    public func finishRead(id: SecretID) async throws {
+        let key = Self.key(id)
+        try await transaction { connection, logger in
+            guard let row = try await connection.query("""
+                UPDATE secret SET active_readers = greatest(active_readers - 1, 0) WHERE id = \(key)
+                RETURNING active_readers, state, stored_bytes
+                """, logger: logger).collect().first else { return }
+            let (readers, state, storedBytes) = try row.decode((Int, String, Int).self)
+            if readers == 0, storedBytes > 0, Self.endedStates.contains(state) {
+                _ = try await Self.discardChunks(connection, logger, key: key, storedBytes: storedBytes)
+            }
+        }
+    }
+
+    public func revoke(id: SecretID, receiptVerifier: [UInt8], now: Date) async throws -> Bool {
+        let key = Self.key(id)
+        let nowMs = SQLiteStore.milliseconds(now)
+        return try await transaction { connection, logger in
+            guard let row = try await connection.query("""
+                SELECT receipt_verifier FROM secret WHERE id = \(key)
+                """, logger: logger).collect().first else {
+                _ = ConstantTime.equal(Self.absentVerifier, receiptVerifier)
+                return false
+            }
+            guard let stored = try row.decode(ByteBuffer?.self),
+                  ConstantTime.equal(Array(buffer: stored), receiptVerifier) else { return false }
+            let ended = try await Self.end(connection, logger, key: key, state: "revoked", endedAt: nowMs,
+                                           onlyIfReadableAt: nowMs)
+            if ended { try await Self.notifyReceiptChange(connection, logger, id) }
+            return ended
+        }
+    }
+
+    // MARK: - Reading
+
+    public func metadata(id: SecretID, claimVerifier: [UInt8], now: Date) async throws -> SecretMetadata? {
+        let key = Self.key(id)
+        let nowMs = SQLiteStore.milliseconds(now)
+        return try await perform { [logger] connection in
+            guard let row = try await connection.query("""
+                SELECT claim_verifier, state, expires_at, views_left, size, password_kdf
+                FROM secret WHERE id = \(key)
+                """, logger: logger).collect().first else {
+                _ = ConstantTime.equal(Self.absentVerifier, claimVerifier)
+                return nil
+            }
+            let (stored, state, expiresAt, viewsLeft, size, kdf) =
+                try row.decode((ByteBuffer, String, Int64, Int, Int, String?).self)
+            guard ConstantTime.equal(Array(buffer: stored), claimVerifier) else { return nil }
+            guard state == "active", nowMs < expiresAt, viewsLeft > 0 else { return nil }
+            return SecretMetadata(size: size, expiresAt: SQLiteStore.date(expiresAt), viewsLeft: viewsLeft, passwordKDF: kdf)
+        }
+    }
+
+    public func chunk(id: SecretID, index: Int) async throws -> ByteBuffer? {
+        let key = Self.key(id)
+        return try await perform { [logger] connection in
+            // One statement: the reader count and the chunk are read from one snapshot.
+            guard let row = try await connection.query("""
+                SELECT c.data FROM secret s JOIN secret_chunk c ON c.secret_id = s.id AND c.idx = \(index)
+                WHERE s.id = \(key) AND s.active_readers > 0
+                """, logger: logger).collect().first else { return nil }
+            return try row.decode(ByteBuffer.self)
+        }
+    }
+
+    public func receipt(id: SecretID, receiptVerifier: [UInt8], now: Date) async throws -> Receipt? {
+        let key = Self.key(id)
+        let nowMs = SQLiteStore.milliseconds(now)
+        return try await perform { [logger] connection in
+            guard let row = try await connection.query("""
+                SELECT receipt_verifier, state, created_at, expires_at, max_views, views_left, ended_at,
+                       ARRAY(SELECT viewed_at FROM secret_view WHERE secret_id = secret.id ORDER BY viewed_at, view_no)
+                FROM secret WHERE id = \(key)
+                """, logger: logger).collect().first else {
+                _ = ConstantTime.equal(Self.absentVerifier, receiptVerifier)
+                return nil
+            }
+            let (stored, stateName, createdAt, expiresAt, maxViews, viewsLeft, ended, views) =
+                try row.decode((ByteBuffer?, String, Int64, Int64, Int, Int, Int64?, [Int64]).self)
+            guard let stored, ConstantTime.equal(Array(buffer: stored), receiptVerifier) else { return nil }
+            guard let (state, endedAt) = ReceiptState.from(stored: stateName, expiresAt: expiresAt, endedAt: ended,
+                                                           maxViews: maxViews, viewsLeft: viewsLeft, nowMs: nowMs) else {
+                return nil
+            }
+            return Receipt(state: state, createdAt: SQLiteStore.date(createdAt), expiresAt: SQLiteStore.date(expiresAt),
+                           maxViews: maxViews, viewsLeft: viewsLeft, viewedAt: views.map(SQLiteStore.date),
+                           endedAt: endedAt.map(SQLiteStore.date))
+        }
+    }
+
+    public func storedBytes() async throws -> Int {
+        try await perform { [logger] connection in
+            try await connection.query("SELECT coalesce(sum(stored_bytes), 0)::bigint FROM store_stats", logger: logger)
+                .collect().first?.decode(Int.self) ?? 0
+        }
+    }
+
+    // MARK: - Sweeping
+
+    /// Each step locks at most `sweepBatch` rows with SKIP LOCKED, so sweeps running on
+    /// several replicas at once share the work instead of waiting on each other.
+    public func sweep(now: Date, receiptRetention: TimeInterval) async throws -> SweepReport {
+        let nowMs = SQLiteStore.milliseconds(now)
+        let limit = Self.sweepBatch
+        var report = SweepReport()
+
+        // 1. Secrets whose time ran out: state expired, ciphertext gone unless being read.
+        while true {
+            let expired = try await transaction { connection, logger in
+                let rows = try await connection.query("""
+                    UPDATE secret SET state = 'expired', ended_at = expires_at
+                    WHERE id IN (SELECT id FROM secret WHERE state = 'active' AND expires_at <= \(nowMs)
+                                 LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                      AND state = 'active'
+                    RETURNING id, active_readers, stored_bytes
+                    """, logger: logger).collect()
+                for row in rows {
+                    let (key, readers, storedBytes) = try row.decode((ByteBuffer, Int, Int).self)
+                    if readers == 0, storedBytes > 0 {
+                        _ = try await Self.discardChunks(connection, logger, key: key, storedBytes: storedBytes)
+                    }
+                }
+                return rows.count
+            }
+            report.expired += expired
+            if expired < limit { break }
+        }
+
+        // 2. Ciphertext of secrets no longer readable, once no reader needs it (or the reader
+        //    has held it past its lease: its replica may have died).
+        let leaseCutoff = nowMs - SQLiteStore.milliseconds(interval: readerLease)
+        while true {
+            let (secrets, chunks) = try await transaction { connection, logger in
+                let rows = try await connection.query("""
+                    UPDATE secret SET active_readers = 0
+                    WHERE id IN (SELECT id FROM secret
+                                 WHERE stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired')
+                                   AND (active_readers = 0 OR ended_at < \(leaseCutoff))
+                                 LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                    RETURNING id, stored_bytes
+                    """, logger: logger).collect()
+                var chunks = 0
+                for row in rows {
+                    let (key, storedBytes) = try row.decode((ByteBuffer, Int).self)
+                    chunks += try await Self.discardChunks(connection, logger, key: key, storedBytes: storedBytes)
+                }
+                return (rows.count, chunks)
+            }
+            report.orphanedChunks += chunks
+            if secrets < limit { break }
+        }
+
+        // 3. Uploads that never completed (their replica died, or the client went away).
+        let uploadCutoff = nowMs - SQLiteStore.milliseconds(interval: staleUploadAge)
+        while true {
+            let (uploads, chunks) = try await transaction { connection, logger in
+                let rows = try await connection.query("""
+                    DELETE FROM secret
+                    WHERE id IN (SELECT id FROM secret WHERE state = 'uploading' AND created_at < \(uploadCutoff)
+                                 LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                    RETURNING id, stored_bytes
+                    """, logger: logger).collect()
+                var chunks = 0
+                for row in rows {
+                    let (key, storedBytes) = try row.decode((ByteBuffer, Int).self)
+                    chunks += try await Self.deleteChunks(connection, logger, key: key)
+                    try await Self.adjustStoredBytes(connection, logger, by: -storedBytes)
+                }
+                return (rows.count, chunks)
+            }
+            report.orphanedChunks += chunks
+            if uploads < limit { break }
+        }
+
+        // 4. Tombstones past their retention (only once their ciphertext is gone).
+        let retentionCutoff = nowMs - SQLiteStore.milliseconds(interval: receiptRetention)
+        while true {
+            let removed = try await transaction { connection, logger in
+                let rows = try await connection.query("""
+                    DELETE FROM secret
+                    WHERE id IN (SELECT id FROM secret
+                                 WHERE ended_at IS NOT NULL AND ended_at < \(retentionCutoff) AND stored_bytes = 0
+                                   AND state NOT IN ('active', 'uploading')
+                                 LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                    RETURNING id
+                    """, logger: logger).collect()
+                for row in rows {
+                    try await connection.query("DELETE FROM secret_view WHERE secret_id = \(try row.decode(ByteBuffer.self))",
+                                               logger: logger)
+                }
+                return rows.count
+            }
+            report.receiptsRemoved += removed
+            if removed < limit { break }
+        }
+
+        // 5. Chunks without any secret row (should not exist; a safety net). A secret row is
+        //    always committed before its chunks, so this never touches an upload in progress.
+        report.orphanedChunks += try await transaction { connection, logger in
+            var deleted = 0
+            let rows = try await connection.query("""
+                DELETE FROM secret_chunk c WHERE NOT EXISTS (SELECT 1 FROM secret s WHERE s.id = c.secret_id)
+                RETURNING 1
+                """, logger: logger).collect()
+            deleted += rows.count
+            return deleted
+        }
+        return report
+    }
+
+    // MARK: - Helpers
+
+    private static let endedStates: Set<String> = ["exhausted", "revoked", "burned", "expired"]
+    /// Compared against when a row is missing, so a missing id costs what a wrong token does.
+    private static let absentVerifier = [UInt8](repeating: 0, count: 32)
+
+    private static func key(_ id: SecretID) -> ByteBuffer { ByteBuffer(bytes: id.bytes) }
+
+    private static func insert(_ connection: PostgresConnection, _ logger: Logger, _ record: SecretRecord, state: String,
+                               size: Int, chunkCount: Int, storedBytes: Int) async throws {
+        let key = key(record.id)
+        let claim = ByteBuffer(bytes: record.claimVerifier)
+        let receipt = record.receiptVerifier.map { ByteBuffer(bytes: $0) }
+        let password = record.passwordVerifier.map { ByteBuffer(bytes: $0) }
+        let createdAt = SQLiteStore.milliseconds(record.createdAt)
+        let expiresAt = SQLiteStore.milliseconds(record.expiresAt)
+        do {
+            try await connection.query("""
+                INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_verifier, password_kdf,
+                                    password_attempts_left, created_at, expires_at, max_views, views_left,
+                                    size, chunk_count, stored_bytes)
+                VALUES (\(key), \(state), \(claim), \(receipt), \(password), \(record.passwordKDF),
+                        \(record.passwordAttempts), \(createdAt), \(expiresAt), \(record.maxViews), \(record.maxViews),
+                        \(size), \(chunkCount), \(storedBytes))
+                """, logger: logger)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            throw StoreError.duplicateID
+        }
+    }
+
+    private static func readChunk(_ connection: PostgresConnection, _ logger: Logger, key: ByteBuffer, index: Int) async throws -> ByteBuffer? {
+        try await connection.query("""
+            SELECT data FROM secret_chunk WHERE secret_id = \(key) AND idx = \(index)
+            """, logger: logger).collect().first?.decode(ByteBuffer.self)
+    }
+
+    /// Ends a readable secret. With `onlyIfReadableAt`, only a secret still readable at that
+    /// time ends (a revoke); returns whether it ended. Its ciphertext goes now, or with the
+    /// last reader's `finishRead`.
+    @discardableResult
+    private static func end(_ connection: PostgresConnection, _ logger: Logger, key: ByteBuffer, state: String,
+                            endedAt: Int64, onlyIfReadableAt nowMs: Int64? = nil) async throws -> Bool {
+        guard let row = try await connection.query("""
+            UPDATE secret SET state = \(state), ended_at = \(endedAt)
+            WHERE id = \(key) AND state = 'active' AND expires_at > \(nowMs ?? Int64.min)
+            RETURNING active_readers, stored_bytes
+            """, logger: logger).collect().first else { return false }
+        let (readers, storedBytes) = try row.decode((Int, Int).self)
+        if readers == 0, storedBytes > 0 {
+            _ = try await discardChunks(connection, logger, key: key, storedBytes: storedBytes)
+        }
+        return true
+    }
+
+    /// Deletes a secret's chunks and accounts for their bytes; returns the chunks deleted.
+    private static func discardChunks(_ connection: PostgresConnection, _ logger: Logger, key: ByteBuffer,
+                                      storedBytes: Int) async throws -> Int {
+        let deleted = try await deleteChunks(connection, logger, key: key)
+        try await connection.query("UPDATE secret SET stored_bytes = 0 WHERE id = \(key)", logger: logger)
+        try await adjustStoredBytes(connection, logger, by: -storedBytes)
+        return deleted
+    }
+
+    private static func deleteChunks(_ connection: PostgresConnection, _ logger: Logger, key: ByteBuffer) async throws -> Int {
+        try await connection.query("DELETE FROM secret_chunk WHERE secret_id = \(key) RETURNING idx", logger: logger)
+            .collect().count
+    }
+
+    private static func adjustStoredBytes(_ connection: PostgresConnection, _ logger: Logger, by delta: Int) async throws {
+        guard delta != 0 else { return }
+        let slot = Int.random(in: 0..<PostgresSchema.statSlots)
+        try await connection.query("""
+            UPDATE store_stats SET stored_bytes = stored_bytes + \(delta) WHERE slot = \(slot)
+            """, logger: logger)
+    }
+
+    /// Delivered to every replica's listener when the transaction commits (and never if it
+    /// rolls back).
+    private static func notifyReceiptChange(_ connection: PostgresConnection, _ logger: Logger, _ id: SecretID) async throws {
+        try await connection.query("SELECT pg_notify(\(receiptChannel), \(id.encoded))", logger: logger)
+    }
+
+    /// One transaction on a pooled connection, within the operation timeout.
+    private func transaction<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
+    ) async throws -> T {
+        let logger = self.logger
+        return try await perform { connection in
+            try await connection.withTransaction(logger: logger) { connection in
+                try await body(connection, logger)
+            }
+        }
+    }
+
+    /// Runs `body` on a pooled connection; database and connection failures and timeouts
+    /// become `StoreError.unavailable`, store errors pass through.
+    private func perform<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let client = self.client
+        do {
+            return try await withDeadline(operationTimeout) {
+                try await client.withConnection { connection in try await body(connection) }
+            }
+        } catch {
+            throw StoreError(postgres: error)
+        }
+    }
+
+    /// Splits a whole ciphertext into chunk rows (one row unless it exceeds the chunk size).
+    private static func split(_ buffer: ByteBuffer) -> [ByteBuffer] {
+        guard buffer.readableBytes > StoreLimits.chunkSize else { return [buffer] }
+        var rest = buffer
+        var chunks: [ByteBuffer] = []
+        while rest.readableBytes > 0, let slice = rest.readSlice(length: min(StoreLimits.chunkSize, rest.readableBytes)) {
+            chunks.append(slice)
+        }
+        return chunks
+    }
+}
+
+extension StoreError {
+    /// What a PostgreSQL failure means to a caller: store errors thrown inside a transaction
+    /// keep their meaning; everything else is the database being unavailable.
+    init(postgres error: any Error) {
+        switch error {
+        case let error as StoreError:
+            self = error
+        case let error as PostgresTransactionError:
+            if let inner = error.closureError {
+                self.init(postgres: inner)
+            } else {
+                self = .unavailable("transaction failed")
+            }
+        case let error as PSQLError:
+            // The SQL state, never the query: a query's binds hold ids and verifiers.
+            self = .unavailable("postgres: \(error.code)" + (error.serverInfo?[.sqlState].map { " (\($0))" } ?? ""))
+        case is DeadlineExceeded:
+            self = .unavailable("the database did not answer in time")
+        case is CancellationError:
+            self = .unavailable("cancelled")
+        default:
+            self = .unavailable("\(type(of: error))")
+        }
+    }
+}
+
+/// Thrown by `withDeadline` when the time ran out.
+struct DeadlineExceeded: Error {}
+
+/// Runs `body`, cancelling it and throwing `DeadlineExceeded` when it takes longer than
+/// `duration`. (Waiting for a pooled connection responds to cancellation at once.)
+func withDeadline<T: Sendable>(_ duration: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: duration)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw DeadlineExceeded() }
+        return value
+    }
+}

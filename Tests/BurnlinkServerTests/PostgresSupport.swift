@@ -1,0 +1,116 @@
+@testable import BurnlinkServer
+import Foundation
+import Logging
+import Testing
+
+/// The throwaway PostgreSQL cluster that `Tests/support/with-postgres.sh` starts (and
+/// `make test` always runs the tests under). Without it, PostgreSQL tests are skipped, and
+/// say so in the test report.
+enum TestPostgres {
+    static let environment = ProcessInfo.processInfo.environment
+    /// The cluster's maintenance database URL, or nil without a cluster.
+    static let url: String? = environment["BURNLINK_TEST_POSTGRES_URL"]
+    /// `stop`, `start`, `restart` for fault tests.
+    static let control: String? = environment["BURNLINK_TEST_POSTGRES_CTL"]
+    static var available: Bool { url != nil }
+    static let skipReason: Comment =
+        "PostgreSQL tests skipped: no BURNLINK_TEST_POSTGRES_URL. Run them with `make test` or Tests/support/with-postgres.sh swift test"
+
+    /// A new, empty database on the cluster; returns its URL.
+    static func createDatabase() async throws -> String {
+        guard let url else { throw TestFailure("\(skipReason)") }
+        let name = "burnlink_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+        try await psql(url, "CREATE DATABASE \(name)")
+        return databaseURL(name)
+    }
+
+    static func dropDatabase(_ databaseURL: String) async {
+        guard let url, let name = try? PostgresURL(databaseURL).database else { return }
+        _ = try? await psql(url, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+
+    static func databaseURL(_ name: String) -> String {
+        var components = URLComponents(string: url ?? "")!
+        components.path = "/\(name)"
+        return components.string!
+    }
+
+    /// Runs one SQL command with `psql`; returns its unaligned output.
+    @discardableResult
+    static func psql(_ url: String, _ sql: String) async throws -> String {
+        try await run("/usr/bin/psql", [url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+    }
+
+    static func control(_ action: String) async throws {
+        guard let control else { throw TestFailure("no BURNLINK_TEST_POSTGRES_CTL") }
+        try await run(control, [action])
+    }
+
+    /// Runs a helper program to its end. Waits by polling, never by blocking a thread of the
+    /// concurrency pool (`waitUntilExit` there was seen to hang with the pool's two threads busy).
+    @discardableResult
+    private static func run(_ executable: String, _ arguments: [String]) async throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = OutputBuffer()
+        let errors = OutputBuffer()
+        let outputPipe = Pipe()
+        let errorPipe = Pipe()
+        outputPipe.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
+        errorPipe.fileHandleForReading.readabilityHandler = { errors.append($0.availableData) }
+        process.standardOutput = outputPipe
+        process.standardError = errorPipe
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(120)
+        var exitStatus: Int32?
+        while exitStatus == nil {
+            if !process.isRunning {
+                exitStatus = process.terminationStatus
+                break
+            }
+            // Foundation sometimes misses a child's exit when several children end close
+            // together (the child stays a zombie): reap it here in that case.
+            var status: Int32 = 0
+            if waitpid(process.processIdentifier, &status, WNOHANG) == process.processIdentifier {
+                exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                break
+            }
+            guard ContinuousClock.now < deadline else {
+                process.terminate()
+                throw TestFailure("\(executable) did not finish in 120 s")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        // Let the pipe readers drain what the process wrote last.
+        try await Task.sleep(for: .milliseconds(20))
+        outputPipe.fileHandleForReading.readabilityHandler = nil
+        errorPipe.fileHandleForReading.readabilityHandler = nil
+        output.append(outputPipe.fileHandleForReading.readDataToEndOfFile())
+        guard exitStatus == 0 else {
+            throw TestFailure("\(executable) \(arguments.last ?? "") failed: \(errors.text)")
+        }
+        return output.text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A store on a fresh database, running (pool and listener) and migrated.
+    static func openStore(operationTimeout: Duration = .seconds(10)) async throws -> (PostgresStore, cleanup: @Sendable () async -> Void) {
+        let databaseURL = try await createDatabase()
+        var logger = Logger(label: "burnlink-postgres-test")
+        logger.logLevel = .error
+        let store = try PostgresStore(url: PostgresURL(databaseURL), logger: logger, operationTimeout: operationTimeout)
+        let running = Task { try await store.run() }
+        do {
+            try await store.prepare()
+        } catch {
+            running.cancel()
+            await dropDatabase(databaseURL)
+            throw error
+        }
+        return (store, {
+            running.cancel()
+            _ = await running.result
+            await dropDatabase(databaseURL)
+        })
+    }
+}
