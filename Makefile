@@ -2,11 +2,15 @@
 SWIFT ?= swift
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libsodium-dev libsqlite3-dev pkg-config sqlite3 tmux
+# node-tweetnacl: the cipher the browser reveal page gets from the server (run, install, tests).
+APT_PACKAGES := libsodium-dev libsqlite3-dev pkg-config sqlite3 tmux node-tweetnacl
+# The browser tests: headless Chromium driven through Selenium, and node for Tests/js.
+BROWSER_APT_PACKAGES := chromium chromium-driver nodejs
 
 PREFIX ?= /usr/local
 
-.PHONY: man install all deps system-deps python-deps build release run test test-swift test-python \
+.PHONY: man install all deps system-deps python-deps browser-deps build release run test test-swift test-python \
+        test-js test-browser \
         bench bench-core bench-server bench-cli bench-deps vectors clean
 
 all: build
@@ -25,8 +29,18 @@ system-deps:
 	fi
 
 python-deps:
-	@$(PYTHON) -c 'import nacl.bindings, pytest' 2>/dev/null || \
+	@$(PYTHON) -c 'import nacl.bindings, pytest, selenium' 2>/dev/null || \
 	  PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q -r Tests/python/requirements.txt
+
+browser-deps: system-deps
+	@missing=""; for p in $(BROWSER_APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 build: system-deps
 	$(SWIFT) build
@@ -40,12 +54,13 @@ run: deps release
 	@echo
 	@echo "burnlink-server: http://127.0.0.1:8080, data in ./burnlink-data/burnlink.sqlite (Ctrl-C stops it)"
 	@echo "  check it from another shell:  curl -s http://127.0.0.1:8080/healthz"
-	@echo "  the burnlink CLI (send/open) is not part of this build yet; the HTTP API is in docs/http-api.md"
+	@echo "  links it makes open in a browser too: http://127.0.0.1:8080/s/<id>#<key> (docs/browser.md)"
 	@echo
 	.build/release/burnlink-server
 
-## The whole suite: Swift tests (Swift Testing), then the independent Python decoder.
-test: deps test-swift test-python
+## The whole suite: Swift tests (Swift Testing), the independent Python decoder, the page's
+## Argon2id script under node, then the reveal page in headless Chromium.
+test: deps test-swift test-python test-js test-browser
 
 test-swift:
 	$(SWIFT) build --build-tests
@@ -53,6 +68,15 @@ test-swift:
 
 test-python:
 	$(PYTHON) -m pytest -q Tests/python
+
+## BLAKE2b and Argon2id of Web/argon2id.js against the RFC vectors and libsodium (PyNaCl).
+test-js: browser-deps python-deps
+	node --test Tests/js
+
+## The reveal page in headless Chromium against the real server and CLI (.build/debug).
+test-browser: browser-deps python-deps
+	$(SWIFT) build
+	$(PYTHON) -m pytest -q Tests/browser
 
 ## Every benchmark; results are written up in docs/benchmarks.md.
 bench: bench-core bench-server bench-cli
@@ -94,6 +118,8 @@ install: release man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 .build/release/burnlink .build/release/burnlink-server $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 .build/man/burnlink.1 .build/man/burnlink-server.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d $(DESTDIR)$(PREFIX)/share/burnlink/web
+	install -m 0644 Web/reveal.html Web/reveal.js Web/argon2id.js Web/reveal.css Web/icon.svg $(DESTDIR)$(PREFIX)/share/burnlink/web/
 
 clean:
 	rm -rf .build
