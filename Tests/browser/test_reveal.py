@@ -386,3 +386,24 @@ def test_a_password_secret_opens_with_the_right_password_and_counts_wrong_ones(s
     browser.shot("6-password-revealed")
     assert server.metadata_status(link) == 404
     assert_console_clean(browser.console())
+
+
+def test_altered_ciphertext_fails_the_integrity_check_and_shows_nothing(server, browser):
+    import sqlite3
+    link = server.send_text("the server must not be able to change this")
+    # What a malicious or broken store could do: flip one bit of the stored envelope.
+    with sqlite3.connect(server.directory / "burnlink.sqlite") as db:
+        rowid, data = db.execute("SELECT rowid, data FROM secret_chunk ORDER BY idx DESC LIMIT 1").fetchone()
+        altered = bytearray(data)
+        altered[-1] ^= 0x01
+        db.execute("UPDATE secret_chunk SET data = ? WHERE rowid = ?", (bytes(altered), rowid))
+
+    browser.open(link)
+    browser.visible("details")
+    browser.driver.find_element(By.ID, "reveal").click()
+    browser.visible("problem")
+    assert browser.text("problem-title") == "The secret could not be decrypted"
+    assert "integrity check" in browser.text("problem-text")
+    assert browser.driver.find_element(By.ID, "secret-text").get_property("value") == ""
+    browser.shot("7-error-integrity")
+    assert_console_clean(browser.console())
