@@ -76,7 +76,7 @@ test-js: browser-deps python-deps
 ## The reveal page in headless Chromium against the real server and CLI (.build/debug).
 test-browser: browser-deps python-deps
 	$(SWIFT) build
-	$(PYTHON) -m pytest -q Tests/browser
+	BURNLINK_BIN_DIR=$(CURDIR)/.build/debug $(PYTHON) -m pytest -q Tests/browser
 
 ## Every benchmark; results are written up in docs/benchmarks.md.
 bench: bench-core bench-server bench-cli

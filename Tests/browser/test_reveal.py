@@ -407,3 +407,24 @@ def test_altered_ciphertext_fails_the_integrity_check_and_shows_nothing(server, 
     assert browser.driver.find_element(By.ID, "secret-text").get_property("value") == ""
     browser.shot("7-error-integrity")
     assert_console_clean(browser.console())
+
+
+def test_a_secret_with_two_views_says_how_many_remain_and_opens_twice(server, browser):
+    text = "shared with two people"
+    link = server.send_text(text, ["--views", "2"])
+    browser.open(link)
+    browser.visible("details")
+    assert browser.text("detail-views") == "2"
+    assert "2 more times" in browser.text("view-warning")
+    browser.driver.find_element(By.ID, "reveal").click()
+    browser.visible("revealed")
+    assert browser.driver.find_element(By.ID, "secret-text").get_property("value") == text
+    assert browser.text("destroyed-note").startswith("1 view left")
+
+    browser.open(link)
+    browser.visible("details")
+    assert browser.text("detail-views") == "1"
+    browser.driver.find_element(By.ID, "reveal").click()
+    browser.visible("revealed")
+    assert "now destroyed" in browser.text("destroyed-note")
+    assert_console_clean(browser.console())
