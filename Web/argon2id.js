@@ -58,8 +58,6 @@
     }
   }
 
-  const ZERO_WORD = new Uint32Array(2);
-
   function mix(v, a, b, c, d, m, x, y) {
     add3(v, a, b, m, x); xorRotate(v, d, a, 32);
     add2(v, c, d); xorRotate(v, b, c, 24);
@@ -173,24 +171,63 @@
     const t1 = x * (y >>> 16); // < 2^48
     const t2 = x * (y & 0xffff); // < 2^48
     productLow = Math.imul(x, y) >>> 0;
-    productHigh = (Math.floor(t1 / 65536) + Math.floor(((t1 % 65536) * 65536 + t2) / 4294967296)) >>> 0;
+    const q = (t1 / 65536) >>> 0; // floor: both are below 2^32 here
+    productHigh = (q + ((((t1 - q * 65536) * 65536 + t2) / 4294967296) | 0)) >>> 0;
   }
 
-  // BlaMka's a = a + b + 2 * lo(a) * lo(b), on halves at indices a and b of v.
-  function blamka(v, a, b) {
-    multiply32(v[a], v[b]);
-    const pHigh = (productHigh << 1) | (productLow >>> 31);
-    const pLow = (productLow << 1) >>> 0;
-    const lo = v[a] + v[b] + pLow;
-    v[a + 1] = v[a + 1] + v[b + 1] + pHigh + Math.floor(lo / 4294967296);
-    v[a] = lo;
-  }
-
+  // GB of RFC 9106 section 3.6 on the words at (doubled) indices a, b, c, d of v, with
+  // BlaMka's x + y + 2 * lo(x) * lo(y) for additions. Everything runs on local 32-bit
+  // halves (this is the hot loop: 128 calls per block); 64-bit values are (l, h) pairs.
   function gb(v, a, b, c, d) {
-    blamka(v, a, b); xorRotate(v, d, a, 32);
-    blamka(v, c, d); xorRotate(v, b, c, 24);
-    blamka(v, a, b); xorRotate(v, d, a, 16);
-    blamka(v, c, d); xorRotate(v, b, c, 63);
+    let al = v[a], ah = v[a + 1], bl = v[b], bh = v[b + 1];
+    let cl = v[c], ch = v[c + 1], dl = v[d], dh = v[d + 1];
+    let t1, t2, q, pl, ph, lo, xl, xh;
+
+    // a = a + b + 2 * lo(a) * lo(b); d = (d ^ a) >>> 32
+    t1 = al * (bl >>> 16); t2 = al * (bl & 0xffff);
+    pl = Math.imul(al, bl) >>> 0;
+    q = (t1 / 65536) >>> 0;
+    ph = q + ((((t1 - q * 65536) * 65536 + t2) / 4294967296) | 0);
+    ph = (ph << 1) | (pl >>> 31); pl = (pl << 1) >>> 0;
+    lo = al + bl + pl;
+    ah = (ah + bh + ph + ((lo / 4294967296) | 0)) >>> 0; al = lo >>> 0;
+    xl = dl ^ al; dl = (dh ^ ah) >>> 0; dh = xl >>> 0;
+
+    // c = c + d + 2 * lo(c) * lo(d); b = (b ^ c) >>> 24
+    t1 = cl * (dl >>> 16); t2 = cl * (dl & 0xffff);
+    pl = Math.imul(cl, dl) >>> 0;
+    q = (t1 / 65536) >>> 0;
+    ph = q + ((((t1 - q * 65536) * 65536 + t2) / 4294967296) | 0);
+    ph = (ph << 1) | (pl >>> 31); pl = (pl << 1) >>> 0;
+    lo = cl + dl + pl;
+    ch = (ch + dh + ph + ((lo / 4294967296) | 0)) >>> 0; cl = lo >>> 0;
+    xl = bl ^ cl; xh = bh ^ ch;
+    bl = ((xl >>> 24) | (xh << 8)) >>> 0; bh = ((xh >>> 24) | (xl << 8)) >>> 0;
+
+    // a = a + b + 2 * lo(a) * lo(b); d = (d ^ a) >>> 16
+    t1 = al * (bl >>> 16); t2 = al * (bl & 0xffff);
+    pl = Math.imul(al, bl) >>> 0;
+    q = (t1 / 65536) >>> 0;
+    ph = q + ((((t1 - q * 65536) * 65536 + t2) / 4294967296) | 0);
+    ph = (ph << 1) | (pl >>> 31); pl = (pl << 1) >>> 0;
+    lo = al + bl + pl;
+    ah = (ah + bh + ph + ((lo / 4294967296) | 0)) >>> 0; al = lo >>> 0;
+    xl = dl ^ al; xh = dh ^ ah;
+    dl = ((xl >>> 16) | (xh << 16)) >>> 0; dh = ((xh >>> 16) | (xl << 16)) >>> 0;
+
+    // c = c + d + 2 * lo(c) * lo(d); b = (b ^ c) >>> 63
+    t1 = cl * (dl >>> 16); t2 = cl * (dl & 0xffff);
+    pl = Math.imul(cl, dl) >>> 0;
+    q = (t1 / 65536) >>> 0;
+    ph = q + ((((t1 - q * 65536) * 65536 + t2) / 4294967296) | 0);
+    ph = (ph << 1) | (pl >>> 31); pl = (pl << 1) >>> 0;
+    lo = cl + dl + pl;
+    ch = (ch + dh + ph + ((lo / 4294967296) | 0)) >>> 0; cl = lo >>> 0;
+    xl = bl ^ cl; xh = bh ^ ch;
+    bl = ((xl << 1) | (xh >>> 31)) >>> 0; bh = ((xh << 1) | (xl >>> 31)) >>> 0;
+
+    v[a] = al; v[a + 1] = ah; v[b] = bl; v[b + 1] = bh;
+    v[c] = cl; v[c + 1] = ch; v[d] = dl; v[d + 1] = dh;
   }
 
   // The permutation P on 16 words given by their word indices (already doubled).
