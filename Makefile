@@ -2,11 +2,15 @@
 SWIFT ?= swift
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := libsodium-dev libsqlite3-dev pkg-config sqlite3 tmux postgresql
+# node-tweetnacl: the cipher the browser reveal page gets from the server (run, install, tests).
+APT_PACKAGES := libsodium-dev libsqlite3-dev pkg-config sqlite3 tmux node-tweetnacl postgresql
+# The browser tests: headless Chromium driven through Selenium, and node for Tests/js.
+BROWSER_APT_PACKAGES := chromium chromium-driver nodejs
 
 PREFIX ?= /usr/local
 
-.PHONY: man install all deps system-deps python-deps build release run test test-swift test-python \
+.PHONY: man install all deps system-deps python-deps browser-deps build release run test test-swift test-python \
+        test-js test-browser \
         bench bench-core bench-server bench-cli bench-deps vectors clean
 
 all: build
@@ -25,8 +29,18 @@ system-deps:
 	fi
 
 python-deps:
-	@$(PYTHON) -c 'import nacl.bindings, pytest' 2>/dev/null || \
+	@$(PYTHON) -c 'import nacl.bindings, pytest, selenium' 2>/dev/null || \
 	  PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q -r Tests/python/requirements.txt
+
+browser-deps: system-deps
+	@missing=""; for p in $(BROWSER_APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 build: system-deps
 	$(SWIFT) build
@@ -41,12 +55,13 @@ run: deps release
 	@echo "burnlink-server: http://127.0.0.1:8080, data in ./burnlink-data/burnlink.sqlite (Ctrl-C stops it)"
 	@echo "  send a first secret from another shell:  echo hunter2 | .build/release/burnlink send"
 	@echo "  and open the link it prints:             .build/release/burnlink open"
+	@echo "  links open in a browser too: http://127.0.0.1:8080/s/<id>#<key> (docs/browser.md)"
 	@echo
 	.build/release/burnlink-server
 
-## The whole suite: Swift tests (Swift Testing) on SQLite and PostgreSQL, then the
-## independent Python decoder.
-test: deps test-swift test-python
+## The whole suite: Swift tests (Swift Testing) on SQLite and PostgreSQL, the independent
+## Python decoder, the page's Argon2id script under node, then the reveal page in headless Chromium.
+test: deps test-swift test-python test-js test-browser
 
 ## Swift tests beside a throwaway PostgreSQL cluster (removed afterwards): the store
 ## contract, replica and fault tests run against it, and must (BURNLINK_REQUIRE_POSTGRES).
@@ -56,6 +71,15 @@ test-swift:
 
 test-python:
 	$(PYTHON) -m pytest -q Tests/python
+
+## BLAKE2b and Argon2id of Web/argon2id.js against the RFC vectors and libsodium (PyNaCl).
+test-js: browser-deps python-deps
+	node --test Tests/js
+
+## The reveal page in headless Chromium against the real server and CLI (.build/debug).
+test-browser: browser-deps python-deps
+	$(SWIFT) build
+	BURNLINK_BIN_DIR=$(CURDIR)/.build/debug $(PYTHON) -m pytest -q Tests/browser
 
 ## Every benchmark; results are written up in docs/benchmarks.md.
 bench: bench-core bench-server bench-cli
@@ -97,6 +121,8 @@ install: release man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 .build/release/burnlink .build/release/burnlink-server $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 .build/man/burnlink.1 .build/man/burnlink-server.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d $(DESTDIR)$(PREFIX)/share/burnlink/web
+	install -m 0644 Web/reveal.html Web/reveal.js Web/argon2id.js Web/reveal.css Web/icon.svg $(DESTDIR)$(PREFIX)/share/burnlink/web/
 
 clean:
 	rm -rf .build

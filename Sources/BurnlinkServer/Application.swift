@@ -77,6 +77,7 @@ func makeRouter(
         createLimiter: configuration.rateLimit.map { RateLimiter(perMinute: $0.createsPerMinute) },
         failureLimiter: configuration.rateLimit.map { RateLimiter(perMinute: $0.failuresPerMinute) })
     controller.addRoutes(to: router)
+    RevealPage.addRoutes(to: router, configuration: configuration)
 
     let health: @Sendable (Request, BurnlinkRequestContext) async throws -> Response = { request, _ in
         do {

@@ -29,6 +29,11 @@ public struct ServerConfiguration: Sendable {
     /// A body that sends nothing for this long is dropped.
     public var idleTimeout: Duration = .seconds(30)
     public var logLevel: Logger.Level = .info
+    /// Directory holding the browser reveal page (reveal.html and its assets); nil: the
+    /// installed copy beside the binary, else the source tree's Web/.
+    public var webDirectory: String?
+    /// tweetnacl-js, served to the reveal page (Debian's node-tweetnacl installs it here).
+    public var tweetnaclPath = "/usr/share/nodejs/tweetnacl/nacl-fast.min.js"
 
     public init() {}
 }

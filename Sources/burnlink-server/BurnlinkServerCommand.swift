@@ -51,6 +51,12 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [BURNLINK_LOG_LEVEL] (default: info)")
     var logLevel: String?
 
+    @Option(help: "Directory of the browser reveal page (reveal.html and its assets). [BURNLINK_WEB_DIRECTORY] (default: the installed copy)")
+    var webDirectory: String?
+
+    @Option(help: "tweetnacl-js served to the reveal page. [BURNLINK_TWEETNACL] (default: /usr/share/nodejs/tweetnacl/nacl-fast.min.js)")
+    var tweetnacl: String?
+
     func run() async throws {
         let configuration = try makeConfiguration()
         LoggingSystem.bootstrap { label in
@@ -143,6 +149,8 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
             guard let level = Logger.Level(rawValue: text) else { throw ValidationError("--log-level: unknown level '\(text)'") }
             configuration.logLevel = level
         }
+        configuration.webDirectory = value(webDirectory, "BURNLINK_WEB_DIRECTORY")
+        if let path = value(tweetnacl, "BURNLINK_TWEETNACL") { configuration.tweetnaclPath = path }
         return configuration
     }
 }

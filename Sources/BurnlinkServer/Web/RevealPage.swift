@@ -1,0 +1,155 @@
+import BurnlinkCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The browser reveal page: `GET /s/{id}` and its assets under `GET /assets/{name}`.
+///
+/// The page is the same bytes for every id. Serving it looks nothing up and changes
+/// nothing, so link-preview bots that fetch the link burn nothing and learn nothing.
+/// The page decrypts in the browser (Web/reveal.js); the server only answers the API.
+public enum RevealPage {
+    /// No inline script or style, no other origin, no framing, no forms, no plugins;
+    /// `require-trusted-types-for` makes any HTML-string sink an error, so text from a
+    /// secret can only ever reach the page as text.
+    public static let contentSecurityPolicy = [
+        "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'",
+        "connect-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+        "require-trusted-types-for 'script'",
+    ].joined(separator: "; ")
+
+    static let pagePath = "/s/{id}"
+    static let assetsPath = "/assets/{name}"
+
+    /// Registers both routes. Assets that cannot be read do not stop the server (the API
+    /// works without them): the page routes then answer 503 and the reason is logged once.
+    public static func addRoutes(to router: Router<BurnlinkRequestContext>, configuration: ServerConfiguration) {
+        let loaded: Result<WebAssets, WebAssetsError>
+        do {
+            loaded = .success(try WebAssets.load(directory: configuration.webDirectory, tweetnaclPath: configuration.tweetnaclPath))
+        } catch {
+            Logger(label: "burnlink-server").warning("the browser reveal page is unavailable", metadata: ["reason": "\(error)"])
+            loaded = .failure(error)
+        }
+
+        router.get(RouterPath(pagePath)) { _, _ -> Response in
+            let assets = try available(loaded)
+            return response(assets.page, contentType: "text/html; charset=utf-8")
+        }
+        router.get(RouterPath(assetsPath)) { _, context -> Response in
+            let assets = try available(loaded)
+            guard let name = context.parameters.get("name"), let asset = assets.assets[name] else { throw APIError.notFound }
+            return response(asset.body, contentType: asset.contentType)
+        }
+    }
+
+    private static func available(_ loaded: Result<WebAssets, WebAssetsError>) throws -> WebAssets {
+        switch loaded {
+        case .success(let assets): return assets
+        case .failure:
+            throw APIError(.serviceUnavailable, .unavailable,
+                           "the browser page is not installed on this server; open the link with `burnlink open`")
+        }
+    }
+
+    private static func response(_ body: ByteBuffer, contentType: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        headers[HTTPField.Name("Content-Security-Policy")!] = contentSecurityPolicy
+        headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        headers[HTTPField.Name("Cross-Origin-Opener-Policy")!] = "same-origin"
+        headers[HTTPField.Name("Cross-Origin-Resource-Policy")!] = "same-origin"
+        // Cache-Control: no-store and Referrer-Policy: no-referrer come from SecurityHeadersMiddleware.
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+    }
+}
+
+public struct WebAssetsError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+/// The page and its assets, read once and served from memory.
+///
+/// The Subresource Integrity values in the page are computed here, from the bytes that
+/// are served, rather than written into the HTML by hand or by a build step: they can
+/// never drift from the files (a Debian update of tweetnacl included), and a page whose
+/// placeholders cannot all be filled is refused instead of served.
+public struct WebAssets: Sendable {
+    public struct Asset: Sendable {
+        public let body: ByteBuffer
+        public let contentType: String
+        /// `sha256-<base64>`, for the `integrity` attribute.
+        public let integrity: String
+    }
+
+    public let page: ByteBuffer
+    public let assets: [String: Asset]
+
+    /// The files read from the web directory, beside the page template reveal.html.
+    static let directoryFiles: [(name: String, contentType: String)] = [
+        ("reveal.js", "text/javascript; charset=utf-8"),
+        ("argon2id.js", "text/javascript; charset=utf-8"),
+        ("reveal.css", "text/css; charset=utf-8"),
+        ("icon.svg", "image/svg+xml"),
+    ]
+    /// tweetnacl-js is served under this name from its installed path.
+    static let tweetnaclName = "nacl-fast.min.js"
+
+    /// Where the page is looked for when no directory is configured: beside an installed
+    /// binary (`make install` puts it in <prefix>/share/burnlink/web), then the source tree
+    /// this server was built from (`swift build`, `make run`, the tests).
+    static func defaultDirectories() -> [String] {
+        var candidates: [String] = []
+        if let executable = Bundle.main.executableURL?.resolvingSymlinksInPath() {
+            candidates.append(executable.deletingLastPathComponent()
+                .appendingPathComponent("../share/burnlink/web").standardizedFileURL.path)
+        }
+        let sourceTree = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent()  // Web
+            .deletingLastPathComponent()  // BurnlinkServer
+            .deletingLastPathComponent()  // Sources
+            .deletingLastPathComponent()  // repository root
+            .appendingPathComponent("Web")
+        candidates.append(sourceTree.path)
+        return candidates
+    }
+
+    public static func load(directory: String?, tweetnaclPath: String) throws(WebAssetsError) -> WebAssets {
+        let candidates = directory.map { [$0] } ?? defaultDirectories()
+        guard let root = candidates.first(where: { FileManager.default.fileExists(atPath: $0 + "/reveal.html") }) else {
+            throw WebAssetsError(description: "reveal.html not found in \(candidates.joined(separator: " or "))")
+        }
+
+        var assets: [String: Asset] = [:]
+        for file in directoryFiles {
+            assets[file.name] = try asset(at: root + "/" + file.name, contentType: file.contentType)
+        }
+        assets[tweetnaclName] = try asset(at: tweetnaclPath, contentType: "text/javascript; charset=utf-8",
+                                          hint: " (install Debian's node-tweetnacl)")
+
+        var template = String(decoding: try read(root + "/reveal.html"), as: UTF8.self)
+        for (name, asset) in assets {
+            template = template.replacingOccurrences(of: "{{integrity \(name)}}", with: asset.integrity)
+        }
+        if let open = template.range(of: "{{") {
+            let placeholder = template[open.lowerBound...].prefix { $0 != "}" }
+            throw WebAssetsError(description: "reveal.html: no asset for the placeholder \(placeholder)}}")
+        }
+        return WebAssets(page: ByteBuffer(string: template), assets: assets)
+    }
+
+    private static func asset(at path: String, contentType: String, hint: String = "") throws(WebAssetsError) -> Asset {
+        let bytes = try read(path, hint: hint)
+        return Asset(body: ByteBuffer(bytes: bytes), contentType: contentType,
+                     integrity: "sha256-" + Data(SHA256.hash(bytes)).base64EncodedString())
+    }
+
+    private static func read(_ path: String, hint: String = "") throws(WebAssetsError) -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw WebAssetsError(description: "cannot read \(path)\(hint)")
+        }
+        return [UInt8](data)
+    }
+}

@@ -1,0 +1,534 @@
+// burnlink reveal page: opens a link in the browser as `burnlink open` does, following
+// docs/format.md. The key K comes from the fragment, which the browser never sends; the
+// server only ever sees the claim token T (and the password proof Q), as with the CLI.
+//
+// Primitives: HKDF-SHA-256 from WebCrypto, XSalsa20-Poly1305 from tweetnacl
+// (self.nacl, Debian's node-tweetnacl), Argon2id from argon2id.js (self.burnlinkArgon2).
+(function () {
+  "use strict";
+
+  const HEADER_LENGTH = 27;
+  const MAGIC = [0x62, 0x75, 0x72, 0x6e, 0x6c, 0x69, 0x6e, 0x6b]; // "burnlink"
+  const CHUNK = 65536;
+  const TAG = 16;
+  const SEALED_CHUNK = CHUNK + TAG;
+  const PASSWORD_FLAG = 0x01;
+
+  const $ = (id) => document.getElementById(id);
+  const utf8 = new TextEncoder();
+
+  // ---- base64url without padding, strict (docs/format.md: one encoding per value) ----
+
+  const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+  function b64uEncode(bytes) {
+    let out = "";
+    let i = 0;
+    for (; i + 2 < bytes.length; i += 3) {
+      const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+      out += ALPHABET[n >>> 18] + ALPHABET[(n >>> 12) & 63] + ALPHABET[(n >>> 6) & 63] + ALPHABET[n & 63];
+    }
+    const rest = bytes.length - i;
+    if (rest === 1) {
+      const n = bytes[i] << 16;
+      out += ALPHABET[n >>> 18] + ALPHABET[(n >>> 12) & 63];
+    } else if (rest === 2) {
+      const n = (bytes[i] << 16) | (bytes[i + 1] << 8);
+      out += ALPHABET[n >>> 18] + ALPHABET[(n >>> 12) & 63] + ALPHABET[(n >>> 6) & 63];
+    }
+    return out;
+  }
+
+  /** Decodes exactly `count` bytes, or returns null (wrong length, alphabet, or non-canonical). */
+  function b64uDecode(text, count) {
+    if (typeof text !== "string" || text.length !== Math.ceil((count * 4) / 3) || !/^[A-Za-z0-9_-]*$/.test(text)) return null;
+    const out = new Uint8Array(count);
+    let bits = 0;
+    let value = 0;
+    let o = 0;
+    for (const ch of text) {
+      value = (value << 6) | ALPHABET.indexOf(ch);
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        if (o < count) out[o++] = (value >>> bits) & 0xff;
+      }
+    }
+    // Unused low bits of the last character must be zero.
+    if (o !== count || b64uEncode(out) !== text) return null;
+    return out;
+  }
+
+  // ---- key schedule (docs/format.md section 2.2) ----
+
+  async function hkdf(ikm, salt, info) {
+    const key = await crypto.subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]);
+    const bits = await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: salt, info: utf8.encode(info) }, key, 256);
+    return new Uint8Array(bits);
+  }
+
+  function concat(a, b) {
+    const out = new Uint8Array(a.length + b.length);
+    out.set(a, 0);
+    out.set(b, a.length);
+    return out;
+  }
+
+  function wipe(...buffers) {
+    for (const b of buffers) if (b) b.fill(0);
+  }
+
+  // ---- password KDF parameters (docs/format.md section 2.1), refused before any work ----
+
+  function parseKDF(text) {
+    const fields = typeof text === "string" ? text.split("; ") : [];
+    const decimal = (field, name) => {
+      const prefix = name + "=";
+      if (!field.startsWith(prefix)) return null;
+      const digits = field.slice(prefix.length);
+      if (!/^(0|[1-9][0-9]{0,19})$/.test(digits)) return null;
+      return Number(digits);
+    };
+    if (fields.length !== 4) return { error: "the password settings are malformed" };
+    if (fields[0] !== "argon2id13") return { error: "the password settings name an unsupported algorithm" };
+    const ops = decimal(fields[1], "ops");
+    const mem = decimal(fields[2], "mem");
+    if (ops === null || mem === null) return { error: "the password settings are malformed" };
+    if (ops < 1 || ops > 10) return { error: `ops must be 1 to 10, got ${ops}` };
+    if (mem < 8192 || mem > 1073741824 || mem % 1024 !== 0) return { error: `mem must be a multiple of 1024 from 8192 to 1073741824, got ${mem}` };
+    const salt = fields[3].startsWith("salt=") ? b64uDecode(fields[3].slice(5), 16) : null;
+    if (!salt) return { error: "the password salt must be 16 bytes in base64url" };
+    return { ops: ops, mem: mem, salt: salt };
+  }
+
+  // ---- envelope (docs/format.md section 3) ----
+
+  class EnvelopeError extends Error {
+    constructor(code) {
+      super(code);
+      this.code = code;
+    }
+  }
+
+  function checkHeader(envelope, havePassword) {
+    const n = envelope.length;
+    for (let i = 0; i < MAGIC.length; i++) {
+      if (i >= n) throw new EnvelopeError("truncated");
+      if (envelope[i] !== MAGIC[i]) throw new EnvelopeError("not-an-envelope");
+    }
+    if (n < 9) throw new EnvelopeError("truncated");
+    if (envelope[8] !== 1) throw new EnvelopeError("unsupported-version");
+    if (n < 10) throw new EnvelopeError("truncated");
+    if (envelope[9] !== 16) throw new EnvelopeError("unsupported-parameters");
+    if (n < 11) throw new EnvelopeError("truncated");
+    if ((envelope[10] & ~PASSWORD_FLAG) !== 0) throw new EnvelopeError("unsupported-parameters");
+    if (n < HEADER_LENGTH) throw new EnvelopeError("truncated");
+    const flagged = (envelope[10] & PASSWORD_FLAG) !== 0;
+    if (flagged && !havePassword) throw new EnvelopeError("password-required");
+    if (!flagged && havePassword) throw new EnvelopeError("no-password-expected");
+    return envelope.subarray(0, HEADER_LENGTH);
+  }
+
+  function chunkNonce(prefix, counter, final) {
+    const nonce = new Uint8Array(24);
+    nonce.set(prefix, 0);
+    // uint56 big-endian; counters here stay far below 2^53.
+    let c = counter;
+    for (let i = 22; i >= 16; i--) {
+      nonce[i] = c % 256;
+      c = Math.floor(c / 256);
+    }
+    nonce[23] = final ? 1 : 0;
+    return nonce;
+  }
+
+  function isForbiddenNameChar(code) {
+    return code === 0x2f || code === 0x5c || code <= 0x1f || (code >= 0x7f && code <= 0x9f);
+  }
+
+  /** Inner metadata at the start of chunk 0's plaintext; returns it and its length. */
+  function parseMetadata(plain) {
+    const fail = () => { throw new EnvelopeError("invalid-metadata"); };
+    if (plain.length < 2) fail();
+    const kind = plain[0];
+    const flags = plain[1];
+    if (kind !== 1 && kind !== 2) fail();
+    if ((flags & ~1) !== 0) fail();
+    let offset = 2;
+    let size = null;
+    if (flags & 1) {
+      if (plain.length < offset + 8) fail();
+      size = 0;
+      for (let i = 0; i < 8; i++) size = size * 256 + plain[offset + i];
+      offset += 8;
+    }
+    if (plain.length < offset + 2) fail();
+    const nameLength = (plain[offset] << 8) | plain[offset + 1];
+    offset += 2;
+    if (plain.length < offset + nameLength) fail();
+    const nameBytes = plain.subarray(offset, offset + nameLength);
+    offset += nameLength;
+    let name = null;
+    if (kind === 1) {
+      if (nameLength !== 0) fail();
+    } else {
+      if (nameLength < 1 || nameLength > 255) fail();
+      try {
+        name = new TextDecoder("utf-8", { fatal: true }).decode(nameBytes);
+      } catch (e) {
+        fail();
+      }
+      if (name === "." || name === "..") fail();
+      for (const ch of name) if (isForbiddenNameChar(ch.codePointAt(0))) fail();
+    }
+    return { kind: kind === 1 ? "text" : "file", name: name, size: size, length: offset };
+  }
+
+  /**
+   * Opens the whole envelope with payload key E (decoding rules of section 3.4).
+   * Returns { kind, name, parts: [Uint8Array], length }.
+   */
+  function openEnvelope(envelope, key) {
+    const prefix = envelope.subarray(11, HEADER_LENGTH);
+    let offset = HEADER_LENGTH;
+    let counter = 0;
+    const plaintexts = [];
+    while (envelope.length - offset > SEALED_CHUNK) {
+      const opened = nacl.secretbox.open(envelope.subarray(offset, offset + SEALED_CHUNK), chunkNonce(prefix, counter, false), key);
+      if (!opened) throw new EnvelopeError("integrity");
+      plaintexts.push(opened);
+      offset += SEALED_CHUNK;
+      counter++;
+    }
+    const remainder = envelope.subarray(offset);
+    if (remainder.length < TAG + 1) throw new EnvelopeError("truncated");
+    const final = nacl.secretbox.open(remainder, chunkNonce(prefix, counter, true), key);
+    if (!final) {
+      // A cut at a chunk boundary leaves a whole non-final chunk at the end.
+      const asInner = nacl.secretbox.open(remainder, chunkNonce(prefix, counter, false), key);
+      if (asInner) { asInner.fill(0); throw new EnvelopeError("truncated"); }
+      throw new EnvelopeError("integrity");
+    }
+    plaintexts.push(final);
+
+    const metadata = parseMetadata(plaintexts[0]);
+    plaintexts[0] = plaintexts[0].subarray(metadata.length);
+    let length = 0;
+    for (const p of plaintexts) length += p.length;
+    if (metadata.size !== null && metadata.size !== length) throw new EnvelopeError("invalid-metadata");
+    return { kind: metadata.kind, name: metadata.name, parts: plaintexts, length: length };
+  }
+
+  // ---- presentation ----
+
+  function show(id) {
+    for (const section of ["status", "details", "revealed", "problem"]) $(section).hidden = section !== id;
+  }
+
+  function status(text) {
+    $("status-text").textContent = text;
+    show("status");
+  }
+
+  function problem(title, text) {
+    $("problem-title").textContent = title;
+    $("problem-text").textContent = text;
+    show("problem");
+  }
+
+  const GONE = ["This secret is gone",
+    "It was already opened, it expired, it was revoked, or the link is not complete. Nothing was revealed. Ask the sender for a new link if you still need it."];
+
+  function humanSize(bytes) {
+    if (bytes < 1024) return `${bytes} bytes`;
+    const units = ["KiB", "MiB", "GiB"];
+    let value = bytes / 1024;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
+    return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+  }
+
+  function humanWhen(iso) {
+    const date = new Date(iso);
+    if (isNaN(date.getTime())) return iso;
+    const minutes = Math.round((date.getTime() - Date.now()) / 60000);
+    let relative;
+    if (minutes < 1) relative = "in less than a minute";
+    else if (minutes < 90) relative = `in ${minutes} minute${minutes === 1 ? "" : "s"}`;
+    else if (minutes < 48 * 60) relative = `in ${Math.round(minutes / 60)} hours`;
+    else relative = `in ${Math.round(minutes / 1440)} days`;
+    return `${date.toLocaleString()} (${relative})`;
+  }
+
+  /** A name safe to hand to the browser's download: no path or reserved characters. */
+  function sanitizeFileName(name) {
+    let clean = "";
+    for (const ch of name) {
+      const code = ch.codePointAt(0);
+      clean += isForbiddenNameChar(code) || '<>:"|?*'.includes(ch) ? "_" : ch;
+    }
+    clean = clean.replace(/^[\s.]+/, "").replace(/[\s.]+$/, "");
+    return clean.length > 0 ? clean : "burnlink-secret";
+  }
+
+  async function readError(response) {
+    try {
+      return await response.json();
+    } catch (e) {
+      return {};
+    }
+  }
+
+  function retryAfter(response) {
+    const seconds = Number(response.headers.get("Retry-After"));
+    return Number.isFinite(seconds) && seconds > 0 ? ` Try again in ${seconds} s.` : " Try again later.";
+  }
+
+  // ---- the flow ----
+
+  const state = { id: null, key: null, token: null, kdf: null, claimed: false, objectURL: null };
+
+  async function start() {
+    // Read the key, then take it out of the address bar and history at once.
+    const fragment = location.hash.slice(1);
+    if (location.hash) history.replaceState(null, "", location.pathname);
+
+    const match = /^\/s\/([^/]+)$/.exec(location.pathname);
+    state.id = match && b64uDecode(match[1], 16) ? match[1] : null;
+    if (!state.id) {
+      problem("This link is damaged", "The address does not name a secret. Check that you copied the whole link.");
+      return;
+    }
+    state.key = b64uDecode(fragment, 32);
+    if (!state.key) {
+      problem(fragment ? "This link is damaged" : "This link is incomplete",
+        "The key (the part of the link after #) is missing or altered, so the secret cannot be opened. Nothing was revealed. Check that you copied the whole link.");
+      return;
+    }
+    if (!window.crypto || !crypto.subtle || typeof nacl === "undefined" || typeof burnlinkArgon2 === "undefined") {
+      problem("This browser cannot open the secret here",
+        "Decryption needs a secure (HTTPS) page and a current browser. Nothing was revealed. You can open the link with the command-line tool: burnlink open.");
+      return;
+    }
+
+    state.token = b64uEncode(await hkdf(state.key, new Uint8Array(0), "burnlink v1 claim"));
+
+    let response;
+    try {
+      response = await fetch(`/api/v1/secrets/${state.id}`, {
+        headers: { Authorization: `Bearer ${state.token}` },
+        cache: "no-store",
+        credentials: "omit",
+      });
+    } catch (e) {
+      problem("The server cannot be reached", "Check your connection and reload the original link. Nothing was revealed.");
+      return;
+    }
+    if (response.status === 404) { problem(...GONE); return; }
+    if (response.status === 429) { problem("Too many attempts", "This server is refusing requests from your address for now." + retryAfter(response)); return; }
+    if (!response.ok) { problem("The server had a problem", `It answered ${response.status}. Nothing was revealed; try again later.`); return; }
+    const metadata = await response.json();
+
+    if (metadata.password_kdf !== null && metadata.password_kdf !== undefined) {
+      const kdf = parseKDF(metadata.password_kdf);
+      if (kdf.error) {
+        problem("This secret cannot be opened safely", `The server sent password settings this page refuses (${kdf.error}). Nothing was revealed.`);
+        return;
+      }
+      state.kdf = kdf;
+      $("password-block").hidden = false;
+    }
+
+    $("detail-size").textContent = `${humanSize(metadata.size)} encrypted`;
+    $("detail-expires").textContent = humanWhen(metadata.expires_at);
+    $("detail-views").textContent = String(metadata.views_left);
+    if (metadata.views_left > 1) {
+      $("view-warning").textContent = `This secret can be viewed ${metadata.views_left} more times. Each reveal uses one view; the last one destroys it on the server.`;
+    }
+    show("details");
+    $("reveal-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      reveal();
+    });
+    (state.kdf ? $("password") : $("reveal")).focus();
+  }
+
+  let busy = false;
+
+  async function reveal() {
+    if (busy || state.claimed) return;
+    busy = true;
+    $("reveal").disabled = true;
+    $("password-error").hidden = true;
+    try {
+      await claimAndOpen();
+    } finally {
+      busy = false;
+      $("reveal").disabled = false;
+    }
+  }
+
+  function passwordError(text) {
+    $("password-error").textContent = text;
+    $("password-error").hidden = false;
+    $("password").focus();
+    $("password").select();
+  }
+
+  async function claimAndOpen() {
+    let passwordKey = null;
+    const headers = { Authorization: `Bearer ${state.token}` };
+    if (state.kdf) {
+      const bytes = utf8.encode($("password").value.normalize("NFC"));
+      if (bytes.length < 1 || bytes.length > 1024) {
+        passwordError("Enter the password (1 to 1024 bytes).");
+        return;
+      }
+      $("reveal").textContent = "Checking the password…";
+      try {
+        passwordKey = await burnlinkArgon2.argon2id({
+          password: bytes,
+          salt: state.kdf.salt,
+          passes: state.kdf.ops,
+          memoryKiB: state.kdf.mem / 1024,
+          onProgress: (done) => { $("reveal").textContent = `Checking the password… ${Math.round(done * 100)}%`; },
+        });
+      } catch (e) {
+        $("reveal").textContent = "Reveal secret";
+        passwordError("This device could not compute the password key (not enough memory?). Try the burnlink CLI.");
+        return;
+      } finally {
+        wipe(bytes);
+      }
+      const proof = await hkdf(concat(state.key, passwordKey), new Uint8Array(0), "burnlink v1 password");
+      headers["Burnlink-Password-Proof"] = b64uEncode(proof);
+      wipe(proof);
+      $("reveal").textContent = "Reveal secret";
+    }
+
+    let response;
+    try {
+      response = await fetch(`/api/v1/secrets/${state.id}/claim`, { method: "POST", headers: headers, cache: "no-store", credentials: "omit" });
+    } catch (e) {
+      wipe(passwordKey);
+      problem("The server cannot be reached", "The secret may or may not have been used. Reload the original link to check.");
+      return;
+    }
+    if (response.status === 403) {
+      wipe(passwordKey);
+      const body = await readError(response);
+      if (body.error === "wrong_password" && body.attempts_left > 0) {
+        passwordError(`Wrong password. ${body.attempts_left} attempt${body.attempts_left === 1 ? "" : "s"} left before the secret is destroyed. Nothing was revealed.`);
+        return;
+      }
+      problem("Too many wrong passwords", "The secret has been destroyed on the server. Ask the sender to send it again.");
+      return;
+    }
+    if (response.status === 404) { wipe(passwordKey); problem(...GONE); return; }
+    if (response.status === 429) { wipe(passwordKey); passwordError("Too many attempts from your address." + retryAfter(response)); return; }
+    if (!response.ok) {
+      wipe(passwordKey);
+      problem("The server had a problem", `It answered ${response.status}. Try again later.`);
+      return;
+    }
+
+    // From here the view is used, whatever happens next.
+    state.claimed = true;
+    const viewsLeft = Number(response.headers.get("Burnlink-Views-Left"));
+    status("Decrypting…");
+    let envelope;
+    try {
+      envelope = new Uint8Array(await response.arrayBuffer());
+    } catch (e) {
+      wipe(passwordKey);
+      problem("The download was interrupted", "The secret was used up on the server but did not arrive completely, so nothing is shown.");
+      return;
+    }
+
+    let result;
+    let payloadKey = null;
+    try {
+      const header = checkHeader(envelope, passwordKey !== null);
+      const ikm = passwordKey ? concat(state.key, passwordKey) : state.key.slice();
+      payloadKey = await hkdf(ikm, header, "burnlink v1 payload");
+      wipe(ikm);
+      result = openEnvelope(envelope, payloadKey);
+    } catch (e) {
+      const code = e instanceof EnvelopeError ? e.code : "error";
+      const what = code === "integrity"
+        ? "The data failed its integrity check: it was altered, or the link or password does not match it."
+        : code === "truncated" ? "The data arrived incomplete."
+          : `The data is not a valid burnlink secret (${code}).`;
+      problem("The secret could not be decrypted", `${what} Nothing was shown. It has been used up on the server.`);
+      return;
+    } finally {
+      wipe(payloadKey, passwordKey, state.key);
+      envelope.fill(0);
+    }
+
+    $("destroyed-note").textContent = viewsLeft > 0
+      ? `${viewsLeft} view${viewsLeft === 1 ? "" : "s"} left on the server. Copy or save the secret now: this page keeps no copy.`
+      : "This secret is now destroyed: the server deleted it and the link will not open again. Copy or save it now; closing this page loses it.";
+
+    if (result.kind === "text") showText(result);
+    else showFile(result.parts, result.length, sanitizeFileName(result.name));
+    show("revealed");
+  }
+
+  function joined(parts, length) {
+    const all = new Uint8Array(length);
+    let offset = 0;
+    for (const p of parts) { all.set(p, offset); offset += p.length; }
+    return all;
+  }
+
+  function showText(result) {
+    const bytes = joined(result.parts, result.length);
+    let text;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch (e) {
+      // Not text after all (bytes piped into `burnlink send`): offer it as a file.
+      showFile([bytes], bytes.length, "burnlink-secret.bin");
+      return;
+    }
+    bytes.fill(0);
+    $("revealed-title").textContent = "Your secret";
+    $("secret-text").value = text;
+    $("text-result").hidden = false;
+    $("copy").addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText($("secret-text").value);
+        $("copy-status").textContent = "Copied.";
+      } catch (e) {
+        $("secret-text").focus();
+        $("secret-text").select();
+        $("copy-status").textContent = "Selected: press Ctrl+C (or ⌘C) to copy.";
+      }
+    });
+  }
+
+  function showFile(parts, length, name) {
+    const blob = new Blob(parts, { type: "application/octet-stream" });
+    state.objectURL = URL.createObjectURL(blob);
+    $("revealed-title").textContent = "Your file";
+    $("file-name").textContent = name;
+    $("file-size").textContent = humanSize(length);
+    const link = $("download");
+    link.href = state.objectURL;
+    link.download = name;
+    link.textContent = `Download ${name}`;
+    $("file-result").hidden = false;
+  }
+
+  // A link pasted into this same tab only changes the fragment: start again from it.
+  window.addEventListener("hashchange", () => location.reload());
+
+  window.addEventListener("pagehide", () => {
+    if (state.objectURL) URL.revokeObjectURL(state.objectURL);
+  });
+
+  start().catch(() => {
+    problem("Something went wrong", "The page hit an unexpected error. Nothing was revealed unless it said so. You can open the link with burnlink open.");
+  });
+})();
