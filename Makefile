@@ -7,7 +7,7 @@ APT_PACKAGES := libsodium-dev libsqlite3-dev pkg-config sqlite3 tmux
 PREFIX ?= /usr/local
 
 .PHONY: man install all deps system-deps python-deps build release run test test-swift test-python \
-        bench bench-core bench-server bench-cli bench-deps vectors clean
+        bench bench-core bench-server bench-cli bench-deps vectors clean fuzz test-fuzz
 
 all: build
 
@@ -25,7 +25,7 @@ system-deps:
 	fi
 
 python-deps:
-	@$(PYTHON) -c 'import nacl.bindings, pytest' 2>/dev/null || \
+	@$(PYTHON) -c 'import nacl.bindings, pytest, schemathesis' 2>/dev/null || \
 	  PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q -r Tests/python/requirements.txt
 
 build: system-deps
@@ -44,8 +44,9 @@ run: deps release
 	@echo
 	.build/release/burnlink-server
 
-## The whole suite: Swift tests (Swift Testing), then the independent Python decoder.
-test: deps test-swift test-python
+## The whole suite: Swift tests (Swift Testing), then the independent Python decoder, the
+## API fuzzing and crash-safety tests against the real server, then a short run of each fuzz target.
+test: deps test-swift test-python test-fuzz
 
 test-swift:
 	$(SWIFT) build --build-tests
@@ -53,6 +54,17 @@ test-swift:
 
 test-python:
 	$(PYTHON) -m pytest -q Tests/python
+
+## libFuzzer targets (Fuzz/), built with -sanitize=fuzzer,address in their own scratch folder.
+## `make fuzz` runs each for FUZZ_SECONDS; `make test` runs each for FUZZ_SMOKE_SECONDS.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+
+fuzz: system-deps
+	$(PYTHON) Fuzz/run.py --seconds $(FUZZ_SECONDS)
+
+test-fuzz: system-deps
+	$(PYTHON) Fuzz/run.py --seconds $(FUZZ_SMOKE_SECONDS)
 
 ## Every benchmark; results are written up in docs/benchmarks.md.
 bench: bench-core bench-server bench-cli
