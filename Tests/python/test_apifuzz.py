@@ -76,7 +76,8 @@ def run_schemathesis(server, tmp_path, *extra, config=CONFIG.read_text()):
         "--no-color",
         *extra,
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600,
+    # In tmp_path: schemathesis keeps a cache folder in its working directory.
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path,
                             env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"})
     print(result.stdout[-6000:])
     print(result.stderr[-3000:], file=sys.stderr)
