@@ -64,8 +64,8 @@ def seeds(target):
                 tokens.add(fields[name])
         if target == "envelope":
             mode = b"\x01" if "password" in fields else b"\x00"
-            found[stem] = mode + b"\xff" + body
-            found[stem + "-bytewise"] = mode + b"\x00" + body[:4096]
+            found[stem] = mode + b"\x11" + body  # pieces of 1 << (0x11 % 18) = 131072 bytes
+            found[stem + "-bytewise"] = mode + b"\x00" + body[:4096]  # 1-byte pieces
     ids = [b64u(bytes(range(16))), b64u(bytes(16)), b64u(b"\xff" * 16)]
     keys.discard("")
     if target == "link":
@@ -85,11 +85,11 @@ def seeds(target):
             found[f"decimal-{text}"] = b"\x01" + text.encode()
         found["forwarded"] = b"\x03203.0.113.9, 192.0.2.7"
     elif target == "envelope":
-        found["metadata-text"] = b"\x02\xff" + metadata(0) + b"hunter2"
-        found["metadata-text-size"] = b"\x02\xff" + metadata(0, size=7) + b"hunter2"
-        found["metadata-file"] = b"\x02\xff" + metadata(1, "db-backup 2026.tar.gz".encode(), 4) + b"data"
+        found["metadata-text"] = b"\x02\x11" + metadata(0) + b"hunter2"
+        found["metadata-text-size"] = b"\x02\x11" + metadata(0, size=7) + b"hunter2"
+        found["metadata-file"] = b"\x02\x11" + metadata(1, "db-backup 2026.tar.gz".encode(), 4) + b"data"
         found["metadata-file-unicode"] = b"\x02\x07" + metadata(1, "r\u00e9sum\u00e9.pdf".encode()) + b"%PDF"
-        found["one-byte-changed"] = b"\x03\xff\x00\x20\x01correct horse battery staple"
+        found["one-byte-changed"] = b"\x03\x11\x00\x20\x01correct horse battery staple"
     return found
 
 
