@@ -10,7 +10,7 @@ BROWSER_APT_PACKAGES := chromium chromium-driver nodejs
 PREFIX ?= /usr/local
 
 .PHONY: man install all deps system-deps python-deps browser-deps build release run test test-swift test-python \
-        test-js test-browser \
+        test-js test-browser fuzz test-fuzz \
         bench bench-core bench-server bench-cli bench-deps vectors clean
 
 all: build
@@ -29,7 +29,7 @@ system-deps:
 	fi
 
 python-deps:
-	@$(PYTHON) -c 'import nacl.bindings, pytest, selenium' 2>/dev/null || \
+	@$(PYTHON) -c 'import nacl.bindings, pytest, selenium, schemathesis' 2>/dev/null || \
 	  PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q -r Tests/python/requirements.txt
 
 browser-deps: system-deps
@@ -59,9 +59,10 @@ run: deps release
 	@echo
 	.build/release/burnlink-server
 
-## The whole suite: Swift tests (Swift Testing) on SQLite and PostgreSQL, the independent
-## Python decoder, the page's Argon2id script under node, then the reveal page in headless Chromium.
-test: deps test-swift test-python test-js test-browser
+## The whole suite: Swift tests (Swift Testing) on SQLite and PostgreSQL; the Python checks
+## (independent decoder, OpenAPI, API fuzzing and crash safety against the real server); the
+## page's Argon2id under node; the reveal page in headless Chromium; a short run of each fuzz target.
+test: deps test-swift test-python test-js test-browser test-fuzz
 
 ## Swift tests beside a throwaway PostgreSQL cluster (removed afterwards): the store
 ## contract, replica and fault tests run against it, and must (BURNLINK_REQUIRE_POSTGRES).
@@ -72,14 +73,7 @@ test-swift:
 test-python:
 	$(PYTHON) -m pytest -q Tests/python
 
-## BLAKE2b and Argon2id of Web/argon2id.js against the RFC vectors and libsodium (PyNaCl).
-test-js: browser-deps python-deps
-	node --test Tests/js
-
-## The reveal page in headless Chromium against the real server and CLI (.build/debug).
-test-browser: browser-deps python-deps
-	$(SWIFT) build
-	BURNLINK_BIN_DIR=$(CURDIR)/.build/debug $(PYTHON) -m pytest -q Tests/browser
+	@$(PYTHON) -c 'import nacl.bindings, pytest, selenium, schemathesis' 2>/dev/null || \
 
 ## Every benchmark; results are written up in docs/benchmarks.md.
 bench: bench-core bench-server bench-cli

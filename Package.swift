@@ -32,7 +32,7 @@ let package = Package(
         ),
         .target(name: "BurnlinkCore", dependencies: ["CSodium"]),
         // The HTTP contract shared by client and server: routes, headers, JSON bodies.
-        .target(name: "BurnlinkProtocol"),
+        .target(name: "BurnlinkProtocol", dependencies: ["BurnlinkCore"]),
         .target(
             name: "BurnlinkServer",
             dependencies: [
@@ -79,6 +79,16 @@ let package = Package(
             name: "burnlink-bench-core",
             dependencies: ["BurnlinkCore", "CSodium"],
             path: "Benchmarks/CoreThroughput"
+        ),
+        // libFuzzer targets (Fuzz/, `make fuzz`). A plain build makes each one a replayer of the
+        // files named on its command line; `make fuzz` rebuilds them with -sanitize=fuzzer,address.
+        .target(name: "CFuzzDriver", path: "Fuzz/Driver"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzDriver"], path: "Fuzz/Support"),
+        .executableTarget(name: "fuzz-link", dependencies: ["BurnlinkCore", "FuzzSupport"], path: "Fuzz/Link"),
+        .executableTarget(name: "fuzz-envelope", dependencies: ["BurnlinkCore", "FuzzSupport"], path: "Fuzz/Envelope"),
+        .executableTarget(name: "fuzz-kdf", dependencies: ["BurnlinkCore", "FuzzSupport"], path: "Fuzz/KDF"),
+        .executableTarget(
+            name: "fuzz-headers", dependencies: ["BurnlinkCore", "BurnlinkProtocol", "FuzzSupport"], path: "Fuzz/Headers"
         ),
         .testTarget(name: "BurnlinkCoreTests", dependencies: ["BurnlinkCore"]),
         .testTarget(

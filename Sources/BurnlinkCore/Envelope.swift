@@ -83,8 +83,8 @@ public final class EnvelopeSealer {
     }
 
     /// With raw bytes in place of encoded metadata: lets negative vectors carry metadata
-    /// that breaks the rules.
-    init(linkKey: SecretBytes, passwordKey: SecretBytes?, streamPrefix: [UInt8], noncePrefix: [UInt8]) {
+    /// that breaks the rules. SPI so the fuzz targets can reach the metadata decoder.
+    @_spi(Fuzzing) public init(linkKey: SecretBytes, passwordKey: SecretBytes?, streamPrefix: [UInt8], noncePrefix: [UInt8]) {
         precondition(!streamPrefix.isEmpty && streamPrefix.count <= Envelope.chunkSize)
         let header = Envelope.makeHeader(passwordProtected: passwordKey != nil, noncePrefix: noncePrefix)
         self.payloadKey = KeySchedule.payloadKey(linkKey: linkKey, passwordKey: passwordKey, header: header)

@@ -58,7 +58,7 @@ public struct InnerMetadata: Equatable, Sendable {
         return nil
     }
 
-    func encoded() -> [UInt8] {
+    @_spi(Fuzzing) public func encoded() -> [UInt8] {
         var bytes: [UInt8] = [kind.rawValue, contentSize == nil ? 0 : Self.sizePresentFlag]
         if let contentSize {
             bytes.append(contentsOf: withUnsafeBytes(of: contentSize.bigEndian, Array.init))

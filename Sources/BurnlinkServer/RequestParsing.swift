@@ -23,7 +23,7 @@ enum RequestParsing {
     /// A 32-byte value in base64url, as every verifier and token is.
     static func digest(_ request: Request, _ name: HTTPField.Name) throws(APIError) -> [UInt8]? {
         guard let value = request.headers[name] else { return nil }
-        guard let bytes = Base64URL.decode(value, count: 32) else {
+        guard let bytes = API.HeaderValue.digest(value) else {
             throw .badHeader(name.rawName, "must be 32 bytes in base64url without padding")
         }
         return bytes
@@ -36,8 +36,7 @@ enum RequestParsing {
 
     static func integer(_ request: Request, _ name: HTTPField.Name, in range: ClosedRange<Int>) throws(APIError) -> Int? {
         guard let value = request.headers[name] else { return nil }
-        guard !value.isEmpty, value.count <= 10, value.allSatisfy({ $0.isASCII && $0.isNumber }),
-              value == "0" || !value.hasPrefix("0"), let number = Int(value), range.contains(number) else {
+        guard let number = API.HeaderValue.decimal(value, in: range) else {
             throw .badHeader(name.rawName, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return number
@@ -46,10 +45,8 @@ enum RequestParsing {
     /// The token from `Authorization: Bearer <base64url>`, as the SHA-256 verifier the store
     /// compares. A missing or malformed token gives nil: callers answer it like a wrong one.
     static func bearerVerifier(_ request: Request) -> [UInt8]? {
-        // The scheme name is case-insensitive (RFC 9110 11.1).
-        guard let value = request.headers[.authorization], value.count > 7,
-              value.prefix(7).lowercased() == "bearer ",
-              let token = Base64URL.decode(value.dropFirst(7), count: 32) else { return nil }
+        guard let value = request.headers[.authorization],
+              let token = API.HeaderValue.bearerToken(value) else { return nil }
         return SHA256.hash(token)
     }
 
@@ -62,7 +59,7 @@ enum RequestParsing {
     /// `X-Forwarded-For` entry (the one the proxy itself added).
     static func clientAddress(_ request: Request, context: BurnlinkRequestContext, trustProxy: Bool) -> String {
         if trustProxy, let forwarded = request.headers[.xForwardedFor],
-           let last = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty {
+           let last = API.HeaderValue.lastForwardedAddress(forwarded) {
             return last
         }
         return context.remoteAddress?.ipAddress ?? "unknown"

@@ -1,4 +1,4 @@
-@testable import BurnlinkCore
+@_spi(Fuzzing) @testable import BurnlinkCore
 import Testing
 
 /// SplitMix64: a tiny seeded generator so every random case can be reproduced.

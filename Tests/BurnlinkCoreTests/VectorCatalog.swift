@@ -1,4 +1,4 @@
-@testable import BurnlinkCore
+@_spi(Fuzzing) @testable import BurnlinkCore
 import Foundation
 
 /// Builds every envelope known-answer vector from fixed keys and nonce prefixes, so the

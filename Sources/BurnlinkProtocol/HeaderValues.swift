@@ -1,0 +1,42 @@
+import BurnlinkCore
+import Foundation
+
+extension API {
+    /// Strict readers for the values of the API's request headers and query parameters.
+    ///
+    /// They see bytes from any client, so they take plain strings and are fuzzed on their own
+    /// (Fuzz/Headers). Each answers nil for anything that is not exactly the documented form.
+    public enum HeaderValue {
+        /// A 32-byte token or verifier: 43 canonical base64url characters.
+        public static func digest(_ value: some StringProtocol) -> [UInt8]? {
+            Base64URL.decode(value, count: 32)
+        }
+
+        /// ASCII digits without a leading zero (except "0" itself), within `range`.
+        public static func decimal(_ value: some StringProtocol, in range: ClosedRange<Int>) -> Int? {
+            // At most 10 digits, so the value always fits an Int and parsing stays cheap.
+            guard !value.isEmpty, value.utf8.count <= 10,
+                  value.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+                  value == "0" || value.utf8.first != 0x30,
+                  let number = Int(value), range.contains(number) else { return nil }
+            return number
+        }
+
+        /// The 32-byte token in `Authorization: Bearer <base64url>`; the scheme name is
+        /// case-insensitive (RFC 9110 11.1).
+        public static func bearerToken(_ value: some StringProtocol) -> [UInt8]? {
+            let bytes = Array(value.utf8)
+            guard bytes.count > 7,
+                  String(decoding: bytes.prefix(7), as: UTF8.self).lowercased() == "bearer " else { return nil }
+            return digest(String(decoding: bytes.dropFirst(7), as: UTF8.self))
+        }
+
+        /// The last non-empty entry of `X-Forwarded-For` (the one a trusted proxy added
+        /// itself), without surrounding white space; nil when there is none.
+        public static func lastForwardedAddress(_ value: some StringProtocol) -> String? {
+            guard let last = value.split(separator: ",").last?.trimmingCharacters(in: .whitespaces),
+                  !last.isEmpty else { return nil }
+            return last
+        }
+    }
+}
