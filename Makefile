@@ -3,15 +3,28 @@ SWIFT ?= swift
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # node-tweetnacl: the cipher the browser reveal page gets from the server (run, install, tests).
-APT_PACKAGES := libsodium-dev libsqlite3-dev pkg-config sqlite3 tmux node-tweetnacl postgresql
-# The browser tests: headless Chromium driven through Selenium, and node for Tests/js.
-BROWSER_APT_PACKAGES := chromium chromium-driver nodejs
+APT_PACKAGES := libsodium-dev libsqlite3-dev pkg-config sqlite3 tmux node-tweetnacl
+# Only the tests need these: PostgreSQL (a throwaway cluster), nginx (the deployment example),
+# headless Chromium driven through Selenium, and node for Tests/js.
+TEST_APT_PACKAGES := postgresql nginx chromium chromium-driver nodejs
+
+# Installs the Debian packages named in $(1) that are missing.
+define apt_install
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+endef
 
 PREFIX ?= /usr/local
 
-.PHONY: man install all deps system-deps python-deps browser-deps build release run test test-swift test-python \
+.PHONY: man install all deps system-deps python-deps test-deps build release run test test-swift test-python \
         test-js test-browser fuzz test-fuzz \
-        bench bench-core bench-server bench-cli bench-deps vectors clean
+        bench bench-core bench-server bench-cli bench-postgres bench-deps vectors clean
 
 all: build
 
@@ -19,28 +32,14 @@ all: build
 deps: system-deps python-deps
 
 system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	$(call apt_install,$(APT_PACKAGES))
 
 python-deps:
 	@$(PYTHON) -c 'import nacl.bindings, pytest, selenium, schemathesis' 2>/dev/null || \
 	  PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q -r Tests/python/requirements.txt
 
-browser-deps: system-deps
-	@missing=""; for p in $(BROWSER_APT_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+test-deps: system-deps
+	$(call apt_install,$(TEST_APT_PACKAGES))
 
 build: system-deps
 	$(SWIFT) build
@@ -62,35 +61,51 @@ run: deps release
 ## The whole suite: Swift tests (Swift Testing) on SQLite and PostgreSQL; the Python checks
 ## (independent decoder, OpenAPI, API fuzzing and crash safety against the real server); the
 ## page's Argon2id under node; the reveal page in headless Chromium; a short run of each fuzz target.
-test: deps test-swift test-python test-js test-browser test-fuzz
+test: deps test-deps test-swift test-python test-js test-browser test-fuzz
 
 ## Swift tests beside a throwaway PostgreSQL cluster (removed afterwards): the store
 ## contract, replica and fault tests run against it, and must (BURNLINK_REQUIRE_POSTGRES).
-test-swift:
+test-swift: test-deps
 	$(SWIFT) build --build-tests
 	BURNLINK_REQUIRE_POSTGRES=1 Tests/support/with-postgres.sh $(SWIFT) test --skip-build
 
 test-python:
 	$(PYTHON) -m pytest -q Tests/python
 
-	@$(PYTHON) -c 'import nacl.bindings, pytest, selenium, schemathesis' 2>/dev/null || \
+## BLAKE2b and Argon2id of Web/argon2id.js against the RFC vectors and libsodium (PyNaCl).
+test-js: test-deps python-deps
+	node --test Tests/js
+
+## The reveal page in headless Chromium against the real server and CLI (.build/debug).
+test-browser: test-deps python-deps
+	$(SWIFT) build
+	BURNLINK_BIN_DIR=$(CURDIR)/.build/debug $(PYTHON) -m pytest -q Tests/browser
+
+## libFuzzer targets (Fuzz/), built with -sanitize=fuzzer,address in their own scratch folder.
+## `make fuzz` runs each for FUZZ_SECONDS; `make test` runs each for FUZZ_SMOKE_SECONDS.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+
+fuzz: system-deps
+	$(PYTHON) Fuzz/run.py --seconds $(FUZZ_SECONDS)
+
+test-fuzz: system-deps
+	$(PYTHON) Fuzz/run.py --seconds $(FUZZ_SMOKE_SECONDS)
 
 ## Every benchmark; results are written up in docs/benchmarks.md.
-bench: bench-core bench-server bench-cli
+bench: bench-core bench-server bench-cli bench-postgres
 
 bench-deps: system-deps
-	@missing=""; for p in wrk redis-server curl hyperfine time; do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	$(call apt_install,wrk redis-server curl hyperfine time postgresql)
 	@$(PYTHON) -c 'import snappass, gunicorn' 2>/dev/null || PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q snappass gunicorn
 
 ## Server throughput beside SnapPass, and RSS for a 100 MiB secret.
 bench-server: bench-deps
 	bash Benchmarks/server/run.sh
+
+## Creates/s and claims/s on SQLite, PostgreSQL with one replica and with two (durable cluster).
+bench-postgres: bench-deps
+	WITH_POSTGRES_FSYNC=on Tests/support/with-postgres.sh bash Benchmarks/server/postgres.sh
 
 ## CLI whole-process time beside curl, and 1 GiB end to end.
 bench-cli: bench-deps

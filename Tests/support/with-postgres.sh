@@ -5,6 +5,7 @@
 #   BURNLINK_TEST_POSTGRES_URL   postgres://burnlink@127.0.0.1:PORT/postgres?sslmode=disable
 #   BURNLINK_TEST_POSTGRES_CTL   a script taking stop | start | restart (for fault tests)
 # The cluster and its directory are removed when the command ends, however it ends.
+# fsync is off (tests need no durability) unless WITH_POSTGRES_FSYNC=on (benchmarks).
 # As root (CI), the cluster runs as the `postgres` system user: PostgreSQL refuses root.
 set -euo pipefail
 
@@ -35,7 +36,7 @@ case "\$1" in
   *) echo "usage: \$0 stop|start|restart" >&2; exit 2 ;;
 esac
 $( [ "$(id -u)" = 0 ] && echo "runuser -u $owner -- " )"$pgbin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 "\${mode[@]}" \
-  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" >/dev/null
+  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${WITH_POSTGRES_FSYNC:-off} -c max_connections=300" >/dev/null
 CTL
 chmod 755 "$dir/ctl"
 

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# PostgreSQL benchmark (issue 6): creates/s and claims/s of 1 KiB secrets with one
+# burnlink-server replica on SQLite, one on PostgreSQL, and two on one PostgreSQL, in one
+# run, same load (wrk, 16 connections in all, split evenly over the replicas).
+#
+#   WITH_POSTGRES_FSYNC=on Tests/support/with-postgres.sh bash Benchmarks/server/postgres.sh
+#   (make bench-postgres does exactly that)
+#
+# PostgreSQL runs durable (fsync=on, synchronous_commit=on: the defaults) in a throwaway
+# cluster on the same machine; SQLite with the server's defaults (WAL, synchronous=FULL).
+# Environment: BENCH_DURATION (10 s per run), BENCH_CONNECTIONS (16), BENCH_SIZE (1024),
+# BURNLINK_SERVER (a binary instead of building .build-bench/release/burnlink-server),
+# BENCH_TMPDIR (parent of the SQLite directory; must be a disk).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+DURATION=${BENCH_DURATION:-10}
+CONNECTIONS=${BENCH_CONNECTIONS:-16}
+SIZE=${BENCH_SIZE:-1024}
+HELPERS=(python3 "$HERE/bench_helpers.py")
+: "${BURNLINK_TEST_POSTGRES_URL:?run under Tests/support/with-postgres.sh (WITH_POSTGRES_FSYNC=on)}"
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+PIDS=()
+TMP=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/burnlink-pgbench.XXXXXX")
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fsync=$(psql "$BURNLINK_TEST_POSTGRES_URL" -Atc 'SHOW fsync')
+commit=$(psql "$BURNLINK_TEST_POSTGRES_URL" -Atc 'SHOW synchronous_commit')
+[[ "$fsync" == on && "$commit" == on ]] || die "PostgreSQL must be durable (fsync=$fsync, synchronous_commit=$commit)"
+
+if [[ -n "${BURNLINK_SERVER:-}" ]]; then
+    SERVER_BIN=$BURNLINK_SERVER
+else
+    SERVER_BIN=$ROOT/.build-bench/release/burnlink-server
+    log "building burnlink-server (release, scratch path .build-bench)"
+    (cd "$ROOT" && swift build -c release --product burnlink-server --scratch-path .build-bench) >"$TMP/build.log" 2>&1 \
+        || { tail -30 "$TMP/build.log" >&2; die "swift build failed"; }
+fi
+
+read -r CLAIM_TOKEN CLAIM_VERIFIER < <("${HELPERS[@]}" token)
+head -c "$SIZE" /dev/urandom >"$TMP/body.bin"
+export BENCH_DIR=$HERE BENCH_BODY_FILE=$TMP/body.bin BENCH_CLAIM_VERIFIER=$CLAIM_VERIFIER \
+    BENCH_CLAIM_TOKEN=$CLAIM_TOKEN BENCH_SECRET_SIZE=$SIZE
+
+# Starts one replica on DATABASE; appends its base URL to URLS.
+URLS=()
+start_replica() {
+    local port
+    port=$("${HELPERS[@]}" free-port)
+    "$SERVER_BIN" --rate-limit off --host 127.0.0.1 --port "$port" --database "$1" >"$TMP/server-$port.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 100); do
+        curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz" && { URLS+=("http://127.0.0.1:$port"); return; }
+        sleep 0.1
+    done
+    tail "$TMP/server-$port.log" >&2
+    die "burnlink-server did not start on $1"
+}
+
+stop_replicas() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    PIDS=()
+    URLS=()
+}
+
+# Runs one wrk per replica at once (CONNECTIONS split evenly); prints the summed rate of
+# good answers, and the worst p50 and p99 (ms). MODE: create | claim.
+measure() {
+    local mode=$1 name=$2 i n=${#URLS[@]} pids=()
+    local per=$((CONNECTIONS / n))
+    for i in "${!URLS[@]}"; do
+        if [[ "$mode" == create ]]; then
+            wrk -t1 -c"$per" -d"${DURATION}s" --latency -s "$HERE/create.lua" "${URLS[i]}/api/v1/secrets" \
+                >"$TMP/$name.$i.wrk" 2>&1 &
+        else
+            wrk -t1 -c"$per" -d"${DURATION}s" --latency -s "$HERE/claim.lua" "${URLS[i]}/api/v1/secrets" \
+                -- "$TMP/ids.$i.txt" 1 >"$TMP/$name.$i.wrk" 2>&1 &
+        fi
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i"; done
+    python3 - "$mode" "$TMP/$name" "$n" <<'PY'
+import sys
+mode, prefix, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rate = p50 = p99 = 0.0
+bad = []
+for i in range(n):
+    fields = {}
+    for line in open(f"{prefix}.{i}.wrk"):
+        if line.startswith("BENCH "):
+            fields = dict(kv.split("=", 1) for kv in line.split()[1:])
+    if not fields:
+        sys.exit(f"no result from wrk in {prefix}.{i}.wrk")
+    seconds = int(fields["duration_us"]) / 1e6
+    if mode == "create":
+        good = int(fields["requests"]) - int(fields["status_errors"])
+        if int(fields["status_errors"]):
+            bad.append(f"{fields['status_errors']} errors")
+    else:
+        good = int(fields["ok"])
+        if not fields["statuses"].startswith("200:") or "," in fields["statuses"]:
+            bad.append(f"statuses {fields['statuses']}")
+        if int(fields.get("ran_out_threads", 0)):
+            bad.append("ids ran out")
+    rate += good / seconds
+    p50 = max(p50, int(fields["p50_us"]) / 1000)
+    p99 = max(p99, int(fields["p99_us"]) / 1000)
+print(f"{rate:.0f} {p50:.2f} {p99:.2f} {';'.join(bad) or 'ok'}")
+PY
+}
+
+# Creates enough secrets for the claim run, spread so that replica i claims ids.i.txt
+# (all replicas share one database, so any replica could claim any id).
+precreate() {
+    local rate=$1 i n=${#URLS[@]} pid waiting=()
+    local per_replica=$(((rate * DURATION * 3 / 2 + 2000) / n))
+    for i in "${!URLS[@]}"; do
+        wrk -t1 -c32 -d"$((DURATION * 6))s" -s "$HERE/precreate.lua" "${URLS[i]}/api/v1/secrets" \
+            -- "$TMP/pre.$i" "$per_replica" >"$TMP/pre.$i.wrk" 2>&1 &
+        waiting+=($!)
+    done
+    for pid in "${waiting[@]}"; do wait "$pid"; done
+    for i in "${!URLS[@]}"; do cat "$TMP"/pre."$i".* >"$TMP/ids.$i.txt" 2>/dev/null || true; done
+}
+
+RESULTS=()
+run_case() { # label, databases...
+    local label=$1
+    shift
+    local database
+    for database in "$@"; do start_replica "$database"; done
+    sleep 1
+    log "$label: creates"
+    read -r c_rate c_p50 c_p99 c_note < <(measure create "$label-create")
+    precreate "${c_rate%.*}"
+    sleep 1
+    log "$label: claims"
+    read -r k_rate k_p50 k_p99 k_note < <(measure claim "$label-claim")
+    RESULTS+=("| $label | $c_rate | $c_p50 / $c_p99 | $k_rate | $k_p50 / $k_p99 | $c_note; $k_note |")
+    stop_replicas
+}
+
+pg_database() {
+    local name=bench_$1
+    psql "$BURNLINK_TEST_POSTGRES_URL" -qAtc "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name"
+    python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' \
+        "$BURNLINK_TEST_POSTGRES_URL" "$name"
+}
+
+run_case "SQLite, 1 replica" "$TMP/sqlite/b.sqlite"
+one=$(pg_database one)
+run_case "PostgreSQL, 1 replica" "$one"
+two=$(pg_database two)
+run_case "PostgreSQL, 2 replicas" "$two" "$two"
+
+echo
+echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(psql "$BURNLINK_TEST_POSTGRES_URL" -Atc 'SHOW server_version') (fsync=$fsync, synchronous_commit=$commit), $CONNECTIONS connections, ${DURATION} s per run, $SIZE-byte secrets, commit $(git -C "$ROOT" rev-parse --short HEAD)"
+echo
+echo "| setup | creates/s | create p50 / p99 ms | claims/s | claim p50 / p99 ms | checks |"
+echo "|---|---|---|---|---|---|"
+printf '%s\n' "${RESULTS[@]}"
