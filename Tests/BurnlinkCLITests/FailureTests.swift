@@ -66,8 +66,8 @@ struct FailureTests {
                 UPDATE secret_chunk
                    SET data = CAST(substr(data, 1, length(data) - 1)
                                    || CASE WHEN substr(data, -1) = X'00' THEN X'01' ELSE X'00' END AS BLOB)
-                 WHERE secret_id = X'\(id)'
-                   AND idx = (SELECT max(idx) FROM secret_chunk WHERE secret_id = X'\(id)');
+                 WHERE key = (SELECT max(c.key) FROM secret_chunk c JOIN secret s ON c.key >> 24 = s.seq
+                               WHERE s.id = X'\(id)');
                 SELECT changes();
                 """)
             try #require(changed == "1", "no chunk was changed (\(changed))")

@@ -810,6 +810,53 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         #expect(try await store.storedBytes() == 0)
     }
 
+    @Test("a database made by the first schema (chunks keyed by id) opens with every secret intact")
+    func migratesFromFirstSchema() async throws {
+        let (directory, path) = Self.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        let small = StoreSample(maxViews: 2)
+        let large = StoreSample()
+        let chunks = threeChunks()
+        do {
+            // The "v1" layout, written the way the first release wrote it.
+            let queue = try DatabaseQueue(path: path)
+            try SQLiteStore.migrator.migrate(queue, upTo: "v1")
+            try await queue.write { db in
+                for (sample, parts, count) in [(small, [small.ciphertext], 1), (large, chunks, 3)] {
+                    let size = parts.reduce(0) { $0 + $1.count }
+                    try db.execute(sql: """
+                        INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_attempts_left,
+                                            created_at, expires_at, max_views, views_left, size, chunk_count, stored_bytes)
+                        VALUES (?, 'active', ?, ?, 5, ?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: [Data(sample.id.bytes), Data(sample.claimVerifier), Data(sample.receiptVerifier),
+                                         SQLiteStore.milliseconds(sample.record.createdAt),
+                                         SQLiteStore.milliseconds(sample.record.expiresAt),
+                                         sample.record.maxViews, sample.record.maxViews, size, count, size])
+                    for (index, part) in parts.enumerated() {
+                        try db.execute(sql: "INSERT INTO secret_chunk (secret_id, idx, data) VALUES (?, ?, ?)",
+                                       arguments: [Data(sample.id.bytes), index, Data(part)])
+                    }
+                }
+                try db.execute(sql: "UPDATE store_stats SET stored_bytes = ?",
+                               arguments: [small.ciphertext.count + chunks.reduce(0) { $0 + $1.count }])
+            }
+            try queue.close()
+        }
+        let store = try SQLiteStore(path: path)
+        defer { try? store.close() }
+        #expect(bytes(try #require(try await store.claim(small, now: at(5)).grant).firstChunk) == small.ciphertext)
+        let grant = try #require(try await store.claim(large, now: at(5)).grant)
+        #expect(try await store.readAll(large, grant: grant) == chunks.flatMap { $0 })
+        try await store.finishRead(id: large.id)
+        #expect(try await store.storedBytes() == small.ciphertext.count)
+        // New secrets take sequence numbers after the migrated ones; nothing collides.
+        let fresh = StoreSample()
+        try await fresh.store(in: store)
+        #expect(bytes(try #require(try await store.claim(fresh, now: at(6)).grant).firstChunk) == fresh.ciphertext)
+    }
+
     @Test("an upload left uncommitted, or a read left unfinished, at close is gone after reopen")
     func recoveryOnOpen() async throws {
         let (directory, path) = Self.location()
@@ -839,8 +886,11 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         // Nothing of either is left in the file.
         let queue = try DatabaseQueue(path: path)
         let chunkRows = try await queue.read { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM secret_chunk WHERE secret_id IN (?, ?)",
-                             arguments: [Data(upload.id.bytes), Data(reading.id.bytes)])
+            // Every chunk row left must belong to a secret row that still exists.
+            try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM secret_chunk WHERE NOT EXISTS (SELECT 1 FROM secret WHERE seq = key >> 24)
+                   OR key >> 24 IN (SELECT seq FROM secret WHERE id IN (?, ?))
+                """, arguments: [Data(upload.id.bytes), Data(reading.id.bytes)])
         }
         #expect(chunkRows == 0)
         try queue.close()

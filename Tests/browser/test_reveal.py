@@ -393,10 +393,10 @@ def test_altered_ciphertext_fails_the_integrity_check_and_shows_nothing(server, 
     link = server.send_text("the server must not be able to change this")
     # What a malicious or broken store could do: flip one bit of the stored envelope.
     with sqlite3.connect(server.directory / "burnlink.sqlite") as db:
-        rowid, data = db.execute("SELECT rowid, data FROM secret_chunk ORDER BY idx DESC LIMIT 1").fetchone()
+        key, data = db.execute("SELECT key, data FROM secret_chunk ORDER BY key DESC LIMIT 1").fetchone()
         altered = bytearray(data)
         altered[-1] ^= 0x01
-        db.execute("UPDATE secret_chunk SET data = ? WHERE rowid = ?", (bytes(altered), rowid))
+        db.execute("UPDATE secret_chunk SET data = ? WHERE key = ?", (bytes(altered), key))
 
     browser.open(link)
     browser.visible("details")

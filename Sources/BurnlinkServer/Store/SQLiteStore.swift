@@ -14,14 +14,20 @@ import NIOCore
 /// - This process must be the only writer of the file: on open, uploads in progress and
 ///   reader counts left by a previous process are cleared.
 ///
-/// Schema (version "v1"); times are integer milliseconds since 1970:
+/// Schema (migrations "v1", "v2"); times are integer milliseconds since 1970:
 ///
-///     secret(id BLOB PK, state, claim_verifier, receipt_verifier, password_verifier,
-///            password_kdf, password_attempts_left, created_at, expires_at, ended_at,
-///            max_views, views_left, size, chunk_count, stored_bytes, active_readers)
+///     secret(seq INTEGER PK, id BLOB UNIQUE, state, claim_verifier, receipt_verifier,
+///            password_verifier, password_kdf, password_attempts_left, created_at,
+///            expires_at, ended_at, max_views, views_left, size, chunk_count,
+///            stored_bytes, active_readers)
 ///     secret_view(secret_id, view_no, viewed_at)         PK (secret_id, view_no)
-///     secret_chunk(secret_id, idx, data)                 PK (secret_id, idx)
+///     secret_chunk(key INTEGER PK, data)                 key = seq << 24 | chunk index
 ///     store_stats(id = 1, stored_bytes)                  running total of chunk bytes
+///
+/// Chunk rows are keyed by the secret's sequence number, not its random id: a create
+/// appends at the end of both tables, and only the `id` index takes a scattered insert.
+/// `seq` is an INTEGER PRIMARY KEY, so VACUUM keeps it; a secret's row is deleted only
+/// after its chunks, so a reused `seq` never finds chunks of another secret.
 ///
 /// `state` is one of `uploading`, `active`, `exhausted`, `revoked`, `burned`, `expired`.
 /// Ciphertext lives only in `secret_chunk`. `stored_bytes` is what the secret's chunk rows
@@ -163,24 +169,91 @@ public final class SQLiteStore: SecretStore {
                 INSERT INTO store_stats (id, stored_bytes) VALUES (1, 0);
                 """)
         }
+        // Chunks keyed by a sequence number instead of the random id (see the type's comment).
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE secret_v2 (
+                    seq INTEGER PRIMARY KEY,
+                    id BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
+                    state TEXT NOT NULL
+                        CHECK (state IN ('uploading', 'active', 'exhausted', 'revoked', 'burned', 'expired')),
+                    claim_verifier BLOB NOT NULL,
+                    receipt_verifier BLOB,
+                    password_verifier BLOB,
+                    password_kdf TEXT,
+                    password_attempts_left INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    ended_at INTEGER,
+                    max_views INTEGER NOT NULL CHECK (max_views >= 1),
+                    views_left INTEGER NOT NULL CHECK (views_left >= 0),
+                    size INTEGER NOT NULL DEFAULT 0,
+                    chunk_count INTEGER NOT NULL DEFAULT 0,
+                    stored_bytes INTEGER NOT NULL DEFAULT 0,
+                    active_readers INTEGER NOT NULL DEFAULT 0
+                );
+                INSERT INTO secret_v2 (seq, id, state, claim_verifier, receipt_verifier, password_verifier,
+                                       password_kdf, password_attempts_left, created_at, expires_at, ended_at,
+                                       max_views, views_left, size, chunk_count, stored_bytes, active_readers)
+                    SELECT rowid, id, state, claim_verifier, receipt_verifier, password_verifier,
+                           password_kdf, password_attempts_left, created_at, expires_at, ended_at,
+                           max_views, views_left, size, chunk_count, stored_bytes, active_readers
+                    FROM secret ORDER BY rowid;
+                CREATE TABLE secret_chunk_v2 (
+                    key INTEGER PRIMARY KEY,
+                    data BLOB NOT NULL
+                );
+                INSERT INTO secret_chunk_v2 (key, data)
+                    SELECT (s.seq << 24) | c.idx, c.data
+                    FROM secret_chunk c JOIN secret_v2 s ON s.id = c.secret_id
+                    ORDER BY 1;
+                DROP TABLE secret_chunk;
+                DROP TABLE secret;
+                ALTER TABLE secret_v2 RENAME TO secret;
+                ALTER TABLE secret_chunk_v2 RENAME TO secret_chunk;
+                CREATE INDEX secret_active_expiry ON secret (expires_at) WHERE state = 'active';
+                CREATE INDEX secret_uploading ON secret (created_at) WHERE state = 'uploading';
+                CREATE INDEX secret_ended ON secret (ended_at) WHERE ended_at IS NOT NULL;
+                CREATE INDEX secret_lingering ON secret (ended_at)
+                    WHERE stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired');
+                """)
+        }
         return migrator
     }
 
     /// Startup recovery. This process is the only writer, so any upload in progress and any
     /// reader counted in the file died with a previous process.
     private static func recover(_ db: Database) throws {
+        let abandoned = try Int64.fetchAll(db, sql: """
+            SELECT seq FROM secret
+            WHERE state = 'uploading'
+               OR (stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired'))
+            """)
+        for seq in abandoned { _ = try deleteChunks(db, seq: seq) }
         try db.execute(sql: """
-            DELETE FROM secret_chunk WHERE secret_id IN (SELECT id FROM secret WHERE state = 'uploading');
             DELETE FROM secret_view WHERE secret_id IN (SELECT id FROM secret WHERE state = 'uploading');
             DELETE FROM secret WHERE state = 'uploading';
             UPDATE secret SET active_readers = 0 WHERE active_readers <> 0;
-            DELETE FROM secret_chunk WHERE secret_id IN (
-                SELECT id FROM secret
-                WHERE stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired'));
             UPDATE secret SET stored_bytes = 0
                 WHERE stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired');
             UPDATE store_stats SET stored_bytes = (SELECT coalesce(sum(stored_bytes), 0) FROM secret) WHERE id = 1;
             """)
+        try removeOrphanedChunks(db)
+    }
+
+    /// Chunks whose secret row is gone. Never expected (a secret's row is deleted only with
+    /// or after its chunks); a safety net run at open, visiting one row per secret.
+    private static func removeOrphanedChunks(_ db: Database) throws {
+        var next: Int64 = 0
+        while let key = try Int64.fetchOne(db.cachedStatement(sql: """
+            SELECT key FROM secret_chunk WHERE key >= ? ORDER BY key LIMIT 1
+            """), arguments: [next]) {
+            let seq = key >> 24
+            if try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM secret WHERE seq = ?"), arguments: [seq]) == nil {
+                _ = try deleteChunks(db, seq: seq)
+            }
+            next = (seq + 1) << 24
+        }
     }
 
     // MARK: - Writing
@@ -190,9 +263,9 @@ public final class SQLiteStore: SecretStore {
         let size = ciphertext.readableBytes
         let values = RecordValues(record)
         try await committer.submit { db in
-            try Self.insert(db, values, state: "active", size: size, chunkCount: chunks.count, storedBytes: size)
+            let seq = try Self.insert(db, values, state: "active", size: size, chunkCount: chunks.count, storedBytes: size)
             for (index, chunk) in chunks.enumerated() {
-                try Self.insertChunk(db, key: values.key, index: index, data: chunk)
+                try Self.insertChunk(db, seq: seq, index: index, data: chunk)
             }
             try Self.adjustStoredBytes(db, by: size)
         }
@@ -201,7 +274,7 @@ public final class SQLiteStore: SecretStore {
     public func beginUpload(_ record: SecretRecord) async throws {
         let values = RecordValues(record)
         try await committer.submit { db in
-            try Self.insert(db, values, state: "uploading", size: 0, chunkCount: 0, storedBytes: 0)
+            _ = try Self.insert(db, values, state: "uploading", size: 0, chunkCount: 0, storedBytes: 0)
         }
     }
 
@@ -209,19 +282,20 @@ public final class SQLiteStore: SecretStore {
         let key = Data(id.bytes)
         let data = Self.data(bytes)
         try await committer.submit { db in
-            let advanced = try Int.fetchAll(db.cachedStatement(sql: """
+            guard index < Self.chunksPerSecret else { throw StoreError.unavailable("too many chunks") }
+            let advanced = try Int64.fetchAll(db.cachedStatement(sql: """
                 UPDATE secret SET chunk_count = chunk_count + 1, stored_bytes = stored_bytes + ?
                 WHERE id = ? AND state = 'uploading' AND chunk_count = ?
-                RETURNING chunk_count
+                RETURNING seq
                 """), arguments: [data.count, key, index])
-            guard !advanced.isEmpty else {
+            guard let seq = advanced.first else {
                 let expected = try Int.fetchOne(db.cachedStatement(sql: """
                     SELECT chunk_count FROM secret WHERE id = ? AND state = 'uploading'
                     """), arguments: [key])
                 guard let expected else { throw StoreError.noSuchUpload }
                 throw StoreError.unavailable("upload chunk \(index) out of order (expected \(expected))")
             }
-            try Self.insertChunk(db, key: key, index: index, data: data)
+            try Self.insertChunk(db, seq: seq, index: index, data: data)
             try Self.adjustStoredBytes(db, by: data.count)
         }
     }
@@ -232,17 +306,18 @@ public final class SQLiteStore: SecretStore {
         let key = Data(id.bytes)
         try await committer.submit { db in
             guard let row = try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT chunk_count, stored_bytes FROM secret WHERE id = ? AND state = 'uploading'
+                SELECT chunk_count, stored_bytes, seq FROM secret WHERE id = ? AND state = 'uploading'
                 """), arguments: [key]) else { throw StoreError.noSuchUpload }
             let storedCount: Int = row[0]
             let storedBytes: Int = row[1]
+            let seq: Int64 = row[2]
             guard storedCount == chunkCount, storedBytes == size else {
                 throw StoreError.unavailable(
                     "upload mismatch: \(storedCount) chunks of \(storedBytes) bytes appended, commit says \(chunkCount) of \(size)")
             }
             if chunkCount == 0 {
                 // An empty secret still has its (empty) chunk 0, like one made by `create`.
-                try Self.insertChunk(db, key: key, index: 0, data: Data())
+                try Self.insertChunk(db, seq: seq, index: 0, data: Data())
             }
             try db.cachedStatement(sql: """
                 UPDATE secret SET state = 'active', size = ?, chunk_count = ? WHERE id = ?
@@ -255,12 +330,11 @@ public final class SQLiteStore: SecretStore {
     public func abortUpload(id: SecretID) async throws {
         let key = Data(id.bytes)
         try await committer.submit { db in
-            let removed = try Int.fetchAll(db.cachedStatement(sql: """
-                DELETE FROM secret WHERE id = ? AND state = 'uploading' RETURNING stored_bytes
-                """), arguments: [key])
-            guard let storedBytes = removed.first else { return }
-            try db.cachedStatement(sql: "DELETE FROM secret_chunk WHERE secret_id = ?").execute(arguments: [key])
-            try Self.adjustStoredBytes(db, by: -storedBytes)
+            guard let removed = try Row.fetchAll(db.cachedStatement(sql: """
+                DELETE FROM secret WHERE id = ? AND state = 'uploading' RETURNING stored_bytes, seq
+                """), arguments: [key]).first else { return }
+            _ = try Self.deleteChunks(db, seq: removed[1])
+            try Self.adjustStoredBytes(db, by: -(removed[0] as Int))
         }
     }
 
@@ -275,7 +349,7 @@ public final class SQLiteStore: SecretStore {
     private static func claim(_ db: Database, key: Data, claimVerifier: [UInt8], proof: [UInt8]?, nowMs: Int64) throws -> ClaimResult {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT claim_verifier, password_verifier, password_attempts_left, state, expires_at,
-                   views_left, max_views, size, chunk_count
+                   views_left, max_views, size, chunk_count, seq
             FROM secret WHERE id = ?
             """), arguments: [key]) else {
             _ = ConstantTime.equal(absentVerifier, claimVerifier)
@@ -305,6 +379,7 @@ public final class SQLiteStore: SecretStore {
         let maxViews: Int = row[6]
         let size: Int = row[7]
         let chunkCount: Int = row[8]
+        let seq: Int64 = row[9]
         let multiChunk = chunkCount > 1
         // The decision itself: one conditional statement, atomic whatever the isolation. The
         // last view also ends the secret; its ciphertext goes in this transaction unless a
@@ -324,9 +399,9 @@ public final class SQLiteStore: SecretStore {
         try db.cachedStatement(sql: """
             INSERT INTO secret_view (secret_id, view_no, viewed_at) VALUES (?, ?, ?)
             """).execute(arguments: [key, maxViews - left, nowMs])
-        let firstChunk = try readChunk(db, key: key, index: 0) ?? ByteBuffer()
+        let firstChunk = try readChunk(db, seq: seq, index: 0) ?? ByteBuffer()
         if left == 0, readers == 0, storedBytes > 0 {
-            _ = try discardChunks(db, key: key, storedBytes: storedBytes)
+            _ = try discardChunks(db, key: key, seq: seq, storedBytes: storedBytes)
         }
         return .granted(ClaimGrant(size: size, chunkCount: chunkCount, viewsLeft: left,
                                    firstChunk: firstChunk, mustFinishRead: multiChunk))
@@ -338,13 +413,13 @@ public final class SQLiteStore: SecretStore {
         try await committer.submit { db in
             guard let row = try Row.fetchAll(db.cachedStatement(sql: """
                 UPDATE secret SET active_readers = max(active_readers - 1, 0) WHERE id = ?
-                RETURNING active_readers, state, stored_bytes
+                RETURNING active_readers, state, stored_bytes, seq
                 """), arguments: [key]).first else { return }
             let readers: Int = row[0]
             let state: String = row[1]
             let storedBytes: Int = row[2]
             if readers == 0, storedBytes > 0, Self.endedStates.contains(state) {
-                _ = try Self.discardChunks(db, key: key, storedBytes: storedBytes)
+                _ = try Self.discardChunks(db, key: key, seq: row[3], storedBytes: storedBytes)
             }
         }
     }
@@ -397,10 +472,10 @@ public final class SQLiteStore: SecretStore {
     public func chunk(id: SecretID, index: Int) async throws -> ByteBuffer? {
         let key = Data(id.bytes)
         return try await read { db in
-            guard let readers = try Int.fetchOne(db.cachedStatement(sql: """
-                SELECT active_readers FROM secret WHERE id = ?
-                """), arguments: [key]), readers > 0 else { return nil }
-            return try Self.readChunk(db, key: key, index: index)
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT active_readers, seq FROM secret WHERE id = ?
+                """), arguments: [key]), (row[0] as Int) > 0 else { return nil }
+            return try Self.readChunk(db, seq: row[1], index: index)
         }
     }
 
@@ -458,10 +533,10 @@ public final class SQLiteStore: SecretStore {
                 let rows = try Row.fetchAll(db.cachedStatement(sql: """
                     UPDATE secret SET state = 'expired', ended_at = expires_at
                     WHERE id IN (SELECT id FROM secret WHERE state = 'active' AND expires_at <= ? LIMIT ?)
-                    RETURNING id, active_readers, stored_bytes
+                    RETURNING id, active_readers, stored_bytes, seq
                     """), arguments: [nowMs, limit])
                 for row in rows where (row[1] as Int) == 0 && (row[2] as Int) > 0 {
-                    _ = try Self.discardChunks(db, key: row[0], storedBytes: row[2])
+                    _ = try Self.discardChunks(db, key: row[0], seq: row[3], storedBytes: row[2])
                 }
                 return rows.count
             }
@@ -475,7 +550,7 @@ public final class SQLiteStore: SecretStore {
         while true {
             let (secrets, chunks) = try await committer.submit { db in
                 let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT id, stored_bytes FROM secret
+                    SELECT id, stored_bytes, seq FROM secret
                     WHERE stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired')
                       AND (active_readers = 0 OR ended_at < ?)
                     LIMIT ?
@@ -484,7 +559,7 @@ public final class SQLiteStore: SecretStore {
                 for row in rows {
                     try db.cachedStatement(sql: "UPDATE secret SET active_readers = 0 WHERE id = ?")
                         .execute(arguments: [row[0] as Data])
-                    chunks += try Self.discardChunks(db, key: row[0], storedBytes: row[1])
+                    chunks += try Self.discardChunks(db, key: row[0], seq: row[2], storedBytes: row[1])
                 }
                 return (rows.count, chunks)
             }
@@ -499,13 +574,11 @@ public final class SQLiteStore: SecretStore {
                 let rows = try Row.fetchAll(db.cachedStatement(sql: """
                     DELETE FROM secret
                     WHERE id IN (SELECT id FROM secret WHERE state = 'uploading' AND created_at < ? LIMIT ?)
-                    RETURNING id, stored_bytes
+                    RETURNING id, stored_bytes, seq
                     """), arguments: [uploadCutoff, limit])
                 var chunks = 0
                 for row in rows {
-                    try db.cachedStatement(sql: "DELETE FROM secret_chunk WHERE secret_id = ?")
-                        .execute(arguments: [row[0] as Data])
-                    chunks += db.changesCount
+                    chunks += try Self.deleteChunks(db, seq: row[2])
                     try Self.adjustStoredBytes(db, by: -(row[1] as Int))
                 }
                 return (rows.count, chunks)
@@ -535,28 +608,6 @@ public final class SQLiteStore: SecretStore {
             if removed < limit { break }
         }
 
-        // 5. Chunks without any secret row (should not exist; a safety net). Found with a
-        //    concurrent read so the writer is not held during the scan, deleted after a recheck.
-        let orphans = try await read { db in
-            try Data.fetchAll(db, sql: """
-                SELECT DISTINCT secret_id FROM secret_chunk
-                WHERE NOT EXISTS (SELECT 1 FROM secret WHERE secret.id = secret_chunk.secret_id)
-                """)
-        }
-        for start in stride(from: 0, to: orphans.count, by: limit) {
-            let ids = Array(orphans[start..<min(start + limit, orphans.count)])
-            report.orphanedChunks += try await committer.submit { db in
-                var chunks = 0
-                for id in ids {
-                    try db.cachedStatement(sql: """
-                        DELETE FROM secret_chunk WHERE secret_id = ?
-                          AND NOT EXISTS (SELECT 1 FROM secret WHERE id = ?)
-                        """).execute(arguments: [id, id])
-                    chunks += db.changesCount
-                }
-                return chunks
-            }
-        }
         return report
     }
 
@@ -609,8 +660,9 @@ public final class SQLiteStore: SecretStore {
         }
     }
 
+    /// Inserts a secret row; returns its `seq`, which keys its chunk rows.
     private static func insert(_ db: Database, _ values: RecordValues, state: String, size: Int, chunkCount: Int,
-                               storedBytes: Int) throws {
+                               storedBytes: Int) throws -> Int64 {
         do {
             try db.cachedStatement(sql: """
                 INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_verifier, password_kdf,
@@ -622,21 +674,29 @@ public final class SQLiteStore: SecretStore {
                     values.passwordKDF, values.passwordAttempts, values.createdAt, values.expiresAt,
                     values.maxViews, values.maxViews, size, chunkCount, storedBytes,
                 ])
-        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            return db.lastInsertedRowID
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
             throw StoreError.duplicateID
         }
     }
 
-    private static func insertChunk(_ db: Database, key: Data, index: Int, data: Data) throws {
-        try db.cachedStatement(sql: "INSERT INTO secret_chunk (secret_id, idx, data) VALUES (?, ?, ?)")
-            .execute(arguments: [key, index, data])
+    /// Chunk indexes a secret can have: the low 24 bits of a chunk row's key.
+    static let chunksPerSecret = 1 << 24
+
+    private static func chunkKey(_ seq: Int64, _ index: Int) -> Int64 {
+        seq << 24 | Int64(index)
+    }
+
+    private static func insertChunk(_ db: Database, seq: Int64, index: Int, data: Data) throws {
+        try db.cachedStatement(sql: "INSERT INTO secret_chunk (key, data) VALUES (?, ?)")
+            .execute(arguments: [chunkKey(seq, index), data])
     }
 
     /// Copies the blob straight from SQLite's row into a ByteBuffer (one copy).
-    private static func readChunk(_ db: Database, key: Data, index: Int) throws -> ByteBuffer? {
+    private static func readChunk(_ db: Database, seq: Int64, index: Int) throws -> ByteBuffer? {
         let rows = try Row.fetchCursor(db.cachedStatement(sql: """
-            SELECT data FROM secret_chunk WHERE secret_id = ? AND idx = ?
-            """), arguments: [key, index])
+            SELECT data FROM secret_chunk WHERE key = ?
+            """), arguments: [chunkKey(seq, index)])
         guard let row = try rows.next() else { return nil }
         return try row.withUnsafeData(atIndex: 0) { data in
             guard let data else { return ByteBuffer() }
@@ -651,19 +711,25 @@ public final class SQLiteStore: SecretStore {
     private static func end(_ db: Database, key: Data, state: String, endedAt: Int64) throws {
         guard let row = try Row.fetchAll(db.cachedStatement(sql: """
             UPDATE secret SET state = ?, ended_at = ? WHERE id = ?
-            RETURNING active_readers, stored_bytes
+            RETURNING active_readers, stored_bytes, seq
             """), arguments: [state, endedAt, key]).first else { return }
         let readers: Int = row[0]
         let storedBytes: Int = row[1]
         if readers == 0, storedBytes > 0 {
-            _ = try discardChunks(db, key: key, storedBytes: storedBytes)
+            _ = try discardChunks(db, key: key, seq: row[2], storedBytes: storedBytes)
         }
     }
 
+    /// Deletes a secret's chunk rows (one key range); returns how many.
+    private static func deleteChunks(_ db: Database, seq: Int64) throws -> Int {
+        try db.cachedStatement(sql: "DELETE FROM secret_chunk WHERE key >= ? AND key < ?")
+            .execute(arguments: [chunkKey(seq, 0), chunkKey(seq + 1, 0)])
+        return db.changesCount
+    }
+
     /// Deletes a secret's chunks and accounts for their bytes; returns the chunks deleted.
-    private static func discardChunks(_ db: Database, key: Data, storedBytes: Int) throws -> Int {
-        try db.cachedStatement(sql: "DELETE FROM secret_chunk WHERE secret_id = ?").execute(arguments: [key])
-        let deleted = db.changesCount
+    private static func discardChunks(_ db: Database, key: Data, seq: Int64, storedBytes: Int) throws -> Int {
+        let deleted = try deleteChunks(db, seq: seq)
         try db.cachedStatement(sql: "UPDATE secret SET stored_bytes = 0 WHERE id = ?").execute(arguments: [key])
         try adjustStoredBytes(db, by: -storedBytes)
         return deleted
