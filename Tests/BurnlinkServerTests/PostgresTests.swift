@@ -175,6 +175,40 @@ struct PostgresReplicaTests {
         await TestPostgres.dropDatabase(databaseURL)
     }
 
+    @Test("burnlink status --wait held on one replica returns when burnlink open claims on the other")
+    func cliStatusWaitAcrossReplicas() async throws {
+        let databaseURL = try await TestPostgres.createDatabase()
+        let a = try await ServerProcess(arguments: ["--database", databaseURL])
+        let b = try await ServerProcess(arguments: ["--database", databaseURL])
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("burnlink-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let receiptFile = directory.appendingPathComponent("receipt").path
+
+        let sent = try await CLIProcess.run(["send", "-q", "--server", a.baseURL, "--receipt-file", receiptFile],
+                                            input: "across replicas\n")
+        #expect(sent.status == 0)
+        let link = sent.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(link.hasPrefix(a.baseURL + "/s/"))
+
+        let waiting = try CLIProcess(["status", "-q", "--wait", "30", "--receipt-file", receiptFile])
+        try await Task.sleep(for: .milliseconds(700))
+        #expect(waiting.process.isRunning, "status --wait returns only once something happens")
+        // The same secret through the other replica: only the address in the link changes.
+        let opened = try await CLIProcess.run(["open", "-q", "--yes"],
+                                              input: link.replacingOccurrences(of: a.baseURL, with: b.baseURL) + "\n")
+        #expect(opened.status == 0)
+        #expect(opened.output == "across replicas\n")
+        let started = ContinuousClock.now
+        let result = try await waiting.finish()
+        #expect(result.status == 0, "exit 0: viewed (\(result.errors))")
+        #expect(result.output.contains("viewed"))
+        #expect(started.duration(to: .now) < .seconds(3), "released by the claim, not by the 5 s re-read")
+        #expect(await a.stop() == 0)
+        #expect(await b.stop() == 0)
+        await TestPostgres.dropDatabase(databaseURL)
+    }
+
     @Test("kill -9 one replica amid creates and claims: every confirmed create is claimable exactly once on the other")
     func killOneReplica() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
@@ -265,5 +299,51 @@ struct PostgresReplicaTests {
         #expect(server.process.isRunning)
         #expect(await server.stop() == 0)
         await TestPostgres.dropDatabase(databaseURL)
+    }
+}
+
+/// The real `burnlink` CLI binary, beside the server binary.
+final class CLIProcess: Sendable {
+    static let binary = ServerProcess.binary.deletingLastPathComponent().appendingPathComponent("burnlink")
+    let process: Process
+    private let output = OutputBuffer()
+    private let errors = OutputBuffer()
+
+    init(_ arguments: [String], input: String? = nil) throws {
+        process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        let outputPipe = Pipe(), errorPipe = Pipe(), inputPipe = Pipe()
+        let output = self.output, errors = self.errors
+        outputPipe.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
+        errorPipe.fileHandleForReading.readabilityHandler = { errors.append($0.availableData) }
+        process.standardOutput = outputPipe
+        process.standardError = errorPipe
+        process.standardInput = inputPipe
+        try process.run()
+        if let input { inputPipe.fileHandleForWriting.write(Data(input.utf8)) }
+        try inputPipe.fileHandleForWriting.close()
+    }
+
+    /// Waits for the exit (by polling: see `TestPostgres.run`), at most 60 s.
+    func finish() async throws -> (status: Int32, output: String, errors: String) {
+        for _ in 0..<3000 where process.isRunning {
+            var status: Int32 = 0
+            if waitpid(process.processIdentifier, &status, WNOHANG) == process.processIdentifier {
+                try await Task.sleep(for: .milliseconds(50))
+                return ((status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), output.text, errors.text)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        guard !process.isRunning else {
+            process.terminate()
+            throw TestFailure("burnlink \(process.arguments?.first ?? "") did not finish")
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        return (process.terminationStatus, output.text, errors.text)
+    }
+
+    static func run(_ arguments: [String], input: String? = nil) async throws -> (status: Int32, output: String, errors: String) {
+        try await CLIProcess(arguments, input: input).finish()
     }
 }
