@@ -97,6 +97,7 @@ struct Send: AsyncParsableCommand {
         options.views = views ?? config.views ?? 1
         options.recipients = recipients
         options.allowEmpty = allowEmpty
+        options.creatorToken = try Settings.creatorToken(config: config)
         if let password = try readPassword() {
             do {
                 options.password = (password, try KDFParameters.generate())
