@@ -50,7 +50,9 @@ struct AbuseTests {
 
     @Test("a staged upload whose body stalls is dropped after the idle timeout; nothing of it remains")
     func stalledStagedUpload() async throws {
-        let server = try TestServer { $0.idleTimeout = .seconds(2) }
+        // Generous: while the handler writes a chunk the server reads nothing, and under a
+        // loaded test run that pause must not look like the client's silence.
+        let server = try TestServer { $0.idleTimeout = .seconds(5) }
         let sender = TestSender()
         try await server.application().test(.live) { client in
             let connection = try RawConnection(port: try #require(client.port))
@@ -64,7 +66,7 @@ struct AbuseTests {
             let answer = await connection.receiveAllOffPool()
             let waited = ContinuousClock.now - stalled
             #expect(answer.isEmpty, "a stalled upload got an answer: \(answer.prefix(200))")
-            #expect(waited < .seconds(5), "the connection stayed open \(waited) after the body stalled")
+            #expect(waited < .seconds(10), "the connection stayed open \(waited) after the body stalled")
         }
         #expect(try await eventually { try await server.store.storedBytes() == 0 })
         #expect(try await server.store.sweep(now: server.clock.now(), receiptRetention: 0) == SweepReport())
@@ -135,7 +137,8 @@ struct AbuseTests {
 
             // A third is refused once both handlers are running.
             var refusal: TestResponse?
-            for _ in 0..<100 where refusal == nil {
+            let giveUp = ContinuousClock.now + .seconds(10)
+            while refusal == nil, ContinuousClock.now < giveUp {
                 let sender = TestSender()
                 let response = try await client.execute(uri: API.secretsPath, method: .post, headers: sender.createHeaders(),
                                                         body: ByteBuffer(bytes: [1, 2, 3])) { $0 }
