@@ -100,6 +100,10 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
         logger.notice("burnlink-server listening", metadata: [
             "address": "\(base)", "database": "\(databaseDescription)",
             "max_size": "\(configuration.maxSize)",
+            // How many, never which: the digests stay in their file.
+            "creator_tokens": "\(configuration.creatorTokens.map { String($0.digests.count) } ?? "off")",
+            "storage_quota": "\(configuration.storageQuota.map(String.init) ?? "off")",
+            "max_concurrent_uploads": "\(configuration.maxConcurrentUploads.map(String.init) ?? "off")",
         ])
         try await app.runService()
     }

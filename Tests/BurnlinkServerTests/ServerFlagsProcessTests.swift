@@ -49,7 +49,7 @@ struct ServerFlagsProcessTests {
     @Test("--max-concurrent-uploads, --storage-quota and --body-idle-timeout take effect in the process")
     func limitFlags() async throws {
         let server = try await ServerProcess(arguments: [
-            "--database", temporaryDatabasePath(), "--storage-quota", "1KiB", "--body-idle-timeout", "700ms",
+            "--database", temporaryDatabasePath(), "--storage-quota", "1KiB", "--body-idle-timeout", "2500ms",
             "--max-concurrent-uploads", "1",
         ])
         defer { if server.process.isRunning { kill(server.process.processIdentifier, SIGKILL) } }
@@ -69,6 +69,8 @@ struct ServerFlagsProcessTests {
         defer { stalled.close() }
         stalled.send(RawConnection.requestHead(TestSender(), extra: ["Content-Length: 100"]))
         stalled.send(randomBytes(10))
+        // Let the stalled request take its slot before anything else asks for one.
+        try await Task.sleep(for: .milliseconds(300))
         var answers: [String] = []
         for _ in 0..<25 where answers.last != "HTTP/1.1 429" {
             answers.append(try await create(1))
