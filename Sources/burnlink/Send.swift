@@ -98,6 +98,7 @@ struct Send: AsyncParsableCommand {
         options.recipients = recipients
         options.allowEmpty = allowEmpty
         options.creatorToken = try Settings.creatorToken(config: config)
+        if let warning = Settings.tokenFileWarning(config: config) { messages.say(warning) }
         if let password = try readPassword() {
             do {
                 options.password = (password, try KDFParameters.generate())

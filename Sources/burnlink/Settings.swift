@@ -1,6 +1,10 @@
 import BurnlinkClient
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Defaults from `$XDG_CONFIG_HOME/burnlink/config` (else `~/.config/burnlink/config`):
 /// `key = value` lines for `server`, `expires`, `views` and `token`; `#` starts a comment.
 struct ConfigFile {
@@ -64,6 +68,15 @@ enum Settings {
                          hint: "a token is 16 to 512 characters of A-Z a-z 0-9 - . _ ~ + / =; ask the server's operator for yours")
         }
         return token
+    }
+
+    /// A warning when the creator token comes from a config file others can read.
+    static func tokenFileWarning(config: ConfigFile) -> String? {
+        let fromEnvironment = !(ProcessInfo.processInfo.environment["BURNLINK_TOKEN"] ?? "").isEmpty
+        guard !fromEnvironment, config.token != nil else { return nil }
+        var info = stat()
+        guard stat(ConfigFile.path, &info) == 0, info.st_mode & 0o077 != 0 else { return nil }
+        return "burnlink: warning: \(ConfigFile.path) holds a creator token and other users can read it (chmod 600 it)"
     }
 
     /// `90`, `90s`, `10m`, `1h`, `7d`, `2w` as seconds.

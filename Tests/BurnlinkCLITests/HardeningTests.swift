@@ -54,9 +54,16 @@ struct HardeningTests {
             // The config file's `token` line, for the sender only.
             let configDirectory = server.directory.file("home") + "/.config/burnlink"
             try FileManager.default.createDirectory(atPath: configDirectory, withIntermediateDirectories: true)
-            try Files.write("# mine\ntoken = \(issued.token)\n", to: configDirectory + "/config")
-            let fromConfig = try await server.send("token from the config file")
-            let reopened = try await server.open(fromConfig)
+            let configFile = configDirectory + "/config"
+            try Files.write("# mine\ntoken = \(issued.token)\n", to: configFile)
+            chmod(configFile, 0o644)
+            let readable = try await CLI.run(["send"], stdin: "token from a readable config file", environment: server.environment)
+            #expect(readable.status == 0, "\(readable)")
+            #expect(readable.err.contains("burnlink: warning: \(configFile) holds a creator token"), "\(readable)")
+            chmod(configFile, 0o600)
+            let fromConfig = try await CLI.run(["send"], stdin: "token from the config file", environment: server.environment)
+            #expect(fromConfig.status == 0 && !fromConfig.err.contains("warning"), "\(fromConfig)")
+            let reopened = try await server.open(fromConfig.out.trimmingCharacters(in: .newlines))
             #expect(reopened.status == 0 && reopened.out == "token from the config file", "\(reopened)")
         }
     }
