@@ -57,6 +57,9 @@ public enum ClientError: Error, Sendable, Equatable {
         case .integrity(.truncated): "the transfer was cut short; what was received cannot be trusted"
         case .integrity: "the data was altered or the link is damaged; nothing unverified was kept"
         case .server(413, _, _): "send something smaller, or use a server whose operator set a higher --max-size"
+        case .server(401, "creator_token_required", _):
+            "this server lets only token holders create secrets: set BURNLINK_TOKEN, or 'token = ...' in the config file"
+        case .server(507, _, _): "the server is full; retry later, or ask its operator"
         case .server: nil
         case .waitTimedOut: nil
         }

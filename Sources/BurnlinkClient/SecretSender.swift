@@ -16,6 +16,8 @@ public struct SendOptions: Sendable {
     public var allowEmpty = false
     /// The password's bytes (NFC UTF-8) and the KDF parameters to derive `P` with.
     public var password: (bytes: SecretBytes, parameters: KDFParameters)?
+    /// The operator-issued token a server may require for creates (docs/http-api.md).
+    public var creatorToken: String?
 
     public init(metadata: InnerMetadata) {
         self.metadata = metadata
@@ -126,6 +128,7 @@ public struct SecretSender: Sendable {
             (API.Header.maxViews, String(options.views)),
         ]
         if let expiresIn = options.expiresIn { headers.append((API.Header.expiresIn, String(expiresIn))) }
+        if let token = options.creatorToken { headers.append(("Authorization", "Bearer \(token)")) }
         if let passwordKey = recipient.passwordKey, let parameters = options.password?.parameters {
             let proof = KeySchedule.passwordProof(linkKey: recipient.linkKey, passwordKey: passwordKey)
             headers.append((API.Header.passwordVerifier, Base64URL.encode(KeySchedule.verifier(of: proof))))

@@ -172,7 +172,12 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     /// The last allowed wrong password: the secret is now destroyed.
     case passwordAttemptsExhausted = "password_attempts_exhausted"
     case payloadTooLarge = "payload_too_large"
+    /// Too many requests from this client, or too many of its uploads at once (429).
     case rateLimited = "rate_limited"
+    /// The server's storage quota would be passed by this create (507). Nothing kept.
+    case storageFull = "storage_full"
+    /// The server requires a creator token to create, and none or a wrong one came (401).
+    case creatorTokenRequired = "creator_token_required"
     case methodNotAllowed = "method_not_allowed"
     case unavailable = "unavailable"
     case internalError = "internal_error"

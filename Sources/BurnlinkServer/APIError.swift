@@ -34,6 +34,29 @@ public struct APIError: Error, Sendable {
         return APIError(.tooManyRequests, .rateLimited, "too many requests; retry in \(seconds) s", headers: headers)
     }
 
+    /// Too many uploads in progress from one address; a slot frees when one of them ends.
+    public static func tooManyUploads(limit: Int) -> APIError {
+        var headers = HTTPFields()
+        headers[.retryAfter] = "1"
+        return APIError(.tooManyRequests, .rateLimited,
+                        "too many uploads in progress from this address (at most \(limit) at once); retry when one has finished",
+                        headers: headers)
+    }
+
+    public static let storageFull = APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), .storageFull,
+                                             "the server's storage quota is used up; retry later or send something smaller")
+
+    /// 401 for a create without a valid creator token. The challenge names the scheme;
+    /// `invalid_token` only when one was presented (RFC 6750 section 3).
+    public static func creatorTokenRequired(presented: Bool) -> APIError {
+        var headers = HTTPFields()
+        headers[.wwwAuthenticate] = presented ? #"Bearer realm="burnlink", error="invalid_token""# : #"Bearer realm="burnlink""#
+        return APIError(.unauthorized, .creatorTokenRequired,
+                        presented ? "this creator token is not accepted here"
+                                  : "this server only accepts secrets from holders of a creator token: send Authorization: Bearer <token>",
+                        headers: headers)
+    }
+
     static let unavailable = APIError(.serviceUnavailable, .unavailable, "the server's storage is unavailable; retry later")
     static let internalError = APIError(.internalServerError, .internalError, "internal server error")
 

@@ -23,8 +23,9 @@ public func buildApplication(
                           receiptRetention: configuration.receiptRetention, metrics: metrics, logger: logger)
     var app = Application(
         router: router,
-        // The idle timeout also ends uploads that stall (slow-loris bodies).
-        server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeout.components.seconds)))),
+        // The idle timeout also ends uploads whose body stalls (slow-loris): the connection
+        // closes, the body stream fails, and the controller removes what was staged.
+        server: .http1(configuration: .init(idleTimeout: timeAmount(configuration.idleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "burnlink"),
         logger: logger
     )
@@ -36,6 +37,11 @@ public func buildApplication(
     }
     app.addServices(sweeper)
     return app
+}
+
+private func timeAmount(_ duration: Duration) -> TimeAmount {
+    let (seconds, attoseconds) = duration.components
+    return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
 }
 
 /// Wakes this process's receipt long-polls for changes reported by a shared store.
@@ -75,7 +81,8 @@ func makeRouter(
     let controller = SecretsController(
         store: store, configuration: configuration, clock: clock, metrics: metrics, notifier: notifier,
         createLimiter: configuration.rateLimit.map { RateLimiter(perMinute: $0.createsPerMinute) },
-        failureLimiter: configuration.rateLimit.map { RateLimiter(perMinute: $0.failuresPerMinute) })
+        failureLimiter: configuration.rateLimit.map { RateLimiter(perMinute: $0.failuresPerMinute) },
+        uploadSlots: configuration.maxConcurrentUploads.map { UploadSlots(limit: $0) })
     controller.addRoutes(to: router)
     RevealPage.addRoutes(to: router, configuration: configuration)
 

@@ -18,14 +18,35 @@ final class ReceiptNotifier: Sendable {
         case fired
     }
 
-    private let state = Mutex<(next: UInt64, slots: [SecretID: [UInt64: Slot]])>((0, [:]))
+    private let state = Mutex<(next: UInt64, slots: [SecretID: [UInt64: Slot]], shuttingDown: Bool)>((0, [:], false))
 
     func register(_ secret: SecretID) -> Ticket {
         state.withLock { state in
             state.next += 1
-            state.slots[secret, default: [:]][state.next] = .pending
+            // Once the server is shutting down, a new waiter is woken at once.
+            state.slots[secret, default: [:]][state.next] = state.shuttingDown ? .fired : .pending
             return Ticket(secret: secret, number: state.next)
         }
+    }
+
+    /// Set once graceful shutdown has begun: long-polls answer with what they have.
+    var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
+
+    /// Wakes every waiter and every later one, so that open long-polls answer at once and
+    /// the server can finish its requests and exit.
+    func beginShutdown() {
+        let waiting = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.shuttingDown = true
+            var continuations: [CheckedContinuation<Void, Never>] = []
+            for (secret, slots) in state.slots {
+                for (number, slot) in slots {
+                    if case .waiting(let continuation) = slot { continuations.append(continuation) }
+                    state.slots[secret]?[number] = .fired
+                }
+            }
+            return continuations
+        }
+        waiting.forEach { $0.resume() }
     }
 
     /// Returns once the ticket's secret was notified since `register`, or after `timeout`.

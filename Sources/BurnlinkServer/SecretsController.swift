@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceLifecycle
 
 /// The version 1 secrets API (docs/http-api.md). The server handles envelopes as opaque
 /// bytes: it checks sizes and headers and never parses what it stores.
@@ -15,6 +16,7 @@ struct SecretsController: Sendable {
     let notifier: ReceiptNotifier
     let createLimiter: RateLimiter?
     let failureLimiter: RateLimiter?
+    let uploadSlots: UploadSlots?
 
     func addRoutes(to router: Router<BurnlinkRequestContext>) {
         router.post(RouterPath(API.secretsPath), use: create)
@@ -29,12 +31,25 @@ struct SecretsController: Sendable {
     @Sendable func create(_ request: Request, context: BurnlinkRequestContext) async throws -> Response {
         let client = RequestParsing.clientAddress(request, context: context, trustProxy: configuration.trustProxy)
         if let wait = createLimiter?.take(client) { throw APIError.rateLimited(retryAfter: wait) }
+        try checkCreatorToken(request, client: client)
+        if let uploadSlots {
+            guard uploadSlots.acquire(client) else { throw APIError.tooManyUploads(limit: uploadSlots.limit) }
+        }
+        // Held until this handler returns, however the upload ends.
+        defer { uploadSlots?.release(client) }
 
         let record = try newRecord(request)
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxSize {
+        let declared = request.headers[.contentLength].flatMap(Int.init)
+        if let declared, declared > configuration.maxSize {
             throw APIError.tooLarge(limit: configuration.maxSize)
         }
-        let size = try await receiveBody(request.body, for: record)
+        var quota: QuotaCheck?
+        if let limit = configuration.storageQuota {
+            let check = QuotaCheck(limit: limit, othersStored: try await store.storedBytes())
+            if let declared, !check.allows(declared) { throw APIError.storageFull }
+            quota = check
+        }
+        let size = try await receiveBody(request.body, for: record, quota: quota, context: context)
         metrics.secretCreated()
         context.logger.debug("secret stored", metadata: ["size": "\(size)"])
 
@@ -73,16 +88,19 @@ struct SecretsController: Sendable {
     /// Streams the body into the store in chunk-sized rows and returns its size. A body
     /// that fits one chunk is stored in one transaction; a larger one is staged and made
     /// readable at once at the end. Over the limit, empty, or cut off: nothing remains.
-    private func receiveBody(_ body: RequestBody, for record: SecretRecord) async throws -> Int {
+    private func receiveBody(_ body: RequestBody, for record: SecretRecord, quota: QuotaCheck?,
+                             context: BurnlinkRequestContext) async throws -> Int {
         let chunkSize = StoreLimits.chunkSize
         var pending = ByteBuffer()
         var size = 0
         var chunksWritten = 0
         var uploadStarted = false
+        var quota = quota
         do {
             for try await var piece in body {
                 size += piece.readableBytes
                 guard size <= configuration.maxSize else { throw APIError.tooLarge(limit: configuration.maxSize) }
+                guard quota?.allows(size) ?? true else { throw APIError.storageFull }
                 while piece.readableBytes > 0 {
                     if pending.readableBytes == chunkSize {
                         // More bytes follow, so this full chunk is not the whole body: stage it.
@@ -93,6 +111,12 @@ struct SecretsController: Sendable {
                         try await store.appendChunk(id: record.id, index: chunksWritten, bytes: pending)
                         chunksWritten += 1
                         pending = ByteBuffer()
+                        if quota != nil {
+                            // Others' uploads grow too: re-read at every staged chunk, counting
+                            // what this upload staged as its own.
+                            quota?.othersStored = try await store.storedBytes() - chunksWritten * chunkSize
+                            guard quota?.allows(size) ?? true else { throw APIError.storageFull }
+                        }
                     }
                     var slice = piece.readSlice(length: min(chunkSize - pending.readableBytes, piece.readableBytes))!
                     pending.writeBuffer(&slice)
@@ -108,9 +132,23 @@ struct SecretsController: Sendable {
         } catch {
             // Too large, client gone, storage failure: leave nothing of this upload behind.
             if uploadStarted { try? await store.abortUpload(id: record.id) }
-            throw error
+            if error is APIError || error is StoreError { throw error }
+            // The body stream failed: the client hung up, or stalled until the idle timeout
+            // closed the connection. Routine for a public server, so not an error line.
+            context.logger.debug("upload cut off", metadata: ["received": "\(size)"])
+            throw APIError(.badRequest, .badRequest, "the request body ended early")
         }
         return size
+    }
+
+    /// With creator tokens configured, a create needs one of them as its bearer token.
+    /// A wrong token counts as a failure for the client, like any other guess.
+    private func checkCreatorToken(_ request: Request, client: String) throws(APIError) {
+        guard let tokens = configuration.creatorTokens else { return }
+        guard let value = request.headers[.authorization] else { throw APIError.creatorTokenRequired(presented: false) }
+        guard let token = CreatorTokens.token(fromAuthorization: value), tokens.admits(token: token) else {
+            throw failed(client, APIError.creatorTokenRequired(presented: true))
+        }
     }
 
     // MARK: metadata
@@ -198,33 +236,46 @@ struct SecretsController: Sendable {
             wait = seconds
         }
         let deadline = ContinuousClock.now + .seconds(wait)
-        var ticket = wait > 0 ? notifier.register(id) : nil
+        let ticket = wait > 0 ? notifier.register(id) : nil
         guard let first = try await store.receipt(id: id, receiptVerifier: verifier, now: clock.now()) else {
             ticket.map(notifier.cancel)
             throw failed(client, .notFound)
         }
+        guard let ticket else { return try jsonResponse(first) }
+        // Handlers run inside the server's service, so its graceful shutdown reaches here:
+        // open long-polls then answer with the receipt as it stands, and the server can exit.
+        let notifier = self.notifier
+        let current = try await withGracefulShutdownHandler {
+            try await longPoll(id: id, verifier: verifier, first: first, ticket: ticket, deadline: deadline)
+        } onGracefulShutdown: {
+            notifier.beginShutdown()
+        }
+        return try jsonResponse(current)
+    }
+
+    /// Sleeps until this process sees a change to the receipt, the secret expires, the
+    /// caller's limit, or shutdown begins; a wake-up that changed nothing sleeps again.
+    private func longPoll(id: SecretID, verifier: [UInt8], first: Receipt, ticket: ReceiptNotifier.Ticket,
+                          deadline: ContinuousClock.Instant) async throws -> Receipt {
+        var ticket: ReceiptNotifier.Ticket? = ticket
         var current = first
-        // Long-poll: sleep until this process sees a change to the receipt, the secret
-        // expires, or the caller's limit; a wake-up that changed nothing sleeps again.
+        defer { if let ticket { notifier.cancel(ticket) } }
         while let waiting = ticket, current == first, current.state == .waiting || current.state == .viewed {
             let remaining = ContinuousClock.now.duration(to: deadline)
             let untilExpiry = Duration.milliseconds(Int64(max(0, first.expiresAt.timeIntervalSince(clock.now())) * 1000) + 50)
-            guard remaining > .zero, current.viewsLeft > 0 else {
-                notifier.cancel(waiting)
-                break
-            }
+            guard remaining > .zero, current.viewsLeft > 0, !notifier.isShuttingDown else { break }
             // A shared store's change reports are best effort: re-read now and then anyway.
             let recheck = (store as? any SharedSecretStore)?.receiptRecheckInterval ?? remaining
             await notifier.wait(waiting, timeout: min(remaining, untilExpiry, recheck))
             current = try await store.receipt(id: id, receiptVerifier: verifier, now: clock.now()) ?? first
-            ticket = current == first && ContinuousClock.now < deadline ? notifier.register(id) : nil
+            let again = current == first && ContinuousClock.now < deadline && !notifier.isShuttingDown
+            ticket = again ? notifier.register(id) : nil
             if ticket != nil {
                 // Registered anew: re-read so a change between the read and the register is not missed.
                 current = try await store.receipt(id: id, receiptVerifier: verifier, now: clock.now()) ?? first
             }
         }
-        if let ticket { notifier.cancel(ticket) }
-        return try jsonResponse(current)
+        return current
     }
 
     @Sendable func revoke(_ request: Request, context: BurnlinkRequestContext) async throws -> Response {
@@ -259,5 +310,18 @@ struct SecretsController: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// The storage quota as one upload sees it: what everything else holds, and the limit.
+/// Concurrent uploads each see the others' staged chunks, so together they can pass the
+/// limit by at most the unstaged part of each (under one chunk apiece).
+struct QuotaCheck {
+    let limit: Int
+    var othersStored: Int
+
+    func allows(_ size: Int) -> Bool {
+        let (total, overflow) = othersStored.addingReportingOverflow(size)
+        return !overflow && total <= limit
     }
 }

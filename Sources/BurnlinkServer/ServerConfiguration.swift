@@ -26,8 +26,18 @@ public struct ServerConfiguration: Sendable {
     public var trustProxy = false
     /// nil turns rate limiting off.
     public var rateLimit: RateLimitConfiguration? = RateLimitConfiguration()
-    /// A body that sends nothing for this long is dropped.
+    /// A connection that sends nothing for this long is closed: an idle keep-alive
+    /// connection, or an upload whose body stalls (slow-loris); nothing of it is kept.
     public var idleTimeout: Duration = .seconds(30)
+    /// Uploads one client address may have in progress at once; nil: no cap. Generous by
+    /// default: `send --recipients N` uploads N at once, and offices share one address.
+    public var maxConcurrentUploads: Int? = 16
+    /// Total ciphertext bytes the store may hold (readable secrets and uploads in
+    /// progress); a create that would pass it answers 507. nil: no quota.
+    public var storageQuota: Int?
+    /// When set, creating a secret needs `Authorization: Bearer <token>` with one of
+    /// these tokens; opening never does.
+    public var creatorTokens: CreatorTokens?
     public var logLevel: Logger.Level = .info
     /// Directory holding the browser reveal page (reveal.html and its assets); nil: the
     /// installed copy beside the binary, else the source tree's Web/.
@@ -81,6 +91,16 @@ public enum Quantity {
         let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10),
                                       ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1)]
         return scaled(text, units: units)
+    }
+
+    /// A duration with an optional unit: ms, s, m, h, d, w (seconds without one).
+    public static func duration(_ text: String) -> Duration? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed.hasSuffix("ms") {
+            guard let value = Int(trimmed.dropLast(2)), value >= 0 else { return nil }
+            return .milliseconds(value)
+        }
+        return seconds(trimmed).map { .seconds($0) }
     }
 
     /// Seconds, with an optional unit: s, m, h, d, w.

@@ -13,7 +13,8 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
         discussion: """
         Every option can also be set through the environment variable named in its help; \
         a flag wins over the variable.
-        """
+        """,
+        subcommands: [HashToken.self]
     )
 
     @Option(help: "Address to listen on. [BURNLINK_HOST] (default: 127.0.0.1)")
@@ -47,6 +48,20 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
 
     @Option(help: "Per-client limits: 'off', 'N/min' for creates, or 'N/min,M/min' for creates and failed lookups. [BURNLINK_RATE_LIMIT] (default: 60/min,20/min)")
     var rateLimit: String?
+
+    @Option(help: "Close a connection that sends nothing for this long, such as an upload whose body stalls: seconds or a duration such as 30s or 500ms. [BURNLINK_BODY_IDLE_TIMEOUT] (default: 30s)")
+    var bodyIdleTimeout: String?
+
+    @Option(help: "Uploads one client address may have in progress at once, or 'off'. [BURNLINK_MAX_CONCURRENT_UPLOADS] (default: 16)")
+    var maxConcurrentUploads: String?
+
+    @Option(help: "Total ciphertext the server may hold: bytes or a size such as 10GiB, or 'off'; creates past it get 507. [BURNLINK_STORAGE_QUOTA] (default: off)")
+    var storageQuota: String?
+
+    @Option(help: ArgumentHelp(
+        "File of SHA-256 digests (hex, one per line) of the tokens allowed to create secrets; without it anyone may create. [BURNLINK_CREATOR_TOKENS]",
+        discussion: "Make a digest with: printf %s \"$TOKEN\" | burnlink-server hash-token (or sha256sum). Opening a link never needs a token."))
+    var creatorTokens: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [BURNLINK_LOG_LEVEL] (default: info)")
     var logLevel: String?
@@ -85,6 +100,10 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
         logger.notice("burnlink-server listening", metadata: [
             "address": "\(base)", "database": "\(databaseDescription)",
             "max_size": "\(configuration.maxSize)",
+            // How many, never which: the digests stay in their file.
+            "creator_tokens": "\(configuration.creatorTokens.map { String($0.digests.count) } ?? "off")",
+            "storage_quota": "\(configuration.storageQuota.map(String.init) ?? "off")",
+            "max_concurrent_uploads": "\(configuration.maxConcurrentUploads.map(String.init) ?? "off")",
         ])
         try await app.runService()
     }
@@ -149,8 +168,66 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
             guard let level = Logger.Level(rawValue: text) else { throw ValidationError("--log-level: unknown level '\(text)'") }
             configuration.logLevel = level
         }
+        if let text = value(bodyIdleTimeout, "BURNLINK_BODY_IDLE_TIMEOUT") {
+            guard let timeout = Quantity.duration(text), timeout >= .milliseconds(100) else {
+                throw ValidationError("--body-idle-timeout: expected a duration of at least 100ms, such as 30s")
+            }
+            configuration.idleTimeout = timeout
+        }
+        if let text = value(maxConcurrentUploads, "BURNLINK_MAX_CONCURRENT_UPLOADS") {
+            if text == "off" {
+                configuration.maxConcurrentUploads = nil
+            } else {
+                guard let count = Int(text), count >= 1 else {
+                    throw ValidationError("--max-concurrent-uploads: expected a number of at least 1, or 'off'")
+                }
+                configuration.maxConcurrentUploads = count
+            }
+        }
+        if let text = value(storageQuota, "BURNLINK_STORAGE_QUOTA") {
+            if text == "off" {
+                configuration.storageQuota = nil
+            } else {
+                guard let bytes = Quantity.bytes(text), bytes > 0 else {
+                    throw ValidationError("--storage-quota: expected bytes, a size such as 10GiB, or 'off'")
+                }
+                configuration.storageQuota = bytes
+            }
+        }
+        if let path = value(creatorTokens, "BURNLINK_CREATOR_TOKENS") {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("--creator-tokens: cannot read \(path)")
+            }
+            do {
+                configuration.creatorTokens = try CreatorTokens(parsing: text)
+            } catch {
+                throw ValidationError("--creator-tokens \(path): \(error)")
+            }
+        }
         configuration.webDirectory = value(webDirectory, "BURNLINK_WEB_DIRECTORY")
         if let path = value(tweetnacl, "BURNLINK_TWEETNACL") { configuration.tweetnaclPath = path }
         return configuration
+    }
+}
+
+/// `burnlink-server hash-token`: the line for a `--creator-tokens` file, from a token read
+/// on standard input, so the token never appears in argv or shell history.
+struct HashToken: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the SHA-256 digest of a creator token read from standard input.",
+        discussion: """
+        Make a token, for example with 'openssl rand -hex 32', give it to the person who may \
+        create secrets, and add the digest this prints to the --creator-tokens file. A token is \
+        16 to 512 characters of A-Z a-z 0-9 - . _ ~ + / =.
+        """
+    )
+
+    func run() throws {
+        var line = readLine(strippingNewline: true) ?? ""
+        if line.hasSuffix("\r") { line.removeLast() }
+        guard CreatorTokens.token(fromAuthorization: "Bearer " + line) != nil else {
+            throw ValidationError("expected a token of 16 to 512 characters of A-Z a-z 0-9 - . _ ~ + / = on standard input")
+        }
+        print(CreatorTokens.digestLine(token: line))
     }
 }

@@ -29,6 +29,8 @@ struct Burnlink: AsyncParsableCommand {
 
         Defaults come from $XDG_CONFIG_HOME/burnlink/config, else ~/.config/burnlink/config:
         lines such as "server = https://burn.example.com", "expires = 24h", "views = 1".
+        A server that lets only token holders create takes the token from BURNLINK_TOKEN or
+        a "token = ..." line (send only; keep that file private).
         """,
         version: version,
         subcommands: [Send.self, Open.self, Peek.self, Status.self, Revoke.self]

@@ -97,6 +97,8 @@ struct Send: AsyncParsableCommand {
         options.views = views ?? config.views ?? 1
         options.recipients = recipients
         options.allowEmpty = allowEmpty
+        options.creatorToken = try Settings.creatorToken(config: config)
+        if let warning = Settings.tokenFileWarning(config: config) { messages.say(warning) }
         if let password = try readPassword() {
             do {
                 options.password = (password, try KDFParameters.generate())

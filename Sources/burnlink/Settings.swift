@@ -1,12 +1,18 @@
 import BurnlinkClient
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Defaults from `$XDG_CONFIG_HOME/burnlink/config` (else `~/.config/burnlink/config`):
-/// `key = value` lines for `server`, `expires` and `views`; `#` starts a comment.
+/// `key = value` lines for `server`, `expires`, `views` and `token`; `#` starts a comment.
 struct ConfigFile {
     var server: String?
     var expires: String?
     var views: Int?
+    /// A creator token for servers that require one (used by `send` only).
+    var token: String?
 
     static var path: String {
         let environment = ProcessInfo.processInfo.environment
@@ -30,11 +36,12 @@ struct ConfigFile {
             switch parts[0] {
             case "server": config.server = parts[1]
             case "expires": config.expires = parts[1]
+            case "token": config.token = parts[1]
             case "views":
                 guard let views = Int(parts[1]) else { throw .usage("\(path) line \(number + 1): views must be a number") }
                 config.views = views
             default:
-                throw .usage("\(path) line \(number + 1): unknown key '\(parts[0])'", hint: "known keys: server, expires, views")
+                throw .usage("\(path) line \(number + 1): unknown key '\(parts[0])'", hint: "known keys: server, expires, views, token")
             }
         }
         return config
@@ -48,6 +55,28 @@ enum Settings {
     static func server(flag: String?, config: ConfigFile, insecure: Bool) throws(ClientError) -> ServerEndpoint {
         let text = flag ?? ProcessInfo.processInfo.environment["BURNLINK_SERVER"] ?? config.server ?? defaultServer
         return try ServerEndpoint(text, insecure: insecure)
+    }
+
+    /// The creator token for `send`: BURNLINK_TOKEN, else the config file's `token`. Never
+    /// a flag, so it stays out of argv and shell history.
+    static func creatorToken(config: ConfigFile) throws(ClientError) -> String? {
+        let value = ProcessInfo.processInfo.environment["BURNLINK_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } ?? config.token
+        guard let token = value?.trimmingCharacters(in: .whitespaces), !token.isEmpty else { return nil }
+        let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
+        guard (16...512).contains(token.count), token.allSatisfy(alphabet.contains) else {
+            throw .usage("the creator token (BURNLINK_TOKEN or the config file's 'token') is malformed",
+                         hint: "a token is 16 to 512 characters of A-Z a-z 0-9 - . _ ~ + / =; ask the server's operator for yours")
+        }
+        return token
+    }
+
+    /// A warning when the creator token comes from a config file others can read.
+    static func tokenFileWarning(config: ConfigFile) -> String? {
+        let fromEnvironment = !(ProcessInfo.processInfo.environment["BURNLINK_TOKEN"] ?? "").isEmpty
+        guard !fromEnvironment, config.token != nil else { return nil }
+        var info = stat()
+        guard stat(ConfigFile.path, &info) == 0, info.st_mode & 0o077 != 0 else { return nil }
+        return "burnlink: warning: \(ConfigFile.path) holds a creator token and other users can read it (chmod 600 it)"
     }
 
     /// `90`, `90s`, `10m`, `1h`, `7d`, `2w` as seconds.

@@ -16,7 +16,7 @@ import Glibc
 /// A bare TCP connection for what HTTP clients will not do: stream a body with no
 /// length, or hang up halfway through an upload.
 final class RawConnection {
-    private let socket: Int32
+    private var socket: Int32
 
     init(port: Int) throws {
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -59,7 +59,12 @@ final class RawConnection {
         return String(decoding: data, as: UTF8.self)
     }
 
-    func close() { Glibc.close(socket) }
+    /// Closes once; later calls do nothing (the number may belong to another socket by then).
+    func close() {
+        guard socket >= 0 else { return }
+        Glibc.close(socket)
+        socket = -1
+    }
 
     static func requestHead(_ sender: TestSender, extra: [String]) -> String {
         var lines = ["POST \(API.secretsPath) HTTP/1.1", "Host: 127.0.0.1"]

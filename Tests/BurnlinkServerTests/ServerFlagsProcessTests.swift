@@ -1,0 +1,148 @@
+import AsyncHTTPClient
+import BurnlinkCore
+import BurnlinkProtocol
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The abuse-limit and shutdown behaviour of the real `burnlink-server` process.
+@Suite("burnlink-server process: shutdown and limit flags", .serialized)
+struct ServerFlagsProcessTests {
+    @Test("SIGTERM with a receipt long-poll open: the poll answers 200 with the receipt, the server exits 0 promptly")
+    func shutdownEndsLongPolls() async throws {
+        let server = try await ServerProcess(arguments: ["--database", temporaryDatabasePath()])
+        let client = HTTPClient.shared
+        let sender = TestSender()
+        let created = try await sendRequest(client, .POST, server.baseURL + API.secretsPath,
+                                            headers: sender.createHeaderList(), body: [1, 2, 3])
+        #expect(created.status == 201)
+        let id = try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(created.body)).id
+
+        let poll = Task {
+            try await sendRequest(client, .GET, server.baseURL + API.receiptPath(id) + "?wait=60",
+                                  headers: sender.receiptHeaderList)
+        }
+        // Let the long-poll reach its wait before the signal.
+        try await Task.sleep(for: .milliseconds(800))
+        let signalled = ContinuousClock.now
+        server.process.terminate()
+        var exitedAfter: Duration?
+        for _ in 0..<300 where exitedAfter == nil {
+            if !server.process.isRunning { exitedAfter = ContinuousClock.now - signalled } else { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let answer = try await poll.value
+        let elapsed = try #require(exitedAfter, "the server was still running 6 s after SIGTERM")
+        #expect(elapsed < .seconds(5), "exit took \(elapsed)")
+        #expect(server.process.terminationStatus == 0)
+        #expect(answer.status == 200, "\(String(decoding: answer.body, as: UTF8.self))")
+        let receipt = try APIJSON.decoder().decode(ReceiptResponse.self, from: Data(answer.body))
+        #expect(receipt.state == .waiting)
+        #expect(receipt.viewsLeft == 1)
+        if server.process.isRunning { kill(server.process.processIdentifier, SIGKILL) }
+    }
+
+    @Test("--max-concurrent-uploads, --storage-quota and --body-idle-timeout take effect in the process")
+    func limitFlags() async throws {
+        let server = try await ServerProcess(arguments: [
+            "--database", temporaryDatabasePath(), "--storage-quota", "1KiB", "--body-idle-timeout", "2500ms",
+            "--max-concurrent-uploads", "1",
+        ])
+        defer { if server.process.isRunning { kill(server.process.processIdentifier, SIGKILL) } }
+        // Raw connections: the server may answer before reading a refused body, and an HTTP
+        // client still writing it would report the early close instead of the answer.
+        func create(_ size: Int) async throws -> String {
+            let connection = try RawConnection(port: server.port)
+            defer { connection.close() }
+            connection.send(RawConnection.requestHead(TestSender(), extra: ["Content-Length: \(size)", "Connection: close"]))
+            connection.send(randomBytes(size))
+            return String(await connection.receiveAllOffPool().prefix(12))
+        }
+        #expect(try await create(1025) == "HTTP/1.1 507")
+
+        // One upload held open takes the only slot; the idle timeout then frees it.
+        let stalled = try RawConnection(port: server.port)
+        defer { stalled.close() }
+        stalled.send(RawConnection.requestHead(TestSender(), extra: ["Content-Length: 100"]))
+        stalled.send(randomBytes(10))
+        // Let the stalled request take its slot before anything else asks for one.
+        try await Task.sleep(for: .milliseconds(300))
+        var answers: [String] = []
+        for _ in 0..<25 where answers.last != "HTTP/1.1 429" {
+            answers.append(try await create(1))
+            if answers.last != "HTTP/1.1 429" { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(answers.last == "HTTP/1.1 429", "a second concurrent upload was not refused: \(answers)")
+        let stalledAnswer = await stalled.receiveAllOffPool()
+        #expect(stalledAnswer.isEmpty, "\(stalledAnswer.prefix(300))")
+        var accepted = false
+        for _ in 0..<100 where !accepted {
+            accepted = try await create(900) == "HTTP/1.1 201"
+            if !accepted { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(accepted, "the stalled upload's slot never came back")
+        #expect(await server.stop() == 0)
+    }
+
+    @Test("bad limit flags and creator-token files are refused with a clear message")
+    func badLimitFlags() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("burnlink-flags-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let garbled = directory.appendingPathComponent("tokens-bad").path
+        try Data("# ok\nnot a digest\n".utf8).write(to: URL(fileURLWithPath: garbled))
+        let empty = directory.appendingPathComponent("tokens-empty").path
+        try Data("# nobody yet\n".utf8).write(to: URL(fileURLWithPath: empty))
+        let cases: [([String], String)] = [
+            (["--storage-quota", "plenty"], "--storage-quota"),
+            (["--max-concurrent-uploads", "0"], "--max-concurrent-uploads"),
+            (["--body-idle-timeout", "soon"], "--body-idle-timeout"),
+            (["--creator-tokens", directory.appendingPathComponent("missing").path], "cannot read"),
+            (["--creator-tokens", garbled], "line 2"),
+            (["--creator-tokens", empty], "no token digests"),
+        ]
+        for (arguments, expected) in cases {
+            let process = Process()
+            process.executableURL = ServerProcess.binary
+            process.arguments = arguments
+            let pipe = Pipe()
+            process.standardError = pipe
+            process.standardOutput = pipe
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus != 0, "\(arguments)")
+            #expect(output.contains(expected), "\(arguments): \(output)")
+        }
+    }
+
+    @Test("hash-token reads the token on stdin and prints its SHA-256 in hex; a malformed token is refused")
+    func hashToken() async throws {
+        func run(_ input: String) throws -> (Int32, String) {
+            let process = Process()
+            process.executableURL = ServerProcess.binary
+            process.arguments = ["hash-token"]
+            let stdin = Pipe(), output = Pipe()
+            process.standardInput = stdin
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try stdin.fileHandleForWriting.close()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text)
+        }
+        let token = "a-token-for-alice-0123456789"
+        let (status, text) = try run(token + "\n")
+        #expect(status == 0, "\(text)")
+        #expect(text == Data(SHA256.hash(Array(token.utf8))).map { String(format: "%02x", $0) }.joined() + "\n")
+        let (badStatus, badText) = try run("too short\n")
+        #expect(badStatus != 0)
+        #expect(badText.contains("16 to 512"), "\(badText)")
+    }
+}
