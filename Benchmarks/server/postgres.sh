@@ -57,7 +57,7 @@ URLS=()
 start_replica() {
     local port
     port=$("${HELPERS[@]}" free-port)
-    "$SERVER_BIN" --rate-limit off --host 127.0.0.1 --port "$port" --database "$1" >"$TMP/server-$port.log" 2>&1 &
+    "$SERVER_BIN" --rate-limit off --max-concurrent-uploads off --host 127.0.0.1 --port "$port" --database "$1" >"$TMP/server-$port.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 100); do
         curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz" && { URLS+=("http://127.0.0.1:$port"); return; }

@@ -173,7 +173,7 @@ start_server() { # database path, log path
     SERVER_PORT=$("${HELPERS[@]}" free-port)
     local extra=()
     read -r -a extra <<<"${BENCH_SERVER_ARGS:-}"
-    "$SERVER_BIN" --rate-limit off --host 127.0.0.1 --port "$SERVER_PORT" --database "$1" "${extra[@]}" >"$2" 2>&1 &
+    "$SERVER_BIN" --rate-limit off --max-concurrent-uploads off --host 127.0.0.1 --port "$SERVER_PORT" --database "$1" "${extra[@]}" >"$2" 2>&1 &
     SERVER_PID=$!
     STARTED+=("$SERVER_PID")
     if ! wait_http "http://127.0.0.1:$SERVER_PORT/healthz" "$SERVER_PID" 20; then
