@@ -102,6 +102,11 @@ final class NginxProcess: Sendable {
 struct DeployTests {
     let client = HTTPClient.shared
 
+    /// Names the step that failed.
+    func labelled(_ step: String, _ body: () async throws -> Void) async throws {
+        do { try await body() } catch { throw TestFailure("\(step): \(error)") }
+    }
+
     @Test("docs/deploy/nginx.conf: two replicas, streaming both ways, long-polls, spoofed X-Forwarded-For, logs without ids")
     func documentedConfiguration() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
@@ -111,7 +116,7 @@ struct DeployTests {
         var ids: [String] = []
 
         // Round trips through the proxy; round robin spreads them over both replicas.
-        for size in [1, 1024, 70_000, 16 << 20] {
+        for size in [1, 1024, 70_000, 16 << 20] { try await labelled("round trip of \(size) bytes") {
             let sender = TestSender()
             let secret = randomBytes(size)
             let created = try await sendRequest(client, .POST, nginx.baseURL + API.secretsPath,
@@ -124,7 +129,7 @@ struct DeployTests {
             #expect(claimed.body == secret, "size \(size)")
             let again = try await sendRequest(client, .POST, nginx.baseURL + API.claimPath(id), headers: sender.claimHeaderList)
             #expect(again.status == 404)
-        }
+        } }
         for replica in replicas {
             let metrics = try await sendRequest(client, .GET, replica.baseURL + "/metrics")
             let created = String(decoding: metrics.body, as: UTF8.self).split(separator: "\n")
@@ -133,8 +138,18 @@ struct DeployTests {
         }
 
         // Over the servers' limit: burnlink's own JSON 413, not nginx's HTML page.
-        let tooLarge = try await sendRequest(client, .POST, nginx.baseURL + API.secretsPath,
+        // On a client of its own: nginx closes that connection after refusing the body, and a
+        // shared pool could hand the closing connection to the next request.
+        let oneOff = HTTPClient(eventLoopGroupProvider: .singleton)
+        let tooLarge: (status: Int, body: [UInt8])
+        do {
+            tooLarge = try await sendRequest(oneOff, .POST, nginx.baseURL + API.secretsPath,
                                              headers: TestSender().createHeaderList(), body: randomBytes(25 << 20))
+            try await oneOff.shutdown()
+        } catch {
+            try? await oneOff.shutdown()
+            throw TestFailure("the oversized upload through nginx: \(error)")
+        }
         #expect(tooLarge.status == 413)
         #expect((try? APIJSON.decoder().decode(ErrorResponse.self, from: Data(tooLarge.body)))?.error == .payloadTooLarge)
 

@@ -77,7 +77,9 @@ struct PostgresTests {
           .enabled(if: TestPostgres.available, TestPostgres.skipReason))
     func concurrentMigrations() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
-        let stores = try (0..<4).map { _ in try PostgresStore(url: PostgresURL(databaseURL)) }
+        var quiet = Logger(label: "burnlink-postgres-test")
+        quiet.logLevel = .error
+        let stores = try (0..<4).map { _ in try PostgresStore(url: PostgresURL(databaseURL), logger: quiet) }
         let runners = stores.map { store in Task { try await store.run() } }
         defer { runners.forEach { $0.cancel() } }
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -109,22 +109,29 @@ public final class PostgresStore: SharedSecretStore {
     public func create(_ record: SecretRecord, ciphertext: ByteBuffer) async throws {
         let chunks = Self.split(ciphertext)
         let size = ciphertext.readableBytes
+        guard chunks.count > 1 else {
+            // The common case: one statement, so one round trip and an implicit transaction.
+            return try await perform { [logger] connection in
+                try await Self.insert(connection, logger, record, state: "active", size: size,
+                                      chunkCount: 1, storedBytes: size, firstChunk: chunks[0])
+            }
+        }
         try await transaction { connection, logger in
             try await Self.insert(connection, logger, record, state: "active", size: size,
-                                  chunkCount: chunks.count, storedBytes: size)
+                                  chunkCount: chunks.count, storedBytes: size, firstChunk: chunks[0])
             let key = Self.key(record.id)
-            for (index, chunk) in chunks.enumerated() {
+            for (index, chunk) in chunks.enumerated().dropFirst() {
                 try await connection.query("""
                     INSERT INTO secret_chunk (secret_id, idx, data) VALUES (\(key), \(index), \(chunk))
                     """, logger: logger)
             }
-            try await Self.adjustStoredBytes(connection, logger, by: size)
         }
     }
 
     public func beginUpload(_ record: SecretRecord) async throws {
-        try await transaction { connection, logger in
-            try await Self.insert(connection, logger, record, state: "uploading", size: 0, chunkCount: 0, storedBytes: 0)
+        try await perform { [logger] connection in
+            try await Self.insert(connection, logger, record, state: "uploading", size: 0, chunkCount: 0,
+                                  storedBytes: 0, firstChunk: nil)
         }
     }
 
@@ -188,7 +195,9 @@ public final class PostgresStore: SharedSecretStore {
         let key = Self.key(id)
         let verifier = ByteBuffer(bytes: claimVerifier)
         let nowMs = SQLiteStore.milliseconds(now)
-        return try await transaction { connection, logger in
+        // No transaction around the whole: the first read only screens (constant-time token
+        // check, password), and every statement after it re-checks what it relies on.
+        return try await perform { [logger] connection in
             guard let row = try await connection.query("""
                 SELECT claim_verifier, password_verifier, state, expires_at, views_left, chunk_count
                 FROM secret WHERE id = \(key)
@@ -204,46 +213,62 @@ public final class PostgresStore: SharedSecretStore {
             if let passwordVerifier {
                 guard let passwordProofVerifier else { return .passwordRequired }
                 if !ConstantTime.equal(Array(buffer: passwordVerifier), passwordProofVerifier) {
-                    let left = try await connection.query("""
-                        UPDATE secret SET password_attempts_left = password_attempts_left - 1
-                        WHERE id = \(key) AND claim_verifier = \(verifier) AND state = 'active'
-                          AND expires_at > \(nowMs) AND password_attempts_left > 0
-                        RETURNING password_attempts_left
-                        """, logger: logger).collect().first?.decode(Int.self)
-                    // No row: the secret stopped being readable meanwhile (another replica).
-                    guard let left else { return .notFound }
-                    try await Self.notifyReceiptChange(connection, logger, id)
-                    if left > 0 { return .wrongPassword(attemptsLeft: left) }
-                    try await Self.end(connection, logger, key: key, state: "burned", endedAt: nowMs)
-                    return .passwordAttemptsExhausted
+                    return try await connection.withTransaction(logger: logger) { connection -> ClaimResult in
+                        let left = try await connection.query("""
+                            UPDATE secret SET password_attempts_left = password_attempts_left - 1
+                            WHERE id = \(key) AND claim_verifier = \(verifier) AND state = 'active'
+                              AND expires_at > \(nowMs) AND password_attempts_left > 0
+                            RETURNING password_attempts_left
+                            """, logger: logger).collect().first?.decode(Int.self)
+                        // No row: the secret stopped being readable meanwhile (another replica).
+                        guard let left else { return .notFound }
+                        try await Self.notifyReceiptChange(connection, logger, id)
+                        if left > 0 { return .wrongPassword(attemptsLeft: left) }
+                        try await Self.end(connection, logger, key: key, state: "burned", endedAt: nowMs)
+                        return .passwordAttemptsExhausted
+                    }
                 }
             }
 
             let multiChunk = chunkCount > 1
-            // The decision: one conditional statement. At READ COMMITTED, a concurrent claim
-            // that locked the row first makes PostgreSQL re-check this WHERE clause against
-            // the row it committed, so the views can never go below zero.
+            let readers = multiChunk ? 1 : 0
+            let slot = Int.random(in: 0..<PostgresSchema.statSlots)
+            // The decision: one conditional UPDATE. At READ COMMITTED, a concurrent claim that
+            // locked the row first makes PostgreSQL re-check this WHERE clause against the
+            // row it committed, so the views can never go below zero. Everything the decision
+            // implies (the view record, the last view's discard of the ciphertext, the byte
+            // count, the receipt notification) rides in the same statement, one round trip;
+            // all its parts see the rows as they were, so chunk 0 is read even as it goes.
             guard let decided = try await connection.query("""
-                UPDATE secret SET
-                    views_left = views_left - 1,
-                    active_readers = active_readers + \(multiChunk ? 1 : 0),
-                    state = CASE WHEN views_left = 1 THEN 'exhausted' ELSE state END,
-                    ended_at = CASE WHEN views_left = 1 THEN \(nowMs) ELSE ended_at END
-                WHERE id = \(key) AND claim_verifier = \(verifier) AND state = 'active'
-                  AND views_left > 0 AND expires_at > \(nowMs)
-                RETURNING views_left, active_readers, stored_bytes, max_views, size, chunk_count
+                WITH decided AS (
+                    UPDATE secret SET
+                        views_left = views_left - 1,
+                        active_readers = active_readers + \(readers),
+                        state = CASE WHEN views_left = 1 THEN 'exhausted' ELSE state END,
+                        ended_at = CASE WHEN views_left = 1 THEN \(nowMs) ELSE ended_at END,
+                        stored_bytes = CASE WHEN views_left = 1 AND active_readers + \(readers) = 0
+                                            THEN 0 ELSE stored_bytes END
+                    WHERE id = \(key) AND claim_verifier = \(verifier) AND state = 'active'
+                      AND views_left > 0 AND expires_at > \(nowMs)
+                    RETURNING id, views_left, active_readers, max_views, size, chunk_count,
+                              views_left = 0 AND active_readers = 0 AS discard
+                ), viewed AS (
+                    INSERT INTO secret_view (secret_id, view_no, viewed_at)
+                    SELECT id, max_views - views_left, \(nowMs) FROM decided
+                ), discarded AS (
+                    DELETE FROM secret_chunk WHERE secret_id = \(key) AND EXISTS (SELECT 1 FROM decided WHERE discard)
+                ), counted AS (
+                    UPDATE store_stats SET stored_bytes = stored_bytes - (SELECT size FROM decided)
+                    WHERE slot = \(slot) AND EXISTS (SELECT 1 FROM decided WHERE discard AND size <> 0)
+                ), notified AS (
+                    SELECT pg_notify(\(Self.receiptChannel), \(id.encoded)) FROM decided
+                )
+                SELECT d.views_left, d.size, d.chunk_count, c.data, (SELECT count(*) FROM notified)
+                FROM decided d LEFT JOIN secret_chunk c ON c.secret_id = d.id AND c.idx = 0
                 """, logger: logger).collect().first else { return .notFound }
-            let (left, readers, storedBytes, maxViews, size, chunks) = try decided.decode((Int, Int, Int, Int, Int, Int).self)
-            try await connection.query("""
-                INSERT INTO secret_view (secret_id, view_no, viewed_at) VALUES (\(key), \(maxViews - left), \(nowMs))
-                """, logger: logger)
-            let firstChunk = try await Self.readChunk(connection, logger, key: key, index: 0) ?? ByteBuffer()
-            if left == 0, readers == 0, storedBytes > 0 {
-                _ = try await Self.discardChunks(connection, logger, key: key, storedBytes: storedBytes)
-            }
-            try await Self.notifyReceiptChange(connection, logger, id)
+            let (left, size, chunks, firstChunk, _) = try decided.decode((Int, Int, Int, ByteBuffer?, Int).self)
             return .granted(ClaimGrant(size: size, chunkCount: chunks, viewsLeft: left,
-                                       firstChunk: firstChunk, mustFinishRead: multiChunk))
+                                       firstChunk: firstChunk ?? ByteBuffer(), mustFinishRead: multiChunk))
         }
     }
 
@@ -466,8 +491,10 @@ public final class PostgresStore: SharedSecretStore {
 
     private static func key(_ id: SecretID) -> ByteBuffer { ByteBuffer(bytes: id.bytes) }
 
+    /// Inserts a secret row, with its chunk 0 when given, and counts `storedBytes`: one
+    /// statement, so it is atomic on its own.
     private static func insert(_ connection: PostgresConnection, _ logger: Logger, _ record: SecretRecord, state: String,
-                               size: Int, chunkCount: Int, storedBytes: Int) async throws {
+                               size: Int, chunkCount: Int, storedBytes: Int, firstChunk: ByteBuffer?) async throws {
         let key = key(record.id)
         let claim = ByteBuffer(bytes: record.claimVerifier)
         let receipt = record.receiptVerifier.map { ByteBuffer(bytes: $0) }
@@ -475,14 +502,25 @@ public final class PostgresStore: SharedSecretStore {
         let createdAt = SQLiteStore.milliseconds(record.createdAt)
         let expiresAt = SQLiteStore.milliseconds(record.expiresAt)
         do {
+            let slot = Int.random(in: 0..<PostgresSchema.statSlots)
             try await connection.query("""
-                INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_verifier, password_kdf,
-                                    password_attempts_left, created_at, expires_at, max_views, views_left,
-                                    size, chunk_count, stored_bytes)
-                VALUES (\(key), \(state), \(claim), \(receipt), \(password), \(record.passwordKDF),
-                        \(record.passwordAttempts), \(createdAt), \(expiresAt), \(record.maxViews), \(record.maxViews),
-                        \(size), \(chunkCount), \(storedBytes))
-                """, logger: logger)
+                WITH created AS (
+                    INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_verifier, password_kdf,
+                                        password_attempts_left, created_at, expires_at, max_views, views_left,
+                                        size, chunk_count, stored_bytes)
+                    VALUES (\(key), \(state), \(claim), \(receipt), \(password), \(record.passwordKDF),
+                            \(record.passwordAttempts), \(createdAt), \(expiresAt), \(record.maxViews),
+                            \(record.maxViews), \(size), \(chunkCount), \(storedBytes))
+                    RETURNING id
+                ), stored AS (
+                    INSERT INTO secret_chunk (secret_id, idx, data)
+                    SELECT id, 0, \(firstChunk)::bytea FROM created WHERE \(firstChunk)::bytea IS NOT NULL
+                ), counted AS (
+                    UPDATE store_stats SET stored_bytes = stored_bytes + \(storedBytes)
+                    WHERE slot = \(slot) AND \(storedBytes) <> 0
+                )
+                SELECT 1
+                """, logger: logger).collect()  // a failure (a duplicate id) arrives with the rows
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             throw StoreError.duplicateID
         }
