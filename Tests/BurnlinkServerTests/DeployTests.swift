@@ -72,6 +72,10 @@ final class NginxProcess: Sendable {
         throw TestFailure("nginx did not start: \(errors)")
     }
 
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
     func stop() async {
         process.terminate()
         for _ in 0..<100 where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }

@@ -113,10 +113,12 @@ struct LiveTests {
             // Chunked transfer: the server cannot know the size before it has read too much.
             connection.send(RawConnection.requestHead(sender, extra: ["Transfer-Encoding: chunked"]))
             let piece = randomBytes(256 * 1024)
+            // Off the cooperative pool: a blocked send or read there would starve the
+            // in-process server this test waits for.
             for _ in 0..<16 {
-                guard connection.send(Array(String(piece.count, radix: 16).utf8) + Array("\r\n".utf8) + piece + Array("\r\n".utf8)) else { break }
+                guard await connection.sendOffPool(Array(String(piece.count, radix: 16).utf8) + Array("\r\n".utf8) + piece + Array("\r\n".utf8)) else { break }
             }
-            let answer = connection.receiveAll()
+            let answer = await connection.receiveAllOffPool()
             #expect(answer.hasPrefix("HTTP/1.1 413"), "\(answer.prefix(200))")
             #expect(answer.contains(#""error":"payload_too_large""#))
         }

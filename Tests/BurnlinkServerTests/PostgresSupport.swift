@@ -93,8 +93,10 @@ enum TestPostgres {
         return output.text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// A store on a fresh database, running (pool and listener) and migrated.
-    static func openStore(operationTimeout: Duration = .seconds(10)) async throws -> (PostgresStore, cleanup: @Sendable () async -> Void) {
+    /// A store on a fresh database, running (pool and listener) and migrated. Its deadline is
+    /// generous: the whole suite runs in parallel on two cores, and a slow answer is not
+    /// what these tests are about (`unreachableDatabase` tests the deadline).
+    static func openStore(operationTimeout: Duration = .seconds(30)) async throws -> (PostgresStore, cleanup: @Sendable () async -> Void) {
         let databaseURL = try await createDatabase()
         var logger = Logger(label: "burnlink-postgres-test")
         logger.logLevel = .error

@@ -240,7 +240,15 @@ struct PostgresReplicaTests {
                 }
             }
             group.addTask {
-                try await Task.sleep(for: .milliseconds(1500))
+                // The kill lands once creates are flowing (counted by the server's metrics),
+                // however slowly the machine runs them.
+                for _ in 0..<200 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    let metrics = try? await sendRequest(client, .GET, victim.baseURL + "/metrics")
+                    let created = metrics.flatMap { String(decoding: $0.body, as: UTF8.self).split(separator: "\n")
+                        .first { $0.hasPrefix("burnlink_secrets_created_total") }?.split(separator: " ").last }
+                    if let created, let count = Double(created), count >= 60 { break }
+                }
                 await victim.kill()
                 return []
             }

@@ -49,6 +49,11 @@ final class ServerProcess: Sendable {
         self.port = port
     }
 
+    /// A test that failed before stopping its server must not leave the process behind.
+    deinit {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+
     /// SIGTERM, then waits for the exit; returns the exit status.
     func stop() async -> Int32 {
         process.terminate()
