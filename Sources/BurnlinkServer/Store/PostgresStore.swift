@@ -503,7 +503,7 @@ public final class PostgresStore: SharedSecretStore {
         let expiresAt = SQLiteStore.milliseconds(record.expiresAt)
         do {
             let slot = Int.random(in: 0..<PostgresSchema.statSlots)
-            try await connection.query("""
+            _ = try await connection.query("""
                 WITH created AS (
                     INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_verifier, password_kdf,
                                         password_attempts_left, created_at, expires_at, max_views, views_left,
