@@ -211,19 +211,31 @@ struct PostgresReplicaTests {
         await TestPostgres.dropDatabase(databaseURL)
     }
 
-    @Test("kill -9 one replica amid creates and claims: every confirmed create is claimable exactly once on the other")
+    @Test("kill -9 one replica amid creates and claims: every confirmed create claimable exactly once on the other, no secret revealed twice")
     func killOneReplica() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
         let victim = try await ServerProcess(arguments: ["--database", databaseURL])
         let survivor = try await ServerProcess(arguments: ["--database", databaseURL])
 
+        // Secrets to claim through the victim while it dies, made beforehand on the survivor.
+        struct Secret: Sendable { let id: String; let sender: TestSender; let body: [UInt8] }
+        var targets: [Secret] = []
+        for _ in 0..<300 {
+            let sender = TestSender()
+            let body = randomBytes(512)
+            targets.append(Secret(id: try await create(survivor, sender, body: body), sender: sender, body: body))
+        }
+        enum Outcome: Sendable { case claimed, lost }
+        let victimTargets = targets
+
         // Creates stream into the victim (some large enough to be multi-chunk uploads) while
-        // other secrets are claimed through it; the kill lands in the middle.
-        struct Confirmed: Sendable { let id: String; let sender: TestSender; let body: [UInt8] }
-        let confirmed = try await withThrowingTaskGroup(of: [Confirmed].self) { group in
+        // two other tasks claim the targets through it; the kill lands in the middle.
+        var confirmed: [Secret] = []
+        var outcomes: [String: Outcome] = [:]
+        try await withThrowingTaskGroup(of: ([Secret], [String: Outcome]).self) { group in
             for worker in 0..<4 {
                 group.addTask {
-                    var mine: [Confirmed] = []
+                    var mine: [Secret] = []
                     for index in 0..<400 {
                         let sender = TestSender()
                         let body = randomBytes(worker == 0 && index % 5 == 0 ? (3 << 20) : 1024)
@@ -233,30 +245,54 @@ struct PostgresReplicaTests {
                         }
                         if response.status == 201 {
                             let id = try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(response.body)).id
-                            mine.append(Confirmed(id: id, sender: sender, body: body))
+                            mine.append(Secret(id: id, sender: sender, body: body))
                         }
                     }
-                    return mine
+                    return (mine, [:])
+                }
+            }
+            for claimer in 0..<2 {
+                group.addTask {
+                    var seen: [String: Outcome] = [:]
+                    for target in victimTargets[(claimer * 150)..<((claimer + 1) * 150)] {
+                        guard let response = try? await sendRequest(client, .POST, victim.baseURL + API.claimPath(target.id),
+                                                                    headers: target.sender.claimHeaderList) else {
+                            seen[target.id] = .lost  // the victim died with this claim in flight
+                            break
+                        }
+                        #expect(response.status == 200 && response.body == target.body)
+                        seen[target.id] = .claimed
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    return ([], seen)
                 }
             }
             group.addTask {
-                // The kill lands once creates are flowing (counted by the server's metrics),
-                // however slowly the machine runs them.
+                // The kill lands once creates and claims are flowing (counted by the server's
+                // metrics), however slowly the machine runs them.
                 for _ in 0..<200 {
                     try await Task.sleep(for: .milliseconds(100))
-                    let metrics = try? await sendRequest(client, .GET, victim.baseURL + "/metrics")
-                    let created = metrics.flatMap { String(decoding: $0.body, as: UTF8.self).split(separator: "\n")
-                        .first { $0.hasPrefix("burnlink_secrets_created_total") }?.split(separator: " ").last }
-                    if let created, let count = Double(created), count >= 60 { break }
+                    guard let metrics = try? await sendRequest(client, .GET, victim.baseURL + "/metrics") else { continue }
+                    let lines = String(decoding: metrics.body, as: UTF8.self).split(separator: "\n")
+                    func count(_ name: String) -> Double {
+                        lines.first { $0.hasPrefix(name) }?.split(separator: " ").last.flatMap { Double($0) } ?? 0
+                    }
+                    if count("burnlink_secrets_created_total") >= 60, count("burnlink_secrets_claimed_total") >= 20 { break }
                 }
                 await victim.kill()
-                return []
+                return ([], [:])
             }
-            return try await group.reduce(into: []) { $0 += $1 }
+            for try await (secrets, seen) in group {
+                confirmed += secrets
+                outcomes.merge(seen) { $1 }
+            }
         }
         #expect(confirmed.count > 20, "the kill should land after some creates were confirmed")
         #expect(confirmed.count < 1600, "the kill should land before every create was sent")
+        let claimedOnVictim = outcomes.values.filter { $0 == .claimed }.count
+        #expect(claimedOnVictim > 10 && claimedOnVictim < 300, "the kill should land amid the claims")
 
+        // Every confirmed create: exactly once, on the survivor.
         for secret in confirmed {
             let first = try await sendRequest(client, .POST, survivor.baseURL + API.claimPath(secret.id),
                                               headers: secret.sender.claimHeaderList)
@@ -264,6 +300,20 @@ struct PostgresReplicaTests {
             #expect(first.body == secret.body)
             let second = try await sendRequest(client, .POST, survivor.baseURL + API.claimPath(secret.id),
                                                headers: secret.sender.claimHeaderList)
+            #expect(second.status == 404)
+        }
+        // Every target: never twice. Claimed on the victim: gone. Its claim cut by the kill:
+        // either way, but only once. Not reached: still there, once.
+        for target in targets {
+            let first = try await sendRequest(client, .POST, survivor.baseURL + API.claimPath(target.id),
+                                              headers: target.sender.claimHeaderList)
+            switch outcomes[target.id] {
+            case .claimed: #expect(first.status == 404)
+            case .lost: #expect(first.status == 404 || (first.status == 200 && first.body == target.body))
+            case nil: #expect(first.status == 200 && first.body == target.body)
+            }
+            let second = try await sendRequest(client, .POST, survivor.baseURL + API.claimPath(target.id),
+                                               headers: target.sender.claimHeaderList)
             #expect(second.status == 404)
         }
         #expect(await survivor.stop() == 0)
