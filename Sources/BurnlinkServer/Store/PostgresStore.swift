@@ -75,6 +75,12 @@ public final class PostgresStore: SharedSecretStore {
     public func prepare() async throws {
         try await perform { [logger] connection in
             try await PostgresSchema.migrate(connection, logger: logger)
+            // Chunks without a secret row should never exist (a row goes only with or after its
+            // chunks, and is committed before an upload's chunks): a safety net, run once per
+            // start rather than as a scan of every chunk in each sweep.
+            try await connection.query("""
+                DELETE FROM secret_chunk c WHERE NOT EXISTS (SELECT 1 FROM secret s WHERE s.id = c.secret_id)
+                """, logger: logger)
         }
     }
 
@@ -469,17 +475,6 @@ public final class PostgresStore: SharedSecretStore {
             if removed < limit { break }
         }
 
-        // 5. Chunks without any secret row (should not exist; a safety net). A secret row is
-        //    always committed before its chunks, so this never touches an upload in progress.
-        report.orphanedChunks += try await transaction { connection, logger in
-            var deleted = 0
-            let rows = try await connection.query("""
-                DELETE FROM secret_chunk c WHERE NOT EXISTS (SELECT 1 FROM secret s WHERE s.id = c.secret_id)
-                RETURNING 1
-                """, logger: logger).collect()
-            deleted += rows.count
-            return deleted
-        }
         return report
     }
 
