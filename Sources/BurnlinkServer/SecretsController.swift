@@ -96,6 +96,9 @@ struct SecretsController: Sendable {
         var chunksWritten = 0
         var uploadStarted = false
         var quota = quota
+        // One staged chunk may be written while the next one arrives, so the network and
+        // the database work side by side; chunks still reach the store in order.
+        var chunkInFlight: Task<Void, any Error>?
         do {
             for try await var piece in body {
                 size += piece.readableBytes
@@ -108,12 +111,15 @@ struct SecretsController: Sendable {
                             try await store.beginUpload(record)
                             uploadStarted = true
                         }
-                        try await store.appendChunk(id: record.id, index: chunksWritten, bytes: pending)
+                        try await chunkInFlight?.value
+                        let (store, id, index, chunk) = (store, record.id, chunksWritten, pending)
+                        chunkInFlight = Task { try await store.appendChunk(id: id, index: index, bytes: chunk) }
                         chunksWritten += 1
                         pending = ByteBuffer()
                         if quota != nil {
                             // Others' uploads grow too: re-read at every staged chunk, counting
-                            // what this upload staged as its own.
+                            // what this upload staged as its own (so its last chunk must be in).
+                            try await chunkInFlight?.value
                             quota?.othersStored = try await store.storedBytes() - chunksWritten * chunkSize
                             guard quota?.allows(size) ?? true else { throw APIError.storageFull }
                         }
@@ -126,11 +132,14 @@ struct SecretsController: Sendable {
             if !uploadStarted {
                 try await store.create(record, ciphertext: pending)
             } else {
+                try await chunkInFlight?.value
                 try await store.appendChunk(id: record.id, index: chunksWritten, bytes: pending)
                 try await store.commitUpload(id: record.id, size: size, chunkCount: chunksWritten + 1)
             }
         } catch {
-            // Too large, client gone, storage failure: leave nothing of this upload behind.
+            // Too large, client gone, storage failure: leave nothing of this upload behind
+            // (once the chunk being written, if any, is done, so the abort comes last).
+            _ = try? await chunkInFlight?.value
             if uploadStarted { try? await store.abortUpload(id: record.id) }
             if error is APIError || error is StoreError { throw error }
             // The body stream failed: the client hung up, or stalled until the idle timeout

@@ -28,6 +28,8 @@ actor GroupCommit {
     private struct Pending: Sendable {
         let operation: Operation
         let continuation: CheckedContinuation<any Sendable, any Error>
+        /// False for steps that confirm nothing by themselves (see `submit`).
+        let durable: Bool
     }
 
     /// Counters for benchmarks and tests: how well operations are being grouped.
@@ -54,11 +56,17 @@ actor GroupCommit {
     /// the rest of the batch unaffected); a failure of the transaction itself reaches every
     /// operation of the batch as `StoreError.unavailable`.
     ///
+    /// `durable: false` is for intermediate steps that confirm nothing to anyone (a chunk
+    /// of an upload in progress): when a batch holds only such steps it commits with
+    /// `synchronous=NORMAL`, without an fsync, and the durable operation that completes
+    /// them later (the upload's commit) syncs the WAL, which covers every earlier frame.
+    /// A crash before that loses only steps that nobody was told about.
+    ///
     /// Cancelling the calling task does not withdraw a submitted operation: once queued it
     /// runs, and the caller learns its outcome.
-    func submit<T: Sendable>(_ operation: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func submit<T: Sendable>(durable: Bool = true, _ operation: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let value = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
-            queue.append(Pending(operation: { db in try operation(db) }, continuation: continuation))
+            queue.append(Pending(operation: { db in try operation(db) }, continuation: continuation, durable: durable))
             if !draining {
                 draining = true
                 Task { await self.drain() }
@@ -82,7 +90,8 @@ actor GroupCommit {
             statistics.largestBatch = max(statistics.largestBatch, batch.count)
 
             // The actor is free while the batch commits, so submissions keep queueing.
-            let outcomes = await Self.commit(batch.map(\.operation), writer: writer)
+            let durable = batch.contains(where: \.durable)
+            let outcomes = await Self.commit(batch.map(\.operation), durable: durable, writer: writer)
             for (pending, outcome) in zip(batch, outcomes) {
                 pending.continuation.resume(with: outcome)
             }
@@ -92,26 +101,34 @@ actor GroupCommit {
 
     /// Runs the operations in one transaction; returns one outcome per operation, which is
     /// a success only if the transaction committed.
-    private static func commit(_ operations: [Operation], writer: DatabasePool) async -> [Outcome] {
+    private static func commit(_ operations: [Operation], durable: Bool, writer: DatabasePool) async -> [Outcome] {
         do {
-            return try await writer.write { db -> [Outcome] in
+            return try await writer.writeWithoutTransaction { db -> [Outcome] in
+                // The writer runs with synchronous=FULL; only a batch of non-durable steps
+                // commits without the fsync (PRAGMA synchronous is per connection and takes
+                // effect at the next commit).
+                if !durable { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+                defer { if !durable { try? db.execute(sql: "PRAGMA synchronous = FULL") } }
                 var outcomes: [Outcome] = []
                 outcomes.reserveCapacity(operations.count)
-                for operation in operations {
-                    do {
-                        var value: (any Sendable)?
-                        try db.inSavepoint {
-                            value = try operation(db)
-                            return .commit
+                try db.inTransaction {
+                    for operation in operations {
+                        do {
+                            var value: (any Sendable)?
+                            try db.inSavepoint {
+                                value = try operation(db)
+                                return .commit
+                            }
+                            outcomes.append(.success(value!))
+                        } catch {
+                            // SQLite rolls a whole transaction back on some errors (I/O, full
+                            // disk, out of memory). Then nothing of this batch can commit:
+                            // fail it all rather than let later operations run in autocommit.
+                            if !db.isInsideTransaction { throw error }
+                            outcomes.append(.failure(StoreError(mapping: error)))
                         }
-                        outcomes.append(.success(value!))
-                    } catch {
-                        // SQLite rolls a whole transaction back on some errors (I/O, full
-                        // disk, out of memory). Then nothing of this batch can commit:
-                        // fail it all rather than let later operations run in autocommit.
-                        if !db.isInsideTransaction { throw error }
-                        outcomes.append(.failure(StoreError(mapping: error)))
                     }
+                    return .commit
                 }
                 return outcomes
             }

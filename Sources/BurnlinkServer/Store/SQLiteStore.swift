@@ -304,7 +304,9 @@ public final class SQLiteStore: SecretStore {
 
     public func beginUpload(_ record: SecretRecord) async throws {
         let values = RecordValues(record)
-        try await committer.submit { db in
+        // Not durable by itself: an upload confirms nothing until `commitUpload`, whose
+        // durable commit covers every earlier step (after a crash `recover` drops the rest).
+        try await committer.submit(durable: false) { db in
             _ = try Self.insert(db, values, state: "uploading", size: 0, chunkCount: 0, storedBytes: 0)
         }
     }
@@ -312,7 +314,7 @@ public final class SQLiteStore: SecretStore {
     public func appendChunk(id: SecretID, index: Int, bytes: ByteBuffer) async throws {
         let key = Data(id.bytes)
         let data = Self.data(bytes)
-        try await committer.submit { db in
+        try await committer.submit(durable: false) { db in  // see beginUpload
             guard index < Self.chunksPerSecret else { throw StoreError.unavailable("too many chunks") }
             let advanced = try Int64.fetchAll(db.cachedStatement(sql: """
                 UPDATE secret SET chunk_count = chunk_count + 1, stored_bytes = stored_bytes + ?
