@@ -77,20 +77,31 @@ public struct SecretOpener: Sendable {
         let (_, body) = try await api(for: link).claim(id: link.id, claimToken: claimToken, passwordProof: proof)
 
         let opener = EnvelopeOpener(linkKey: link.key, passwordKey: passwordKey)
+        // Verified plaintext collects here and goes to the sink in pieces of at least
+        // `deliverySize`: network reads are small, and each sink write is a hand-off to
+        // another thread.
         let output = PlaintextBuffer()
+        var pending = 0
         var started = false
         var received = 0
         do {
             for try await piece in body {
                 received += piece.readableBytes
-                let target = output.reserve(opener.maximumUpdateOutput(inputCount: piece.readableBytes))
-                let count = try piece.withUnsafeReadableBytes { try opener.update($0, into: target) }
-                try await deliver(UnsafeRawBufferPointer(rebasing: target.prefix(count)), opener: opener, sink: sink, started: &started)
+                let target = output.reserve(pending + opener.maximumUpdateOutput(inputCount: piece.readableBytes),
+                                            keeping: pending)
+                let count = try piece.withUnsafeReadableBytes {
+                    try opener.update($0, into: UnsafeMutableRawBufferPointer(rebasing: target[pending...]))
+                }
+                pending += count
+                if pending >= Self.deliverySize {
+                    try await deliver(UnsafeRawBufferPointer(rebasing: target.prefix(pending)), opener: opener, sink: sink, started: &started)
+                    pending = 0
+                }
                 progress?(received)
             }
-            let target = output.reserve(opener.maximumFinishOutput)
-            let count = try opener.finish(into: target)
-            try await deliver(UnsafeRawBufferPointer(rebasing: target.prefix(count)), opener: opener, sink: sink, started: &started)
+            let target = output.reserve(pending + opener.maximumFinishOutput, keeping: pending)
+            pending += try opener.finish(into: UnsafeMutableRawBufferPointer(rebasing: target[pending...]))
+            try await deliver(UnsafeRawBufferPointer(rebasing: target.prefix(pending)), opener: opener, sink: sink, started: &started)
             try await sink.commit()
             return opener.metadata!
         } catch let error as BurnlinkError {
@@ -106,6 +117,8 @@ public struct SecretOpener: Sendable {
         }
     }
 
+    static let deliverySize = 1 << 20
+
     private func deliver(_ content: UnsafeRawBufferPointer, opener: EnvelopeOpener, sink: some PlaintextSink,
                          started: inout Bool) async throws(ClientError) {
         if !started, let metadata = opener.metadata {
@@ -120,10 +133,16 @@ public struct SecretOpener: Sendable {
 final class PlaintextBuffer: @unchecked Sendable {
     private var storage = UnsafeMutableRawBufferPointer.allocate(byteCount: Envelope.chunkSize, alignment: 16)
 
-    func reserve(_ count: Int) -> UnsafeMutableRawBufferPointer {
+    /// A buffer of at least `count` bytes whose first `keeping` bytes are those of the
+    /// previous one.
+    func reserve(_ count: Int, keeping: Int = 0) -> UnsafeMutableRawBufferPointer {
         if storage.count < count {
+            let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, storage.count * 2), alignment: 16)
+            if keeping > 0 {
+                larger.copyMemory(from: UnsafeRawBufferPointer(rebasing: storage.prefix(keeping)))
+            }
             release()
-            storage = .allocate(byteCount: count, alignment: 16)
+            storage = larger
         }
         return storage
     }
