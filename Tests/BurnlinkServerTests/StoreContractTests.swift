@@ -576,6 +576,70 @@ struct StoreContractTests: StoreContractHelpers {
         }
     }
 
+    /// Over 8 MiB the SQLite store frees ciphertext in steps after the ending operation;
+    /// whichever way such a secret ends, every chunk and every counted byte must go.
+    @Test("a ciphertext over 8 MiB is freed entirely, however its secret ends", arguments: StoreBackend.all)
+    func largeCiphertextFreed(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            let chunks = (0..<9).map { _ in StoreSample.randomBytes(mebibyte) } + [StoreSample.randomBytes(777)]
+            let size = chunks.reduce(0) { $0 + $1.count }
+            let small = StoreSample(size: 3000, maxViews: 2)
+            try await small.store(in: store)
+
+            func expectOnlySmallStored(_ sample: StoreSample, _ how: String) async throws {
+                for index in [0, 1, 8, 9] {
+                    #expect(try await store.chunk(id: sample.id, index: index) == nil, "\(how): chunk \(index) left")
+                }
+                #expect(try await store.storedBytes() == small.ciphertext.count, "\(how)")
+            }
+
+            // Read to the end by its only reader.
+            let read = StoreSample(size: 0)
+            try await store.upload(read, chunks: chunks)
+            #expect(try await store.storedBytes() == small.ciphertext.count + size)
+            let grant = try #require(try await store.claim(read).grant)
+            #expect(try await store.readAll(read, grant: grant) == chunks.flatMap { $0 })
+            try await store.finishRead(id: read.id)
+            try await expectOnlySmallStored(read, "read")
+
+            // Revoked by the sender.
+            let revoked = StoreSample(size: 0)
+            try await store.upload(revoked, chunks: chunks)
+            #expect(try await store.revoke(id: revoked.id, receiptVerifier: revoked.receiptVerifier, now: at(1)))
+            try await expectOnlySmallStored(revoked, "revoked")
+
+            // Burned by wrong passwords.
+            let burned = StoreSample(size: 0, password: true, attempts: 1)
+            try await store.upload(burned, chunks: chunks)
+            #expect(ClaimOutcome(try await store.claim(burned, proof: wrong())) == .exhausted)
+            try await expectOnlySmallStored(burned, "burned")
+
+            // Expired, then swept.
+            let expired = StoreSample(size: 0, lifetime: 60)
+            try await store.upload(expired, chunks: chunks)
+            #expect(try await store.sweep(now: at(120), receiptRetention: 86_400).expired == 1)
+            try await expectOnlySmallStored(expired, "expired")
+
+            // An upload abandoned before its commit.
+            let aborted = StoreSample(size: 0)
+            try await store.beginUpload(aborted.record)
+            for (index, chunk) in chunks.enumerated() {
+                try await store.appendChunk(id: aborted.id, index: index, bytes: ByteBuffer(bytes: chunk))
+            }
+            try await store.abortUpload(id: aborted.id)
+            try await expectOnlySmallStored(aborted, "aborted")
+            try await store.beginUpload(aborted.record)  // its id is free again
+            try await store.abortUpload(id: aborted.id)
+
+            // The receipts still tell what happened, and the small secret is untouched.
+            #expect(try await store.receipt(read, now: at(2))?.state == .viewed)
+            #expect(try await store.receipt(revoked, now: at(2))?.state == .revoked)
+            #expect(try await store.receipt(burned, now: at(2))?.state == .burned)
+            #expect(try await store.receipt(expired, now: at(121))?.state == .expired)
+            #expect(bytes(try #require(try await store.claim(small).grant).firstChunk) == small.ciphertext)
+        }
+    }
+
     @Test("a reader that never finishes does not keep the ciphertext forever", arguments: StoreBackend.all)
     func abandonedReader(backend: StoreBackend) async throws {
         try await backend.withStore { store in
