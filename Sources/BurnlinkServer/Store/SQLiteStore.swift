@@ -791,10 +791,13 @@ public final class SQLiteStore: SecretStore {
     /// Ciphertext larger than this is freed in steps (`discardInSteps`) rather than inside
     /// the operation that ends its secret. With `secure_delete=ON`, freeing 1 GiB rewrites
     /// 1 GiB of pages; in one transaction that would hold the single writer, and every
-    /// create and claim queued behind it, for seconds (measured: about 7 s of writer time).
+    /// create and claim queued behind it, for seconds: measured after reading a 1 GiB
+    /// secret, no create completed in the next 5 s; in steps of 2 chunks, creates ran at
+    /// about 390/s meanwhile with a p99 of 49 ms (docs/benchmarks.md).
     static let inlineDiscardLimit = 8 * StoreLimits.chunkSize
-    /// Chunks freed per step of `deleteChunksInSteps`.
-    private static let discardStep = 8
+    /// Chunks freed per step of `deleteChunksInSteps` (a step is then ~10-20 ms of writer
+    /// time with secure_delete; 8 chunks gave creates a p99 of 86 ms during a burn).
+    private static let discardStep = 2
 
     /// Frees an ended secret's ciphertext a few chunks per operation, so that other
     /// operations run in between, then sets its `stored_bytes` to 0. Returns the chunks
