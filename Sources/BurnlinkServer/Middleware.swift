@@ -68,8 +68,17 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
             "method": "\(request.method.rawValue)",
             "route": "\(route)",
             "status": "\(response.status.code)",
-            "duration_ms": "\(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
+            "duration_ms": "\(Self.milliseconds(elapsed))",
         ])
         return response
+    }
+
+    /// "12.34": milliseconds with two decimals, without `String(format:)`, which cost about
+    /// 2 % of the server's CPU under load (perf, 1 KiB creates).
+    static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let hundredths = seconds * 100_000 + (attoseconds + 5_000_000_000_000) / 10_000_000_000_000
+        let fraction = hundredths % 100
+        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
     }
 }

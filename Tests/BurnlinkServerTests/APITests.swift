@@ -358,3 +358,19 @@ struct APITests {
         }
     }
 }
+
+@Suite("request log")
+struct RequestLogTests {
+    @Test("durations are logged in milliseconds with two decimals, rounded", arguments: [
+        (Duration.zero, "0.00"),
+        (.microseconds(4), "0.00"),
+        (.microseconds(5), "0.01"),
+        (.microseconds(12_340), "12.34"),
+        (.milliseconds(1), "1.00"),
+        (.microseconds(99_995), "100.00"),
+        (.seconds(2) + .microseconds(1_070), "2001.07"),
+    ])
+    func durationFormat(duration: Duration, expected: String) {
+        #expect(RequestLogMiddleware<BurnlinkRequestContext>.milliseconds(duration) == expected)
+    }
+}
