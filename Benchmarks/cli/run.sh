@@ -8,7 +8,10 @@
 #      raw HTTP create (hyperfine);
 #   2. whole-process time of `burnlink open` of a 1 KiB secret beside curl doing the raw
 #      claim; each run gets a fresh secret from hyperfine's --prepare (not timed);
-#   3. sending and opening 1 GiB: MB/s end to end and each process's peak RSS (GNU time).
+#   3. sending and opening 1 GiB, BENCH_BIG_RUNS times (3): MB/s end to end and each
+#      process's peak RSS (GNU time), each run's figures and the median. The input file is
+#      written and synced to disk before the first run, so that its own writeback does not
+#      land inside the measurement; each open follows its send at once, as a user would.
 # Needs: hyperfine, curl, GNU time (apt-get install -y hyperfine curl time), python3.
 set -euo pipefail
 
@@ -16,6 +19,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BIG_MIB=${BENCH_BIG_MIB:-1024}
 RUNS=${BENCH_RUNS:-30}
+BIG_RUNS=${BENCH_BIG_RUNS:-3}
 
 for tool in hyperfine curl /usr/bin/time python3; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y hyperfine curl time)" >&2; exit 1; }
@@ -79,13 +83,18 @@ hyperfine --warmup 3 --runs "$RUNS" --export-markdown "$TMP/open.md" \
     -n "sed id extraction alone" --prepare "true" \
     "sed -E 's/.*\"id\":\"([^\"]+)\".*/\\1/' $TMP/created.json" >&2
 
-echo "== $BIG_MIB MiB send and open" >&2
+echo "== $BIG_MIB MiB send and open, $BIG_RUNS runs" >&2
 head -c "$((BIG_MIB * 1048576))" /dev/urandom > "$TMP/big"
-/usr/bin/time -f "%e %M" -o "$TMP/send.time" "$BIN/burnlink" send -q "$TMP/big" > "$TMP/big.link"
-/usr/bin/time -f "%e %M" -o "$TMP/open.time" "$BIN/burnlink" open -q --yes --output "$TMP/big.out" < "$TMP/big.link"
-cmp "$TMP/big" "$TMP/big.out" || { echo "1 GiB round trip differs" >&2; exit 1; }
-read -r SEND_S SEND_KB < "$TMP/send.time"
-read -r OPEN_S OPEN_KB < "$TMP/open.time"
+sync
+: > "$TMP/big.times"
+for run in $(seq "$BIG_RUNS"); do
+    /usr/bin/time -f "%e %M" -o "$TMP/send.time" "$BIN/burnlink" send -q "$TMP/big" > "$TMP/big.link"
+    /usr/bin/time -f "%e %M" -o "$TMP/open.time" "$BIN/burnlink" open -q --yes --output "$TMP/big.out" < "$TMP/big.link"
+    cmp "$TMP/big" "$TMP/big.out" || { echo "1 GiB round trip differs (run $run)" >&2; exit 1; }
+    rm -f "$TMP/big.out"
+    echo "$(cat "$TMP/send.time") $(cat "$TMP/open.time")" >> "$TMP/big.times"
+    sleep 10  # the server frees the secret's pages after the open: let it finish
+done
 
 echo
 echo "### 1 KiB send (whole process)"
@@ -94,13 +103,18 @@ echo
 echo "### 1 KiB open (whole process; each run opens a fresh secret)"
 cat "$TMP/open.md"
 echo
-python3 - "$BIG_MIB" "$SEND_S" "$SEND_KB" "$OPEN_S" "$OPEN_KB" <<'PY'
-import sys
-mib, send_s, send_kb, open_s, open_kb = int(sys.argv[1]), *map(float, sys.argv[2:])
+python3 - "$BIG_MIB" "$TMP/big.times" <<'PY'
+import statistics, sys
+mib, path = int(sys.argv[1]), sys.argv[2]
 size = mib * 1048576
-print(f"### {mib} MiB end to end")
-print("| direction | seconds | MB/s | peak RSS |")
-print("|---|---|---|---|")
-print(f"| send | {send_s:.2f} | {size / send_s / 1e6:.0f} | {send_kb / 1024:.1f} MiB |")
-print(f"| open (--output) | {open_s:.2f} | {size / open_s / 1e6:.0f} | {open_kb / 1024:.1f} MiB |")
+runs = [tuple(map(float, line.split())) for line in open(path) if line.strip()]
+print(f"### {mib} MiB end to end ({len(runs)} runs; MB/s = 10^6 bytes per second)")
+print("| run | send s | send MB/s | send peak RSS | open s | open MB/s | open peak RSS |")
+print("|---|---|---|---|---|---|---|")
+for i, (send_s, send_kb, open_s, open_kb) in enumerate(runs, 1):
+    print(f"| {i} | {send_s:.2f} | {size / send_s / 1e6:.0f} | {send_kb / 1024:.1f} MiB "
+          f"| {open_s:.2f} | {size / open_s / 1e6:.0f} | {open_kb / 1024:.1f} MiB |")
+send_med = statistics.median(r[0] for r in runs)
+open_med = statistics.median(r[2] for r in runs)
+print(f"| median | {send_med:.2f} | {size / send_med / 1e6:.0f} | | {open_med:.2f} | {size / open_med / 1e6:.0f} | |")
 PY

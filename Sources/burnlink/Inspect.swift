@@ -10,6 +10,7 @@ import Glibc
 
 struct Peek: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "peek",
         abstract: "Show a link's public metadata without opening it (nothing is consumed).",
         discussion: "Whether the secret is text or a file is encrypted with it, so only opening tells."
     )
@@ -64,6 +65,7 @@ struct ReceiptInput: ParsableArguments {
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Show what happened to a secret you sent: waiting, viewed, expired, revoked or burned.",
         discussion: """
         With --wait, blocks until the state changes (optionally at most SECONDS): made for a CI job
@@ -137,7 +139,7 @@ struct Status: AsyncParsableCommand {
 }
 
 struct Revoke: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Destroy a secret you sent before it is opened.")
+    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Destroy a secret you sent before it is opened.")
 
     @OptionGroup var input: ReceiptInput
     @OptionGroup var connection: ConnectionOptions
