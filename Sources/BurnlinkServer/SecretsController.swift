@@ -220,12 +220,15 @@ struct SecretsController: Sendable {
                     }
                     try await writer.write(chunk)
                 }
-                if grant.mustFinishRead { try await store.finishRead(id: id) }
                 try await writer.finish(nil)
             } catch {
                 if grant.mustFinishRead { try? await store.finishRead(id: id) }
                 throw error
             }
+            // The reader has every byte; now the ciphertext goes (for a large secret this
+            // takes a while, and the response need not wait for it). Should it fail, the
+            // sweeper removes the ciphertext once the reader's lease runs out.
+            if grant.mustFinishRead { try? await store.finishRead(id: id) }
         }
         return Response(status: .ok, headers: headers, body: body)
     }

@@ -304,7 +304,9 @@ struct AbuseTests {
                 #expect(response.headers[.wwwAuthenticate] == #"Bearer realm="burnlink""#)
             }
             // Wrong, malformed, or the right one under another scheme.
-            for value in ["Bearer " + token.dropLast() + "x", "Bearer short", "Basic " + token, "Bearer " + token + "#"] {
+            // (The altered token's last character always differs: a random token may end in "x".)
+            let altered = token.dropLast() + (token.hasSuffix("x") ? "y" : "x")
+            for value in ["Bearer " + altered, "Bearer short", "Basic " + token, "Bearer " + token + "#"] {
                 var headers = sender.createHeaders()
                 headers[.authorization] = value
                 try await client.execute(uri: API.secretsPath, method: .post, headers: headers, body: ByteBuffer(bytes: [1])) { response in

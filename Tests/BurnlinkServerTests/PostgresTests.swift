@@ -79,7 +79,12 @@ struct PostgresTests {
         let databaseURL = try await TestPostgres.createDatabase()
         var quiet = Logger(label: "burnlink-postgres-test")
         quiet.logLevel = .error
-        let stores = try (0..<4).map { _ in try PostgresStore(url: PostgresURL(databaseURL), logger: quiet) }
+        // The test stores' long deadline (see `TestPostgres.openStore`): four stores migrating
+        // one after another under the advisory lock, on a machine busy with the rest of the
+        // suite, can take longer than the production 5 s.
+        let stores = try (0..<4).map { _ in
+            try PostgresStore(url: PostgresURL(databaseURL), logger: quiet, operationTimeout: .seconds(30))
+        }
         let runners = stores.map { store in Task { try await store.run() } }
         defer { runners.forEach { $0.cancel() } }
         try await withThrowingTaskGroup(of: Void.self) { group in
