@@ -46,51 +46,14 @@ enum TestPostgres {
         try await run(control, [action])
     }
 
-    /// Runs a helper program to its end. Waits by polling, never by blocking a thread of the
-    /// concurrency pool (`waitUntilExit` there was seen to hang with the pool's two threads busy).
+    /// Runs a helper program to its end; its output, trimmed. Fails unless it exits 0.
     @discardableResult
     private static func run(_ executable: String, _ arguments: [String]) async throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = OutputBuffer()
-        let errors = OutputBuffer()
-        let outputPipe = Pipe()
-        let errorPipe = Pipe()
-        outputPipe.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
-        errorPipe.fileHandleForReading.readabilityHandler = { errors.append($0.availableData) }
-        process.standardOutput = outputPipe
-        process.standardError = errorPipe
-        try process.run()
-        let deadline = ContinuousClock.now + .seconds(120)
-        var exitStatus: Int32?
-        while exitStatus == nil {
-            if !process.isRunning {
-                exitStatus = process.terminationStatus
-                break
-            }
-            // Foundation sometimes misses a child's exit when several children end close
-            // together (the child stays a zombie): reap it here in that case.
-            var status: Int32 = 0
-            if waitpid(process.processIdentifier, &status, WNOHANG) == process.processIdentifier {
-                exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-                break
-            }
-            guard ContinuousClock.now < deadline else {
-                process.terminate()
-                throw TestFailure("\(executable) did not finish in 120 s")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        let finished = try await runToEnd(URL(fileURLWithPath: executable), arguments)
+        guard finished.status == 0 else {
+            throw TestFailure("\(executable) \(arguments.last ?? "") failed: \(finished.errors)")
         }
-        // Let the pipe readers drain what the process wrote last.
-        try await Task.sleep(for: .milliseconds(20))
-        outputPipe.fileHandleForReading.readabilityHandler = nil
-        errorPipe.fileHandleForReading.readabilityHandler = nil
-        output.append(outputPipe.fileHandleForReading.readDataToEndOfFile())
-        guard exitStatus == 0 else {
-            throw TestFailure("\(executable) \(arguments.last ?? "") failed: \(errors.text)")
-        }
-        return output.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return finished.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// A store on a fresh database, running (pool and listener) and migrated. Its deadline is

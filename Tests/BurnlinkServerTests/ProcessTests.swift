@@ -75,16 +75,9 @@ struct ProcessTests {
     @Test("bad flags are refused with a clear message")
     func badFlags() async throws {
         for arguments in [["--max-size", "lots"], ["--rate-limit", "fast"], ["--database", "postgres://db/x"], ["--port", "70000"]] {
-            let process = Process()
-            process.executableURL = ServerProcess.binary
-            process.arguments = arguments
-            let pipe = Pipe()
-            process.standardError = pipe
-            process.standardOutput = pipe
-            try process.run()
-            process.waitUntilExit()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            #expect(process.terminationStatus != 0, "\(arguments)")
+            let finished = try await runToEnd(ServerProcess.binary, arguments)
+            let output = finished.output + finished.errors
+            #expect(finished.status != 0, "\(arguments)")
             #expect(output.contains("Error"), "\(arguments): \(output)")
         }
     }

@@ -108,42 +108,24 @@ struct ServerFlagsProcessTests {
             (["--creator-tokens", empty], "no token digests"),
         ]
         for (arguments, expected) in cases {
-            let process = Process()
-            process.executableURL = ServerProcess.binary
-            process.arguments = arguments
-            let pipe = Pipe()
-            process.standardError = pipe
-            process.standardOutput = pipe
-            try process.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus != 0, "\(arguments)")
+            let finished = try await runToEnd(ServerProcess.binary, arguments)
+            let output = finished.output + finished.errors
+            #expect(finished.status != 0, "\(arguments)")
             #expect(output.contains(expected), "\(arguments): \(output)")
         }
     }
 
     @Test("hash-token reads the token on stdin and prints its SHA-256 in hex; a malformed token is refused")
     func hashToken() async throws {
-        func run(_ input: String) throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = ServerProcess.binary
-            process.arguments = ["hash-token"]
-            let stdin = Pipe(), output = Pipe()
-            process.standardInput = stdin
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            stdin.fileHandleForWriting.write(Data(input.utf8))
-            try stdin.fileHandleForWriting.close()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, text)
+        func run(_ input: String) async throws -> (Int32, String) {
+            let finished = try await runToEnd(ServerProcess.binary, ["hash-token"], input: input)
+            return (finished.status, finished.output + finished.errors)
         }
         let token = "a-token-for-alice-0123456789"
-        let (status, text) = try run(token + "\n")
+        let (status, text) = try await run(token + "\n")
         #expect(status == 0, "\(text)")
         #expect(text == Data(SHA256.hash(Array(token.utf8))).map { String(format: "%02x", $0) }.joined() + "\n")
-        let (badStatus, badText) = try run("too short\n")
+        let (badStatus, badText) = try await run("too short\n")
         #expect(badStatus != 0)
         #expect(badText.contains("16 to 512"), "\(badText)")
     }

@@ -2,7 +2,6 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import Synchronization
 
 /// The real `burnlink-server` binary, started as a child process on a free port.
 final class ServerProcess: Sendable {
@@ -93,9 +92,3 @@ extension TestSender {
     var receiptHeaderList: [(String, String)] { [("Authorization", "Bearer \(receiptToken.base64URL)")] }
 }
 
-/// What a child process wrote, collected from its pipe's reader thread.
-final class OutputBuffer: Sendable {
-    private let storage = Mutex("")
-    var text: String { storage.withLock { $0 } }
-    func append(_ data: Data) { storage.withLock { $0 += String(decoding: data, as: UTF8.self) } }
-}
