@@ -364,7 +364,8 @@ public final class SQLiteStore: SecretStore {
     /// (already aborted, swept, or committed).
     public func abortUpload(id: SecretID) async throws {
         let key = Data(id.bytes)
-        let staged = try await committer.submit { db -> (seq: Int64, storedBytes: Int)? in
+        // A read, not a write: the caller's appends have all committed by now.
+        let staged = try await read { db -> (seq: Int64, storedBytes: Int)? in
             try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT seq, stored_bytes FROM secret WHERE id = ? AND state = 'uploading'
                 """), arguments: [key]).map { ($0[0], $0[1]) }
