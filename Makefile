@@ -24,7 +24,7 @@ PREFIX ?= /usr/local
 
 .PHONY: man install all deps system-deps python-deps test-deps build release run test test-swift test-python \
         test-js test-browser fuzz test-fuzz \
-        bench bench-core bench-server bench-cli bench-postgres bench-deps vectors clean
+        bench bench-core bench-server bench-burn bench-cli bench-postgres bench-deps vectors clean
 
 all: build
 
@@ -93,7 +93,7 @@ test-fuzz: system-deps
 	$(PYTHON) Fuzz/run.py --seconds $(FUZZ_SMOKE_SECONDS)
 
 ## Every benchmark; results are written up in docs/benchmarks.md.
-bench: bench-core bench-server bench-cli bench-postgres
+bench: bench-core bench-server bench-burn bench-cli bench-postgres
 
 bench-deps: system-deps
 	$(call apt_install,wrk redis-server curl hyperfine time postgresql)
@@ -102,6 +102,10 @@ bench-deps: system-deps
 ## Server throughput beside SnapPass, and RSS for a 100 MiB secret.
 bench-server: bench-deps
 	bash Benchmarks/server/run.sh
+
+## Creates/s and p99 while the server overwrites a 1 GiB ciphertext just opened.
+bench-burn: bench-deps
+	bash Benchmarks/server/burn.sh
 
 ## Creates/s and claims/s on SQLite, PostgreSQL with one replica and with two (durable cluster).
 bench-postgres: bench-deps
