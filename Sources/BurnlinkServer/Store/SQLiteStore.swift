@@ -4,7 +4,9 @@ import Foundation
 import GRDB
 import NIOCore
 
-/// The embedded `SecretStore`: one SQLite file through GRDB.
+/// The embedded `SecretStore`: SQLite through GRDB. The main file holds every secret's
+/// row and the ciphertext of secrets stored in one request (up to one chunk); secrets
+/// uploaded in several chunks keep their chunks in `SQLiteChunkFile` beside it.
 ///
 /// - WAL, `synchronous=FULL` (a confirmed create survives power loss, a confirmed burn
 ///   stays burned) and `secure_delete=ON` (freed pages are overwritten) on every connection.
@@ -16,12 +18,12 @@ import NIOCore
 /// - This process must be the only writer of the file: on open, uploads in progress and
 ///   reader counts left by a previous process are cleared.
 ///
-/// Schema (migrations "v1", "v2"); times are integer milliseconds since 1970:
+/// Schema (migrations "v1" to "v3"); times are integer milliseconds since 1970:
 ///
 ///     secret(seq INTEGER PK, id BLOB UNIQUE, state, claim_verifier, receipt_verifier,
 ///            password_verifier, password_kdf, password_attempts_left, created_at,
 ///            expires_at, ended_at, max_views, views_left, size, chunk_count,
-///            stored_bytes, active_readers)
+///            stored_bytes, active_readers, in_chunk_file)
 ///     secret_view(secret_id, view_no, viewed_at)         PK (secret_id, view_no)
 ///     secret_chunk(key INTEGER PK, data)                 key = seq << 24 | chunk index
 ///     store_stats(id = 1, stored_bytes)                  running total of chunk bytes
@@ -32,13 +34,16 @@ import NIOCore
 /// after its chunks, so a reused `seq` never finds chunks of another secret.
 ///
 /// `state` is one of `uploading`, `active`, `exhausted`, `revoked`, `burned`, `expired`.
-/// Ciphertext lives only in `secret_chunk`. `stored_bytes` is what the secret's chunk rows
-/// hold right now (0 once they are deleted), so no query ever has to measure blobs.
+/// Ciphertext lives in `secret_chunk`, or in the chunk file when `in_chunk_file` is 1 (an
+/// upload of more than one chunk). `stored_bytes` is what the secret's chunks hold right
+/// now wherever they are (0 once they are deleted), so no query ever has to measure blobs.
 public final class SQLiteStore: SecretStore {
     /// The database file.
     public let path: String
     private let pool: DatabasePool
     private let committer: GroupCommit
+    /// The chunks of multi-chunk uploads, in `<path>-chunks`.
+    private let chunkFile: SQLiteChunkFile
     /// A connection of its own that copies the WAL back into the database file, so that
     /// checkpoints run beside the commits instead of inside them (see `checkpointInterval`).
     private let checkpointer: DatabaseQueue
@@ -84,7 +89,13 @@ public final class SQLiteStore: SecretStore {
                 }
             }
             try Self.migrator.migrate(pool)
+            chunkFile = try SQLiteChunkFile(path: path + "-chunks")
             try pool.write { db in try Self.recover(db) }
+            // Only active secrets keep chunks in the chunk file (recover ended the rest).
+            let keep = try pool.read { db in
+                try Data.fetchSet(db, sql: "SELECT id FROM secret WHERE in_chunk_file = 1 AND state = 'active'")
+            }
+            try chunkFile.removeAll(except: keep)
             try pool.writeWithoutTransaction { db in
                 // The writer checkpoints by itself only as a backstop (the WAL is then 64 MiB).
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.backstopCheckpointPages)")
@@ -123,6 +134,7 @@ public final class SQLiteStore: SecretStore {
         do {
             try checkpointer.close()
             try pool.close()
+            try chunkFile.close()
         } catch {
             throw StoreError(mapping: error)
         }
@@ -132,7 +144,7 @@ public final class SQLiteStore: SecretStore {
 
     /// Creates the parent directory (owner-only) and an empty database file readable only by
     /// the owner, so that SQLite's WAL and shared-memory files inherit those permissions.
-    private static func prepareFile(at path: String) throws {
+    static func prepareFile(at path: String) throws {
         let fileManager = FileManager.default
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty, !fileManager.fileExists(atPath: parent) {
@@ -251,6 +263,10 @@ public final class SQLiteStore: SecretStore {
                     WHERE stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired');
                 """)
         }
+        // Multi-chunk uploads move to the chunk file; what was uploaded before stays here.
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: "ALTER TABLE secret ADD COLUMN in_chunk_file INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -309,29 +325,46 @@ public final class SQLiteStore: SecretStore {
         // Not durable by itself: an upload confirms nothing until `commitUpload`, whose
         // durable commit covers every earlier step (after a crash `recover` drops the rest).
         try await committer.submit(durable: false) { db in
-            _ = try Self.insert(db, values, state: "uploading", size: 0, chunkCount: 0, storedBytes: 0)
+            _ = try Self.insert(db, values, state: "uploading", size: 0, chunkCount: 0, storedBytes: 0, inChunkFile: true)
         }
     }
 
+    /// The chunk goes to the chunk file (durably) first; then the secret's row counts it.
+    /// A crash in between leaves a chunk of an upload that `recover` removes.
     public func appendChunk(id: SecretID, index: Int, bytes: ByteBuffer) async throws {
         let key = Data(id.bytes)
         let data = Self.data(bytes)
-        try await committer.submit(durable: false) { db in  // see beginUpload
-            guard index < Self.chunksPerSecret else { throw StoreError.unavailable("too many chunks") }
-            let advanced = try Int64.fetchAll(db.cachedStatement(sql: """
-                UPDATE secret SET chunk_count = chunk_count + 1, stored_bytes = stored_bytes + ?
-                WHERE id = ? AND state = 'uploading' AND chunk_count = ?
-                RETURNING seq
-                """), arguments: [data.count, key, index])
-            guard let seq = advanced.first else {
-                let expected = try Int.fetchOne(db.cachedStatement(sql: """
-                    SELECT chunk_count FROM secret WHERE id = ? AND state = 'uploading'
-                    """), arguments: [key])
-                guard let expected else { throw StoreError.noSuchUpload }
-                throw StoreError.unavailable("upload chunk \(index) out of order (expected \(expected))")
+        guard index < Self.chunksPerSecret else { throw StoreError.unavailable("too many chunks") }
+        try await read { db in try Self.checkNextChunk(db, key: key, index: index) }
+        try await inChunkFile { try await $0.append(secret: key, index: index, data: data) }
+        do {
+            try await committer.submit(durable: false) { db in  // see beginUpload
+                let advanced = try Int64.fetchAll(db.cachedStatement(sql: """
+                    UPDATE secret SET chunk_count = chunk_count + 1, stored_bytes = stored_bytes + ?
+                    WHERE id = ? AND state = 'uploading' AND chunk_count = ?
+                    RETURNING seq
+                    """), arguments: [data.count, key, index])
+                guard advanced.first != nil else {
+                    try Self.checkNextChunk(db, key: key, index: index)
+                    throw StoreError.noSuchUpload
+                }
+                try Self.adjustStoredBytes(db, by: data.count)
             }
-            try Self.insertChunk(db, seq: seq, index: index, data: data)
-            try Self.adjustStoredBytes(db, by: data.count)
+        } catch {
+            // The upload ended meanwhile (aborted, swept): take back the chunk just stored.
+            _ = try? await chunkFile.delete(secret: key, from: index, limit: 1)
+            throw error
+        }
+    }
+
+    /// Throws unless chunk `index` is the next one the upload `key` expects.
+    private static func checkNextChunk(_ db: Database, key: Data, index: Int) throws {
+        let expected = try Int.fetchOne(db.cachedStatement(sql: """
+            SELECT chunk_count FROM secret WHERE id = ? AND state = 'uploading'
+            """), arguments: [key])
+        guard let expected else { throw StoreError.noSuchUpload }
+        guard expected == index else {
+            throw StoreError.unavailable("upload chunk \(index) out of order (expected \(expected))")
         }
     }
 
@@ -351,12 +384,15 @@ public final class SQLiteStore: SecretStore {
                     "upload mismatch: \(storedCount) chunks of \(storedBytes) bytes appended, commit says \(chunkCount) of \(size)")
             }
             if chunkCount == 0 {
-                // An empty secret still has its (empty) chunk 0, like one made by `create`.
+                // An empty secret still has its (empty) chunk 0, like one made by `create`,
+                // and like one it is kept in this file.
                 try Self.insertChunk(db, seq: seq, index: 0, data: Data())
             }
+            // Every appended chunk is already durable in the chunk file, so this commit
+            // (durable) can never make a secret readable without its chunks.
             try db.cachedStatement(sql: """
-                UPDATE secret SET state = 'active', size = ?, chunk_count = ? WHERE id = ?
-                """).execute(arguments: [size, max(chunkCount, 1), key])
+                UPDATE secret SET state = 'active', size = ?, chunk_count = ?, in_chunk_file = ? WHERE id = ?
+                """).execute(arguments: [size, max(chunkCount, 1), chunkCount > 0, key])
         }
     }
 
@@ -365,13 +401,13 @@ public final class SQLiteStore: SecretStore {
     public func abortUpload(id: SecretID) async throws {
         let key = Data(id.bytes)
         // A read, not a write: the caller's appends have all committed by now.
-        let staged = try await read { db -> (seq: Int64, storedBytes: Int)? in
+        let staged = try await read { db -> (ciphertext: StoredCiphertext, storedBytes: Int)? in
             try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT seq, stored_bytes FROM secret WHERE id = ? AND state = 'uploading'
-                """), arguments: [key]).map { ($0[0], $0[1]) }
+                SELECT seq, stored_bytes, in_chunk_file FROM secret WHERE id = ? AND state = 'uploading'
+                """), arguments: [key]).map { (StoredCiphertext(key: key, seq: $0[0], inChunkFile: $0[2]), $0[1]) }
         }
-        if let staged, staged.storedBytes > Self.inlineDiscardLimit {
-            try await deleteChunksInSteps(key: key, seq: staged.seq)
+        if let staged, staged.ciphertext.inChunkFile || staged.storedBytes > Self.inlineDiscardLimit {
+            try await deleteChunksInSteps(staged.ciphertext)
         }
         try await committer.submit { db in
             guard let removed = try Row.fetchAll(db.cachedStatement(sql: """
@@ -385,54 +421,60 @@ public final class SQLiteStore: SecretStore {
     public func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?, now: Date) async throws -> ClaimResult {
         let key = Data(id.bytes)
         let nowMs = Self.milliseconds(now)
-        let (result, deferred) = try await committer.submit { db in
-            var deferred: Int64?
+        let (decided, deferred) = try await committer.submit { db in
+            var deferred: StoredCiphertext?
             let result = try Self.claim(db, key: key, claimVerifier: claimVerifier, proof: passwordProofVerifier,
                                         nowMs: nowMs, deferredDiscard: &deferred)
             return (result, deferred)
         }
-        if let deferred { try await discardInSteps(key: key, seq: deferred) }
-        return result
+        if let deferred { try await discardInSteps(deferred) }
+        guard case .granted(var grant) = decided.result, decided.firstChunkInFile else { return decided.result }
+        // Counted as a reader (see `claim`), so the chunk stays until this grant's finishRead.
+        grant.firstChunk = try await inChunkFile { try await $0.read(secret: key, index: 0) } ?? ByteBuffer()
+        return .granted(grant)
     }
 
-    /// `deferredDiscard` receives the `seq` of a secret this claim ended whose ciphertext
-    /// is too large to free inside the operation (see `discardInSteps`).
+    /// `deferredDiscard` receives a secret this claim ended whose ciphertext cannot be
+    /// freed inside the operation (see `discardInSteps`). `firstChunkInFile`: the grant's
+    /// first chunk is still to be read from the chunk file.
     private static func claim(_ db: Database, key: Data, claimVerifier: [UInt8], proof: [UInt8]?, nowMs: Int64,
-                              deferredDiscard: inout Int64?) throws -> ClaimResult {
+                              deferredDiscard: inout StoredCiphertext?) throws -> (result: ClaimResult, firstChunkInFile: Bool) {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT claim_verifier, password_verifier, password_attempts_left, state, expires_at,
-                   views_left, max_views, size, chunk_count, seq
+                   views_left, max_views, size, chunk_count, seq, in_chunk_file
             FROM secret WHERE id = ?
             """), arguments: [key]) else {
             _ = ConstantTime.equal(absentVerifier, claimVerifier)
-            return .notFound
+            return (.notFound, false)
         }
         let storedClaimVerifier: Data = row[0]
-        guard ConstantTime.equal(storedClaimVerifier, claimVerifier) else { return .notFound }
+        guard ConstantTime.equal(storedClaimVerifier, claimVerifier) else { return (.notFound, false) }
         let state: String = row[3]
         let expiresAt: Int64 = row[4]
         let viewsLeft: Int = row[5]
-        guard state == "active", nowMs < expiresAt, viewsLeft > 0 else { return .notFound }
+        guard state == "active", nowMs < expiresAt, viewsLeft > 0 else { return (.notFound, false) }
 
         if let passwordVerifier = row[1] as Data? {
-            guard let proof else { return .passwordRequired }
+            guard let proof else { return (.passwordRequired, false) }
             if !ConstantTime.equal(passwordVerifier, proof) {
                 let left = try Int.fetchAll(db.cachedStatement(sql: """
                     UPDATE secret SET password_attempts_left = password_attempts_left - 1
                     WHERE id = ? AND state = 'active' AND password_attempts_left > 0
                     RETURNING password_attempts_left
                     """), arguments: [key]).first ?? 0
-                if left > 0 { return .wrongPassword(attemptsLeft: left) }
+                if left > 0 { return (.wrongPassword(attemptsLeft: left), false) }
                 deferredDiscard = try end(db, key: key, state: "burned", endedAt: nowMs)
-                return .passwordAttemptsExhausted
+                return (.passwordAttemptsExhausted, false)
             }
         }
 
         let maxViews: Int = row[6]
         let size: Int = row[7]
         let chunkCount: Int = row[8]
-        let seq: Int64 = row[9]
-        let multiChunk = chunkCount > 1
+        let ciphertext = StoredCiphertext(key: key, seq: row[9], inChunkFile: row[10])
+        // A reader of the chunk file is counted even for one chunk: its chunk 0 is read
+        // after this operation commits and must still be there.
+        let multiChunk = chunkCount > 1 || ciphertext.inChunkFile
         // The decision itself: one conditional statement, atomic whatever the isolation. The
         // last view also ends the secret; its ciphertext goes in this transaction unless a
         // multi-chunk reader (this one) is counted. (SET expressions see the old values.)
@@ -444,47 +486,46 @@ public final class SQLiteStore: SecretStore {
                 ended_at = CASE WHEN views_left = 1 THEN ? ELSE ended_at END
             WHERE id = ? AND views_left > 0 AND state = 'active' AND expires_at > ?
             RETURNING views_left, active_readers, stored_bytes
-            """), arguments: [multiChunk ? 1 : 0, nowMs, key, nowMs]).first else { return .notFound }
+            """), arguments: [multiChunk ? 1 : 0, nowMs, key, nowMs]).first else { return (.notFound, false) }
         let left: Int = decided[0]
         let readers: Int = decided[1]
         let storedBytes: Int = decided[2]
         try db.cachedStatement(sql: """
             INSERT INTO secret_view (secret_id, view_no, viewed_at) VALUES (?, ?, ?)
             """).execute(arguments: [key, maxViews - left, nowMs])
-        let firstChunk = try readChunk(db, seq: seq, index: 0) ?? ByteBuffer()
-        if left == 0, readers == 0, storedBytes > 0,
-           try discardChunks(db, key: key, seq: seq, storedBytes: storedBytes) == nil {
-            deferredDiscard = seq
+        let firstChunk = ciphertext.inChunkFile ? ByteBuffer() : try readChunk(db, seq: ciphertext.seq, index: 0) ?? ByteBuffer()
+        if left == 0, readers == 0, storedBytes > 0, try discardChunks(db, ciphertext, storedBytes: storedBytes) == nil {
+            deferredDiscard = ciphertext
         }
-        return .granted(ClaimGrant(size: size, chunkCount: chunkCount, viewsLeft: left,
-                                   firstChunk: firstChunk, mustFinishRead: multiChunk))
+        return (.granted(ClaimGrant(size: size, chunkCount: chunkCount, viewsLeft: left,
+                                    firstChunk: firstChunk, mustFinishRead: multiChunk)), ciphertext.inChunkFile)
     }
 
     /// Only a claim granted with `mustFinishRead` must call this, exactly once.
     public func finishRead(id: SecretID) async throws {
         let key = Data(id.bytes)
-        let deferred = try await committer.submit { db -> Int64? in
+        let deferred = try await committer.submit { db -> StoredCiphertext? in
             guard let row = try Row.fetchAll(db.cachedStatement(sql: """
                 UPDATE secret SET active_readers = max(active_readers - 1, 0) WHERE id = ?
-                RETURNING active_readers, state, stored_bytes, seq
+                RETURNING active_readers, state, stored_bytes, seq, in_chunk_file
                 """), arguments: [key]).first else { return nil }
             let readers: Int = row[0]
             let state: String = row[1]
             let storedBytes: Int = row[2]
-            let seq: Int64 = row[3]
+            let ciphertext = StoredCiphertext(key: key, seq: row[3], inChunkFile: row[4])
             if readers == 0, storedBytes > 0, Self.endedStates.contains(state),
-               try Self.discardChunks(db, key: key, seq: seq, storedBytes: storedBytes) == nil {
-                return seq
+               try Self.discardChunks(db, ciphertext, storedBytes: storedBytes) == nil {
+                return ciphertext
             }
             return nil
         }
-        if let deferred { try await discardInSteps(key: key, seq: deferred) }
+        if let deferred { try await discardInSteps(deferred) }
     }
 
     public func revoke(id: SecretID, receiptVerifier: [UInt8], now: Date) async throws -> Bool {
         let key = Data(id.bytes)
         let nowMs = Self.milliseconds(now)
-        let (revoked, deferred) = try await committer.submit { db -> (Bool, Int64?) in
+        let (revoked, deferred) = try await committer.submit { db -> (Bool, StoredCiphertext?) in
             guard let row = try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT receipt_verifier, state, expires_at FROM secret WHERE id = ?
                 """), arguments: [key]) else {
@@ -497,7 +538,7 @@ public final class SQLiteStore: SecretStore {
             guard state == "active", nowMs < expiresAt else { return (false, nil) }
             return (true, try Self.end(db, key: key, state: "revoked", endedAt: nowMs))
         }
-        if let deferred { try await discardInSteps(key: key, seq: deferred) }
+        if let deferred { try await discardInSteps(deferred) }
         return revoked
     }
 
@@ -529,12 +570,17 @@ public final class SQLiteStore: SecretStore {
     /// secret comes only with its grant.
     public func chunk(id: SecretID, index: Int) async throws -> ByteBuffer? {
         let key = Data(id.bytes)
-        return try await read { db in
+        let found = try await read { db -> (chunk: ByteBuffer?, inChunkFile: Bool)? in
             guard let row = try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT active_readers, seq FROM secret WHERE id = ?
+                SELECT active_readers, seq, in_chunk_file FROM secret WHERE id = ?
                 """), arguments: [key]), (row[0] as Int) > 0 else { return nil }
-            return try Self.readChunk(db, seq: row[1], index: index)
+            if row[2] as Bool { return (nil, true) }
+            return (try Self.readChunk(db, seq: row[1], index: index), false)
         }
+        guard let found else { return nil }
+        guard found.inChunkFile else { return found.chunk }
+        // The counted reader keeps these chunks in place until its finishRead.
+        return try await inChunkFile { try await $0.read(secret: key, index: index) }
     }
 
     public func receipt(id: SecretID, receiptVerifier: [UInt8], now: Date) async throws -> Receipt? {
@@ -591,17 +637,18 @@ public final class SQLiteStore: SecretStore {
                 let rows = try Row.fetchAll(db.cachedStatement(sql: """
                     UPDATE secret SET state = 'expired', ended_at = expires_at
                     WHERE id IN (SELECT id FROM secret WHERE state = 'active' AND expires_at <= ? LIMIT ?)
-                    RETURNING id, active_readers, stored_bytes, seq
+                    RETURNING id, active_readers, stored_bytes, seq, in_chunk_file
                     """), arguments: [nowMs, limit])
-                var deferred: [(Data, Int64)] = []
+                var deferred: [StoredCiphertext] = []
                 for row in rows where (row[1] as Int) == 0 && (row[2] as Int) > 0 {
-                    if try Self.discardChunks(db, key: row[0], seq: row[3], storedBytes: row[2]) == nil {
-                        deferred.append((row[0], row[3]))
+                    let ciphertext = StoredCiphertext(key: row[0], seq: row[3], inChunkFile: row[4])
+                    if try Self.discardChunks(db, ciphertext, storedBytes: row[2]) == nil {
+                        deferred.append(ciphertext)
                     }
                 }
                 return (rows.count, deferred)
             }
-            for (key, seq) in deferred { try await discardInSteps(key: key, seq: seq) }
+            for ciphertext in deferred { try await discardInSteps(ciphertext) }
             report.expired += expired
             if expired < limit { break }
         }
@@ -612,25 +659,26 @@ public final class SQLiteStore: SecretStore {
         while true {
             var (secrets, chunks, deferred) = try await committer.submit { db in
                 let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT id, stored_bytes, seq FROM secret
+                    SELECT id, stored_bytes, seq, in_chunk_file FROM secret
                     WHERE stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired')
                       AND (active_readers = 0 OR ended_at < ?)
                     LIMIT ?
                     """), arguments: [leaseCutoff, limit])
                 var chunks = 0
-                var deferred: [(Data, Int64)] = []
+                var deferred: [StoredCiphertext] = []
                 for row in rows {
                     try db.cachedStatement(sql: "UPDATE secret SET active_readers = 0 WHERE id = ?")
                         .execute(arguments: [row[0] as Data])
-                    if let deleted = try Self.discardChunks(db, key: row[0], seq: row[2], storedBytes: row[1]) {
+                    let ciphertext = StoredCiphertext(key: row[0], seq: row[2], inChunkFile: row[3])
+                    if let deleted = try Self.discardChunks(db, ciphertext, storedBytes: row[1]) {
                         chunks += deleted
                     } else {
-                        deferred.append((row[0], row[2]))
+                        deferred.append(ciphertext)
                     }
                 }
                 return (rows.count, chunks, deferred)
             }
-            for (key, seq) in deferred { chunks += try await discardInSteps(key: key, seq: seq) }
+            for ciphertext in deferred { chunks += try await discardInSteps(ciphertext) }
             report.orphanedChunks += chunks
             if secrets < limit { break }
         }
@@ -638,19 +686,25 @@ public final class SQLiteStore: SecretStore {
         // 3. Uploads that never completed.
         let uploadCutoff = nowMs - Self.milliseconds(interval: staleUploadAge)
         while true {
-            let (uploads, chunks) = try await committer.submit { db in
+            var (uploads, chunks, inChunkFile) = try await committer.submit { db in
                 let rows = try Row.fetchAll(db.cachedStatement(sql: """
                     DELETE FROM secret
                     WHERE id IN (SELECT id FROM secret WHERE state = 'uploading' AND created_at < ? LIMIT ?)
-                    RETURNING id, stored_bytes, seq
+                    RETURNING id, stored_bytes, seq, in_chunk_file
                     """), arguments: [uploadCutoff, limit])
                 var chunks = 0
+                var inChunkFile: [StoredCiphertext] = []
                 for row in rows {
-                    chunks += try Self.deleteChunks(db, seq: row[2])
+                    let ciphertext = StoredCiphertext(key: row[0], seq: row[2], inChunkFile: row[3])
+                    if ciphertext.inChunkFile { inChunkFile.append(ciphertext) }
+                    chunks += try Self.deleteChunks(db, seq: ciphertext.seq)
                     try Self.adjustStoredBytes(db, by: -(row[1] as Int))
                 }
-                return (rows.count, chunks)
+                return (rows.count, chunks, inChunkFile)
             }
+            // Never readable, so their rows may go first; a crash here leaves chunks
+            // without a row, which step 5 and `recover` remove.
+            for ciphertext in inChunkFile { chunks += try await deleteChunksInSteps(ciphertext) }
             report.orphanedChunks += chunks
             if uploads < limit { break }
         }
@@ -674,6 +728,19 @@ public final class SQLiteStore: SecretStore {
             }
             report.receiptsRemoved += removed
             if removed < limit { break }
+        }
+
+        // 5. Chunks in the chunk file that no secret can read any more: left by a crash
+        //    or by a failed step of the above. (Ended secrets with stored bytes are step 2's.)
+        for secret in try await inChunkFile({ try await $0.secrets() }) {
+            let orphaned = try await read { db in
+                try Row.fetchOne(db.cachedStatement(sql: "SELECT state, stored_bytes FROM secret WHERE id = ?"),
+                                 arguments: [secret])
+                    .map { row in Self.endedStates.contains(row[0]) && (row[1] as Int) == 0 } ?? true
+            }
+            if orphaned {
+                report.orphanedChunks += try await deleteChunksInSteps(StoredCiphertext(key: secret, seq: 0, inChunkFile: true))
+            }
         }
 
         return report
@@ -728,19 +795,28 @@ public final class SQLiteStore: SecretStore {
         }
     }
 
+    /// Where a secret's ciphertext is kept, for freeing it after its operation committed.
+    private struct StoredCiphertext: Sendable {
+        var key: Data
+        /// Keys its chunk rows in this file.
+        var seq: Int64
+        /// Its chunks are in the chunk file (keyed by `key`) instead.
+        var inChunkFile: Bool
+    }
+
     /// Inserts a secret row; returns its `seq`, which keys its chunk rows.
     private static func insert(_ db: Database, _ values: RecordValues, state: String, size: Int, chunkCount: Int,
-                               storedBytes: Int) throws -> Int64 {
+                               storedBytes: Int, inChunkFile: Bool = false) throws -> Int64 {
         do {
             try db.cachedStatement(sql: """
                 INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_verifier, password_kdf,
                                     password_attempts_left, created_at, expires_at, max_views, views_left,
-                                    size, chunk_count, stored_bytes)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    size, chunk_count, stored_bytes, in_chunk_file)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [
                     values.key, state, values.claimVerifier, values.receiptVerifier, values.passwordVerifier,
                     values.passwordKDF, values.passwordAttempts, values.createdAt, values.expiresAt,
-                    values.maxViews, values.maxViews, size, chunkCount, storedBytes,
+                    values.maxViews, values.maxViews, size, chunkCount, storedBytes, inChunkFile,
                 ])
             return db.lastInsertedRowID
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
@@ -760,11 +836,14 @@ public final class SQLiteStore: SecretStore {
             .execute(arguments: [chunkKey(seq, index), data])
     }
 
-    /// Copies the blob straight from SQLite's row into a ByteBuffer (one copy).
     private static func readChunk(_ db: Database, seq: Int64, index: Int) throws -> ByteBuffer? {
-        let rows = try Row.fetchCursor(db.cachedStatement(sql: """
-            SELECT data FROM secret_chunk WHERE key = ?
-            """), arguments: [chunkKey(seq, index)])
+        try fetchBlob(db.cachedStatement(sql: "SELECT data FROM secret_chunk WHERE key = ?"),
+                      arguments: [chunkKey(seq, index)])
+    }
+
+    /// The blob of the first row, copied straight from SQLite's row into a ByteBuffer (one copy).
+    static func fetchBlob(_ statement: Statement, arguments: StatementArguments) throws -> ByteBuffer? {
+        let rows = try Row.fetchCursor(statement, arguments: arguments)
         guard let row = try rows.next() else { return nil }
         return try row.withUnsafeData(atIndex: 0) { data in
             guard let data else { return ByteBuffer() }
@@ -776,17 +855,17 @@ public final class SQLiteStore: SecretStore {
 
     /// Ends a readable secret (`exhausted`, `revoked`, `burned`): its ciphertext is removed
     /// now, or by the last reader's `finishRead` when a multi-chunk read is in progress.
-    /// Returns the secret's `seq` when its ciphertext is left for `discardInSteps`.
-    private static func end(_ db: Database, key: Data, state: String, endedAt: Int64) throws -> Int64? {
+    /// Returns the ciphertext when it is left for `discardInSteps`.
+    private static func end(_ db: Database, key: Data, state: String, endedAt: Int64) throws -> StoredCiphertext? {
         guard let row = try Row.fetchAll(db.cachedStatement(sql: """
             UPDATE secret SET state = ?, ended_at = ? WHERE id = ?
-            RETURNING active_readers, stored_bytes, seq
+            RETURNING active_readers, stored_bytes, seq, in_chunk_file
             """), arguments: [state, endedAt, key]).first else { return nil }
         let readers: Int = row[0]
         let storedBytes: Int = row[1]
-        let seq: Int64 = row[2]
-        if readers == 0, storedBytes > 0, try discardChunks(db, key: key, seq: seq, storedBytes: storedBytes) == nil {
-            return seq
+        let ciphertext = StoredCiphertext(key: key, seq: row[2], inChunkFile: row[3])
+        if readers == 0, storedBytes > 0, try discardChunks(db, ciphertext, storedBytes: storedBytes) == nil {
+            return ciphertext
         }
         return nil
     }
@@ -808,22 +887,24 @@ public final class SQLiteStore: SecretStore {
     /// each step accounts only for the rows it deleted. A crash midway leaves an ended
     /// secret with `stored_bytes > 0`, which `recover` and `sweep` finish.
     @discardableResult
-    private func discardInSteps(key: Data, seq: Int64) async throws -> Int {
-        let deleted = try await deleteChunksInSteps(key: key, seq: seq, paced: true)
+    private func discardInSteps(_ ciphertext: StoredCiphertext) async throws -> Int {
+        let deleted = try await deleteChunksInSteps(ciphertext, paced: true)
+        let key = ciphertext.key
         try await committer.submit { db in
             let left = try Int.fetchOne(db.cachedStatement(sql: "SELECT stored_bytes FROM secret WHERE id = ?"),
                                         arguments: [key]) ?? 0
             try db.cachedStatement(sql: "UPDATE secret SET stored_bytes = 0 WHERE id = ?").execute(arguments: [key])
             try Self.adjustStoredBytes(db, by: -left)
-            _ = try Self.deleteChunks(db, seq: seq)  // none left: a safety net
+            _ = try Self.deleteChunks(db, seq: ciphertext.seq)  // none left: a safety net
         }
         return deleted
     }
 
-    /// Deletes the chunk rows of `seq` in steps of `discardStep` chunks, each its own
-    /// operation, keeping the secret's `stored_bytes` and the store's total exact after
-    /// every step. The steps are not durable by themselves (whoever finishes the secret
-    /// commits durably); nothing in them is ever confirmed to a client.
+    /// Deletes a secret's chunks in steps of `discardStep` chunks, each its own operation,
+    /// keeping the secret's `stored_bytes` and the store's total exact after every step.
+    /// In this file the steps are not durable by themselves (whoever finishes the secret
+    /// commits durably); nothing in them is ever confirmed to a client. In the chunk file
+    /// each deletion is durable before it is counted here.
     ///
     /// `paced`: after each step, wait as long as the step took, so that freeing takes at
     /// most half of the writer's time and of the disk. For the ciphertext of an ended
@@ -832,37 +913,56 @@ public final class SQLiteStore: SecretStore {
     /// included (measured: `burnlink open` of 1 GiB right after its send took 3.9-5.2 s
     /// unpaced, 3.0-3.6 s paced).
     @discardableResult
-    private func deleteChunksInSteps(key: Data, seq: Int64, paced: Bool = false) async throws -> Int {
-        let end = Self.chunkKey(seq + 1, 0)
-        var lower = Self.chunkKey(seq, 0)
+    private func deleteChunksInSteps(_ ciphertext: StoredCiphertext, paced: Bool = false) async throws -> Int {
+        let key = ciphertext.key
+        let end = Self.chunkKey(ciphertext.seq + 1, 0)
+        var lower = Self.chunkKey(ciphertext.seq, 0)
         var deleted = 0
-        while lower < end {
+        while true {
             let started = ContinuousClock.now
-            let (lowerKey, upper) = (lower, min(lower + Int64(Self.discardStep), end))
-            let (count, next) = try await committer.submit(durable: false) { db -> (Int, Int64?) in
-                let freed = try Int.fetchAll(db.cachedStatement(sql: """
-                    DELETE FROM secret_chunk WHERE key >= ? AND key < ? RETURNING length(data)
-                    """), arguments: [lowerKey, upper])
-                let bytes = freed.reduce(0, +)
-                if bytes > 0 {
-                    try db.cachedStatement(sql: "UPDATE secret SET stored_bytes = max(stored_bytes - ?, 0) WHERE id = ?")
-                        .execute(arguments: [bytes, key])
-                    try Self.adjustStoredBytes(db, by: -bytes)
+            let count: Int
+            let more: Bool
+            if ciphertext.inChunkFile {
+                let freed = try await inChunkFile { try await $0.delete(secret: key, limit: Self.discardStep) }
+                if freed.bytes > 0 {
+                    try await committer.submit(durable: false) { db in try Self.accountFreed(db, key: key, bytes: freed.bytes) }
                 }
-                let next = try Int64.fetchOne(db.cachedStatement(sql: """
-                    SELECT key FROM secret_chunk WHERE key >= ? AND key < ? ORDER BY key LIMIT 1
-                    """), arguments: [upper, end])
-                return (freed.count, next)
+                (count, more) = (freed.chunks, freed.chunks > 0)
+            } else {
+                let (lowerKey, upper) = (lower, min(lower + Int64(Self.discardStep), end))
+                let next: Int64?
+                (count, next) = try await committer.submit(durable: false) { db -> (Int, Int64?) in
+                    let freed = try Int.fetchAll(db.cachedStatement(sql: """
+                        DELETE FROM secret_chunk WHERE key >= ? AND key < ? RETURNING length(data)
+                        """), arguments: [lowerKey, upper])
+                    try Self.accountFreed(db, key: key, bytes: freed.reduce(0, +))
+                    let next = try Int64.fetchOne(db.cachedStatement(sql: """
+                        SELECT key FROM secret_chunk WHERE key >= ? AND key < ? ORDER BY key LIMIT 1
+                        """), arguments: [upper, end])
+                    return (freed.count, next)
+                }
+                lower = next ?? end
+                more = next != nil
             }
             deleted += count
-            guard let next else { break }
-            lower = next
+            guard more else { break }
             if paced { try? await Task.sleep(for: ContinuousClock.now - started) }
         }
         return deleted
     }
 
-    /// Deletes a secret's chunk rows (one key range); returns how many.
+    /// Takes `bytes` just deleted off the secret's `stored_bytes` and the store's total,
+    /// never more than the secret still counts (its row may be gone, or already at 0).
+    private static func accountFreed(_ db: Database, key: Data, bytes: Int) throws {
+        guard bytes > 0, let counted = try Int.fetchOne(db.cachedStatement(sql: """
+            SELECT stored_bytes FROM secret WHERE id = ?
+            """), arguments: [key]) else { return }
+        let delta = min(counted, bytes)
+        try db.cachedStatement(sql: "UPDATE secret SET stored_bytes = ? WHERE id = ?").execute(arguments: [counted - delta, key])
+        try adjustStoredBytes(db, by: -delta)
+    }
+
+    /// Deletes a secret's chunk rows in this file (one key range); returns how many.
     private static func deleteChunks(_ db: Database, seq: Int64) throws -> Int {
         try db.cachedStatement(sql: "DELETE FROM secret_chunk WHERE key >= ? AND key < ?")
             .execute(arguments: [chunkKey(seq, 0), chunkKey(seq + 1, 0)])
@@ -870,12 +970,13 @@ public final class SQLiteStore: SecretStore {
     }
 
     /// Deletes a secret's chunks and accounts for their bytes; returns the chunks deleted,
-    /// or nil when the secret holds more than `inlineDiscardLimit`: then nothing is deleted
-    /// here and the caller runs `discardInSteps` once its operation has committed.
-    private static func discardChunks(_ db: Database, key: Data, seq: Int64, storedBytes: Int) throws -> Int? {
-        guard storedBytes <= inlineDiscardLimit else { return nil }
-        let deleted = try deleteChunks(db, seq: seq)
-        try db.cachedStatement(sql: "UPDATE secret SET stored_bytes = 0 WHERE id = ?").execute(arguments: [key])
+    /// or nil when they are in the chunk file or more than `inlineDiscardLimit`: then
+    /// nothing is deleted here and the caller runs `discardInSteps` once its operation
+    /// has committed.
+    private static func discardChunks(_ db: Database, _ ciphertext: StoredCiphertext, storedBytes: Int) throws -> Int? {
+        guard !ciphertext.inChunkFile, storedBytes <= inlineDiscardLimit else { return nil }
+        let deleted = try deleteChunks(db, seq: ciphertext.seq)
+        try db.cachedStatement(sql: "UPDATE secret SET stored_bytes = 0 WHERE id = ?").execute(arguments: [ciphertext.key])
         try adjustStoredBytes(db, by: -storedBytes)
         return deleted
     }
@@ -891,6 +992,19 @@ public final class SQLiteStore: SecretStore {
             return try await pool.read(body)
         } catch is CancellationError {
             throw CancellationError()
+        } catch {
+            throw StoreError(mapping: error)
+        }
+    }
+
+    /// Runs `body` on the chunk file, with its errors mapped like the main file's.
+    private func inChunkFile<T: Sendable>(_ body: (SQLiteChunkFile) async throws -> T) async throws -> T {
+        do {
+            return try await body(chunkFile)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let error as StoreError {
+            throw error
         } catch {
             throw StoreError(mapping: error)
         }

@@ -1,0 +1,156 @@
+import Foundation
+import GRDB
+import NIOCore
+
+/// The ciphertext of secrets uploaded in several chunks (over `StoreLimits.chunkSize`),
+/// in a SQLite file of its own beside the main database (`<database>-chunks`).
+///
+/// Why apart: the main file keeps 4 KiB pages, which suit its small rows (1 KiB creates
+/// ran 10-15 % slower on 16 KiB pages). Through 4 KiB pages a 1 MiB chunk is 256 overflow
+/// pages, each written with two system calls to the WAL and copied again at checkpoint;
+/// that bounded ingest at about 230 MB/s. Here pages are 64 KiB, and the file has its own
+/// writer, so large uploads and the freeing of large ciphertext no longer queue behind,
+/// or hold up, the creates and claims of the main file (docs/benchmarks.md).
+///
+/// Same settings as the main file: WAL, `synchronous=FULL`, `secure_delete=ON`, owner-only.
+/// Every write here is durable when it returns. The main file stays the authority: a
+/// chunk here is readable only through a secret row there, and the store writes in an
+/// order that a crash can only leave chunks without a readable secret (which `SQLiteStore`
+/// removes at open and in its sweep), never a readable secret without its chunks:
+/// chunks are appended before the upload commits, and deleted before the secret's
+/// `stored_bytes` drops to 0.
+///
+/// Schema: `chunk(secret_id BLOB, idx INTEGER, data BLOB)`, unique on (secret_id, idx).
+/// Keyed by the random id, not the main file's reusable `seq`, so a chunk left by a crash
+/// can never be taken for a later secret's.
+final class SQLiteChunkFile: Sendable {
+    let path: String
+    private let pool: DatabasePool
+
+    /// Page size of a new chunk file. 1 GiB written as 1 MiB chunks took 2.0-2.4 s here,
+    /// against 4.5 s with 4 KiB pages (WAL, same machine).
+    static let pageSize = 65_536
+
+    init(path: String) throws {
+        self.path = path
+        try SQLiteStore.prepareFile(at: path)
+        var configuration = Configuration()
+        configuration.label = "burnlink-chunks"
+        configuration.busyMode = .timeout(10)
+        configuration.maximumReaderCount = 8
+        configuration.prepareDatabase { db in
+            // Takes effect only while the file is empty, before GRDB turns WAL on.
+            try db.execute(sql: "PRAGMA page_size = \(Self.pageSize)")
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA secure_delete = ON")
+            try db.execute(sql: "PRAGMA journal_size_limit = \(64 << 20)")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")  // see SQLiteStore.init
+            guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2,
+                  try Int.fetchOne(db, sql: "PRAGMA secure_delete") == 1 else {
+                throw StoreError.unavailable("SQLite refused synchronous=FULL or secure_delete=ON for the chunk file")
+            }
+        }
+        try Self.migrator.migrate(pool)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            // A rowid table: chunks append in arrival order; only the small index is sorted by id.
+            try db.execute(sql: """
+                CREATE TABLE chunk (
+                    secret_id BLOB NOT NULL CHECK (length(secret_id) = 16),
+                    idx INTEGER NOT NULL CHECK (idx >= 0),
+                    data BLOB NOT NULL,
+                    UNIQUE (secret_id, idx)
+                );
+                """)
+        }
+        return migrator
+    }
+
+    func close() throws {
+        try pool.close()
+    }
+
+    /// Stores chunk `index` of a secret, durably. A chunk already there is a conflict (throws).
+    func append(secret: Data, index: Int, data: Data) async throws {
+        try await pool.write { db in
+            try db.cachedStatement(sql: "INSERT INTO chunk (secret_id, idx, data) VALUES (?, ?, ?)")
+                .execute(arguments: [secret, index, data])
+        }
+    }
+
+    func read(secret: Data, index: Int) async throws -> ByteBuffer? {
+        try await pool.read { db in
+            try SQLiteStore.fetchBlob(db.cachedStatement(sql: "SELECT data FROM chunk WHERE secret_id = ? AND idx = ?"),
+                                      arguments: [secret, index])
+        }
+    }
+
+    /// Deletes the secret's chunks with an index of at least `from`, at most `limit` of
+    /// them, durably. Returns the bytes freed (0 when none were left).
+    func delete(secret: Data, from index: Int = 0, limit: Int = .max) async throws -> (chunks: Int, bytes: Int) {
+        try await pool.write { db in
+            let freed = try Int.fetchAll(db.cachedStatement(sql: """
+                DELETE FROM chunk WHERE rowid IN (
+                    SELECT rowid FROM chunk WHERE secret_id = ? AND idx >= ? ORDER BY idx LIMIT ?)
+                RETURNING length(data)
+                """), arguments: [secret, index, limit])
+            return (freed.count, freed.reduce(0, +))
+        }
+    }
+
+    /// The ids that have chunks here.
+    func secrets() async throws -> [Data] {
+        try await pool.read { db in try Self.secrets(db) }
+    }
+
+    /// One index seek per secret, not a scan of every chunk.
+    private static func secrets(_ db: Database) throws -> [Data] {
+        var ids: [Data] = []
+        var last = Data()
+        while let next = try Data.fetchOne(db.cachedStatement(sql: """
+            SELECT secret_id FROM chunk WHERE secret_id > ? ORDER BY secret_id LIMIT 1
+            """), arguments: [last]) {
+            ids.append(next)
+            last = next
+        }
+        return ids
+    }
+
+    /// At open: deletes the chunks of every secret not in `keep`, all at once (nothing is
+    /// served yet). Returns the chunks deleted.
+    @discardableResult
+    func removeAll(except keep: Set<Data>) throws -> Int {
+        try pool.write { db in
+            var deleted = 0
+            for id in try Self.secrets(db) where !keep.contains(id) {
+                try db.execute(sql: "DELETE FROM chunk WHERE secret_id = ?", arguments: [id])
+                deleted += db.changesCount
+            }
+            return deleted
+        }
+    }
+
+    /// Bytes and chunk rows held here (for tests and diagnostics).
+    func contents() async throws -> (chunks: Int, bytes: Int) {
+        try await pool.read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(length(data)), 0) FROM chunk")!
+            return (row[0], row[1])
+        }
+    }
+
+    /// The settings the writer runs with (for tests).
+    func settings() async throws -> (pageSize: Int, journalMode: String, synchronous: Int, secureDelete: Int) {
+        try await pool.writeWithoutTransaction { db in
+            (try Int.fetchOne(db, sql: "PRAGMA page_size") ?? -1,
+             try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
+             try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1,
+             try Int.fetchOne(db, sql: "PRAGMA secure_delete") ?? -1)
+        }
+    }
+}
