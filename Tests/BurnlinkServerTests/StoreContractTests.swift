@@ -960,6 +960,7 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         }
         #expect(chunkRows == 0)
         try queue.close()
+        #expect(try await Self.chunkFileIDs(path).isEmpty)
         // The upload's id is free again.
         try await store.beginUpload(upload.record)
         try await store.abortUpload(id: upload.id)
@@ -978,6 +979,113 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         #expect(settings.secureDelete == 1)
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+
+        let chunkFile = try await store.chunkFileSettings()
+        #expect(chunkFile.pageSize == 65_536)
+        #expect(chunkFile.journalMode == "wal")
+        #expect(chunkFile.synchronous == 2)
+        #expect(chunkFile.secureDelete == 1)
+        let chunkFileAttributes = try FileManager.default.attributesOfItem(atPath: path + "-chunks")
+        #expect((chunkFileAttributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+    }
+
+    /// The secret ids that have rows in the chunk file beside `path`.
+    static func chunkFileIDs(_ path: String) async throws -> [Data] {
+        let queue = try DatabaseQueue(path: path + "-chunks")
+        defer { try? queue.close() }
+        return try await queue.read { db in try Data.fetchAll(db, sql: "SELECT DISTINCT secret_id FROM chunk") }
+    }
+
+    @Test("a multi-chunk upload is kept in the chunk file, and leaves it once read")
+    func uploadsUseTheChunkFile() async throws {
+        let (directory, path) = Self.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: path)
+        defer { try? store.close() }
+        let small = StoreSample()
+        let large = StoreSample()
+        let chunks = threeChunks()
+        try await small.store(in: store)
+        try await store.upload(large, chunks: chunks)
+        #expect(try await Self.chunkFileIDs(path) == [Data(large.id.bytes)])
+        let mainRows = try await DatabaseQueue(path: path).read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM secret_chunk") ?? -1
+        }
+        #expect(mainRows == 1, "only the small secret's chunk belongs in the main file")
+
+        let grant = try #require(try await store.claim(large).grant)
+        #expect(grant.mustFinishRead)
+        #expect(try await store.readAll(large, grant: grant) == chunks.flatMap { $0 })
+        try await store.finishRead(id: large.id)
+        #expect(try await Self.chunkFileIDs(path).isEmpty)
+        #expect(try await store.storedBytes() == small.ciphertext.count)
+    }
+
+    @Test("an upload of one chunk from the chunk file: the first chunk comes with the grant, then it is freed")
+    func singleChunkUpload() async throws {
+        let (directory, path) = Self.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: path)
+        defer { try? store.close() }
+        let sample = StoreSample(size: 5000)
+        try await store.upload(sample, chunks: [sample.ciphertext])
+        let grant = try #require(try await store.claim(sample).grant)
+        #expect(bytes(grant.firstChunk) == sample.ciphertext)
+        #expect(grant.mustFinishRead, "counted as a reader, or chunk 0 could be freed before it was read")
+        #expect(ClaimOutcome(try await store.claim(sample)) == .notFound)
+        try await store.finishRead(id: sample.id)
+        #expect(try await Self.chunkFileIDs(path).isEmpty)
+        #expect(try await store.storedBytes() == 0)
+    }
+
+    @Test("chunks in the chunk file without a readable secret are removed by the sweep and at open")
+    func chunkFileOrphans() async throws {
+        let (directory, path) = Self.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let kept = StoreSample()
+        let chunks = threeChunks()
+        let orphan = Data(SecretID.random().bytes)
+        func plantOrphan() async throws {
+            let queue = try DatabaseQueue(path: path + "-chunks")
+            try await queue.write { db in
+                try db.execute(sql: "INSERT INTO chunk (secret_id, idx, data) VALUES (?, 0, ?), (?, 1, ?)",
+                               arguments: [orphan, Data(count: 1000), orphan, Data(count: 2000)])
+            }
+            try queue.close()
+        }
+        do {
+            let store = try SQLiteStore(path: path)
+            try await store.upload(kept, chunks: chunks)
+            try await plantOrphan()
+            let report = try await store.sweep(now: at(1), receiptRetention: 3600)
+            #expect(report.orphanedChunks == 2)
+            #expect(try await Self.chunkFileIDs(path) == [Data(kept.id.bytes)])
+            #expect(try await store.storedBytes() == chunks.reduce(0) { $0 + $1.count }, "an orphan was never counted")
+            try await plantOrphan()
+            try store.close()
+        }
+        let store = try SQLiteStore(path: path)
+        defer { try? store.close() }
+        #expect(try await Self.chunkFileIDs(path) == [Data(kept.id.bytes)])
+        let grant = try #require(try await store.claim(kept).grant)
+        #expect(try await store.readAll(kept, grant: grant) == chunks.flatMap { $0 })
+    }
+
+    @Test("an append to an upload that ended meanwhile leaves no chunk in the chunk file")
+    func appendAfterAbort() async throws {
+        let (directory, path) = Self.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: path)
+        defer { try? store.close() }
+        let sample = StoreSample()
+        try await store.beginUpload(sample.record)
+        try await store.appendChunk(id: sample.id, index: 0, bytes: ByteBuffer(bytes: StoreSample.randomBytes(mebibyte)))
+        try await store.abortUpload(id: sample.id)
+        await #expect(throws: StoreError.noSuchUpload) {
+            try await store.appendChunk(id: sample.id, index: 1, bytes: ByteBuffer(bytes: StoreSample.randomBytes(1000)))
+        }
+        #expect(try await Self.chunkFileIDs(path).isEmpty)
+        #expect(try await store.storedBytes() == 0)
     }
 
     @Test("concurrent writes share transactions")

@@ -764,6 +764,11 @@ public final class SQLiteStore: SecretStore {
         }
     }
 
+    /// The chunk file's settings (for tests).
+    func chunkFileSettings() async throws -> (pageSize: Int, journalMode: String, synchronous: Int, secureDelete: Int) {
+        try await chunkFile.settings()
+    }
+
     // MARK: - Helpers
 
     private static let endedStates: Set<String> = ["exhausted", "revoked", "burned", "expired"]
