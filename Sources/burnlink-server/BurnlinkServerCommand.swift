@@ -24,7 +24,7 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
     var port: Int?
 
     @Option(help: ArgumentHelp(
-        "SQLite database file, or a PostgreSQL URL (postgres://user@host:port/db?sslmode=...) shared by several replicas. [BURNLINK_DATABASE or BURNLINK_DATABASE_URL] (default: ./burnlink-data/burnlink.sqlite)",
+        "SQLite database file (secrets over 1 MiB go to <file>-chunks beside it), or a PostgreSQL URL (postgres://user@host:port/db?sslmode=...) shared by several replicas. [BURNLINK_DATABASE or BURNLINK_DATABASE_URL] (default: ./burnlink-data/burnlink.sqlite)",
         discussion: "A PostgreSQL password can come from PGPASSWORD instead of the URL."))
     var database: String?
 

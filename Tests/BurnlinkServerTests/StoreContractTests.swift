@@ -1031,11 +1031,29 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         try await store.upload(sample, chunks: [sample.ciphertext])
         let grant = try #require(try await store.claim(sample).grant)
         #expect(bytes(grant.firstChunk) == sample.ciphertext)
-        #expect(grant.mustFinishRead, "counted as a reader, or chunk 0 could be freed before it was read")
+        #expect(grant.mustFinishRead, "counted as a reader, so that only its finishRead frees the chunks")
         #expect(ClaimOutcome(try await store.claim(sample)) == .notFound)
         try await store.finishRead(id: sample.id)
         #expect(try await Self.chunkFileIDs(path).isEmpty)
         #expect(try await store.storedBytes() == 0)
+    }
+
+    @Test("a claim that cannot read chunk 0 from the chunk file spends no view")
+    func claimWithoutFirstChunk() async throws {
+        let (directory, path) = Self.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: path)
+        defer { try? store.close() }
+        let sample = StoreSample(maxViews: 2)
+        try await store.upload(sample, chunks: threeChunks())
+        let queue = try DatabaseQueue(path: path + "-chunks")
+        try await queue.write { db in
+            try db.execute(sql: "DELETE FROM chunk WHERE secret_id = ? AND idx = 0", arguments: [Data(sample.id.bytes)])
+        }
+        try queue.close()
+        #expect(ClaimOutcome(try await store.claim(sample)) == .notFound)
+        let receipt = try #require(try await store.receipt(sample))
+        #expect(receipt.state == .waiting && receipt.viewsLeft == 2)
     }
 
     @Test("chunks in the chunk file without a readable secret are removed by the sweep and at open")

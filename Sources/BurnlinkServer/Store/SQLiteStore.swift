@@ -421,50 +421,68 @@ public final class SQLiteStore: SecretStore {
     public func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?, now: Date) async throws -> ClaimResult {
         let key = Data(id.bytes)
         let nowMs = Self.milliseconds(now)
-        let (decided, deferred) = try await committer.submit { db in
-            var deferred: StoredCiphertext?
-            let result = try Self.claim(db, key: key, claimVerifier: claimVerifier, proof: passwordProofVerifier,
-                                        nowMs: nowMs, deferredDiscard: &deferred)
-            return (result, deferred)
+        // A secret whose chunks are in the chunk file takes two operations: the first checks
+        // everything and changes nothing (unless a wrong password is counted); then chunk 0 is
+        // read, and the second decides with it in hand. So a view is never spent on a claim
+        // that then fails to read its first chunk.
+        var firstChunkFromFile: ByteBuffer?
+        while true {
+            let (step, deferred) = try await committer.submit { [firstChunkFromFile] db in
+                var deferred: StoredCiphertext?
+                let step = try Self.claim(db, key: key, claimVerifier: claimVerifier, proof: passwordProofVerifier,
+                                          nowMs: nowMs, firstChunkFromFile: firstChunkFromFile, deferredDiscard: &deferred)
+                return (step, deferred)
+            }
+            if let deferred { try await discardInSteps(deferred) }
+            switch step {
+            case .done(let result):
+                return result
+            case .readFirstChunk:
+                guard let chunk = try await inChunkFile({ try await $0.read(secret: key, index: 0) }) else {
+                    return .notFound  // freed meanwhile: the secret ended
+                }
+                firstChunkFromFile = chunk
+            }
         }
-        if let deferred { try await discardInSteps(deferred) }
-        guard case .granted(var grant) = decided.result, decided.firstChunkInFile else { return decided.result }
-        // Counted as a reader (see `claim`), so the chunk stays until this grant's finishRead.
-        grant.firstChunk = try await inChunkFile { try await $0.read(secret: key, index: 0) } ?? ByteBuffer()
-        return .granted(grant)
+    }
+
+    private enum ClaimStep: Sendable {
+        case done(ClaimResult)
+        /// Call again with chunk 0 from the chunk file.
+        case readFirstChunk
     }
 
     /// `deferredDiscard` receives a secret this claim ended whose ciphertext cannot be
-    /// freed inside the operation (see `discardInSteps`). `firstChunkInFile`: the grant's
-    /// first chunk is still to be read from the chunk file.
+    /// freed inside the operation (see `discardInSteps`). `firstChunkFromFile`: chunk 0 of
+    /// a secret kept in the chunk file, read by the caller after a `.readFirstChunk`.
     private static func claim(_ db: Database, key: Data, claimVerifier: [UInt8], proof: [UInt8]?, nowMs: Int64,
-                              deferredDiscard: inout StoredCiphertext?) throws -> (result: ClaimResult, firstChunkInFile: Bool) {
+                              firstChunkFromFile: ByteBuffer?, deferredDiscard: inout StoredCiphertext?) throws -> ClaimStep {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT claim_verifier, password_verifier, password_attempts_left, state, expires_at,
                    views_left, max_views, size, chunk_count, seq, in_chunk_file
             FROM secret WHERE id = ?
             """), arguments: [key]) else {
             _ = ConstantTime.equal(absentVerifier, claimVerifier)
-            return (.notFound, false)
+            return .done(.notFound)
         }
         let storedClaimVerifier: Data = row[0]
-        guard ConstantTime.equal(storedClaimVerifier, claimVerifier) else { return (.notFound, false) }
+        guard ConstantTime.equal(storedClaimVerifier, claimVerifier) else { return .done(.notFound) }
         let state: String = row[3]
         let expiresAt: Int64 = row[4]
         let viewsLeft: Int = row[5]
-        guard state == "active", nowMs < expiresAt, viewsLeft > 0 else { return (.notFound, false) }
+        guard state == "active", nowMs < expiresAt, viewsLeft > 0 else { return .done(.notFound) }
 
         if let passwordVerifier = row[1] as Data? {
-            guard let proof else { return (.passwordRequired, false) }
+            guard let proof else { return .done(.passwordRequired) }
             if !ConstantTime.equal(passwordVerifier, proof) {
                 let left = try Int.fetchAll(db.cachedStatement(sql: """
                     UPDATE secret SET password_attempts_left = password_attempts_left - 1
                     WHERE id = ? AND state = 'active' AND password_attempts_left > 0
                     RETURNING password_attempts_left
                     """), arguments: [key]).first ?? 0
-                if left > 0 { return (.wrongPassword(attemptsLeft: left), false) }
+                if left > 0 { return .done(.wrongPassword(attemptsLeft: left)) }
                 deferredDiscard = try end(db, key: key, state: "burned", endedAt: nowMs)
-                return (.passwordAttemptsExhausted, false)
+                return .done(.passwordAttemptsExhausted)
             }
         }
 
@@ -472,8 +490,9 @@ public final class SQLiteStore: SecretStore {
         let size: Int = row[7]
         let chunkCount: Int = row[8]
         let ciphertext = StoredCiphertext(key: key, seq: row[9], inChunkFile: row[10])
-        // A reader of the chunk file is counted even for one chunk: its chunk 0 is read
-        // after this operation commits and must still be there.
+        if ciphertext.inChunkFile, firstChunkFromFile == nil { return .readFirstChunk }
+        // A reader of the chunk file is counted even for one chunk, so that its chunks are
+        // freed by its finishRead, never by another operation while it streams.
         let multiChunk = chunkCount > 1 || ciphertext.inChunkFile
         // The decision itself: one conditional statement, atomic whatever the isolation. The
         // last view also ends the secret; its ciphertext goes in this transaction unless a
@@ -486,19 +505,19 @@ public final class SQLiteStore: SecretStore {
                 ended_at = CASE WHEN views_left = 1 THEN ? ELSE ended_at END
             WHERE id = ? AND views_left > 0 AND state = 'active' AND expires_at > ?
             RETURNING views_left, active_readers, stored_bytes
-            """), arguments: [multiChunk ? 1 : 0, nowMs, key, nowMs]).first else { return (.notFound, false) }
+            """), arguments: [multiChunk ? 1 : 0, nowMs, key, nowMs]).first else { return .done(.notFound) }
         let left: Int = decided[0]
         let readers: Int = decided[1]
         let storedBytes: Int = decided[2]
         try db.cachedStatement(sql: """
             INSERT INTO secret_view (secret_id, view_no, viewed_at) VALUES (?, ?, ?)
             """).execute(arguments: [key, maxViews - left, nowMs])
-        let firstChunk = ciphertext.inChunkFile ? ByteBuffer() : try readChunk(db, seq: ciphertext.seq, index: 0) ?? ByteBuffer()
+        let firstChunk = try firstChunkFromFile ?? readChunk(db, seq: ciphertext.seq, index: 0) ?? ByteBuffer()
         if left == 0, readers == 0, storedBytes > 0, try discardChunks(db, ciphertext, storedBytes: storedBytes) == nil {
             deferredDiscard = ciphertext
         }
-        return (.granted(ClaimGrant(size: size, chunkCount: chunkCount, viewsLeft: left,
-                                    firstChunk: firstChunk, mustFinishRead: multiChunk)), ciphertext.inChunkFile)
+        return .done(.granted(ClaimGrant(size: size, chunkCount: chunkCount, viewsLeft: left,
+                                         firstChunk: firstChunk, mustFinishRead: multiChunk)))
     }
 
     /// Only a claim granted with `mustFinishRead` must call this, exactly once.
