@@ -1089,6 +1089,35 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         #expect(try await store.readAll(kept, grant: grant) == chunks.flatMap { $0 })
     }
 
+    @Test("a chunk the chunk file refuses is not counted: the upload stays as it was")
+    func refusedChunkIsNotCounted() async throws {
+        let (directory, path) = Self.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: path)
+        defer { try? store.close() }
+        let sample = StoreSample()
+        let first = StoreSample.randomBytes(mebibyte)
+        try await store.beginUpload(sample.record)
+        try await store.appendChunk(id: sample.id, index: 0, bytes: ByteBuffer(bytes: first))
+        // A row already in the way makes the chunk file refuse chunk 1.
+        let queue = try DatabaseQueue(path: path + "-chunks")
+        try await queue.write { db in
+            try db.execute(sql: "INSERT INTO chunk (secret_id, idx, data) VALUES (?, 1, x'00')",
+                           arguments: [Data(sample.id.bytes)])
+        }
+        await #expect(throws: StoreError.self) {
+            try await store.appendChunk(id: sample.id, index: 1, bytes: ByteBuffer(bytes: StoreSample.randomBytes(1000)))
+        }
+        #expect(try await store.storedBytes() == mebibyte)
+        try await queue.write { db in
+            try db.execute(sql: "DELETE FROM chunk WHERE secret_id = ? AND idx = 1", arguments: [Data(sample.id.bytes)])
+        }
+        try queue.close()
+        try await store.commitUpload(id: sample.id, size: mebibyte, chunkCount: 1)
+        let grant = try #require(try await store.claim(sample).grant)
+        #expect(bytes(grant.firstChunk) == first)
+    }
+
     @Test("an append to an upload that ended meanwhile leaves no chunk in the chunk file")
     func appendAfterAbort() async throws {
         let (directory, path) = Self.location()

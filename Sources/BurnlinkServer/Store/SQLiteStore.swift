@@ -44,10 +44,7 @@ public final class SQLiteStore: SecretStore {
     private let committer: GroupCommit
     /// The chunks of multi-chunk uploads, in `<path>-chunks`.
     private let chunkFile: SQLiteChunkFile
-    /// A connection of its own that copies the WAL back into the database file, so that
-    /// checkpoints run beside the commits instead of inside them (see `checkpointInterval`).
-    private let checkpointer: DatabaseQueue
-    private let checkpointing: Task<Void, Never>
+    private let checkpointer: SQLiteCheckpointer
     private let staleUploadAge: TimeInterval
     private let readerLease: TimeInterval
 
@@ -96,41 +93,17 @@ public final class SQLiteStore: SecretStore {
                 try Data.fetchSet(db, sql: "SELECT id FROM secret WHERE in_chunk_file = 1 AND state = 'active'")
             }
             try chunkFile.removeAll(except: keep)
-            try pool.writeWithoutTransaction { db in
-                // The writer checkpoints by itself only as a backstop (the WAL is then 64 MiB).
-                try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.backstopCheckpointPages)")
-            }
-            var checkpointConfiguration = Configuration()
-            checkpointConfiguration.label = "burnlink-checkpoint"
-            checkpointConfiguration.busyMode = .timeout(10)
-            checkpointConfiguration.prepareDatabase { db in
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-                try db.execute(sql: "PRAGMA journal_size_limit = \(64 << 20)")
-            }
-            checkpointer = try DatabaseQueue(path: path, configuration: checkpointConfiguration)
+            try SQLiteCheckpointer.leaveCheckpoints(of: pool, backstopBytes: 64 << 20)
+            checkpointer = try SQLiteCheckpointer(path: path, label: "burnlink-checkpoint")
         } catch {
             throw StoreError(mapping: error)
         }
         committer = GroupCommit(writer: pool)
-        checkpointing = Task.detached(priority: .utility) { [checkpointer] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: Self.checkpointInterval)
-                // PASSIVE: copies what no reader still needs, never waits for the writer.
-                _ = try? await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
-            }
-        }
     }
-
-    /// How often the checkpointer runs. A commit then only appends to the WAL and syncs it;
-    /// in the writer, SQLite's automatic checkpoints (every 1,000 pages by default) made
-    /// some commits wait for a whole copy-back and a sync of the database file.
-    static let checkpointInterval = Duration.milliseconds(50)
-    static let backstopCheckpointPages = 16_384
 
     /// Closes every connection. Operations after `close()` fail with `.unavailable`.
     /// Call it once no operation is in flight (the server does, after its requests finished).
     public func close() throws {
-        checkpointing.cancel()
         do {
             try checkpointer.close()
             try pool.close()
@@ -329,30 +302,37 @@ public final class SQLiteStore: SecretStore {
         }
     }
 
-    /// The chunk goes to the chunk file (durably) first; then the secret's row counts it.
-    /// A crash in between leaves a chunk of an upload that `recover` removes.
+    /// The secret's row counts the chunk (checking its order), then the chunk goes to the
+    /// chunk file, durably. The order between the two does not matter for a crash: only
+    /// `commitUpload`, after every append returned, makes the upload readable, and `recover`
+    /// drops an upload in progress. If the chunk cannot be stored, the count is taken back.
     public func appendChunk(id: SecretID, index: Int, bytes: ByteBuffer) async throws {
         let key = Data(id.bytes)
         let data = Self.data(bytes)
         guard index < Self.chunksPerSecret else { throw StoreError.unavailable("too many chunks") }
-        try await read { db in try Self.checkNextChunk(db, key: key, index: index) }
-        try await inChunkFile { try await $0.append(secret: key, index: index, data: data) }
-        do {
-            try await committer.submit(durable: false) { db in  // see beginUpload
-                let advanced = try Int64.fetchAll(db.cachedStatement(sql: """
-                    UPDATE secret SET chunk_count = chunk_count + 1, stored_bytes = stored_bytes + ?
-                    WHERE id = ? AND state = 'uploading' AND chunk_count = ?
-                    RETURNING seq
-                    """), arguments: [data.count, key, index])
-                guard advanced.first != nil else {
-                    try Self.checkNextChunk(db, key: key, index: index)
-                    throw StoreError.noSuchUpload
-                }
-                try Self.adjustStoredBytes(db, by: data.count)
+        try await committer.submit(durable: false) { db in  // see beginUpload
+            let advanced = try Int64.fetchAll(db.cachedStatement(sql: """
+                UPDATE secret SET chunk_count = chunk_count + 1, stored_bytes = stored_bytes + ?
+                WHERE id = ? AND state = 'uploading' AND chunk_count = ?
+                RETURNING seq
+                """), arguments: [data.count, key, index])
+            guard advanced.first != nil else {
+                try Self.checkNextChunk(db, key: key, index: index)
+                throw StoreError.noSuchUpload
             }
+            try Self.adjustStoredBytes(db, by: data.count)
+        }
+        do {
+            try await inChunkFile { try await $0.append(secret: key, index: index, data: data) }
         } catch {
-            // The upload ended meanwhile (aborted, swept): take back the chunk just stored.
-            _ = try? await chunkFile.delete(secret: key, from: index, limit: 1)
+            _ = try? await committer.submit(durable: false) { db in
+                let undone = try Int.fetchAll(db.cachedStatement(sql: """
+                    UPDATE secret SET chunk_count = chunk_count - 1, stored_bytes = stored_bytes - ?
+                    WHERE id = ? AND state = 'uploading' AND chunk_count = ?
+                    RETURNING 1
+                    """), arguments: [data.count, key, index + 1])
+                if !undone.isEmpty { try Self.adjustStoredBytes(db, by: -data.count) }
+            }
             throw error
         }
     }

@@ -1,0 +1,46 @@
+import GRDB
+
+/// Copies a WAL-mode SQLite file's WAL back into the file from a connection of its own,
+/// every `interval`, so that checkpoints run beside the commits instead of inside them.
+/// In the writer, SQLite's automatic checkpoints (every 1,000 pages by default) made some
+/// commits wait for a whole copy-back and a sync of the database file: 50-300 ms each,
+/// every 53 MiB, during a 1 GiB upload (about half its time). The writer keeps an
+/// automatic checkpoint only as a backstop, for a WAL the checkpointer cannot keep up with.
+final class SQLiteCheckpointer: Sendable {
+    private let queue: DatabaseQueue
+    private let loop: Task<Void, Never>
+
+    init(path: String, label: String, interval: Duration = .milliseconds(50)) throws {
+        var configuration = Configuration()
+        configuration.label = label
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            // After a checkpoint, cut the WAL back (a large upload passes through it).
+            try db.execute(sql: "PRAGMA journal_size_limit = \(64 << 20)")
+        }
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        self.queue = queue
+        loop = Task.detached(priority: .utility) {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                // PASSIVE: copies what no reader still needs, never waits for the writer.
+                _ = try? await queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            }
+        }
+    }
+
+    /// Makes `writer` leave checkpoints to a checkpointer, but for a WAL that has grown to
+    /// `backstopBytes`.
+    static func leaveCheckpoints(of writer: DatabaseWriter, backstopBytes: Int) throws {
+        try writer.writeWithoutTransaction { db in
+            let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(max(1000, backstopBytes / pageSize))")
+        }
+    }
+
+    func close() throws {
+        loop.cancel()
+        try queue.close()
+    }
+}
