@@ -983,7 +983,8 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         let chunkFile = try await store.chunkFileSettings()
         #expect(chunkFile.pageSize == 65_536)
         #expect(chunkFile.journalMode == "wal")
-        #expect(chunkFile.synchronous == 2)
+        // NORMAL: chunk appends are synced together, once, before their upload commits.
+        #expect(chunkFile.synchronous == 1)
         #expect(chunkFile.secureDelete == 1)
         let chunkFileAttributes = try FileManager.default.attributesOfItem(atPath: path + "-chunks")
         #expect((chunkFileAttributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
@@ -1006,7 +1007,12 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         let large = StoreSample()
         let chunks = threeChunks()
         try await small.store(in: store)
+        let syncs = try DatabaseQueue(path: path + "-chunks")
+        let syncsBefore = try await syncs.read { db in try Int.fetchOne(db, sql: "SELECT commits FROM sync_mark") }
         try await store.upload(large, chunks: chunks)
+        let syncsAfter = try await syncs.read { db in try Int.fetchOne(db, sql: "SELECT commits FROM sync_mark") }
+        try syncs.close()
+        #expect(syncsAfter == syncsBefore.map { $0 + 1 }, "one synced commit in the chunk file before the upload commits")
         #expect(try await Self.chunkFileIDs(path) == [Data(large.id.bytes)])
         let mainRows = try await DatabaseQueue(path: path).read { db in
             try Int.fetchOne(db, sql: "SELECT count(*) FROM secret_chunk") ?? -1

@@ -1,4 +1,5 @@
 import GRDB
+import Synchronization
 
 /// Copies a WAL-mode SQLite file's WAL back into the file from a connection of its own,
 /// every `interval`, so that checkpoints run beside the commits instead of inside them.
@@ -10,7 +11,18 @@ final class SQLiteCheckpointer: Sendable {
     private let queue: DatabaseQueue
     private let loop: Task<Void, Never>
 
-    init(path: String, label: String, interval: Duration = .milliseconds(50)) throws {
+    /// The instant of the writer's last commit, for `waitForQuiet`.
+    private let lastWrite = LastWrite()
+
+    private final class LastWrite: Sendable {
+        let instant = Mutex(ContinuousClock.now)
+    }
+
+    /// - Parameter waitForQuiet: when set, checkpoint only once the writer has committed
+    ///   nothing for this long (the backstop still bounds the WAL). For the chunk file: a
+    ///   large upload is then written once while it streams, and copied back after it,
+    ///   instead of both at once on the same disk.
+    init(path: String, label: String, interval: Duration = .milliseconds(50), waitForQuiet: Duration? = nil) throws {
         var configuration = Configuration()
         configuration.label = label
         configuration.busyMode = .timeout(10)
@@ -21,9 +33,10 @@ final class SQLiteCheckpointer: Sendable {
         }
         let queue = try DatabaseQueue(path: path, configuration: configuration)
         self.queue = queue
-        loop = Task.detached(priority: .utility) {
+        loop = Task.detached(priority: .utility) { [lastWrite] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
+                if let waitForQuiet, lastWrite.instant.withLock({ $0 }) + waitForQuiet > .now { continue }
                 // PASSIVE: copies what no reader still needs, never waits for the writer.
                 _ = try? await queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
             }
@@ -37,6 +50,11 @@ final class SQLiteCheckpointer: Sendable {
             let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(max(1000, backstopBytes / pageSize))")
         }
+    }
+
+    /// Tells a checkpointer that waits for quiet that the writer just committed.
+    func noteWrite() {
+        lastWrite.instant.withLock { $0 = .now }
     }
 
     func close() throws {

@@ -352,6 +352,8 @@ public final class SQLiteStore: SecretStore {
     /// (else `.unavailable` names the mismatch and the upload stays uncommitted).
     public func commitUpload(id: SecretID, size: Int, chunkCount: Int) async throws {
         let key = Data(id.bytes)
+        // Appends to the chunk file are not synced one by one: one sync covers them all.
+        if chunkCount > 0 { try await inChunkFile { try await $0.sync() } }
         try await committer.submit { db in
             guard let row = try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT chunk_count, stored_bytes, seq FROM secret WHERE id = ? AND state = 'uploading'
