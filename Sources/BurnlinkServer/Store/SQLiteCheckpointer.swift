@@ -11,17 +11,18 @@ final class SQLiteCheckpointer: Sendable {
     private let queue: DatabaseQueue
     private let loop: Task<Void, Never>
 
-    /// The instant of the writer's last commit, for `waitForQuiet`.
-    private let lastWrite = LastWrite()
+    /// The instant of the file's last read or write, for `waitForQuiet`.
+    private let lastActivity = LastActivity()
 
-    private final class LastWrite: Sendable {
+    private final class LastActivity: Sendable {
         let instant = Mutex(ContinuousClock.now)
     }
 
-    /// - Parameter waitForQuiet: when set, checkpoint only once the writer has committed
-    ///   nothing for this long (the backstop still bounds the WAL). For the chunk file: a
-    ///   large upload is then written once while it streams, and copied back after it,
-    ///   instead of both at once on the same disk.
+    /// - Parameter waitForQuiet: when set, checkpoint only once the file has been neither
+    ///   written nor read for this long (`noteActivity`; the backstop still bounds the WAL).
+    ///   For the chunk file: a large upload is then written once while it streams, and
+    ///   copied back after it and after the download that usually follows it, instead of
+    ///   beside them on the same disk and cores.
     init(path: String, label: String, interval: Duration = .milliseconds(50), waitForQuiet: Duration? = nil) throws {
         var configuration = Configuration()
         configuration.label = label
@@ -33,10 +34,10 @@ final class SQLiteCheckpointer: Sendable {
         }
         let queue = try DatabaseQueue(path: path, configuration: configuration)
         self.queue = queue
-        loop = Task.detached(priority: .utility) { [lastWrite] in
+        loop = Task.detached(priority: .utility) { [lastActivity] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
-                if let waitForQuiet, lastWrite.instant.withLock({ $0 }) + waitForQuiet > .now { continue }
+                if let waitForQuiet, lastActivity.instant.withLock({ $0 }) + waitForQuiet > .now { continue }
                 // PASSIVE: copies what no reader still needs, never waits for the writer.
                 _ = try? await queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
             }
@@ -52,9 +53,9 @@ final class SQLiteCheckpointer: Sendable {
         }
     }
 
-    /// Tells a checkpointer that waits for quiet that the writer just committed.
-    func noteWrite() {
-        lastWrite.instant.withLock { $0 = .now }
+    /// Tells a checkpointer that waits for quiet that the file was just written or read.
+    func noteActivity() {
+        lastActivity.instant.withLock { $0 = .now }
     }
 
     func close() throws {

@@ -109,11 +109,12 @@ final class SQLiteChunkFile: Sendable {
             try db.cachedStatement(sql: "INSERT INTO chunk (secret_id, idx, data) VALUES (?, ?, ?)")
                 .execute(arguments: [secret, index, data])
         }
-        checkpointer.noteWrite()
+        checkpointer.noteActivity()
     }
 
     func read(secret: Data, index: Int) async throws -> ByteBuffer? {
-        try await pool.read { db in
+        defer { checkpointer.noteActivity() }
+        return try await pool.read { db in
             try SQLiteStore.fetchBlob(db.cachedStatement(sql: "SELECT data FROM chunk WHERE secret_id = ? AND idx = ?"),
                                       arguments: [secret, index])
         }
@@ -122,7 +123,7 @@ final class SQLiteChunkFile: Sendable {
     /// Deletes the secret's chunks with an index of at least `from`, at most `limit` of
     /// them, durably. Returns the bytes freed (0 when none were left).
     func delete(secret: Data, from index: Int = 0, limit: Int = .max) async throws -> (chunks: Int, bytes: Int) {
-        defer { checkpointer.noteWrite() }
+        defer { checkpointer.noteActivity() }
         return try await pool.write { db in
             let freed = try Int.fetchAll(db.cachedStatement(sql: """
                 DELETE FROM chunk WHERE rowid IN (
