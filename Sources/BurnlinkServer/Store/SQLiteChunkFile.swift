@@ -121,7 +121,7 @@ final class SQLiteChunkFile: Sendable {
     }
 
     /// Deletes the secret's chunks with an index of at least `from`, at most `limit` of
-    /// them, durably. Returns the bytes freed (0 when none were left).
+    /// them (not synced: see the type's comment). Returns the chunks and bytes freed.
     func delete(secret: Data, from index: Int = 0, limit: Int = .max) async throws -> (chunks: Int, bytes: Int) {
         defer { checkpointer.noteActivity() }
         return try await pool.write { db in

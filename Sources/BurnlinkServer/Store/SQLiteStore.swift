@@ -3,6 +3,7 @@ import BurnlinkProtocol
 import Foundation
 import GRDB
 import NIOCore
+import Synchronization
 
 /// The embedded `SecretStore`: SQLite through GRDB. The main file holds every secret's
 /// row and the ciphertext of secrets stored in one request (up to one chunk); secrets
@@ -42,8 +43,11 @@ public final class SQLiteStore: SecretStore {
     public let path: String
     private let pool: DatabasePool
     private let committer: GroupCommit
-    /// The chunks of multi-chunk uploads, in `<path>-chunks`.
-    private let chunkFile: SQLiteChunkFile
+    /// The chunks of multi-chunk uploads, in `<path>-chunks`: opened at init when the file
+    /// exists, else by the first upload that needs it, so that a store that never sees a
+    /// large secret holds no file, connections or descriptors for it.
+    private let chunkFile = Mutex<SQLiteChunkFile?>(nil)
+    private var chunkFilePath: String { path + "-chunks" }
     private let checkpointer: SQLiteCheckpointer
     private let staleUploadAge: TimeInterval
     private let readerLease: TimeInterval
@@ -86,13 +90,16 @@ public final class SQLiteStore: SecretStore {
                 }
             }
             try Self.migrator.migrate(pool)
-            chunkFile = try SQLiteChunkFile(path: path + "-chunks")
             try pool.write { db in try Self.recover(db) }
-            // Only active secrets keep chunks in the chunk file (recover ended the rest).
-            let keep = try pool.read { db in
-                try Data.fetchSet(db, sql: "SELECT id FROM secret WHERE in_chunk_file = 1 AND state = 'active'")
+            if FileManager.default.fileExists(atPath: path + "-chunks") {
+                let file = try SQLiteChunkFile(path: path + "-chunks")
+                chunkFile.withLock { $0 = file }
+                // Only active secrets keep chunks in the chunk file (recover ended the rest).
+                let keep = try pool.read { db in
+                    try Data.fetchSet(db, sql: "SELECT id FROM secret WHERE in_chunk_file = 1 AND state = 'active'")
+                }
+                try file.removeAll(except: keep)
             }
-            try chunkFile.removeAll(except: keep)
             try SQLiteCheckpointer.leaveCheckpoints(of: pool, backstopBytes: 64 << 20)
             checkpointer = try SQLiteCheckpointer(path: path, label: "burnlink-checkpoint")
         } catch {
@@ -107,7 +114,7 @@ public final class SQLiteStore: SecretStore {
         do {
             try checkpointer.close()
             try pool.close()
-            try chunkFile.close()
+            try chunkFile.withLock { $0 }?.close()
         } catch {
             throw StoreError(mapping: error)
         }
@@ -733,7 +740,8 @@ public final class SQLiteStore: SecretStore {
 
         // 5. Chunks in the chunk file that no secret can read any more: left by a crash
         //    or by a failed step of the above. (Ended secrets with stored bytes are step 2's.)
-        for secret in try await inChunkFile({ try await $0.secrets() }) {
+        let chunkFileSecrets = chunkFile.withLock { $0 } == nil ? [] : try await inChunkFile { try await $0.secrets() }
+        for secret in chunkFileSecrets {
             let orphaned = try await read { db in
                 try Row.fetchOne(db.cachedStatement(sql: "SELECT state, stored_bytes FROM secret WHERE id = ?"),
                                  arguments: [secret])
@@ -767,7 +775,7 @@ public final class SQLiteStore: SecretStore {
 
     /// The chunk file's settings (for tests).
     func chunkFileSettings() async throws -> (pageSize: Int, journalMode: String, synchronous: Int, secureDelete: Int) {
-        try await chunkFile.settings()
+        try await inChunkFile { try await $0.settings() }
     }
 
     // MARK: - Helpers
@@ -1003,10 +1011,16 @@ public final class SQLiteStore: SecretStore {
         }
     }
 
-    /// Runs `body` on the chunk file, with its errors mapped like the main file's.
+    /// Runs `body` on the chunk file (opening it on first use), with its errors mapped
+    /// like the main file's.
     private func inChunkFile<T: Sendable>(_ body: (SQLiteChunkFile) async throws -> T) async throws -> T {
         do {
-            return try await body(chunkFile)
+            let file = try chunkFile.withLock { file in
+                if let file { return file }
+                file = try SQLiteChunkFile(path: chunkFilePath)
+                return file!
+            }
+            return try await body(file)
         } catch is CancellationError {
             throw CancellationError()
         } catch let error as StoreError {
