@@ -889,7 +889,9 @@ public final class SQLiteStore: SecretStore {
     /// 1 GiB of pages; in one transaction that would hold the single writer, and every
     /// create and claim queued behind it, for seconds: measured after reading a 1 GiB
     /// secret, no create completed in the next 5 s; in steps of 2 chunks, creates ran at
-    /// about 390/s meanwhile with a p99 of 49 ms (docs/benchmarks.md).
+    /// about 390/s meanwhile with a p99 of 49 ms (docs/benchmarks.md). Since the chunk
+    /// file, only secrets uploaded before it hold that much in this file; chunk-file
+    /// ciphertext is always freed in steps, on the chunk file's own writer.
     static let inlineDiscardLimit = 8 * StoreLimits.chunkSize
     /// Chunks freed per step of `deleteChunksInSteps` (a step is then ~10-20 ms of writer
     /// time with secure_delete; 8 chunks gave creates a p99 of 86 ms during a burn).
