@@ -25,32 +25,8 @@ for tool in hyperfine curl /usr/bin/time python3; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y hyperfine curl time)" >&2; exit 1; }
 done
 
-# The CLI as `make release` builds it (Swift's runtime linked in: faster start-up); the
-# server as usual. Separate scratch paths, so neither build disturbs the other.
-swift build -c release --package-path "$ROOT" --product burnlink-server >&2
-swift build -c release --package-path "$ROOT" --product burnlink --static-swift-stdlib --scratch-path "$ROOT/.build-static" >&2
-SERVER_BIN="$ROOT/.build/release"
-BIN="$ROOT/.build-static/release"
-
-TMP=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/burnlink-cli-bench.XXXXXX")
-SERVER_PID=""
-cleanup() {
-    [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-"$SERVER_BIN/burnlink-server" --port 0 --rate-limit off --max-size "$((BIG_MIB + 64))MiB" \
-    --database "$TMP/db/b.sqlite" --log-level info 2>"$TMP/server.log" &
-SERVER_PID=$!
-for _ in $(seq 100); do
-    PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$TMP/server.log" | head -1 | cut -d: -f2 || true)
-    [[ -n "${PORT:-}" ]] && break
-    sleep 0.1
-done
-[[ -n "${PORT:-}" ]] || { cat "$TMP/server.log" >&2; exit 1; }
-export BURNLINK_SERVER="http://127.0.0.1:$PORT"
-export XDG_CONFIG_HOME="$TMP/config"
+source "$ROOT/Benchmarks/local_server.sh"
+start_local_server cli
 
 head -c 1024 /dev/urandom > "$TMP/secret-1k"
 # A fixed claim token T and its verifier, for curl's raw requests (docs/http-api.md).
@@ -72,13 +48,13 @@ SH
 
 echo "== 1 KiB send and open, whole process, vs curl ($RUNS runs each)" >&2
 hyperfine --warmup 3 --runs "$RUNS" --export-markdown "$TMP/small.md" \
-    -n "burnlink send" "$BIN/burnlink send -q < $TMP/secret-1k > $TMP/link" \
+    -n "burnlink send" "$BIN send -q < $TMP/secret-1k > $TMP/link" \
     -n "curl create" "bash $TMP/curl-create.sh" >&2
 # The claim side: each timed run opens a secret created by --prepare. curl's id is
 # extracted with sed inside the timed command (about a millisecond, measured alone below).
 hyperfine --warmup 3 --runs "$RUNS" --export-markdown "$TMP/open.md" \
-    -n "burnlink open" --prepare "$BIN/burnlink send -q < $TMP/secret-1k > $TMP/link" \
-    "$BIN/burnlink open -q --yes < $TMP/link > /dev/null" \
+    -n "burnlink open" --prepare "$BIN send -q < $TMP/secret-1k > $TMP/link" \
+    "$BIN open -q --yes < $TMP/link > /dev/null" \
     -n "curl claim" --prepare "bash $TMP/curl-create.sh" "bash $TMP/curl-claim.sh" \
     -n "sed id extraction alone" --prepare "true" \
     "sed -E 's/.*\"id\":\"([^\"]+)\".*/\\1/' $TMP/created.json" >&2
@@ -88,8 +64,8 @@ head -c "$((BIG_MIB * 1048576))" /dev/urandom > "$TMP/big"
 sync
 : > "$TMP/big.times"
 for run in $(seq "$BIG_RUNS"); do
-    /usr/bin/time -f "%e %M" -o "$TMP/send.time" "$BIN/burnlink" send -q "$TMP/big" > "$TMP/big.link"
-    /usr/bin/time -f "%e %M" -o "$TMP/open.time" "$BIN/burnlink" open -q --yes --output "$TMP/big.out" < "$TMP/big.link"
+    /usr/bin/time -f "%e %M" -o "$TMP/send.time" "$BIN" send -q "$TMP/big" > "$TMP/big.link"
+    /usr/bin/time -f "%e %M" -o "$TMP/open.time" "$BIN" open -q --yes --output "$TMP/big.out" < "$TMP/big.link"
     cmp "$TMP/big" "$TMP/big.out" || { echo "1 GiB round trip differs (run $run)" >&2; exit 1; }
     rm -f "$TMP/big.out"
     echo "$(cat "$TMP/send.time") $(cat "$TMP/open.time")" >> "$TMP/big.times"

@@ -8,34 +8,19 @@
 # with wrk (4 connections, 5 s) while the server overwrites the opened ciphertext
 # (secure_delete). Prints the open's time, wrk's creates/s and p99, and how many seconds
 # the server stayed busy (over 10 % of a core) after the open.
-# Needs: wrk, curl, GNU time, python3 (apt-get install -y wrk curl time).
+# Needs: wrk, GNU time, python3 (apt-get install -y wrk time).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BIG_MIB=${BENCH_BIG_MIB:-1024}
 
-for tool in wrk curl /usr/bin/time python3; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y wrk curl time)" >&2; exit 1; }
+for tool in wrk /usr/bin/time python3; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y wrk time)" >&2; exit 1; }
 done
-swift build -c release --package-path "$ROOT" --product burnlink-server >&2
-swift build -c release --package-path "$ROOT" --product burnlink --static-swift-stdlib --scratch-path "$ROOT/.build-static" >&2
 
-TMP=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/burnlink-burn-bench.XXXXXX")
-SERVER_PID=""
-cleanup() {
-    [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-PORT=$(python3 "$HERE/bench_helpers.py" free-port)
-"$ROOT/.build/release/burnlink-server" --port "$PORT" --rate-limit off --max-size "$((BIG_MIB + 64))MiB" \
-    --database "$TMP/db/b.sqlite" 2>"$TMP/server.log" &
-SERVER_PID=$!
-for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
-export BURNLINK_SERVER="http://127.0.0.1:$PORT" XDG_CONFIG_HOME="$TMP/config"
-BIN="$ROOT/.build-static/release/burnlink"
+source "$ROOT/Benchmarks/local_server.sh"
+start_local_server burn
 
 head -c "$((BIG_MIB * 1048576))" /dev/urandom > "$TMP/big"
 sync

@@ -1,0 +1,38 @@
+# Sourced by Benchmarks/cli/run.sh and Benchmarks/server/burn.sh.
+#
+#   start_local_server NAME
+#
+# Builds the release server and the CLI as `make release` does (Swift's runtime linked in:
+# faster start-up; separate scratch paths, so neither build disturbs the other), makes a
+# fresh temporary directory, starts burnlink-server on a free loopback port with its
+# database there (rate limit off, --max-size above BIG_MIB), and points the CLI at it.
+# Needs ROOT and BIG_MIB. Sets TMP, SERVER_PID, PORT, BIN (the burnlink binary),
+# BURNLINK_SERVER and XDG_CONFIG_HOME, and an EXIT trap that stops the server and
+# removes TMP.
+start_local_server() {
+    swift build -c release --package-path "$ROOT" --product burnlink-server >&2
+    swift build -c release --package-path "$ROOT" --product burnlink --static-swift-stdlib \
+        --scratch-path "$ROOT/.build-static" >&2
+    BIN="$ROOT/.build-static/release/burnlink"
+
+    TMP=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/burnlink-$1-bench.XXXXXX")
+    SERVER_PID=""
+    trap stop_local_server EXIT
+
+    "$ROOT/.build/release/burnlink-server" --port 0 --rate-limit off --max-size "$((BIG_MIB + 64))MiB" \
+        --database "$TMP/db/b.sqlite" --log-level info 2>"$TMP/server.log" &
+    SERVER_PID=$!
+    PORT=""
+    for _ in $(seq 100); do
+        PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$TMP/server.log" | head -1 | cut -d: -f2 || true)
+        [[ -n "$PORT" ]] && break
+        sleep 0.1
+    done
+    [[ -n "$PORT" ]] || { cat "$TMP/server.log" >&2; exit 1; }
+    export BURNLINK_SERVER="http://127.0.0.1:$PORT" XDG_CONFIG_HOME="$TMP/config"
+}
+
+stop_local_server() {
+    [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    rm -rf "$TMP"
+}
