@@ -39,25 +39,9 @@ final class SQLiteChunkFile: Sendable {
 
     init(path: String) throws {
         self.path = path
-        try SQLiteStore.prepareFile(at: path)
-        var configuration = Configuration()
-        configuration.label = "burnlink-chunks"
-        configuration.busyMode = .timeout(10)
-        configuration.maximumReaderCount = 8
-        configuration.prepareDatabase { db in
-            // Takes effect only while the file is empty, before GRDB turns WAL on.
-            try db.execute(sql: "PRAGMA page_size = \(Self.pageSize)")
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            try db.execute(sql: "PRAGMA secure_delete = ON")
-            try db.execute(sql: "PRAGMA journal_size_limit = \(64 << 20)")
-        }
-        pool = try DatabasePool(path: path, configuration: configuration)
-        try pool.writeWithoutTransaction { db in
-            guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 1,
-                  try Int.fetchOne(db, sql: "PRAGMA secure_delete") == 1 else {
-                throw StoreError.unavailable("SQLite refused synchronous=NORMAL or secure_delete=ON for the chunk file")
-            }
-        }
+        // NORMAL: appends are synced together by `sync()` (see the type's comment).
+        pool = try SQLiteStore.openPool(path: path, label: "burnlink-chunks", synchronous: SQLiteStore.synchronousNormal,
+                                        pageSize: Self.pageSize)
         try Self.migrator.migrate(pool)
         try SQLiteCheckpointer.leaveCheckpoints(of: pool, backstopBytes: Self.walBackstopBytes)
         checkpointer = try SQLiteCheckpointer(path: path, label: "burnlink-chunks-checkpoint",
@@ -163,14 +147,6 @@ final class SQLiteChunkFile: Sendable {
                 deleted += db.changesCount
             }
             return deleted
-        }
-    }
-
-    /// Bytes and chunk rows held here (for tests and diagnostics).
-    func contents() async throws -> (chunks: Int, bytes: Int) {
-        try await pool.read { db in
-            let row = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(length(data)), 0) FROM chunk")!
-            return (row[0], row[1])
         }
     }
 

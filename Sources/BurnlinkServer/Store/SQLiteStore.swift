@@ -47,7 +47,6 @@ public final class SQLiteStore: SecretStore {
     /// exists, else by the first upload that needs it, so that a store that never sees a
     /// large secret holds no file, connections or descriptors for it.
     private let chunkFile = Mutex<SQLiteChunkFile?>(nil)
-    private var chunkFilePath: String { path + "-chunks" }
     private let checkpointer: SQLiteCheckpointer
     private let staleUploadAge: TimeInterval
     private let readerLease: TimeInterval
@@ -68,31 +67,12 @@ public final class SQLiteStore: SecretStore {
         self.staleUploadAge = staleUploadAge
         self.readerLease = readerLease
         do {
-            try Self.prepareFile(at: path)
-            var configuration = Configuration()
-            configuration.label = "burnlink"
-            configuration.busyMode = .timeout(10)
-            configuration.maximumReaderCount = 8
-            configuration.prepareDatabase { db in
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-                try db.execute(sql: "PRAGMA secure_delete = ON")
-                // After a checkpoint, cut the WAL back (a 100 MiB upload passes through it).
-                try db.execute(sql: "PRAGMA journal_size_limit = \(64 << 20)")
-            }
-            pool = try DatabasePool(path: path, configuration: configuration)
-            // GRDB switches the writer to synchronous=NORMAL after prepareDatabase when it turns
-            // WAL on. The writer connection lives as long as the pool: set FULL again, and check.
-            try pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-                guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2,
-                      try Int.fetchOne(db, sql: "PRAGMA secure_delete") == 1 else {
-                    throw StoreError.unavailable("SQLite refused synchronous=FULL or secure_delete=ON")
-                }
-            }
+            pool = try Self.openPool(path: path, label: "burnlink", synchronous: Self.synchronousFull)
             try Self.migrator.migrate(pool)
             try pool.write { db in try Self.recover(db) }
-            if FileManager.default.fileExists(atPath: path + "-chunks") {
-                let file = try SQLiteChunkFile(path: path + "-chunks")
+            let chunkFilePath = Self.chunkFilePath(for: path)
+            if FileManager.default.fileExists(atPath: chunkFilePath) {
+                let file = try SQLiteChunkFile(path: chunkFilePath)
                 chunkFile.withLock { $0 = file }
                 // Only active secrets keep chunks in the chunk file (recover ended the rest).
                 let keep = try pool.read { db in
@@ -124,7 +104,7 @@ public final class SQLiteStore: SecretStore {
 
     /// Creates the parent directory (owner-only) and an empty database file readable only by
     /// the owner, so that SQLite's WAL and shared-memory files inherit those permissions.
-    static func prepareFile(at path: String) throws {
+    private static func prepareFile(at path: String) throws {
         let fileManager = FileManager.default
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty, !fileManager.fileExists(atPath: parent) {
@@ -136,6 +116,41 @@ public final class SQLiteStore: SecretStore {
                 throw StoreError.unavailable("cannot create the database file")
             }
         }
+    }
+
+    /// The chunk file beside the database at `path`.
+    static func chunkFilePath(for path: String) -> String { path + "-chunks" }
+
+    /// `PRAGMA synchronous` values.
+    static let synchronousNormal = 1, synchronousFull = 2
+
+    /// Opens a WAL pool on a private file (`prepareFile`) whose every connection runs with
+    /// `secure_delete=ON` and the given `synchronous`, and cuts its WAL back to 64 MiB after
+    /// a checkpoint (a large upload passes through it). `pageSize` applies to a new file.
+    static func openPool(path: String, label: String, synchronous: Int, pageSize: Int? = nil) throws -> DatabasePool {
+        try prepareFile(at: path)
+        var configuration = Configuration()
+        configuration.label = label
+        configuration.busyMode = .timeout(10)
+        configuration.maximumReaderCount = 8
+        configuration.prepareDatabase { db in
+            // Takes effect only while the file is empty, before GRDB turns WAL on.
+            if let pageSize { try db.execute(sql: "PRAGMA page_size = \(pageSize)") }
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            try db.execute(sql: "PRAGMA secure_delete = ON")
+            try db.execute(sql: "PRAGMA journal_size_limit = \(64 << 20)")
+        }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB switches the writer to synchronous=NORMAL after prepareDatabase when it turns
+        // WAL on. The writer connection lives as long as the pool: set it again, and check.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == synchronous,
+                  try Int.fetchOne(db, sql: "PRAGMA secure_delete") == 1 else {
+                throw StoreError.unavailable("SQLite refused synchronous=\(synchronous) or secure_delete=ON for \(label)")
+            }
+        }
+        return pool
     }
 
     static var migrator: DatabaseMigrator {
@@ -310,7 +325,8 @@ public final class SQLiteStore: SecretStore {
     }
 
     /// The secret's row counts the chunk (checking its order), then the chunk goes to the
-    /// chunk file, durably. The order between the two does not matter for a crash: only
+    /// chunk file, unsynced: `commitUpload` syncs the chunk file before the upload becomes
+    /// readable. The order between the two does not matter for a crash: only
     /// `commitUpload`, after every append returned, makes the upload readable, and `recover`
     /// drops an upload in progress. If the chunk cannot be stored, the count is taken back.
     public func appendChunk(id: SecretID, index: Int, bytes: ByteBuffer) async throws {
@@ -1019,7 +1035,7 @@ public final class SQLiteStore: SecretStore {
         do {
             let file = try chunkFile.withLock { file in
                 if let file { return file }
-                file = try SQLiteChunkFile(path: chunkFilePath)
+                file = try SQLiteChunkFile(path: Self.chunkFilePath(for: path))
                 return file!
             }
             return try await body(file)
