@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// Reads a file descriptor (a file, or a pipe on stdin) into one reusable buffer, on
-/// NIO's thread pool so blocking reads never stall Swift's cooperative threads. The
+/// the blocking-I/O thread so blocking reads never stall Swift's cooperative threads. The
 /// buffer holds plaintext: it is wiped when the reader is closed.
 public final class PlaintextReader: @unchecked Sendable {
     public let descriptor: Int32
@@ -43,7 +43,7 @@ public final class PlaintextReader: @unchecked Sendable {
         let descriptor = self.descriptor
         let result: Result<Int, ClientError>
         do {
-            result = try await NIOThreadPool.singleton.runIfActive {
+            result = try await BlockingIO.pool.runIfActive {
                 let base = UnsafeMutableRawPointer(bitPattern: address)!
                 var filled = 0
                 while filled < capacity {
@@ -61,10 +61,14 @@ public final class PlaintextReader: @unchecked Sendable {
             throw .other("reading the secret failed: \(error)")
         }
         lastCount = try result.get()
+        reachedEnd = lastCount < capacity
         return lastPiece
     }
 
     private var lastCount = 0
+
+    /// True once a `next()` has met the end of the input: nothing follows `lastPiece`.
+    public private(set) var reachedEnd = false
 
     /// What the last `next()` returned.
     public var lastPiece: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: buffer.prefix(lastCount)) }
@@ -76,7 +80,17 @@ public final class PlaintextReader: @unchecked Sendable {
     }
 }
 
-/// Writes to a file descriptor on NIO's thread pool.
+/// The thread that blocking reads and writes run on: one is enough, since a command
+/// reads or writes one stream at a time, and each thread started costs start-up time.
+enum BlockingIO {
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        return pool
+    }()
+}
+
+/// Writes to a file descriptor on the blocking-I/O thread.
 enum BlockingWrite {
     static func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) async throws(ClientError) {
         guard !bytes.isEmpty else { return }
@@ -85,7 +99,7 @@ enum BlockingWrite {
         let count = bytes.count
         let result: Result<Void, ClientError>
         do {
-            result = try await NIOThreadPool.singleton.runIfActive {
+            result = try await BlockingIO.pool.runIfActive {
                 var written = 0
                 while written < count {
                     let n = Glibc.write(descriptor, UnsafeRawPointer(bitPattern: address)! + written, count - written)

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import NIOCore
+import NIOPosix
 
 extension HTTPClient {
     /// The client every command uses: `HTTPClient.shared`'s settings, except that
@@ -8,12 +9,14 @@ extension HTTPClient {
     ///   being retried until the 90-second connect timeout: a dead server is reported now;
     /// - connecting may take at most `APIClient.connectTimeout`;
     /// - the read timeout is stated here, and `APIClient.receipt(_:wait:)` keeps each long
-    ///   poll shorter than it, so `status --wait` never times itself out while waiting.
+    ///   poll shorter than it, so `status --wait` never times itself out while waiting;
+    /// - it runs on one event loop thread of its own: a command talks to one server over a
+    ///   connection or a few, and every thread started costs a short command start-up time.
     public static let burnlink: HTTPClient = {
         var configuration = HTTPClient.Configuration.singletonConfiguration
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = APIClient.connectTimeout
         configuration.timeout.read = APIClient.readTimeout
-        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup(numberOfThreads: 1), configuration: configuration)
     }()
 }

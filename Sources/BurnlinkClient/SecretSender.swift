@@ -63,22 +63,36 @@ public struct SecretSender: Sendable {
             passwordKey = nil
         }
         let recipients = (0..<options.recipients).map { _ in Recipient(passwordKey: passwordKey, metadata: options.metadata) }
-        let length: HTTPClientRequest.Body.Length = contentSize.map {
-            .known(Int64(Envelope.sealedCount(contentCount: $0, metadata: options.metadata)))
-        } ?? .unknown
+
+        // A small input already read to its end is sealed at once and sent with its
+        // length in one write; anything else streams, piece by piece, to every recipient.
+        let bodies: [HTTPClientRequest.Body]
+        let streams = !(input.reachedEnd && first.count <= Self.wholeUploadLimit)
+        if streams {
+            let length: HTTPClientRequest.Body.Length = contentSize.map {
+                .known(Int64(Envelope.sealedCount(contentCount: $0, metadata: options.metadata)))
+            } ?? .unknown
+            bodies = recipients.map { .stream($0.channel, length: length) }
+        } else {
+            bodies = recipients.map { .bytes($0.sealedWhole(first)) }
+            progress?(first.count)
+        }
 
         do {
             return try await withThrowingTaskGroup(of: Outcome.self) { group in
                 for (index, recipient) in recipients.enumerated() {
                     let headers = createHeaders(recipient, options: options)
+                    let body = bodies[index]
                     group.addTask {
-                        let response = try await api.create(headers: headers, body: .stream(recipient.channel, length: length))
+                        let response = try await api.create(headers: headers, body: body)
                         return .created(index, response)
                     }
                 }
-                group.addTask {
-                    try await Self.produce(input: input, recipients: recipients, progress: progress)
-                    return .produced
+                if streams {
+                    group.addTask {
+                        try await Self.produce(input: input, recipients: recipients, progress: progress)
+                        return .produced
+                    }
                 }
                 var created: [Int: CreateSecretResponse] = [:]
                 for try await outcome in group {
@@ -94,6 +108,9 @@ public struct SecretSender: Sendable {
             throw .other("sending failed: \(error)")
         }
     }
+
+    /// The largest input sent as one sealed body (per recipient, held in memory at once).
+    static let wholeUploadLimit = Envelope.chunkSize
 
     private enum Outcome: Sendable {
         case created(Int, CreateSecretResponse)
@@ -159,5 +176,17 @@ private final class Recipient: @unchecked Sendable {
     init(passwordKey: SecretBytes?, metadata: InnerMetadata) {
         self.passwordKey = passwordKey
         sealer = EnvelopeSealer(linkKey: linkKey, passwordKey: passwordKey, metadata: metadata)
+    }
+
+    /// The whole envelope of `plaintext`, which must be all of the input.
+    func sealedWhole(_ plaintext: UnsafeRawBufferPointer) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: sealer.maximumUpdateOutput(inputCount: plaintext.count)) {
+            sealer.update(plaintext, into: $0)
+        }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: sealer.maximumFinishOutput) {
+            sealer.finish(into: $0)
+        }
+        return buffer
     }
 }

@@ -39,8 +39,12 @@ struct Burnlink: AsyncParsableCommand {
     static func main() async {
         // No core dumps while secrets are in memory.
         ProcessHardening.disableCoreDumps()
+        await runAndExit(Status.expandBareWait(Array(CommandLine.arguments.dropFirst())))
+    }
 
-        let arguments = Status.expandBareWait(Array(CommandLine.arguments.dropFirst()))
+    /// Runs the command and exits from where it ends. `main` belongs to the main actor, and
+    /// returning to it would wait for Dispatch (on Linux) to start a thread just to exit.
+    @concurrent private static func runAndExit(_ arguments: [String]) async -> Never {
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
