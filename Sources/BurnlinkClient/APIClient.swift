@@ -1,9 +1,12 @@
 import AsyncHTTPClient
 import BurnlinkCore
 import BurnlinkProtocol
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
-import NIOFoundationCompat
 import NIOHTTP1
 
 /// The version 1 HTTP API (docs/http-api.md) over AsyncHTTPClient. Tokens go only in
@@ -100,7 +103,7 @@ public struct APIClient: Sendable {
     /// The API error as a `ClientError`: 404 is "gone" whatever the cause, by design.
     private func failure(_ response: HTTPClientResponse) async -> ClientError {
         let bytes = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
-        let error = try? APIJSON.decoder().decode(ErrorResponse.self, from: Data(buffer: bytes))
+        let error = try? APIJSON.decoder().decode(ErrorResponse.self, from: Data(bytes.readableBytesView))
         switch (response.status.code, error?.error) {
         case (404, _): return .gone
         case (_, .wrongPassword?): return .wrongPassword(attemptsLeft: error?.attemptsLeft ?? 0)
@@ -117,7 +120,7 @@ public struct APIClient: Sendable {
     private func decode<T: Decodable>(_ type: T.Type, _ response: HTTPClientResponse) async throws(ClientError) -> T {
         do {
             let bytes = try await response.body.collect(upTo: 1 << 20)
-            return try APIJSON.decoder().decode(type, from: Data(buffer: bytes))
+            return try APIJSON.decoder().decode(type, from: Data(bytes.readableBytesView))
         } catch {
             throw .network("the server's answer could not be read: \(error)", hint: "is --server a burnlink server?")
         }

@@ -1,5 +1,9 @@
 import BurnlinkCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOPosix
 
 #if canImport(Glibc)

@@ -1,7 +1,11 @@
 import AsyncHTTPClient
 import BurnlinkCore
 import BurnlinkProtocol
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 
 /// Where opened content goes. Nothing reaches a file's final name before the whole
@@ -41,7 +45,7 @@ public struct SecretOpener: Sendable {
 
     public static func parse(_ text: String) throws(ClientError) -> Link {
         do {
-            return try Link(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines))
+            return try Link(parsing: text.trimmingWhitespace())
         } catch {
             throw .usage("\(error)", hint: "a burnlink link looks like https://host/s/<id>#<key>; copy it whole")
         }

@@ -2,7 +2,11 @@ import AsyncAlgorithms
 import AsyncHTTPClient
 import BurnlinkCore
 import BurnlinkProtocol
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 
 /// What to send and how.

@@ -1,5 +1,9 @@
 import BurnlinkCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What the sender keeps to follow a secret: the server, the id and the receipt token R.
 ///

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A server base URL the client may talk to: `https://host[:port]`, or `http://` only
 /// to a loopback host unless the user explicitly accepts a plain-text connection.
@@ -6,7 +10,7 @@ public struct ServerEndpoint: Sendable, Equatable {
     public let baseURL: String
 
     public init(_ text: String, insecure: Bool = false) throws(ClientError) {
-        var url = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        var url = text.trimmingWhitespace()
         while url.hasSuffix("/") { url.removeLast() }
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
               scheme == "https" || scheme == "http", let host = components.host, !host.isEmpty,
@@ -22,7 +26,8 @@ public struct ServerEndpoint: Sendable, Equatable {
     }
 
     static func isLoopback(_ host: String) -> Bool {
-        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        var bare = host.lowercased()
+        if bare.hasPrefix("[") && bare.hasSuffix("]") { bare = String(bare.dropFirst().dropLast()) }
         return bare == "localhost" || bare.hasSuffix(".localhost") || bare == "::1" || bare.hasPrefix("127.")
     }
 }

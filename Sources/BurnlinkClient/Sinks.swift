@@ -1,5 +1,10 @@
 import BurnlinkCore
+import SystemPackage
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -38,8 +43,9 @@ public final class FileSink: PlaintextSink, @unchecked Sendable {
     public init(path: String, overwrite: Bool) throws(ClientError) {
         self.path = path
         self.overwrite = overwrite
-        let directory = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
+        let filePath = FilePath(path)
+        let directory = filePath.removingLastComponent().string
+        let name = filePath.lastComponent?.string ?? ""
         temporaryPath = (directory.isEmpty ? "" : directory + "/") + ".\(name).burnlink-\(UUID().uuidString.prefix(8)).part"
         if !overwrite && FileManager.default.fileExists(atPath: path) {
             throw .usage("\(path) already exists", hint: "choose another --output, or add --force to replace it")

@@ -1,5 +1,9 @@
 import CSodium
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Public Argon2id parameters of a password-protected secret (docs/format.md section 2.1).
 ///
@@ -110,7 +114,9 @@ public struct KDFParameters: Equatable, Sendable {
     /// The bytes a password stands for: UTF-8 in Unicode normalisation form C, so the same
     /// password typed on different systems derives the same key.
     public static func passwordBytes(_ password: String) -> SecretBytes {
-        var bytes = Array(password.precomposedStringWithCanonicalMapping.utf8)
+        // The standard library's own NFC (the one its String comparison uses): Foundation's
+        // would link ICU into the CLI, a cost at every start.
+        var bytes = password._nfcCodeUnits
         defer { Sodium.wipe(&bytes) }
         return SecretBytes(copying: bytes)
     }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The version 1 HTTP contract (docs/http-api.md), shared by the server and the client.
 public enum API {

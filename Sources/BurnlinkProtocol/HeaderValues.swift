@@ -1,5 +1,9 @@
 import BurnlinkCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 extension API {
     /// Strict readers for the values of the API's request headers and query parameters.
@@ -34,7 +38,7 @@ extension API {
         /// The last non-empty entry of `X-Forwarded-For` (the one a trusted proxy added
         /// itself), without surrounding white space; nil when there is none.
         public static func lastForwardedAddress(_ value: some StringProtocol) -> String? {
-            guard let last = value.split(separator: ",").last?.trimmingCharacters(in: .whitespaces),
+            guard let last = value.split(separator: ",").last?.trimmingWhitespace(),
                   !last.isEmpty else { return nil }
             return last
         }

@@ -1,7 +1,11 @@
 import ArgumentParser
 import BurnlinkClient
 import BurnlinkCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc

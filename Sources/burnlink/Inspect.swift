@@ -2,7 +2,11 @@ import ArgumentParser
 import BurnlinkClient
 import BurnlinkCore
 import BurnlinkProtocol
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -57,9 +61,9 @@ struct ReceiptInput: ParsableArguments {
                   let line = text.split(separator: "\n").first else {
                 throw .usage("cannot read a receipt from \(receiptFile)")
             }
-            return try SenderReceipt(parsing: String(line).trimmingCharacters(in: .whitespaces))
+            return try SenderReceipt(parsing: String(line).trimmingWhitespace())
         }
-        return try SenderReceipt(parsing: try readLinkArgument(receipt, what: "receipt").trimmingCharacters(in: .whitespaces))
+        return try SenderReceipt(parsing: try readLinkArgument(receipt, what: "receipt").trimmingWhitespace())
     }
 }
 
@@ -129,11 +133,10 @@ struct Status: AsyncParsableCommand {
             Terminal.writeAll(STDOUT_FILENO, String(decoding: data, as: UTF8.self) + "\n")
             return
         }
-        let formatter = ISO8601DateFormatter()
         var lines = ["state:      \(receipt.state.rawValue)", "views left: \(receipt.viewsLeft) of \(receipt.maxViews)"]
-        for time in receipt.viewedAt { lines.append("viewed at:  \(formatter.string(from: time))") }
-        lines.append("expires at: \(formatter.string(from: receipt.expiresAt))")
-        if let ended = receipt.endedAt { lines.append("ended at:   \(formatter.string(from: ended))") }
+        for time in receipt.viewedAt { lines.append("viewed at:  \(time.formatted(.iso8601))") }
+        lines.append("expires at: \(receipt.expiresAt.formatted(.iso8601))")
+        if let ended = receipt.endedAt { lines.append("ended at:   \(ended.formatted(.iso8601))") }
         Terminal.writeAll(STDOUT_FILENO, lines.joined(separator: "\n") + "\n")
     }
 }

@@ -1,7 +1,12 @@
 import ArgumentParser
 import BurnlinkClient
 import BurnlinkCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -172,14 +177,15 @@ enum FileNames {
             !(scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "/" || scalar == "\\")
         })
         while cleaned.hasPrefix(".") || cleaned.hasPrefix("-") { cleaned.removeFirst() }
-        cleaned = cleaned.trimmingCharacters(in: .whitespaces)
+        cleaned = cleaned.trimmingWhitespace()
         if cleaned.isEmpty { cleaned = "burnlink-secret" }
         return String(cleaned.prefix(200))
     }
 
     static func numbered(_ name: String, _ number: Int) -> String {
-        let base = (name as NSString).deletingPathExtension
-        let ext = (name as NSString).pathExtension
-        return ext.isEmpty ? "\(base) (\(number))" : "\(base) (\(number)).\(ext)"
+        guard let component = FilePath.Component(name), let ext = component.extension, !ext.isEmpty else {
+            return "\(name) (\(number))"
+        }
+        return "\(component.stem) (\(number)).\(ext)"
     }
 }

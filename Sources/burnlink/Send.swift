@@ -1,7 +1,12 @@
 import ArgumentParser
 import BurnlinkClient
 import BurnlinkCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -73,7 +78,7 @@ struct Send: AsyncParsableCommand {
             let (opened, fileSize) = try PlaintextReader.open(path: file)
             reader = opened
             size = fileSize
-            let fileName = name ?? (file as NSString).lastPathComponent
+            let fileName = name ?? FilePath(file).lastComponent?.string ?? file
             do {
                 options = SendOptions(metadata: try .file(name: fileName, size: UInt64(fileSize)))
             } catch {
@@ -114,18 +119,31 @@ struct Send: AsyncParsableCommand {
         progress?.finish()
 
         if json {
-            let entries = sent.map { secret in
-                [
-                    "link": secret.link, "receipt": secret.receipt.formatted, "id": secret.receipt.id.encoded,
-                    "expires_at": ISO8601DateFormatter().string(from: secret.expiresAt), "max_views": String(secret.maxViews),
-                ]
-            }
-            let data = try JSONSerialization.data(withJSONObject: entries, options: [.sortedKeys, .withoutEscapingSlashes])
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let data = try encoder.encode(sent.map(JSONEntry.init))
             Terminal.writeAll(STDOUT_FILENO, String(decoding: data, as: UTF8.self) + "\n")
         } else {
             Terminal.writeAll(STDOUT_FILENO, sent.map { $0.link }.joined(separator: "\n") + "\n")
         }
         try keepReceipts(sent, messages: messages)
+    }
+
+    /// One recipient in `--json` output.
+    private struct JSONEntry: Encodable {
+        let link: String
+        let receipt: String
+        let id: String
+        let expires_at: String
+        let max_views: Int
+
+        init(_ secret: SentSecret) {
+            link = secret.link
+            receipt = secret.receipt.formatted
+            id = secret.receipt.id.encoded
+            expires_at = secret.expiresAt.formatted(.iso8601)
+            max_views = secret.maxViews
+        }
     }
 
     private func readPassword() throws(ClientError) -> SecretBytes? {

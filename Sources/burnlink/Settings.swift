@@ -1,5 +1,9 @@
 import BurnlinkClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +21,7 @@ struct ConfigFile {
     static var path: String {
         let environment = ProcessInfo.processInfo.environment
         let base = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.config"
+            ?? (environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path) + "/.config"
         return base + "/burnlink/config"
     }
 
@@ -27,9 +31,9 @@ struct ConfigFile {
         var config = ConfigFile()
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
-                .trimmingCharacters(in: .whitespaces)
+                .trimmingWhitespace()
             guard !line.isEmpty else { continue }
-            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingWhitespace() }
             guard parts.count == 2 else {
                 throw .usage("\(path) line \(number + 1): expected 'key = value'")
             }
@@ -61,7 +65,7 @@ enum Settings {
     /// a flag, so it stays out of argv and shell history.
     static func creatorToken(config: ConfigFile) throws(ClientError) -> String? {
         let value = ProcessInfo.processInfo.environment["BURNLINK_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } ?? config.token
-        guard let token = value?.trimmingCharacters(in: .whitespaces), !token.isEmpty else { return nil }
+        guard let token = value?.trimmingWhitespace(), !token.isEmpty else { return nil }
         let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
         guard (16...512).contains(token.count), token.allSatisfy(alphabet.contains) else {
             throw .usage("the creator token (BURNLINK_TOKEN or the config file's 'token') is malformed",
@@ -82,7 +86,7 @@ enum Settings {
     /// `90`, `90s`, `10m`, `1h`, `7d`, `2w` as seconds.
     static func duration(_ text: String) throws(ClientError) -> Int {
         let units: [(String, Int)] = [("s", 1), ("m", 60), ("h", 3600), ("d", 86_400), ("w", 604_800)]
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingWhitespace()
         var factor = 1
         var digits = Substring(trimmed)
         if let (suffix, value) = units.first(where: { trimmed.hasSuffix($0.0) }) {

@@ -1,6 +1,11 @@
 import BurnlinkClient
 import BurnlinkCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -50,7 +55,7 @@ enum Terminal {
         guard tty >= 0 else { return nil }
         defer { close(tty) }
         writeAll(tty, question)
-        let answer = String(decoding: readLine(tty, limit: 64), as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased()
+        let answer = String(decoding: readLine(tty, limit: 64), as: UTF8.self).trimmingWhitespace().lowercased()
         return answer == "y" || answer == "yes"
     }
 
@@ -109,7 +114,7 @@ final class ProgressBar: @unchecked Sendable {
     private let label: String
     private let started = Date()
     private var lastDraw = Date.distantPast
-    private let lock = NSLock()
+    private let lock = NIOLock()
     private var drawn = false
 
     static let threshold = 8 << 20
@@ -142,7 +147,7 @@ final class ProgressBar: @unchecked Sendable {
             let filled = Int(fraction * Double(width))
             let eta = rate > 0 ? Int(Double(total - done) / rate) : 0
             line += " / \(Self.size(total)) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))]"
-            line += " \(Self.size(Int(rate)))/s ETA \(eta / 60)m\(String(format: "%02d", eta % 60))s"
+            line += " \(Self.size(Int(rate)))/s ETA \(eta / 60)m\(eta % 60 < 10 ? "0" : "")\(eta % 60)s"
         } else {
             line += " \(Self.size(Int(rate)))/s"
         }
@@ -167,6 +172,7 @@ final class ProgressBar: @unchecked Sendable {
             value /= 1024
             unit += 1
         }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+        let tenths = Int((value * 10).rounded())
+        return unit == 0 ? "\(bytes) B" : "\(tenths / 10).\(tenths % 10) \(units[unit])"
     }
 }

@@ -108,6 +108,16 @@ struct RoundTripTests {
             #expect(Files.listing(downloads) == ["id_ed25519"], "\(opened)")
             #expect(Files.contents(downloads + "/id_ed25519") == Data("id_ed25519 contents\n".utf8))
             #expect(Files.mode(downloads + "/id_ed25519") == 0o600)
+
+            // The same names again are numbered, before the extension when there is one.
+            for (name, content) in [(".id_ed25519", "second key"), ("notes.tar.gz", "first"), ("notes.tar.gz", "second")] {
+                let again = try await server.send(content, ["--name", name])
+                let saved = try await server.open(again, ["--output", "."], directory: URL(fileURLWithPath: downloads))
+                #expect(saved.status == 0, "\(saved)")
+            }
+            #expect(Files.listing(downloads) == ["id_ed25519", "id_ed25519 (2)", "notes.tar (2).gz", "notes.tar.gz"])
+            #expect(Files.contents(downloads + "/id_ed25519 (2)") == Data("second key".utf8))
+            #expect(Files.contents(downloads + "/notes.tar (2).gz") == Data("second".utf8))
         }
     }
 

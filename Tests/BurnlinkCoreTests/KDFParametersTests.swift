@@ -307,6 +307,19 @@ struct KDFParametersTests {
         #expect(fromDecomposed == fromPrecomposed)
         #expect(hex(fromPrecomposed.bytes) == "9e1ff571b648e67cb981d73da340bdd2fa1ad089857e167b4a58bcf0cb044a98")
     }
+
+    @Test("passwordBytes agrees with Foundation's NFC (ICU) on composed, decomposed and reordered text")
+    func passwordBytesMatchFoundation() {
+        let samples = [
+            "e\u{301}", "\u{212B}", "A\u{30A}", "a\u{323}\u{302}", "a\u{302}\u{323}", "\u{1E0B}\u{323}",
+            "\u{1100}\u{1161}\u{11A8}", "\u{D4DB}", "\u{FB01}\u{FF21}", "\u{0F73}", "\u{2126}\u{212A}",
+            "Pa\u{308}sswo\u{308}rd", "日本語のパスワード", "\u{30AB}\u{3099}", "\u{1F469}\u{200D}\u{1F4BB}", "hunter2",
+        ]
+        for sample in samples {
+            let expected = Array(sample.precomposedStringWithCanonicalMapping.utf8)
+            #expect(KDFParameters.passwordBytes(sample).bytes == expected, "\(sample.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+    }
 }
 
 @Suite("KeySchedule")
