@@ -61,6 +61,10 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // The CLI and the modules it links (BurnlinkCore, BurnlinkProtocol, BurnlinkClient)
+        // import FoundationEssentials, never Foundation: Foundation would bring ICU and about
+        // 1,800 more protocol conformances for the runtime to scan at every start
+        // (docs/benchmarks.md, "CLI start-up").
         .executableTarget(
             name: "burnlink",
             dependencies: [
