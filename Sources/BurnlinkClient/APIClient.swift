@@ -22,6 +22,12 @@ public struct APIClient: Sendable {
     /// The longest single receipt long poll: well inside `readTimeout` (callers poll again).
     public static let longPollSeconds = 60
 
+    /// Creates the shared HTTP client on another thread, so that a command can overlap its
+    /// start-up (an event loop thread) with its own work.
+    public static func prepareInBackground() {
+        Task.detached { _ = HTTPClient.burnlink }
+    }
+
     public init(endpoint: ServerEndpoint, http: HTTPClient = .burnlink, timeout: TimeAmount = .minutes(30)) {
         self.endpoint = endpoint
         self.http = http

@@ -41,35 +41,67 @@ public final class PlaintextReader: @unchecked Sendable {
     /// Fills the buffer as far as the input allows; an empty result means end of input.
     /// The returned view is valid until the next call.
     public func next() async throws(ClientError) -> UnsafeRawBufferPointer {
-        // The buffer outlives the call and nothing else touches it meanwhile: pass its address.
-        let address = UInt(bitPattern: buffer.baseAddress!)
-        let capacity = buffer.count
-        let descriptor = self.descriptor
-        let result: Result<Int, ClientError>
-        do {
-            result = try await BlockingIO.pool.runIfActive {
-                let base = UnsafeMutableRawPointer(bitPattern: address)!
-                var filled = 0
-                while filled < capacity {
-                    let count = Glibc.read(descriptor, base + filled, capacity - filled)
-                    if count == 0 { break }
-                    if count < 0 {
-                        if errno == EINTR { continue }
-                        return .failure(ClientError.other("reading the secret failed: \(String(cString: strerror(errno)))"))
-                    }
-                    filled += count
+        // Input that is ready now (a piped secret, a file) is read here; only what would
+        // block waits on the blocking-I/O thread, which a small secret then never starts.
+        var progress = Self.fill(buffer, from: 0, descriptor: descriptor, wait: false)
+        if case .partial(let filled) = progress {
+            // The buffer outlives the call and nothing else touches it meanwhile: pass its address.
+            let address = UInt(bitPattern: buffer.baseAddress!)
+            let capacity = buffer.count
+            let descriptor = self.descriptor
+            do {
+                progress = try await BlockingIO.pool.runIfActive {
+                    let buffer = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: address), count: capacity)
+                    return Self.fill(buffer, from: filled, descriptor: descriptor, wait: true)
                 }
-                return .success(filled)
+            } catch {
+                throw .other("reading the secret failed: \(error)")
             }
-        } catch {
-            throw .other("reading the secret failed: \(error)")
         }
-        lastCount = try result.get()
-        reachedEnd = lastCount < capacity
+        switch progress {
+        case .complete(let count), .partial(let count):
+            lastCount = count
+        case .failed(let count, let reason):
+            touched = max(touched, count)
+            throw .other("reading the secret failed: \(reason)")
+        }
+        touched = max(touched, lastCount)
+        reachedEnd = lastCount < buffer.count
         return lastPiece
     }
 
+    private enum Fill: Sendable {
+        /// Full, or the input ended.
+        case complete(Int)
+        /// More may come, but not without waiting.
+        case partial(Int)
+        case failed(Int, String)
+    }
+
+    /// Reads into `buffer` from `filled` on until it is full or the input ends, or (unless
+    /// `wait`) until the next read would block.
+    private static func fill(_ buffer: UnsafeMutableRawBufferPointer, from filled: Int, descriptor: Int32, wait: Bool) -> Fill {
+        var filled = filled
+        while filled < buffer.count {
+            if !wait {
+                var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                guard poll(&ready, 1, 0) == 1 else { return .partial(filled) }
+            }
+            let count = Glibc.read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+            if count == 0 { break }
+            if count < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN && !wait { return .partial(filled) }
+                return .failed(filled, String(cString: strerror(errno)))
+            }
+            filled += count
+        }
+        return .complete(filled)
+    }
+
     private var lastCount = 0
+    /// How much of the buffer has ever held input: all that needs wiping.
+    private var touched = 0
 
     /// True once a `next()` has met the end of the input: nothing follows `lastPiece`.
     public private(set) var reachedEnd = false
@@ -78,7 +110,8 @@ public final class PlaintextReader: @unchecked Sendable {
     public var lastPiece: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: buffer.prefix(lastCount)) }
 
     deinit {
-        SecureMemory.wipe(buffer)
+        // Pages never written were never mapped: wiping them would only fault them in.
+        SecureMemory.wipe(UnsafeMutableRawBufferPointer(rebasing: buffer.prefix(touched)))
         buffer.deallocate()
         if ownsDescriptor { Glibc.close(descriptor) }
     }

@@ -43,26 +43,43 @@ struct Burnlink: AsyncParsableCommand {
     static func main() async {
         // No core dumps while secrets are in memory.
         ProcessHardening.disableCoreDumps()
-        await runAndExit(Status.expandBareWait(Array(CommandLine.arguments.dropFirst())))
+        // Every command but help and --version talks to a server: start the HTTP client (its
+        // event loop thread) on the second core while this one parses the arguments.
+        APIClient.prepareInBackground()
+        let command: any ParsableCommand
+        do {
+            command = try parseAsRoot(Status.expandBareWait(Array(CommandLine.arguments.dropFirst())))
+        } catch {
+            exit(with: error)
+        }
+        await runAndExit(command)
     }
 
     /// Runs the command and exits from where it ends. `main` belongs to the main actor, and
     /// returning to it would wait for Dispatch (on Linux) to start a thread just to exit.
-    @concurrent private static func runAndExit(_ arguments: [String]) async -> Never {
+    @concurrent private static func runAndExit(_ command: sending any ParsableCommand) async -> Never {
+        var command = command
         do {
-            var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
             Glibc.exit(0)
-        } catch let error as ClientError {
+        } catch {
+            exit(with: error)
+        }
+    }
+
+    /// Reports `error` in the house style and exits with its code.
+    private static func exit(with error: any Error) -> Never {
+        switch error {
+        case let error as ClientError:
             Messages.error(error)
             Glibc.exit(error.exitCode)
-        } catch let error as ExitCode {
+        case let error as ExitCode:
             Glibc.exit(error.rawValue)
-        } catch {
+        default:
             let code = exitCode(for: error)
             let message = fullMessage(for: error)
             if code == .success {

@@ -9,6 +9,17 @@ import Foundation
 import Glibc
 #endif
 
+/// Environment variables, read one at a time: ProcessInfo's copy of the whole environment
+/// costs a start-up time every command would pay.
+enum Environment {
+    /// The variable's value; nil when it is unset or empty.
+    static func value(_ name: String) -> String? {
+        guard let raw = getenv(name) else { return nil }
+        let value = String(cString: raw)
+        return value.isEmpty ? nil : value
+    }
+}
+
 /// Defaults from `$XDG_CONFIG_HOME/burnlink/config` (else `~/.config/burnlink/config`):
 /// `key = value` lines for `server`, `expires`, `views` and `token`; `#` starts a comment.
 struct ConfigFile {
@@ -19,9 +30,8 @@ struct ConfigFile {
     var token: String?
 
     static var path: String {
-        let environment = ProcessInfo.processInfo.environment
-        let base = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? (environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path) + "/.config"
+        let base = Environment.value("XDG_CONFIG_HOME")
+            ?? (Environment.value("HOME") ?? FileManager.default.homeDirectoryForCurrentUser.path) + "/.config"
         return base + "/burnlink/config"
     }
 
@@ -57,14 +67,14 @@ enum Settings {
 
     /// --server, else BURNLINK_SERVER, else the config file, else the local default.
     static func server(flag: String?, config: ConfigFile, insecure: Bool) throws(ClientError) -> ServerEndpoint {
-        let text = flag ?? ProcessInfo.processInfo.environment["BURNLINK_SERVER"] ?? config.server ?? defaultServer
+        let text = flag ?? Environment.value("BURNLINK_SERVER") ?? config.server ?? defaultServer
         return try ServerEndpoint(text, insecure: insecure)
     }
 
     /// The creator token for `send`: BURNLINK_TOKEN, else the config file's `token`. Never
     /// a flag, so it stays out of argv and shell history.
     static func creatorToken(config: ConfigFile) throws(ClientError) -> String? {
-        let value = ProcessInfo.processInfo.environment["BURNLINK_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } ?? config.token
+        let value = Environment.value("BURNLINK_TOKEN") ?? config.token
         guard let token = value?.trimmingWhitespace(), !token.isEmpty else { return nil }
         let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
         guard (16...512).contains(token.count), token.allSatisfy(alphabet.contains) else {
@@ -76,7 +86,7 @@ enum Settings {
 
     /// A warning when the creator token comes from a config file others can read.
     static func tokenFileWarning(config: ConfigFile) -> String? {
-        let fromEnvironment = !(ProcessInfo.processInfo.environment["BURNLINK_TOKEN"] ?? "").isEmpty
+        let fromEnvironment = Environment.value("BURNLINK_TOKEN") != nil
         guard !fromEnvironment, config.token != nil else { return nil }
         var info = stat()
         guard stat(ConfigFile.path, &info) == 0, info.st_mode & 0o077 != 0 else { return nil }
