@@ -39,10 +39,11 @@ struct RoundTripTests {
         }
     }
 
-    @Test("a few MiB of random bytes as a file: byte-identical through --output, mode 0600, nothing on stdout")
+    @Test("tens of MiB of random bytes as a file: byte-identical through --output, mode 0600, nothing on stdout")
     func binaryFileRoundTrip() async throws {
         try await withServer { server in
-            let content = Files.randomData(count: 3 << 20 + 12_345)
+            // Past two of the output's early-writeback steps (16 MiB each), and not a whole chunk.
+            let content = Files.randomData(count: 36 << 20 + 12_345)
             let source = server.directory.file("random.bin")
             try content.write(to: URL(fileURLWithPath: source))
             let links = try await server.send(Data(), [source])
