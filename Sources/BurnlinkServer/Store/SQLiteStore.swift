@@ -331,30 +331,30 @@ public final class SQLiteStore: SecretStore {
     /// drops an upload in progress. If the chunk cannot be stored, the count is taken back.
     public func appendChunk(id: SecretID, index: Int, bytes: ByteBuffer) async throws {
         let key = Data(id.bytes)
-        let data = Self.data(bytes)
+        let count = bytes.readableBytes
         guard index < Self.chunksPerSecret else { throw StoreError.unavailable("too many chunks") }
         try await committer.submit(durable: false) { db in  // see beginUpload
             let advanced = try Int64.fetchAll(db.cachedStatement(sql: """
                 UPDATE secret SET chunk_count = chunk_count + 1, stored_bytes = stored_bytes + ?
                 WHERE id = ? AND state = 'uploading' AND chunk_count = ?
                 RETURNING seq
-                """), arguments: [data.count, key, index])
+                """), arguments: [count, key, index])
             guard advanced.first != nil else {
                 try Self.checkNextChunk(db, key: key, index: index)
                 throw StoreError.noSuchUpload
             }
-            try Self.adjustStoredBytes(db, by: data.count)
+            try Self.adjustStoredBytes(db, by: count)
         }
         do {
-            try await inChunkFile { try await $0.append(secret: key, index: index, data: data) }
+            try await inChunkFile { try await $0.append(secret: key, index: index, bytes: bytes) }
         } catch {
             _ = try? await committer.submit(durable: false) { db in
                 let undone = try Int.fetchAll(db.cachedStatement(sql: """
                     UPDATE secret SET chunk_count = chunk_count - 1, stored_bytes = stored_bytes - ?
                     WHERE id = ? AND state = 'uploading' AND chunk_count = ?
                     RETURNING 1
-                    """), arguments: [data.count, key, index + 1])
-                if !undone.isEmpty { try Self.adjustStoredBytes(db, by: -data.count) }
+                    """), arguments: [count, key, index + 1])
+                if !undone.isEmpty { try Self.adjustStoredBytes(db, by: -count) }
             }
             throw error
         }
