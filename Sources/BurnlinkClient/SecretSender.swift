@@ -129,15 +129,18 @@ public struct SecretSender: Sendable {
         var total = 0
         while !piece.isEmpty {
             for recipient in recipients {
-                let sealed = recipient.sealer.update(piece)
-                if !sealed.isEmpty { await recipient.channel.send(ByteBuffer(bytes: sealed)) }
+                var sealed = ByteBuffer()
+                recipient.seal(piece, into: &sealed)
+                if sealed.readableBytes > 0 { await recipient.channel.send(sealed) }
             }
             total += piece.count
             progress?(total)
             piece = try await input.next()
         }
         for recipient in recipients {
-            await recipient.channel.send(ByteBuffer(bytes: recipient.sealer.finish()))
+            var sealed = ByteBuffer()
+            recipient.sealEnd(into: &sealed)
+            await recipient.channel.send(sealed)
             recipient.channel.finish()
         }
     }
@@ -182,15 +185,25 @@ private final class Recipient: @unchecked Sendable {
         sealer = EnvelopeSealer(linkKey: linkKey, passwordKey: passwordKey, metadata: metadata)
     }
 
-    /// The whole envelope of `plaintext`, which must be all of the input.
-    func sealedWhole(_ plaintext: UnsafeRawBufferPointer) -> ByteBuffer {
-        var buffer = ByteBuffer()
+    /// Seals what it can of `plaintext` straight into `buffer` (no intermediate copy).
+    func seal(_ plaintext: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: sealer.maximumUpdateOutput(inputCount: plaintext.count)) {
             sealer.update(plaintext, into: $0)
         }
+    }
+
+    /// Seals the final chunk into `buffer`.
+    func sealEnd(into buffer: inout ByteBuffer) {
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: sealer.maximumFinishOutput) {
             sealer.finish(into: $0)
         }
+    }
+
+    /// The whole envelope of `plaintext`, which must be all of the input.
+    func sealedWhole(_ plaintext: UnsafeRawBufferPointer) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        seal(plaintext, into: &buffer)
+        sealEnd(into: &buffer)
         return buffer
     }
 }
