@@ -846,6 +846,31 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         return (directory, directory.appendingPathComponent("nested/burnlink.sqlite").path)
     }
 
+    @Test("a checkpointer that waits for quiet runs no copy-back while a long operation is in progress")
+    func checkpointerWaitsOutLongOperations() async throws {
+        let (directory, path) = Self.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("nested"), withIntermediateDirectories: true)
+        let writer = try DatabasePool(path: path)
+        try await writer.write { db in try db.execute(sql: "CREATE TABLE t (x BLOB)") }
+        let checkpointer = try SQLiteCheckpointer(path: path, label: "test-checkpoint", interval: .milliseconds(10),
+                                                  waitForQuiet: .milliseconds(100))
+        defer { try? checkpointer.close() }
+
+        // An operation four times longer than the quiet period: no pass may begin beside it.
+        let before = checkpointer.checkpointsRun
+        try await checkpointer.during {
+            try await writer.write { db in try db.execute(sql: "INSERT INTO t VALUES (zeroblob(100000))") }
+            try await Task.sleep(for: .milliseconds(400))
+        }
+        #expect(checkpointer.checkpointsRun == before)
+
+        // Once quiet for the period, passes resume.
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(checkpointer.checkpointsRun > before)
+        try writer.close()
+    }
+
     @Test("data survives closing and reopening the file")
     func survivesReopen() async throws {
         let (directory, path) = Self.location()

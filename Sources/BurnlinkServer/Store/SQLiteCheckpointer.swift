@@ -11,15 +11,33 @@ final class SQLiteCheckpointer: Sendable {
     private let queue: DatabaseQueue
     private let loop: Task<Void, Never>
 
-    /// The instant of the file's last read or write, for `waitForQuiet`.
-    private let lastActivity = LastActivity()
+    /// Reads and writes in progress, and the instant the last one ended, for `waitForQuiet`.
+    private let activity = Activity()
 
-    private final class LastActivity: Sendable {
-        let instant = Mutex(ContinuousClock.now)
+    /// How many checkpoints it has run (for tests).
+    var checkpointsRun: Int { activity.checkpoints.withLock { $0 } }
+
+    private final class Activity: Sendable {
+        private let state = Mutex((inProgress: 0, lastEnded: ContinuousClock.now))
+        let checkpoints = Mutex(0)
+
+        func begin() { state.withLock { $0.inProgress += 1 } }
+
+        func end() {
+            state.withLock {
+                $0.inProgress -= 1
+                $0.lastEnded = .now
+            }
+        }
+
+        /// No operation in progress, and none ended within `duration`.
+        func quiet(for duration: Duration) -> Bool {
+            state.withLock { $0.inProgress == 0 && $0.lastEnded + duration <= .now }
+        }
     }
 
     /// - Parameter waitForQuiet: when set, checkpoint only once the file has been neither
-    ///   written nor read for this long (`noteActivity`; the backstop still bounds the WAL).
+    ///   written nor read for this long (`during`; the backstop still bounds the WAL).
     ///   For the chunk file: a large upload is then written once while it streams, and
     ///   copied back after it and after the download that usually follows it, instead of
     ///   beside them on the same disk and cores.
@@ -34,12 +52,13 @@ final class SQLiteCheckpointer: Sendable {
         }
         let queue = try DatabaseQueue(path: path, configuration: configuration)
         self.queue = queue
-        loop = Task.detached(priority: .utility) { [lastActivity] in
+        loop = Task.detached(priority: .utility) { [activity] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
-                if let waitForQuiet, lastActivity.instant.withLock({ $0 }) + waitForQuiet > .now { continue }
+                if let waitForQuiet, !activity.quiet(for: waitForQuiet) { continue }
                 // PASSIVE: copies what no reader still needs, never waits for the writer.
                 _ = try? await queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+                activity.checkpoints.withLock { $0 += 1 }
             }
         }
     }
@@ -53,9 +72,13 @@ final class SQLiteCheckpointer: Sendable {
         }
     }
 
-    /// Tells a checkpointer that waits for quiet that the file was just written or read.
-    func noteActivity() {
-        lastActivity.instant.withLock { $0 = .now }
+    /// Runs a read or write of the file, which a checkpointer that waits for quiet counts as
+    /// activity from its start to its end: an operation longer than the quiet period (the
+    /// sync of a large upload) must not see a copy-back begin beside it.
+    func during<T>(_ operation: () async throws -> T) async rethrows -> T {
+        activity.begin()
+        defer { activity.end() }
+        return try await operation()
     }
 
     func close() throws {

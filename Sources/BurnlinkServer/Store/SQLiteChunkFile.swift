@@ -77,12 +77,17 @@ final class SQLiteChunkFile: Sendable {
     /// the WAL and so every frame before its own. Call it before the main file records
     /// anything that relies on those writes.
     func sync() async throws {
-        try await pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
-            try db.inTransaction {
-                try db.execute(sql: "UPDATE sync_mark SET commits = commits + 1")
-                return .commit
+        // Activity for the checkpointer from start to end: syncing a large upload can outlast
+        // its quiet period, and a copy-back begun beside the sync would run on as the upload
+        // commits and the download that usually follows begins.
+        try await checkpointer.during {
+            try await pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
+                try db.inTransaction {
+                    try db.execute(sql: "UPDATE sync_mark SET commits = commits + 1")
+                    return .commit
+                }
             }
         }
     }
@@ -90,10 +95,9 @@ final class SQLiteChunkFile: Sendable {
     /// Stores chunk `index` of a secret; durable only after the next `sync()`. A chunk
     /// already there is a conflict (throws).
     func append(secret: Data, index: Int, bytes: ByteBuffer) async throws {
-        try await pool.write { db in
-            try Self.insert(db, secret: secret, index: index, bytes: bytes)
+        try await checkpointer.during {
+            try await pool.write { db in try Self.insert(db, secret: secret, index: index, bytes: bytes) }
         }
-        checkpointer.noteActivity()
     }
 
     /// The INSERT of one chunk, bound by hand: GRDB copies every blob it binds, and the
@@ -122,24 +126,26 @@ final class SQLiteChunkFile: Sendable {
     }
 
     func read(secret: Data, index: Int) async throws -> ByteBuffer? {
-        defer { checkpointer.noteActivity() }
-        return try await pool.read { db in
-            try SQLiteStore.fetchBlob(db.cachedStatement(sql: "SELECT data FROM chunk WHERE secret_id = ? AND idx = ?"),
-                                      arguments: [secret, index])
+        try await checkpointer.during {
+            try await pool.read { db in
+                try SQLiteStore.fetchBlob(db.cachedStatement(sql: "SELECT data FROM chunk WHERE secret_id = ? AND idx = ?"),
+                                          arguments: [secret, index])
+            }
         }
     }
 
     /// Deletes the secret's chunks with an index of at least `from`, at most `limit` of
     /// them (not synced: see the type's comment). Returns the chunks and bytes freed.
     func delete(secret: Data, from index: Int = 0, limit: Int = .max) async throws -> (chunks: Int, bytes: Int) {
-        defer { checkpointer.noteActivity() }
-        return try await pool.write { db in
-            let freed = try Int.fetchAll(db.cachedStatement(sql: """
-                DELETE FROM chunk WHERE rowid IN (
-                    SELECT rowid FROM chunk WHERE secret_id = ? AND idx >= ? ORDER BY idx LIMIT ?)
-                RETURNING length(data)
-                """), arguments: [secret, index, limit])
-            return (freed.count, freed.reduce(0, +))
+        try await checkpointer.during {
+            try await pool.write { db in
+                let freed = try Int.fetchAll(db.cachedStatement(sql: """
+                    DELETE FROM chunk WHERE rowid IN (
+                        SELECT rowid FROM chunk WHERE secret_id = ? AND idx >= ? ORDER BY idx LIMIT ?)
+                    RETURNING length(data)
+                    """), arguments: [secret, index, limit])
+                return (freed.count, freed.reduce(0, +))
+            }
         }
     }
 
