@@ -10,9 +10,10 @@ import NIOPosix
 import Glibc
 #endif
 
-/// Reads a file descriptor (a file, or a pipe on stdin) into one reusable buffer, on
-/// the blocking-I/O thread so blocking reads never stall Swift's cooperative threads. The
-/// buffer holds plaintext: it is wiped when the reader is closed.
+/// Reads a file descriptor (a file, or a pipe on stdin) into one reusable buffer: what is
+/// ready at once directly, what would block on the blocking-I/O thread, so that blocking
+/// reads never stall Swift's cooperative threads. The buffer holds plaintext: it is wiped
+/// when the reader is closed.
 public final class PlaintextReader: @unchecked Sendable {
     public let descriptor: Int32
     private let buffer: UnsafeMutableRawBufferPointer
@@ -45,6 +46,7 @@ public final class PlaintextReader: @unchecked Sendable {
         // block waits on the blocking-I/O thread, which a small secret then never starts.
         var progress = Self.fill(buffer, from: 0, descriptor: descriptor, wait: false)
         if case .partial(let filled) = progress {
+            touched = max(touched, filled)
             // The buffer outlives the call and nothing else touches it meanwhile: pass its address.
             let address = UInt(bitPattern: buffer.baseAddress!)
             let capacity = buffer.count
