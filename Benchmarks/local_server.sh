@@ -6,11 +6,13 @@
 # faster start-up; separate scratch paths, so neither build disturbs the other), makes a
 # fresh temporary directory, starts burnlink-server on a free loopback port with its
 # database there (rate limit off, --max-size above BIG_MIB), and points the CLI at it.
+# BENCH_SERVER_BIN=PATH runs that server binary instead (to compare two builds).
 # Needs ROOT and BIG_MIB. Sets TMP, SERVER_PID, PORT, BIN (the burnlink binary),
 # BURNLINK_SERVER and XDG_CONFIG_HOME, and an EXIT trap that stops the server and
 # removes TMP.
 start_local_server() {
-    swift build -c release --package-path "$ROOT" --product burnlink-server >&2
+    local server="${BENCH_SERVER_BIN:-$ROOT/.build/release/burnlink-server}"
+    [[ -n "${BENCH_SERVER_BIN:-}" ]] || swift build -c release --package-path "$ROOT" --product burnlink-server >&2
     swift build -c release --package-path "$ROOT" --product burnlink --static-swift-stdlib \
         --scratch-path "$ROOT/.build-static" >&2
     BIN="$ROOT/.build-static/release/burnlink"
@@ -19,7 +21,7 @@ start_local_server() {
     SERVER_PID=""
     trap stop_local_server EXIT
 
-    "$ROOT/.build/release/burnlink-server" --port 0 --rate-limit off --max-size "$((BIG_MIB + 64))MiB" \
+    "$server" --port 0 --rate-limit off --max-size "$((BIG_MIB + 64))MiB" \
         --database "$TMP/db/b.sqlite" --log-level info 2>"$TMP/server.log" &
     SERVER_PID=$!
     PORT=""
