@@ -57,6 +57,8 @@ struct CLIResult: Sendable, CustomStringConvertible {
 /// dedicated threads, so neither side can block the other however much it writes.
 final class RunningProcess: Sendable {
     let process: Process
+    /// The exit status, set once by whichever sees the exit first: Foundation, or the poller.
+    private let exitStatus = Locked<Int32?>(nil)
     private let done = DispatchGroup()
     private let stdoutData = Locked(Data())
     private let stderrData = Locked(Data())
@@ -77,8 +79,24 @@ final class RunningProcess: Sendable {
         self.process = process
 
         done.enter()  // termination
-        process.terminationHandler = { [done] _ in done.leave() }
+        process.terminationHandler = { [exitStatus, done] process in
+            if exitStatus.setIfUnset(process.terminationStatus) { done.leave() }
+        }
         try Self.launch(process)
+        // Foundation sometimes misses a child's exit when several children end close
+        // together (the child stays a zombie, and `isRunning` stays true): reap it here too.
+        let pid = process.processIdentifier
+        Thread.detachNewThread { [exitStatus, done] in
+            while exitStatus.value == nil {
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid {
+                    let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                    if exitStatus.setIfUnset(code) { done.leave() }
+                    return
+                }
+                usleep(20_000)
+            }
+        }
 
         for (pipe, sink) in [(output, stdoutData), (error, stderrData)] {
             done.enter()
@@ -107,9 +125,8 @@ final class RunningProcess: Sendable {
             }
             try? writeEnd.close()
         }
-        let pid = process.processIdentifier
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout.timeInterval) { [killedByTimeout] in
-            if process.isRunning {
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout.timeInterval) { [killedByTimeout, exitStatus] in
+            if exitStatus.value == nil {
                 killedByTimeout.set(true)
                 kill(pid, SIGKILL)
             }
@@ -133,14 +150,14 @@ final class RunningProcess: Sendable {
         if let failure = failure.value { throw CLITestFailure("cannot start \(process.executableURL?.path ?? "?"): \(failure)") }
     }
 
-    var isRunning: Bool { process.isRunning }
+    var isRunning: Bool { exitStatus.value == nil }
 
     /// Waits for the exit and for both pipes to close.
     func finish() async -> CLIResult {
         await withCheckedContinuation { continuation in
             done.notify(queue: .global()) { continuation.resume() }
         }
-        return CLIResult(status: process.terminationStatus, stdout: stdoutData.value,
+        return CLIResult(status: exitStatus.value!, stdout: stdoutData.value,
                          stderr: stderrData.value, timedOut: killedByTimeout.value,
                          elapsed: ContinuousClock.now - started)
     }
@@ -153,6 +170,17 @@ final class Locked<Value: Sendable>: Sendable {
     init(_ value: Value) { storage = Mutex(value) }
     var value: Value { storage.withLock { $0 } }
     func set(_ value: Value) { storage.withLock { $0 = value } }
+}
+
+extension Locked {
+    /// Sets the value if it is still nil; true if this call set it.
+    func setIfUnset<Wrapped>(_ value: Wrapped) -> Bool where Value == Wrapped? {
+        storage.withLock { current in
+            guard current == nil else { return false }
+            current = value
+            return true
+        }
+    }
 }
 
 extension Duration {
