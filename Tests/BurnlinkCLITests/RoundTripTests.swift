@@ -122,6 +122,21 @@ struct RoundTripTests {
         }
     }
 
+    @Test("an empty BURNLINK_SERVER counts as unset: the config file's server is used")
+    func emptyServerVariable() async throws {
+        try await withServer { server in
+            let configDirectory = server.directory.file("home") + "/.config/burnlink"
+            try FileManager.default.createDirectory(atPath: configDirectory, withIntermediateDirectories: true)
+            try Files.write("server = \(server.baseURL)\n", to: configDirectory + "/config")
+            var environment = server.environment
+            environment["BURNLINK_SERVER"] = ""
+            let sent = try await CLI.run(["send"], stdin: "via the config file", environment: environment)
+            #expect(sent.status == 0, "\(sent)")
+            let opened = try await server.open(sent.out.trimmingCharacters(in: .newlines))
+            #expect(opened.status == 0 && opened.out == "via the config file", "\(opened)")
+        }
+    }
+
     @Test("an empty stdin is refused (exit 2) unless --allow-empty")
     func emptyInput() async throws {
         try await withServer { server in
