@@ -54,15 +54,64 @@ public struct APIClient: Sendable {
         return try await decode(SecretMetadataResponse.self, response)
     }
 
-    /// Claims one view. On success the caller must read `body` to the end.
-    public func claim(id: SecretID, claimToken: SecretBytes, passwordProof: SecretBytes?) async throws(ClientError) -> (size: Int?, body: HTTPClientResponse.Body) {
+    /// Claims one view. On success the caller must read `body` to the end. `session` is the
+    /// claim session the server opened (nil from a server with claim window 0).
+    public func claim(id: SecretID, claimToken: SecretBytes, passwordProof: SecretBytes?) async throws(ClientError)
+        -> (size: Int?, session: (secret: SecretBytes, window: Int)?, body: HTTPClientResponse.Body) {
         var request = HTTPClientRequest(url: endpoint.baseURL + API.claimPath(id.encoded))
         request.method = .POST
         request.headers.add(name: "Authorization", value: "Bearer \(claimToken.base64URL)")
         if let passwordProof { request.headers.add(name: API.Header.passwordProof, value: passwordProof.base64URL) }
         let response = try await send(request)
         guard response.status == .ok else { throw await failure(response) }
-        return (response.headers.first(name: "Content-Length").flatMap(Int.init), response.body)
+        var session: (SecretBytes, Int)?
+        if let value = response.headers.first(name: API.Header.claimSession),
+           let secret = API.HeaderValue.digest(value) {
+            // A window the server leaves out or garbles still gets a session: it decides the
+            // deadline anyway; the client only uses it to tell the user how long it has.
+            let window = response.headers.first(name: API.Header.claimWindow)
+                .flatMap { API.HeaderValue.decimal($0, in: 1...API.maximumClaimWindow) } ?? 60
+            session = (SecretBytes(copying: secret), window)
+        }
+        return (response.headers.first(name: "Content-Length").flatMap(Int.init), session, response.body)
+    }
+
+    /// Fetches an open claim session's envelope again from byte `offset` (docs/http-api.md
+    /// section 3.3.2). The server must answer exactly that range: anything else is refused,
+    /// so a hostile server cannot splice bytes into a resumed stream unnoticed (and the
+    /// envelope's authentication would catch it anyway).
+    public func envelope(id: SecretID, claimToken: SecretBytes, session: SecretBytes, passwordProof: SecretBytes?,
+                         from offset: Int) async throws(ClientError) -> HTTPClientResponse.Body {
+        var request = HTTPClientRequest(url: endpoint.baseURL + API.envelopePath(id.encoded))
+        request.headers.add(name: "Authorization", value: "Bearer \(claimToken.base64URL)")
+        request.headers.add(name: API.Header.claimSession, value: session.base64URL)
+        if let passwordProof { request.headers.add(name: API.Header.passwordProof, value: passwordProof.base64URL) }
+        if offset > 0 { request.headers.add(name: "Range", value: "bytes=\(offset)-") }
+        let response = try await send(request)
+        switch response.status.code {
+        case 200 where offset == 0:
+            return response.body
+        case 206 where offset > 0:
+            guard let range = response.headers.first(name: "Content-Range"), range.hasPrefix("bytes \(offset)-") else {
+                throw .network("the server answered another range than the one asked for",
+                               hint: "the server may be misconfigured or hostile")
+            }
+            return response.body
+        case 200, 206:
+            throw .network("the server ignored the range asked for", hint: "the server may be misconfigured or hostile")
+        default:
+            throw await failure(response)
+        }
+    }
+
+    /// Ends a claim session: everything arrived and verified (docs/http-api.md section 3.3.3).
+    public func confirm(id: SecretID, claimToken: SecretBytes, session: SecretBytes) async throws(ClientError) {
+        var request = HTTPClientRequest(url: endpoint.baseURL + API.confirmPath(id.encoded))
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(claimToken.base64URL)")
+        request.headers.add(name: API.Header.claimSession, value: session.base64URL)
+        let response = try await send(request)
+        guard response.status == .noContent else { throw await failure(response) }
     }
 
     public func receipt(_ receipt: SenderReceipt, wait: Int = 0) async throws(ClientError) -> ReceiptResponse {
@@ -114,6 +163,7 @@ public struct APIClient: Sendable {
         case (404, _): return .gone
         case (_, .wrongPassword?): return .wrongPassword(attemptsLeft: error?.attemptsLeft ?? 0)
         case (_, .passwordAttemptsExhausted?): return .passwordAttemptsExhausted
+        case (416, _): return .integrity(.truncated)
         case (429, _):
             let wait = response.headers.first(name: "Retry-After") ?? "a while"
             return .network("the server is rate-limiting this address", hint: "retry in \(wait) seconds")

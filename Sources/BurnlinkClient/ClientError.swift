@@ -1,4 +1,13 @@
 import BurnlinkCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Every way a client operation can fail, each with the exit code the CLI documents.
 public enum ClientError: Error, Sendable, Equatable {
@@ -21,6 +30,9 @@ public enum ClientError: Error, Sendable, Equatable {
     case waitTimedOut
     /// Anything else (exit 1).
     case other(String, hint: String? = nil)
+    /// `open` failed after its claim, but the claim session is still open: running the same
+    /// command again before `until` resumes. The exit code is the failure's own.
+    indirect case held(ClientError, until: Date)
 
     public var exitCode: Int32 {
         switch self {
@@ -31,6 +43,7 @@ public enum ClientError: Error, Sendable, Equatable {
         case .network, .server: 6
         case .waitTimedOut: 7
         case .other: 1
+        case .held(let error, _): error.exitCode
         }
     }
 
@@ -45,6 +58,7 @@ public enum ClientError: Error, Sendable, Equatable {
         case .server(let status, _, let message): "the server refused the request (\(status)): \(message)"
         case .waitTimedOut: "timed out waiting for the secret's state to change"
         case .other(let message, _): message
+        case .held(let error, _): error.message
         }
     }
 
@@ -62,6 +76,23 @@ public enum ClientError: Error, Sendable, Equatable {
         case .server(507, _, _): "the server is full; retry later, or ask its operator"
         case .server: nil
         case .waitTimedOut: nil
+        case .held(let error, let until):
+            switch error {
+            case .other:
+                "the secret is held for you until \(Self.clock(until)); run the same command again, with another --output if this one cannot be written"
+            default:
+                "the secret is held for you until \(Self.clock(until)); run the same command again"
+            }
         }
+    }
+
+    /// A time of day on this machine's clock, for telling the user when a window ends.
+    public static func clock(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        guard localtime_r(&seconds, &parts) != nil else { return "\(Int(date.timeIntervalSinceNow)) s from now" }
+        let zone = parts.tm_zone.map { String(cString: $0) } ?? ""
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))" + (zone.isEmpty ? "" : " \(zone)")
     }
 }

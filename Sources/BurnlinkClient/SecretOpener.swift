@@ -20,6 +20,14 @@ public protocol PlaintextSink: Sendable {
     func abandon() async
 }
 
+/// What `SecretOpener.open` delivered.
+public struct OpenedSecret: Sendable {
+    public let metadata: InnerMetadata
+    /// `.delivered` once the server took the confirm, `.unconfirmed` when it could not be
+    /// told (the plaintext is in place all the same), `.sent` from a server without sessions.
+    public let delivery: Delivery
+}
+
 /// What a link's metadata says, before anything is consumed.
 public struct PeekedSecret: Sendable {
     public let link: Link
@@ -60,7 +68,12 @@ public struct SecretOpener: Sendable {
     /// Derives the password key for a peeked secret. The parameters come from the server,
     /// so they are checked against the caps before any work.
     public func passwordKey(for peeked: PeekedSecret, password: SecretBytes) throws(ClientError) -> SecretBytes {
-        guard let text = peeked.metadata.passwordKDF else {
+        try passwordKey(parameters: peeked.metadata.passwordKDF, password: password)
+    }
+
+    /// Derives the password key from the encoded parameters (checked against the caps first).
+    public func passwordKey(parameters: String?, password: SecretBytes) throws(ClientError) -> SecretBytes {
+        guard let text = parameters else {
             throw .usage("this secret has no password")
         }
         do {
@@ -72,52 +85,220 @@ public struct SecretOpener: Sendable {
         }
     }
 
-    /// Uses one view and streams the verified content into `sink`. Returns the metadata.
+    /// Uses one view and streams the verified content into `sink`.
+    ///
+    /// When the server opens a claim session, it is recorded in `sessions` at once, a
+    /// download cut short is resumed from the byte where it stopped (within the session's
+    /// window, a few times), and once `sink` has committed the delivery is confirmed and
+    /// the record removed. A failure that leaves the session open is thrown as `.held`,
+    /// so the user learns that running the same command again resumes.
     @discardableResult
     public func open(_ link: Link, passwordKey: SecretBytes?, into sink: some PlaintextSink,
-                     progress: (@Sendable (Int) -> Void)? = nil) async throws(ClientError) -> InnerMetadata {
+                     sessions: ClaimSessionStore? = nil, passwordKDF: String? = nil, size: Int? = nil,
+                     progress: (@Sendable (Int) -> Void)? = nil) async throws(ClientError) -> OpenedSecret {
+        let api = try api(for: link)
         let claimToken = KeySchedule.claimToken(linkKey: link.key)
         let proof = passwordKey.map { KeySchedule.passwordProof(linkKey: link.key, passwordKey: $0) }
-        let (_, body) = try await api(for: link).claim(id: link.id, claimToken: claimToken, passwordProof: proof)
+        let claimed = try await api.claim(id: link.id, claimToken: claimToken, passwordProof: proof)
+        var session: OpenSession?
+        if let opened = claimed.session {
+            let saved = SavedClaimSession(server: link.serverURL, id: link.id.encoded, session: opened.secret.base64URL,
+                                          deadline: Date().addingTimeInterval(TimeInterval(opened.window)),
+                                          passwordKDF: passwordKDF, size: claimed.size ?? size)
+            // Recorded before the first byte is read: whatever happens next, a re-run finds it.
+            try? sessions?.save(saved)
+            session = OpenSession(secret: opened.secret, saved: saved)
+            Interruption.saying(sessions == nil ? nil : """
 
+                burnlink: interrupted; nothing of the secret was kept here
+                hint: the secret is held for you until \(ClientError.clock(saved.deadline)); run the same command again
+
+                """)
+        } else {
+            Interruption.saying("\nburnlink: interrupted after the secret was claimed: it is gone\n")
+        }
+        defer { Interruption.saying(nil) }
+        return try await receive(claimed.body, link: link, api: api, claimToken: claimToken, proof: proof,
+                                 passwordKey: passwordKey, session: session, sessions: sessions, into: sink,
+                                 progress: progress)
+    }
+
+    /// Opens a claim session recorded by an earlier run: the envelope is fetched again from
+    /// its start (the earlier run's partial output was removed), no view is used.
+    @discardableResult
+    public func resume(_ link: Link, saved: SavedClaimSession, passwordKey: SecretBytes?, into sink: some PlaintextSink,
+                       sessions: ClaimSessionStore? = nil,
+                       progress: (@Sendable (Int) -> Void)? = nil) async throws(ClientError) -> OpenedSecret {
+        guard let secret = saved.secret else {
+            sessions?.remove(id: link.id)
+            throw .other("the recorded claim session is damaged", hint: "it was removed; run the command again")
+        }
+        let api = try api(for: link)
+        let claimToken = KeySchedule.claimToken(linkKey: link.key)
+        let proof = passwordKey.map { KeySchedule.passwordProof(linkKey: link.key, passwordKey: $0) }
+        let session = OpenSession(secret: secret, saved: saved)
+        Interruption.saying("""
+
+            burnlink: interrupted; nothing of the secret was kept here
+            hint: the secret is held for you until \(ClientError.clock(saved.deadline)); run the same command again
+
+            """)
+        defer { Interruption.saying(nil) }
+        return try await receive(nil, link: link, api: api, claimToken: claimToken, proof: proof,
+                                 passwordKey: passwordKey, session: session, sessions: sessions, into: sink,
+                                 progress: progress)
+    }
+
+    /// A claim session this process holds.
+    struct OpenSession {
+        let secret: SecretBytes
+        let saved: SavedClaimSession
+        var isOpen: Bool { Date() < saved.deadline }
+    }
+
+    /// Decrypts `first` (nil: the session's envelope, fetched now) into `sink`, resuming a
+    /// cut download within the session, then commits and confirms.
+    private func receive(_ first: HTTPClientResponse.Body?, link: Link, api: APIClient, claimToken: SecretBytes,
+                         proof: SecretBytes?, passwordKey: SecretBytes?, session: OpenSession?,
+                         sessions: ClaimSessionStore?, into sink: some PlaintextSink,
+                         progress: (@Sendable (Int) -> Void)?) async throws(ClientError) -> OpenedSecret {
         let opener = EnvelopeOpener(linkKey: link.key, passwordKey: passwordKey)
-        // Verified plaintext collects here and goes to the sink in pieces of at least
-        // `deliverySize`: network reads are small, and each sink write is a hand-off to
-        // another thread.
+        let state = ReceiveState()
+        var body: HTTPClientResponse.Body? = first
+        // Resumes in a row that brought no new byte: a network that keeps making progress is
+        // followed for as long as the session lasts, a dead one is given up on quickly.
+        var fruitless = 0
+        var receivedAtLastCut = 0
+        do {
+            while true {
+                do {
+                    if body == nil, let session {
+                        body = try await fetchAgain(api: api, link: link, claimToken: claimToken, session: session,
+                                                    proof: proof, from: state.received)
+                    }
+                    try await consume(body!, opener: opener, state: state, sink: sink, progress: progress)
+                    break
+                } catch let cut as StreamCut {
+                    // Only the network's fault is retried here: decrypting and writing failures are
+                    // not (a bad byte fails the same way twice, a full disk stays full).
+                    body = nil
+                    fruitless = state.received > receivedAtLastCut ? 0 : fruitless + 1
+                    receivedAtLastCut = state.received
+                    guard let session, session.isOpen, fruitless < Self.fruitlessResumes else { throw cut.error }
+                    try? await Task.sleep(for: .milliseconds(100 << min(fruitless, 5)))
+                }
+            }
+            let target = state.output.reserve(state.pending + opener.maximumFinishOutput, keeping: state.pending)
+            state.pending += try opener.finish(into: UnsafeMutableRawBufferPointer(rebasing: target[state.pending...]))
+            try await deliver(UnsafeRawBufferPointer(rebasing: target.prefix(state.pending)), opener: opener, sink: sink,
+                              started: &state.started)
+            try await sink.commit()
+        } catch {
+            await sink.abandon()
+            throw Self.held(Self.clientError(error), session: session, sessions: sessions, link: link)
+        }
+        guard let session else { return OpenedSecret(metadata: opener.metadata!, delivery: .sent) }
+        let confirmed = await confirm(api: api, link: link, claimToken: claimToken, session: session)
+        sessions?.remove(id: link.id)
+        return OpenedSecret(metadata: opener.metadata!, delivery: confirmed ? .delivered : .unconfirmed)
+    }
+
+    /// Resumes in a row without progress before a run gives up (about 6 s of back-off);
+    /// the session stays open for a re-run.
+    static let fruitlessResumes = 6
+
+    /// The envelope of an open session from `offset`; a failure the network or a busy server
+    /// may have caused is a `StreamCut`, to be tried again.
+    private func fetchAgain(api: APIClient, link: Link, claimToken: SecretBytes, session: OpenSession,
+                            proof: SecretBytes?, from offset: Int) async throws -> HTTPClientResponse.Body {
+        do {
+            return try await api.envelope(id: link.id, claimToken: claimToken, session: session.secret,
+                                          passwordProof: proof, from: offset)
+        } catch .network(let message, let hint) {
+            throw StreamCut(error: .network(message, hint: hint))
+        } catch .server(let status, let code, let message) where status >= 500 {
+            throw StreamCut(error: .server(status: status, code: code, message: message))
+        }
+    }
+
+    /// A download that stopped part-way through the network's fault, not the data's.
+    struct StreamCut: Error {
+        let error: ClientError
+    }
+
+    final class ReceiveState: @unchecked Sendable {
+        /// Verified plaintext collects here and goes to the sink in pieces of at least
+        /// `deliverySize`: network reads are small, and each sink write is a hand-off to
+        /// another thread.
         let output = PlaintextBuffer()
         var pending = 0
         var started = false
+        /// Envelope bytes taken in so far: where a resumed download starts.
         var received = 0
-        do {
-            for try await piece in body {
-                received += piece.readableBytes
-                let target = output.reserve(pending + opener.maximumUpdateOutput(inputCount: piece.readableBytes),
-                                            keeping: pending)
-                let count = try piece.withUnsafeReadableBytes {
-                    try opener.update($0, into: UnsafeMutableRawBufferPointer(rebasing: target[pending...]))
-                }
-                pending += count
-                if pending >= Self.deliverySize {
-                    try await deliver(UnsafeRawBufferPointer(rebasing: target.prefix(pending)), opener: opener, sink: sink, started: &started)
-                    pending = 0
-                }
-                progress?(received)
+    }
+
+    private func consume(_ body: HTTPClientResponse.Body, opener: EnvelopeOpener, state: ReceiveState,
+                         sink: some PlaintextSink, progress: (@Sendable (Int) -> Void)?) async throws {
+        var iterator = body.makeAsyncIterator()
+        while true {
+            let next: ByteBuffer?
+            do {
+                next = try await iterator.next()
+            } catch {
+                throw StreamCut(error: .integrity(.truncated))
             }
-            let target = output.reserve(pending + opener.maximumFinishOutput, keeping: pending)
-            pending += try opener.finish(into: UnsafeMutableRawBufferPointer(rebasing: target[pending...]))
-            try await deliver(UnsafeRawBufferPointer(rebasing: target.prefix(pending)), opener: opener, sink: sink, started: &started)
-            try await sink.commit()
-            return opener.metadata!
-        } catch let error as BurnlinkError {
-            await sink.abandon()
-            throw .integrity(error)
-        } catch let error as ClientError {
-            await sink.abandon()
-            throw error
-        } catch {
-            await sink.abandon()
-            // The body stream broke off: what arrived cannot be trusted as complete.
-            throw .integrity(.truncated)
+            guard let piece = next else { return }
+            state.received += piece.readableBytes
+            let target = state.output.reserve(state.pending + opener.maximumUpdateOutput(inputCount: piece.readableBytes),
+                                              keeping: state.pending)
+            let pending = state.pending
+            let count = try piece.withUnsafeReadableBytes { (sealed) throws(BurnlinkError) -> Int in
+                try opener.update(sealed, into: UnsafeMutableRawBufferPointer(rebasing: target[pending...]))
+            }
+            state.pending += count
+            if state.pending >= Self.deliverySize {
+                try await deliver(UnsafeRawBufferPointer(rebasing: target.prefix(state.pending)), opener: opener,
+                                  sink: sink, started: &state.started)
+                state.pending = 0
+            }
+            progress?(state.received)
+        }
+    }
+
+    /// The confirm, retried a few times: losing it costs the sender a true receipt, not the
+    /// recipient anything (the plaintext is already in place).
+    private func confirm(api: APIClient, link: Link, claimToken: SecretBytes, session: OpenSession) async -> Bool {
+        for attempt in 0..<3 {
+            if attempt > 0 { try? await Task.sleep(for: .milliseconds(250 << attempt)) }
+            do {
+                try await api.confirm(id: link.id, claimToken: claimToken, session: session.secret)
+                return true
+            } catch .network, .server {
+                continue
+            } catch {
+                return false
+            }
+        }
+        return false
+    }
+
+    private static func clientError(_ error: any Error) -> ClientError {
+        switch error {
+        case let error as ClientError: error
+        case let error as BurnlinkError: .integrity(error)
+        case let cut as StreamCut: cut.error
+        default: .integrity(.truncated)
+        }
+    }
+
+    /// A failure while the session is still open: the secret waits for a re-run.
+    private static func held(_ error: ClientError, session: OpenSession?, sessions: ClaimSessionStore?,
+                             link: Link) -> ClientError {
+        if case .gone = error { sessions?.remove(id: link.id) }  // the session ended meanwhile
+        guard let session, session.isOpen, sessions != nil else { return error }
+        switch error {
+        case .gone, .wrongPassword, .passwordAttemptsExhausted, .usage: return error
+        default: return .held(error, until: session.saved.deadline)
         }
     }
 

@@ -63,6 +63,8 @@ public final class FileSink: PlaintextSink, @unchecked Sendable {
         guard descriptor >= 0 else {
             throw .other("cannot write beside \(path): \(String(cString: strerror(errno)))")
         }
+        // Ctrl-C from now on must not leave plaintext behind.
+        Interruption.removing(temporaryPath)
     }
 
     public func write(_ content: UnsafeRawBufferPointer) async throws(ClientError) {
@@ -85,6 +87,7 @@ public final class FileSink: PlaintextSink, @unchecked Sendable {
     static let writebackStep = 16 << 20
 
     public func commit() async throws(ClientError) {
+        defer { Interruption.removing(nil) }
         guard fsync(descriptor) == 0, Glibc.close(descriptor) == 0 else {
             let reason = String(cString: strerror(errno))
             descriptor = -1
@@ -113,6 +116,7 @@ public final class FileSink: PlaintextSink, @unchecked Sendable {
             descriptor = -1
         }
         unlink(temporaryPath)
+        Interruption.removing(nil)
     }
 
     deinit {

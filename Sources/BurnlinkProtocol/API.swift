@@ -11,6 +11,10 @@ public enum API {
     public static func secretPath(_ id: String) -> String { "\(secretsPath)/\(id)" }
     public static func claimPath(_ id: String) -> String { "\(secretsPath)/\(id)/claim" }
     public static func receiptPath(_ id: String) -> String { "\(secretsPath)/\(id)/receipt" }
+    /// A claim session's envelope, fetched again (`GET`, optionally with `Range: bytes=N-`).
+    public static func envelopePath(_ id: String) -> String { "\(secretsPath)/\(id)/envelope" }
+    /// Ends a claim session: everything arrived and verified.
+    public static func confirmPath(_ id: String) -> String { "\(secretsPath)/\(id)/confirm" }
 
     /// Header names. Tokens travel only in headers, never in paths or query strings.
     public enum Header {
@@ -23,7 +27,15 @@ public enum API {
         public static let maxViews = "Burnlink-Max-Views"
         /// On a claim response: views left after this one.
         public static let viewsLeft = "Burnlink-Views-Left"
+        /// On a claim response: `b64u(S)`, the claim session secret; with `T` it fetches
+        /// the envelope again and confirms.
+        public static let claimSession = "Burnlink-Claim-Session"
+        /// With the session: seconds until it ends.
+        public static let claimWindow = "Burnlink-Claim-Window"
     }
+
+    /// The longest claim window a server may be configured with, in seconds.
+    public static let maximumClaimWindow = 3600
 
     /// Views a secret may allow.
     public static let maxViewsRange = 1...100
@@ -100,6 +112,44 @@ public enum ReceiptState: String, Codable, Sendable, CaseIterable {
     case burned
 }
 
+/// What became of one claim (docs/http-api.md section 3.3.1).
+public enum Delivery: String, Codable, Sendable, CaseIterable {
+    /// The claim session is open: the claimer may fetch again, nothing confirmed yet.
+    case pending
+    /// The claimer confirmed that everything arrived and verified.
+    case delivered
+    /// The session's window ran out without a confirm; the ciphertext was destroyed.
+    case unconfirmed
+    /// Claimed from a server that opens no sessions (claim window 0): sent, not tracked.
+    case sent
+}
+
+/// One successful claim as the receipt shows it.
+public struct ReceiptView: Codable, Equatable, Sendable {
+    public var viewedAt: Date
+    public var delivery: Delivery
+    public var confirmedAt: Date?
+
+    public init(viewedAt: Date, delivery: Delivery, confirmedAt: Date?) {
+        self.viewedAt = viewedAt
+        self.delivery = delivery
+        self.confirmedAt = confirmedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case viewedAt = "viewed_at"
+        case delivery
+        case confirmedAt = "confirmed_at"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(viewedAt, forKey: .viewedAt)
+        try container.encode(delivery, forKey: .delivery)
+        try container.encode(confirmedAt, forKey: .confirmedAt)  // explicit null
+    }
+}
+
 /// `200` body of `GET /api/v1/secrets/{id}/receipt`.
 public struct ReceiptResponse: Codable, Equatable, Sendable {
     public var state: ReceiptState
@@ -110,17 +160,25 @@ public struct ReceiptResponse: Codable, Equatable, Sendable {
     public var viewedAt: [Date]
     /// When it stopped being readable (last view, expiry, revoke or burn).
     public var endedAt: Date?
+    /// Each claim with its delivery, oldest first (`viewedAt` lists the same times).
+    public var views: [ReceiptView]
 
     public init(state: ReceiptState, createdAt: Date, expiresAt: Date, maxViews: Int, viewsLeft: Int,
-                viewedAt: [Date], endedAt: Date?) {
+                views: [ReceiptView], endedAt: Date?) {
         self.state = state
         self.createdAt = createdAt
         self.expiresAt = expiresAt
         self.maxViews = maxViews
         self.viewsLeft = viewsLeft
-        self.viewedAt = viewedAt
+        self.views = views
+        self.viewedAt = views.map(\.viewedAt)
         self.endedAt = endedAt
     }
+
+    /// Some view reached its recipient (confirmed, or sent by a server that does not track).
+    public var delivered: Bool { views.contains { $0.delivery == .delivered || $0.delivery == .sent } }
+    /// Some claim session is still open.
+    public var deliveryPending: Bool { views.contains { $0.delivery == .pending } }
 
     enum CodingKeys: String, CodingKey {
         case state
@@ -130,6 +188,21 @@ public struct ReceiptResponse: Codable, Equatable, Sendable {
         case viewsLeft = "views_left"
         case viewedAt = "viewed_at"
         case endedAt = "ended_at"
+        case views
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        state = try container.decode(ReceiptState.self, forKey: .state)
+        createdAt = try container.decode(Date.self, forKey: .createdAt)
+        expiresAt = try container.decode(Date.self, forKey: .expiresAt)
+        maxViews = try container.decode(Int.self, forKey: .maxViews)
+        viewsLeft = try container.decode(Int.self, forKey: .viewsLeft)
+        viewedAt = try container.decode([Date].self, forKey: .viewedAt)
+        endedAt = try container.decodeIfPresent(Date.self, forKey: .endedAt)
+        // A server from before claim sessions sends no `views`: its claims were sent, untracked.
+        views = try container.decodeIfPresent([ReceiptView].self, forKey: .views)
+            ?? viewedAt.map { ReceiptView(viewedAt: $0, delivery: .sent, confirmedAt: nil) }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -141,6 +214,7 @@ public struct ReceiptResponse: Codable, Equatable, Sendable {
         try container.encode(viewsLeft, forKey: .viewsLeft)
         try container.encode(viewedAt, forKey: .viewedAt)
         try container.encode(endedAt, forKey: .endedAt)
+        try container.encode(views, forKey: .views)
     }
 }
 
@@ -180,6 +254,8 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case rateLimited = "rate_limited"
     /// The server's storage quota would be passed by this create (507). Nothing kept.
     case storageFull = "storage_full"
+    /// A `Range` on the envelope route starts at or past its end (416).
+    case rangeNotSatisfiable = "range_not_satisfiable"
     /// The server requires a creator token to create, and none or a wrong one came (401).
     case creatorTokenRequired = "creator_token_required"
     case methodNotAllowed = "method_not_allowed"

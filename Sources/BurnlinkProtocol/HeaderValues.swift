@@ -35,6 +35,17 @@ extension API {
             return digest(String(decoding: bytes.dropFirst(7), as: UTF8.self))
         }
 
+        /// `Range: bytes=N-`, the only range form the envelope route takes: N as ASCII
+        /// digits without a leading zero (at most 18, so it always fits). Anything else: nil.
+        public static func rangeStart(_ value: some StringProtocol) -> Int? {
+            let prefix = "bytes=", bytes = Array(value.utf8)
+            guard bytes.count > prefix.utf8.count + 1, bytes.starts(with: prefix.utf8), bytes.last == 0x2D else { return nil }
+            let digits = String(decoding: bytes.dropFirst(prefix.utf8.count).dropLast(), as: UTF8.self)
+            guard digits.utf8.count <= 18, digits.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+                  digits == "0" || digits.utf8.first != 0x30 else { return nil }
+            return Int(digits)
+        }
+
         /// The last non-empty entry of `X-Forwarded-For` (the one a trusted proxy added
         /// itself), without surrounding white space; nil when there is none.
         public static func lastForwardedAddress(_ value: some StringProtocol) -> String? {

@@ -13,6 +13,8 @@ extension HTTPField.Name {
     static let burnlinkExpiresIn = Self(API.Header.expiresIn)!
     static let burnlinkMaxViews = Self(API.Header.maxViews)!
     static let burnlinkViewsLeft = Self(API.Header.viewsLeft)!
+    static let burnlinkClaimSession = Self(API.Header.claimSession)!
+    static let burnlinkClaimWindow = Self(API.Header.claimWindow)!
     static let xRobotsTag = Self("X-Robots-Tag")!
     static let referrerPolicy = Self("Referrer-Policy")!
     static let xForwardedFor = Self("X-Forwarded-For")!

@@ -22,6 +22,8 @@ struct SecretsController: Sendable {
         router.post(RouterPath(API.secretsPath), use: create)
         router.get(RouterPath(API.secretsPath + "/{id}"), use: metadata)
         router.post(RouterPath(API.secretsPath + "/{id}/claim"), use: claim)
+        router.get(RouterPath(API.secretsPath + "/{id}/envelope"), use: envelopeAgain)
+        router.post(RouterPath(API.secretsPath + "/{id}/confirm"), use: confirm)
         router.get(RouterPath(API.secretsPath + "/{id}/receipt"), use: receipt)
         router.delete(RouterPath(API.secretsPath + "/{id}"), use: revoke)
     }
@@ -179,8 +181,15 @@ struct SecretsController: Sendable {
         guard let id = RequestParsing.secretID(context) else { throw failed(client, .notFound) }
         guard let verifier = RequestParsing.bearerVerifier(request) else { throw failed(client, .notFound) }
         let proof = try RequestParsing.digest(request, .burnlinkPasswordProof)
+        let now = clock.now()
+        // The session secret is made before the decision so that the store records its
+        // digest in the same step; it is sent once, in the grant's headers.
+        let session = configuration.claimWindow > 0 ? SecretBytes.random(count: 32) : nil
+        let terms = session.map {
+            ClaimSessionTerms(verifier: SHA256.hash($0), deadline: now.addingTimeInterval(configuration.claimWindow))
+        }
         let result = try await store.claim(id: id, claimVerifier: verifier,
-                                           passwordProofVerifier: proof.map { SHA256.hash($0) }, now: clock.now())
+                                           passwordProofVerifier: proof.map { SHA256.hash($0) }, session: terms, now: now)
         switch result {
         case .notFound:
             throw failed(client, .notFound)
@@ -200,37 +209,53 @@ struct SecretsController: Sendable {
         case .granted(let grant):
             metrics.secretClaimed()
             notifier.notify(id)
-            return envelopeResponse(grant, id: id)
+            var headers = HTTPFields()
+            headers[.burnlinkViewsLeft] = String(grant.viewsLeft)
+            if let session {
+                headers[.burnlinkClaimSession] = session.base64URL
+                headers[.burnlinkClaimWindow] = String(Int(configuration.claimWindow.rounded(.up)))
+            }
+            return envelopeResponse(id: id, size: grant.size, chunkCount: grant.chunkCount, firstChunk: grant.firstChunk,
+                                    mustFinishRead: grant.mustFinishRead, headers: headers)
         }
     }
 
-    /// Streams the envelope: the first chunk came with the grant, the rest are read one
-    /// at a time so memory stays flat whatever the size.
-    private func envelopeResponse(_ grant: ClaimGrant, id: SecretID) -> Response {
-        var headers = HTTPFields()
+    /// Streams the envelope from byte `offset` (200 from the start, else 206): chunk by
+    /// chunk from the store, so memory stays flat whatever the size. A claim's first chunk
+    /// came with its grant.
+    func envelopeResponse(id: SecretID, size: Int, chunkCount: Int, firstChunk: ByteBuffer?, offset: Int = 0,
+                          mustFinishRead: Bool, headers extra: HTTPFields) -> Response {
+        var headers = extra
         headers[.contentType] = "application/octet-stream"
-        headers[.burnlinkViewsLeft] = String(grant.viewsLeft)
+        if offset > 0 { headers[.contentRange] = "bytes \(offset)-\(size - 1)/\(size)" }
         let store = self.store
-        let body = ResponseBody(contentLength: grant.size) { writer in
+        let chunkSize = StoreLimits.chunkSize
+        let body = ResponseBody(contentLength: size - offset) { writer in
             do {
-                try await writer.write(grant.firstChunk)
-                for index in 1..<max(1, grant.chunkCount) {
-                    guard let chunk = try await store.chunk(id: id, index: index) else {
-                        throw StoreError.unavailable("chunk missing during a claim")
+                for index in (offset / chunkSize)..<max(1, chunkCount) {
+                    var chunk: ByteBuffer
+                    if index == 0, let firstChunk {
+                        chunk = firstChunk
+                    } else {
+                        guard let stored = try await store.chunk(id: id, index: index) else {
+                            throw StoreError.unavailable("chunk missing during a read")
+                        }
+                        chunk = stored
                     }
+                    if index == offset / chunkSize { chunk.moveReaderIndex(forwardBy: min(offset % chunkSize, chunk.readableBytes)) }
                     try await writer.write(chunk)
                 }
                 try await writer.finish(nil)
             } catch {
-                if grant.mustFinishRead { try? await store.finishRead(id: id) }
+                if mustFinishRead { try? await store.finishRead(id: id) }
                 throw error
             }
             // The reader has every byte; now the ciphertext goes (for a large secret this
             // takes a while, and the response need not wait for it). Should it fail, the
             // sweeper removes the ciphertext once the reader's lease runs out.
-            if grant.mustFinishRead { try? await store.finishRead(id: id) }
+            if mustFinishRead { try? await store.finishRead(id: id) }
         }
-        return Response(status: .ok, headers: headers, body: body)
+        return Response(status: offset > 0 ? .partialContent : .ok, headers: headers, body: body)
     }
 
     // MARK: receipt and revoke
@@ -272,12 +297,17 @@ struct SecretsController: Sendable {
         var ticket: ReceiptNotifier.Ticket? = ticket
         var current = first
         defer { if let ticket { notifier.cancel(ticket) } }
-        while let waiting = ticket, current == first, current.state == .waiting || current.state == .viewed {
+        while let waiting = ticket, current == first,
+              current.deliveryPending || (current.viewsLeft > 0 && (current.state == .waiting || current.state == .viewed)) {
             let remaining = ContinuousClock.now.duration(to: deadline)
-            let untilExpiry = Duration.milliseconds(Int64(max(0, first.expiresAt.timeIntervalSince(clock.now())) * 1000) + 50)
-            guard remaining > .zero, current.viewsLeft > 0, !notifier.isShuttingDown else { break }
+            let secondsToExpiry = first.expiresAt.timeIntervalSince(clock.now())
+            let untilExpiry = secondsToExpiry > 0 ? Duration.milliseconds(Int64(secondsToExpiry * 1000) + 50) : remaining
+            guard remaining > .zero, !notifier.isShuttingDown else { break }
             // A shared store's change reports are best effort: re-read now and then anyway.
-            let recheck = (store as? any SharedSecretStore)?.receiptRecheckInterval ?? remaining
+            // An open claim session ends unconfirmed at its deadline with no event to wake
+            // anyone: re-read every second while one is pending.
+            var recheck = (store as? any SharedSecretStore)?.receiptRecheckInterval ?? remaining
+            if current.deliveryPending { recheck = min(recheck, .seconds(1)) }
             await notifier.wait(waiting, timeout: min(remaining, untilExpiry, recheck))
             current = try await store.receipt(id: id, receiptVerifier: verifier, now: clock.now()) ?? first
             let again = current == first && ContinuousClock.now < deadline && !notifier.isShuttingDown
@@ -305,19 +335,19 @@ struct SecretsController: Sendable {
     // MARK: helpers
 
     /// Refuses a client that has used up its budget of failed lookups; returns its address.
-    private func checkFailureBudget(_ request: Request, context: BurnlinkRequestContext) throws(APIError) -> String {
+    func checkFailureBudget(_ request: Request, context: BurnlinkRequestContext) throws(APIError) -> String {
         let client = RequestParsing.clientAddress(request, context: context, trustProxy: configuration.trustProxy)
         if let wait = failureLimiter?.allows(client) { throw .rateLimited(retryAfter: wait) }
         return client
     }
 
     /// Counts a failed lookup against the client and returns the error to throw.
-    private func failed(_ client: String, _ error: APIError) -> APIError {
+    func failed(_ client: String, _ error: APIError) -> APIError {
         _ = failureLimiter?.take(client)
         return error
     }
 
-    private func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try APIJSON.encoder().encode(value)
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"

@@ -1,3 +1,4 @@
+import BurnlinkProtocol
 import Foundation
 import Logging
 
@@ -19,6 +20,11 @@ public struct ServerConfiguration: Sendable {
     public var passwordAttempts = 5
     /// How long receipts outlive the ciphertext.
     public var receiptRetention: TimeInterval = 7 * 86_400
+    /// How long a claim session stays open for its claimer (docs/http-api.md section
+    /// 3.3.1); 0 opens none: the ciphertext then goes with the claim's body.
+    public var claimWindow: TimeInterval = 120
+    /// Claim windows an operator may set, in seconds.
+    public static let claimWindowRange = 0...API.maximumClaimWindow
     public var sweepInterval: Duration = .seconds(30)
     /// Base URL clients should build links on (behind a proxy); nil: the URL they used.
     public var publicURL: String?

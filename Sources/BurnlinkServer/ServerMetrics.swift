@@ -13,6 +13,8 @@ public final class ServerMetrics: Sendable {
     private let expired: CoreMetrics.Counter
     private let revoked: CoreMetrics.Counter
     private let burned: CoreMetrics.Counter
+    private let confirmed: CoreMetrics.Counter
+    private let unconfirmed: CoreMetrics.Counter
     private let storedBytes: CoreMetrics.Gauge
 
     public init() {
@@ -28,6 +30,8 @@ public final class ServerMetrics: Sendable {
         expired = Counter(label: "burnlink_secrets_expired_total", factory: factory)
         revoked = Counter(label: "burnlink_secrets_revoked_total", factory: factory)
         burned = Counter(label: "burnlink_secrets_burned_total", factory: factory)
+        confirmed = Counter(label: "burnlink_deliveries_confirmed_total", factory: factory)
+        unconfirmed = Counter(label: "burnlink_deliveries_unconfirmed_total", factory: factory)
         storedBytes = Gauge(label: "burnlink_stored_bytes", factory: factory)
     }
 
@@ -36,6 +40,8 @@ public final class ServerMetrics: Sendable {
     func secretsExpired(_ count: Int) { expired.increment(by: count) }
     func secretRevoked() { revoked.increment() }
     func secretBurned() { burned.increment() }
+    func deliveryConfirmed() { confirmed.increment() }
+    func deliveriesUnconfirmed(_ count: Int) { unconfirmed.increment(by: count) }
     func setStoredBytes(_ bytes: Int) { storedBytes.record(bytes) }
 
     func rejected(_ reason: ErrorCode) {

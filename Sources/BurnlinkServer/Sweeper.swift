@@ -24,11 +24,12 @@ struct Sweeper: Service {
         do {
             let report = try await store.sweep(now: clock.now(), receiptRetention: receiptRetention)
             metrics.secretsExpired(report.expired)
+            metrics.deliveriesUnconfirmed(report.unconfirmed)
             metrics.setStoredBytes(try await store.storedBytes())
             if report != SweepReport() {
                 logger.info("sweep", metadata: [
                     "expired": "\(report.expired)", "orphaned_chunks": "\(report.orphanedChunks)",
-                    "receipts_removed": "\(report.receiptsRemoved)",
+                    "receipts_removed": "\(report.receiptsRemoved)", "unconfirmed": "\(report.unconfirmed)",
                 ])
             }
         } catch {

@@ -40,6 +40,12 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
     @Option(help: "How long receipts are kept after a secret ends, e.g. 7d. [BURNLINK_RECEIPT_RETENTION] (default: 7d)")
     var receiptRetention: String?
 
+    @Option(help: "How long a claimer may fetch a secret again and confirm it arrived, after its claim: a duration such as 2m, up to 1h; 0 destroys it as it is sent, with no second chance. [BURNLINK_CLAIM_WINDOW] (default: 2m)")
+    var claimWindow: String?
+
+    @Option(help: "How often expired secrets, ended claim sessions and old receipts are cleaned up: a duration such as 30s or 500ms. (Expiry holds at once either way.) [BURNLINK_SWEEP_INTERVAL] (default: 30s)")
+    var sweepInterval: String?
+
     @Option(help: "Public base URL clients build links on, when behind a proxy, e.g. https://burn.example.com. [BURNLINK_PUBLIC_URL]")
     var publicURL: String?
 
@@ -146,6 +152,18 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
         if let text = value(receiptRetention, "BURNLINK_RECEIPT_RETENTION") {
             guard let seconds = Quantity.seconds(text) else { throw ValidationError("--receipt-retention: expected a duration such as 7d") }
             configuration.receiptRetention = TimeInterval(seconds)
+        }
+        if let text = value(claimWindow, "BURNLINK_CLAIM_WINDOW") {
+            guard let seconds = Quantity.seconds(text), ServerConfiguration.claimWindowRange.contains(seconds) else {
+                throw ValidationError("--claim-window: expected a duration from 0 to 1h, such as 2m")
+            }
+            configuration.claimWindow = TimeInterval(seconds)
+        }
+        if let text = value(sweepInterval, "BURNLINK_SWEEP_INTERVAL") {
+            guard let interval = Quantity.duration(text), interval >= .milliseconds(100) else {
+                throw ValidationError("--sweep-interval: expected a duration of at least 100ms, such as 30s")
+            }
+            configuration.sweepInterval = interval
         }
         if let url = value(publicURL, "BURNLINK_PUBLIC_URL") {
             guard url.hasPrefix("https://") || url.hasPrefix("http://"), !url.hasSuffix("/") else {

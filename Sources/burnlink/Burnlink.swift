@@ -30,6 +30,8 @@ struct Burnlink: AsyncParsableCommand {
           5  integrity failure: the data was altered or cut short; nothing unverified is kept
           6  network or server trouble
           7  status --wait timed out
+          8  status: the secret was claimed but never confirmed as delivered (lost on the way)
+          129, 130, 143  interrupted by SIGHUP, SIGINT (Ctrl-C) or SIGTERM; an open keeps its claim for a re-run
 
         Defaults come from $XDG_CONFIG_HOME/burnlink/config, else ~/.config/burnlink/config:
         lines such as "server = https://burn.example.com", "expires = 24h", "views = 1".
@@ -43,6 +45,9 @@ struct Burnlink: AsyncParsableCommand {
     static func main() async {
         // No core dumps while secrets are in memory.
         ProcessHardening.disableCoreDumps()
+        // Ctrl-C, SIGTERM and SIGHUP restore a password prompt's echo and remove a partial
+        // plaintext file before the process ends.
+        Interruption.install()
         // Every command but help and --version talks to a server: start the HTTP client (its
         // event loop thread) on the second core while this one parses the arguments.
         APIClient.prepareInBackground()

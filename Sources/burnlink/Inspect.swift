@@ -70,11 +70,16 @@ struct ReceiptInput: ParsableArguments {
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show what happened to a secret you sent: waiting, viewed, expired, revoked or burned.",
+        abstract: "Show what happened to a secret you sent: waiting, viewed (delivered or not), expired, revoked or burned.",
         discussion: """
-        With --wait, blocks until the state changes (optionally at most SECONDS): made for a CI job
-        that hands over a credential and waits until it is picked up. Exit code: 0 waiting or viewed,
-        3 expired, revoked or burned, 7 --wait ran out with no change.
+        A view is "delivered" once the recipient's client confirmed that every byte arrived and
+        verified, "not confirmed" when its claim window ran out first (the secret was destroyed
+        unread by anyone else), "pending" in between.
+
+        With --wait, blocks until the secret is delivered or can no longer be (optionally at most
+        SECONDS): made for a CI job that hands over a credential and waits until it is picked up.
+        Exit code: 0 delivered, or still waiting without --wait; 3 expired, revoked or burned
+        unread; 7 --wait ran out first; 8 claimed but never confirmed: lost on the way.
         """
     )
 
@@ -112,19 +117,36 @@ struct Status: AsyncParsableCommand {
         var current = try await api.receipt(receipt)
         if let wait {
             let deadline = wait > 0 ? Date().addingTimeInterval(TimeInterval(wait)) : .distantFuture
-            let first = current
-            while current == first, current.state == .waiting || (current.state == .viewed && current.viewsLeft > 0) {
+            while Self.stillOpen(current) {
                 let remaining = Int(deadline.timeIntervalSinceNow.rounded(.up))
                 guard remaining > 0 else { break }
                 current = try await api.receipt(receipt, wait: min(remaining, API.maximumReceiptWait))
             }
-            if current == first && (current.state == .waiting || current.state == .viewed) {
+            if Self.stillOpen(current) {
                 try print(current)
                 throw ClientError.waitTimedOut
             }
         }
         try print(current)
+        if current.delivered { return }
+        if Self.lostOnTheWay(current) {
+            Messages.error(.other("the secret was claimed but its delivery was never confirmed: it was lost on the way",
+                                  hint: "nobody else can read it; send it again"))
+            throw ExitCode(8)
+        }
         if [.expired, .revoked, .burned].contains(current.state) { throw ExitCode(3) }
+    }
+
+    /// Not delivered yet, and it still can be: readable, or a claim session still open.
+    static func stillOpen(_ receipt: ReceiptResponse) -> Bool {
+        guard !receipt.delivered else { return false }
+        return receipt.deliveryPending || receipt.state == .waiting || (receipt.state == .viewed && receipt.viewsLeft > 0)
+    }
+
+    /// Claimed, but no claim was ever confirmed, and none can be any more.
+    static func lostOnTheWay(_ receipt: ReceiptResponse) -> Bool {
+        !receipt.delivered && !receipt.deliveryPending && receipt.views.contains { $0.delivery == .unconfirmed }
+            && !(receipt.state == .viewed && receipt.viewsLeft > 0)
     }
 
     private func print(_ receipt: ReceiptResponse) throws {
@@ -133,8 +155,27 @@ struct Status: AsyncParsableCommand {
             Terminal.writeAll(STDOUT_FILENO, String(decoding: data, as: UTF8.self) + "\n")
             return
         }
-        var lines = ["state:      \(receipt.state.rawValue)", "views left: \(receipt.viewsLeft) of \(receipt.maxViews)"]
-        for time in receipt.viewedAt { lines.append("viewed at:  \(time.formatted(.iso8601))") }
+        var state = receipt.state.rawValue
+        if receipt.state == .viewed || !receipt.views.isEmpty {
+            if receipt.delivered {
+                state += ", delivered"
+            } else if receipt.deliveryPending {
+                state += ", delivery pending"
+            } else if receipt.views.contains(where: { $0.delivery == .unconfirmed }) {
+                state += ", not confirmed"
+            }
+        }
+        var lines = ["state:      \(state)", "views left: \(receipt.viewsLeft) of \(receipt.maxViews)"]
+        for view in receipt.views {
+            var line = "viewed at:  \(view.viewedAt.formatted(.iso8601))"
+            switch view.delivery {
+            case .delivered: line += view.confirmedAt.map { " (delivered, confirmed at \($0.formatted(.iso8601)))" } ?? " (delivered)"
+            case .pending: line += " (claimed; not confirmed yet)"
+            case .unconfirmed: line += " (not confirmed: lost on the way)"
+            case .sent: break
+            }
+            lines.append(line)
+        }
         lines.append("expires at: \(receipt.expiresAt.formatted(.iso8601))")
         if let ended = receipt.endedAt { lines.append("ended at:   \(ended.formatted(.iso8601))") }
         Terminal.writeAll(STDOUT_FILENO, lines.joined(separator: "\n") + "\n")

@@ -59,6 +59,29 @@ struct Open: AsyncParsableCommand {
         let opener = SecretOpener(insecure: connection.insecure)
         // The output must be possible before anything is consumed.
         let sink = try makeSink(messages: messages)
+        let sessions = ClaimSessionStore.standard()
+
+        // A claim this machine made earlier and did not finish: fetch it again, nothing more is used.
+        if let saved = sessions?.load(id: link.id, server: link.serverURL) {
+            if saved.deadline > Date() {
+                messages.say("Resuming the open of this link that did not finish; the secret is held for it until \(ClientError.clock(saved.deadline)).")
+                var passwordKey: SecretBytes?
+                if saved.passwordKDF != nil {
+                    guard let password = try readPassword() else {
+                        throw ClientError.usage("this secret is protected by a password",
+                                                hint: "run it on a terminal to be asked, or use --password-file")
+                    }
+                    passwordKey = try opener.passwordKey(parameters: saved.passwordKDF, password: password)
+                }
+                let progress = ProgressBar.make(label: "downloading and decrypting", total: saved.size, quiet: connection.quiet)
+                let opened = try await opener.resume(link, saved: saved, passwordKey: passwordKey, into: sink,
+                                                     sessions: sessions, progress: progress?.callback)
+                progress?.finish()
+                report(opened, sink: sink, messages: messages)
+                return
+            }
+            sessions?.remove(id: link.id)
+        }
 
         let peeked = try await opener.peek(link)
         var passwordKey: SecretBytes?
@@ -80,10 +103,19 @@ struct Open: AsyncParsableCommand {
             }
         }
         let progress = ProgressBar.make(label: "downloading and decrypting", total: peeked.metadata.size, quiet: connection.quiet)
-        try await opener.open(link, passwordKey: passwordKey, into: sink, progress: progress?.callback)
+        let opened = try await opener.open(link, passwordKey: passwordKey, into: sink, sessions: sessions,
+                                           passwordKDF: peeked.metadata.passwordKDF, size: peeked.metadata.size,
+                                           progress: progress?.callback)
         progress?.finish()
-        if let saved = sink.savedPath { messages.say("saved to \(saved)") }
+        report(opened, sink: sink, messages: messages)
+    }
+
+    private func report(_ opened: OpenedSecret, sink: OutputSink, messages: Messages) {
         if sink.endedWithoutNewline && Terminal.stdoutIsTerminal { Terminal.writeAll(STDERR_FILENO, "\n") }
+        if let saved = sink.savedPath { messages.say("saved to \(saved)") }
+        if opened.delivery == .unconfirmed {
+            messages.say("note: the server could not be told that the secret arrived; the sender's receipt will say it was not confirmed.")
+        }
     }
 
     private func readPassword() throws(ClientError) -> SecretBytes? {

@@ -28,9 +28,14 @@ enum Terminal {
         var silent = original
         silent.c_lflag &= ~tcflag_t(ECHO)
         silent.c_lflag |= tcflag_t(ECHONL)
-        // Echo goes off before the prompt shows, so nothing typed after it can be echoed (or flushed).
+        // Echo goes off before the prompt shows, so nothing typed after it can be echoed (or
+        // flushed). Ctrl-C at the prompt turns it back on too (Interruption).
+        Interruption.restoringTerminal(tty, to: original)
         tcsetattr(tty, TCSAFLUSH, &silent)
-        defer { tcsetattr(tty, TCSAFLUSH, &original) }
+        defer {
+            tcsetattr(tty, TCSAFLUSH, &original)
+            Interruption.terminalRestored()
+        }
         writeAll(tty, prompt)
         var line = readLine(tty, limit: 4096)
         defer { SecureMemory.wipeArray(&line) }

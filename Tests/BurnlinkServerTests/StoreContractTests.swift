@@ -308,7 +308,7 @@ struct StoreContractTests: StoreContractHelpers {
             try await sample.store(in: store)
             let waiting = try #require(try await store.receipt(sample, now: at(1)))
             #expect(waiting == Receipt(state: .waiting, createdAt: StoreSample.t0, expiresAt: at(86_400), maxViews: 2,
-                                       viewsLeft: 2, viewedAt: [], endedAt: nil))
+                                       viewsLeft: 2, views: [], endedAt: nil))
             _ = try #require(try await store.claim(sample, now: at(10.125)).grant)
             let viewed = try #require(try await store.receipt(sample, now: at(11)))
             #expect(viewed.state == .viewed)

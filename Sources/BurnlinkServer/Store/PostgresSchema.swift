@@ -73,6 +73,19 @@ enum PostgresSchema {
             """,
             "INSERT INTO store_stats (slot, stored_bytes) SELECT s, 0 FROM generate_series(0, \(statSlots - 1)) AS s",
         ]),
+        // Claim sessions (docs/http-api.md section 3.3.1): each view says what became of it.
+        // Views from before were sent without a session.
+        ("v2", [
+            """
+            ALTER TABLE secret_view
+                ADD COLUMN delivery text NOT NULL DEFAULT 'sent'
+                    CHECK (delivery IN ('pending', 'delivered', 'unconfirmed', 'sent')),
+                ADD COLUMN session_verifier bytea,
+                ADD COLUMN session_deadline bigint,
+                ADD COLUMN confirmed_at bigint
+            """,
+            "CREATE INDEX secret_view_pending ON secret_view (session_deadline) WHERE delivery = 'pending'",
+        ]),
     ]
 
     /// Slots of `store_stats`.

@@ -27,7 +27,7 @@ import ServiceLifecycle
 public final class PostgresStore: SharedSecretStore {
     public let url: PostgresURL
     private let client: PostgresClient
-    private let logger: Logger
+    let logger: Logger
     private let staleUploadAge: TimeInterval
     private let readerLease: TimeInterval
     private let operationTimeout: Duration
@@ -37,7 +37,7 @@ public final class PostgresStore: SharedSecretStore {
     /// The notification channel for receipt changes; payload: the id, base64url.
     static let receiptChannel = "burnlink_receipt"
     /// Rows handled per statement of a sweep, so no sweep holds many row locks for long.
-    private static let sweepBatch = 256
+    static let sweepBatch = 256
 
     /// - Parameters:
     ///   - operationTimeout: an operation that cannot get a connection or an answer in this
@@ -197,8 +197,12 @@ public final class PostgresStore: SharedSecretStore {
         }
     }
 
-    public func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?, now: Date) async throws -> ClaimResult {
+    public func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
+                      session: ClaimSessionTerms?, now: Date) async throws -> ClaimResult {
         let key = Self.key(id)
+        let delivery = session == nil ? "sent" : "pending"
+        let sessionVerifier = session.map { ByteBuffer(bytes: $0.verifier) }
+        let sessionDeadline = session.map { SQLiteStore.milliseconds($0.deadline) }
         let verifier = ByteBuffer(bytes: claimVerifier)
         let nowMs = SQLiteStore.milliseconds(now)
         // No transaction around the whole: the first read only screens (constant-time token
@@ -237,7 +241,8 @@ public final class PostgresStore: SharedSecretStore {
             }
 
             let multiChunk = chunkCount > 1
-            let readers = multiChunk ? 1 : 0
+            // A claim session holds a reader until it ends, whatever the size.
+            let readers = multiChunk || session != nil ? 1 : 0
             let slot = Int.random(in: 0..<PostgresSchema.statSlots)
             // The decision: one conditional UPDATE. At READ COMMITTED, a concurrent claim that
             // locked the row first makes PostgreSQL re-check this WHERE clause against the
@@ -259,8 +264,9 @@ public final class PostgresStore: SharedSecretStore {
                     RETURNING id, views_left, active_readers, max_views, size, chunk_count,
                               views_left = 0 AND active_readers = 0 AS discard
                 ), viewed AS (
-                    INSERT INTO secret_view (secret_id, view_no, viewed_at)
-                    SELECT id, max_views - views_left, \(nowMs) FROM decided
+                    INSERT INTO secret_view (secret_id, view_no, viewed_at, delivery, session_verifier, session_deadline)
+                    SELECT id, max_views - views_left, \(nowMs), \(delivery), \(sessionVerifier), \(sessionDeadline)
+                    FROM decided
                 ), discarded AS (
                     DELETE FROM secret_chunk WHERE secret_id = \(key) AND EXISTS (SELECT 1 FROM decided WHERE discard)
                 ), counted AS (
@@ -273,22 +279,27 @@ public final class PostgresStore: SharedSecretStore {
                 FROM decided d LEFT JOIN secret_chunk c ON c.secret_id = d.id AND c.idx = 0
                 """, logger: logger).collect().first else { return .notFound }
             let (left, size, chunks, firstChunk, _) = try decided.decode((Int, Int, Int, ByteBuffer?, Int).self)
+            // With a session, the session holds the reader: the stream need not finish it.
             return .granted(ClaimGrant(size: size, chunkCount: chunks, viewsLeft: left,
-                                       firstChunk: firstChunk ?? ByteBuffer(), mustFinishRead: multiChunk))
+                                       firstChunk: firstChunk ?? ByteBuffer(), mustFinishRead: multiChunk && session == nil))
         }
     }
 
     public func finishRead(id: SecretID) async throws {
         let key = Self.key(id)
-        try await transaction { connection, logger in
-            guard let row = try await connection.query("""
-                UPDATE secret SET active_readers = greatest(active_readers - 1, 0) WHERE id = \(key)
-                RETURNING active_readers, state, stored_bytes
-                """, logger: logger).collect().first else { return }
-            let (readers, state, storedBytes) = try row.decode((Int, String, Int).self)
-            if readers == 0, storedBytes > 0, Self.endedStates.contains(state) {
-                _ = try await Self.discardChunks(connection, logger, key: key, storedBytes: storedBytes)
-            }
+        try await transaction { connection, logger in try await Self.releaseReader(connection, logger, key: key) }
+    }
+
+    /// One reader (a streaming read, or a claim session) lets go of a secret's ciphertext;
+    /// the last one of an ended secret discards it.
+    static func releaseReader(_ connection: PostgresConnection, _ logger: Logger, key: ByteBuffer) async throws {
+        guard let row = try await connection.query("""
+            UPDATE secret SET active_readers = greatest(active_readers - 1, 0) WHERE id = \(key)
+            RETURNING active_readers, state, stored_bytes
+            """, logger: logger).collect().first else { return }
+        let (readers, state, storedBytes) = try row.decode((Int, String, Int).self)
+        if readers == 0, storedBytes > 0, endedStates.contains(state) {
+            _ = try await discardChunks(connection, logger, key: key, storedBytes: storedBytes)
         }
     }
 
@@ -349,23 +360,30 @@ public final class PostgresStore: SharedSecretStore {
         let nowMs = SQLiteStore.milliseconds(now)
         return try await perform { [logger] connection in
             guard let row = try await connection.query("""
-                SELECT receipt_verifier, state, created_at, expires_at, max_views, views_left, ended_at,
-                       ARRAY(SELECT viewed_at FROM secret_view WHERE secret_id = secret.id ORDER BY viewed_at, view_no)
+                SELECT receipt_verifier, state, created_at, expires_at, max_views, views_left, ended_at
                 FROM secret WHERE id = \(key)
                 """, logger: logger).collect().first else {
                 _ = ConstantTime.equal(Self.absentVerifier, receiptVerifier)
                 return nil
             }
-            let (stored, stateName, createdAt, expiresAt, maxViews, viewsLeft, ended, views) =
-                try row.decode((ByteBuffer?, String, Int64, Int64, Int, Int, Int64?, [Int64]).self)
+            let (stored, stateName, createdAt, expiresAt, maxViews, viewsLeft, ended) =
+                try row.decode((ByteBuffer?, String, Int64, Int64, Int, Int, Int64?).self)
             guard let stored, ConstantTime.equal(Array(buffer: stored), receiptVerifier) else { return nil }
             guard let (state, endedAt) = ReceiptState.from(stored: stateName, expiresAt: expiresAt, endedAt: ended,
                                                            maxViews: maxViews, viewsLeft: viewsLeft, nowMs: nowMs) else {
                 return nil
             }
+            var views: [ReceiptView] = []
+            for try await (viewedAt, delivery, deadline, confirmedAt) in try await connection.query("""
+                SELECT viewed_at, delivery, session_deadline, confirmed_at FROM secret_view
+                WHERE secret_id = \(key) ORDER BY viewed_at, view_no
+                """, logger: logger).decode((Int64, String, Int64?, Int64?).self) {
+                views.append(ReceiptView(viewedAt: SQLiteStore.date(viewedAt),
+                                         delivery: Delivery.from(stored: delivery, deadline: deadline, nowMs: nowMs),
+                                         confirmedAt: confirmedAt.map(SQLiteStore.date)))
+            }
             return Receipt(state: state, createdAt: SQLiteStore.date(createdAt), expiresAt: SQLiteStore.date(expiresAt),
-                           maxViews: maxViews, viewsLeft: viewsLeft, viewedAt: views.map(SQLiteStore.date),
-                           endedAt: endedAt.map(SQLiteStore.date))
+                           maxViews: maxViews, viewsLeft: viewsLeft, views: views, endedAt: endedAt.map(SQLiteStore.date))
         }
     }
 
@@ -384,6 +402,9 @@ public final class PostgresStore: SharedSecretStore {
         let nowMs = SQLiteStore.milliseconds(now)
         let limit = Self.sweepBatch
         var report = SweepReport()
+
+        // 0. Claim sessions past their deadline: unconfirmed, their hold on the ciphertext gone.
+        report.unconfirmed = try await endLapsedSessions(nowMs: nowMs)
 
         // 1. Secrets whose time ran out: state expired, ciphertext gone unless being read.
         while true {
@@ -417,6 +438,8 @@ public final class PostgresStore: SharedSecretStore {
                     WHERE id IN (SELECT id FROM secret
                                  WHERE stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired')
                                    AND (active_readers = 0 OR ended_at < \(leaseCutoff))
+                                   AND NOT EXISTS (SELECT 1 FROM secret_view v
+                                                   WHERE v.secret_id = secret.id AND v.delivery = 'pending')
                                  LIMIT \(limit) FOR UPDATE SKIP LOCKED)
                     RETURNING id, stored_bytes
                     """, logger: logger).collect()
@@ -480,11 +503,11 @@ public final class PostgresStore: SharedSecretStore {
 
     // MARK: - Helpers
 
-    private static let endedStates: Set<String> = ["exhausted", "revoked", "burned", "expired"]
+    static let endedStates: Set<String> = ["exhausted", "revoked", "burned", "expired"]
     /// Compared against when a row is missing, so a missing id costs what a wrong token does.
-    private static let absentVerifier = [UInt8](repeating: 0, count: 32)
+    static let absentVerifier = [UInt8](repeating: 0, count: 32)
 
-    private static func key(_ id: SecretID) -> ByteBuffer { ByteBuffer(bytes: id.bytes) }
+    static func key(_ id: SecretID) -> ByteBuffer { ByteBuffer(bytes: id.bytes) }
 
     /// Inserts a secret row, with its chunk 0 when given, and counts `storedBytes`: one
     /// statement, so it is atomic on its own.
@@ -546,7 +569,7 @@ public final class PostgresStore: SharedSecretStore {
     }
 
     /// Deletes a secret's chunks and accounts for their bytes; returns the chunks deleted.
-    private static func discardChunks(_ connection: PostgresConnection, _ logger: Logger, key: ByteBuffer,
+    static func discardChunks(_ connection: PostgresConnection, _ logger: Logger, key: ByteBuffer,
                                       storedBytes: Int) async throws -> Int {
         let deleted = try await deleteChunks(connection, logger, key: key)
         try await connection.query("UPDATE secret SET stored_bytes = 0 WHERE id = \(key)", logger: logger)
@@ -569,12 +592,12 @@ public final class PostgresStore: SharedSecretStore {
 
     /// Delivered to every replica's listener when the transaction commits (and never if it
     /// rolls back).
-    private static func notifyReceiptChange(_ connection: PostgresConnection, _ logger: Logger, _ id: SecretID) async throws {
+    static func notifyReceiptChange(_ connection: PostgresConnection, _ logger: Logger, _ id: SecretID) async throws {
         try await connection.query("SELECT pg_notify(\(receiptChannel), \(id.encoded))", logger: logger)
     }
 
     /// One transaction on a pooled connection, within the operation timeout.
-    private func transaction<T: Sendable>(
+    func transaction<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
     ) async throws -> T {
         let logger = self.logger
@@ -587,7 +610,7 @@ public final class PostgresStore: SharedSecretStore {
 
     /// Runs `body` on a pooled connection; database and connection failures and timeouts
     /// become `StoreError.unavailable`, store errors pass through.
-    private func perform<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func perform<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let client = self.client
         do {
             return try await withDeadline(operationTimeout) {

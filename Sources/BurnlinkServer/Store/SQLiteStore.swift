@@ -42,7 +42,7 @@ public final class SQLiteStore: SecretStore {
     /// The database file.
     public let path: String
     private let pool: DatabasePool
-    private let committer: GroupCommit
+    let committer: GroupCommit
     /// The chunks of multi-chunk uploads, in `<path>-chunks`: opened at init when the file
     /// exists, else by the first upload that needs it, so that a store that never sees a
     /// large secret holds no file, connections or descriptors for it.
@@ -53,7 +53,7 @@ public final class SQLiteStore: SecretStore {
 
     /// Rows handled per write operation of a sweep, so that a large sweep never holds the
     /// writer (and the claims queued behind it) for long.
-    private static let sweepBatch = 256
+    static let sweepBatch = 256
 
     /// Opens (creating if needed) the database at `path`.
     ///
@@ -74,9 +74,13 @@ public final class SQLiteStore: SecretStore {
             if FileManager.default.fileExists(atPath: chunkFilePath) {
                 let file = try SQLiteChunkFile(path: chunkFilePath)
                 chunkFile.withLock { $0 = file }
-                // Only active secrets keep chunks in the chunk file (recover ended the rest).
+                // Only active secrets, and those an open claim session holds, keep chunks in
+                // the chunk file (recover ended the rest).
                 let keep = try pool.read { db in
-                    try Data.fetchSet(db, sql: "SELECT id FROM secret WHERE in_chunk_file = 1 AND state = 'active'")
+                    try Data.fetchSet(db, sql: """
+                        SELECT id FROM secret
+                        WHERE in_chunk_file = 1 AND (state = 'active' OR \(Self.hasPendingSession))
+                        """)
                 }
                 try file.removeAll(except: keep)
             }
@@ -262,24 +266,42 @@ public final class SQLiteStore: SecretStore {
         migrator.registerMigration("v3") { db in
             try db.execute(sql: "ALTER TABLE secret ADD COLUMN in_chunk_file INTEGER NOT NULL DEFAULT 0")
         }
+        // Claim sessions (docs/http-api.md section 3.3.1): each view says what became of it.
+        // Views from before were sent without a session.
+        migrator.registerMigration("v4") { db in
+            try db.execute(sql: """
+                ALTER TABLE secret_view ADD COLUMN delivery TEXT NOT NULL DEFAULT 'sent'
+                    CHECK (delivery IN ('pending', 'delivered', 'unconfirmed', 'sent'));
+                ALTER TABLE secret_view ADD COLUMN session_verifier BLOB;
+                ALTER TABLE secret_view ADD COLUMN session_deadline INTEGER;
+                ALTER TABLE secret_view ADD COLUMN confirmed_at INTEGER;
+                CREATE INDEX secret_view_pending ON secret_view (session_deadline) WHERE delivery = 'pending';
+                """)
+        }
         return migrator
     }
 
     /// Startup recovery. This process is the only writer, so any upload in progress and any
-    /// reader counted in the file died with a previous process.
+    /// streaming reader counted in the file died with a previous process. Open claim sessions
+    /// did not: they live in the file, each still holds its secret's ciphertext (the sweeper
+    /// ends those past their deadline).
     private static func recover(_ db: Database) throws {
         let abandoned = try Int64.fetchAll(db, sql: """
             SELECT seq FROM secret
             WHERE state = 'uploading'
-               OR (stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired'))
+               OR (stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired')
+                   AND NOT \(hasPendingSession))
             """)
         for seq in abandoned { _ = try deleteChunks(db, seq: seq) }
         try db.execute(sql: """
             DELETE FROM secret_view WHERE secret_id IN (SELECT id FROM secret WHERE state = 'uploading');
             DELETE FROM secret WHERE state = 'uploading';
-            UPDATE secret SET active_readers = 0 WHERE active_readers <> 0;
+            UPDATE secret SET active_readers = (SELECT count(*) FROM secret_view
+                                                WHERE secret_id = secret.id AND delivery = 'pending')
+                WHERE active_readers <> 0 OR \(hasPendingSession);
             UPDATE secret SET stored_bytes = 0
-                WHERE stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired');
+                WHERE stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired')
+                  AND NOT \(hasPendingSession);
             UPDATE store_stats SET stored_bytes = (SELECT coalesce(sum(stored_bytes), 0) FROM secret) WHERE id = 1;
             """)
         try removeOrphanedChunks(db)
@@ -423,9 +445,11 @@ public final class SQLiteStore: SecretStore {
         }
     }
 
-    public func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?, now: Date) async throws -> ClaimResult {
+    public func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
+                      session: ClaimSessionTerms?, now: Date) async throws -> ClaimResult {
         let key = Data(id.bytes)
         let nowMs = Self.milliseconds(now)
+        let session = session.map { (verifier: Data($0.verifier), deadline: Self.milliseconds($0.deadline)) }
         // A secret whose chunks are in the chunk file takes two operations: the first checks
         // everything and changes nothing (unless a wrong password is counted); then chunk 0 is
         // read, and the second decides with it in hand. So a view is never spent on a claim
@@ -435,7 +459,8 @@ public final class SQLiteStore: SecretStore {
             let (step, deferred) = try await committer.submit { [firstChunkFromFile] db in
                 var deferred: StoredCiphertext?
                 let step = try Self.claim(db, key: key, claimVerifier: claimVerifier, proof: passwordProofVerifier,
-                                          nowMs: nowMs, firstChunkFromFile: firstChunkFromFile, deferredDiscard: &deferred)
+                                          session: session, nowMs: nowMs, firstChunkFromFile: firstChunkFromFile,
+                                          deferredDiscard: &deferred)
                 return (step, deferred)
             }
             if let deferred { try await discardInSteps(deferred) }
@@ -460,7 +485,8 @@ public final class SQLiteStore: SecretStore {
     /// `deferredDiscard` receives a secret this claim ended whose ciphertext cannot be
     /// freed inside the operation (see `discardInSteps`). `firstChunkFromFile`: chunk 0 of
     /// a secret kept in the chunk file, read by the caller after a `.readFirstChunk`.
-    private static func claim(_ db: Database, key: Data, claimVerifier: [UInt8], proof: [UInt8]?, nowMs: Int64,
+    private static func claim(_ db: Database, key: Data, claimVerifier: [UInt8], proof: [UInt8]?,
+                              session: (verifier: Data, deadline: Int64)?, nowMs: Int64,
                               firstChunkFromFile: ByteBuffer?, deferredDiscard: inout StoredCiphertext?) throws -> ClaimStep {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT claim_verifier, password_verifier, password_attempts_left, state, expires_at,
@@ -497,8 +523,10 @@ public final class SQLiteStore: SecretStore {
         let ciphertext = StoredCiphertext(key: key, seq: row[9], inChunkFile: row[10])
         if ciphertext.inChunkFile, firstChunkFromFile == nil { return .readFirstChunk }
         // A reader of the chunk file is counted even for one chunk, so that its chunks are
-        // freed by its finishRead, never by another operation while it streams.
+        // freed by its finishRead, never by another operation while it streams. A claim
+        // session is counted as a reader until it ends, whatever the size.
         let multiChunk = chunkCount > 1 || ciphertext.inChunkFile
+        let holdsReader = multiChunk || session != nil
         // The decision itself: one conditional statement, atomic whatever the isolation. The
         // last view also ends the secret; its ciphertext goes in this transaction unless a
         // multi-chunk reader (this one) is counted. (SET expressions see the old values.)
@@ -510,40 +538,48 @@ public final class SQLiteStore: SecretStore {
                 ended_at = CASE WHEN views_left = 1 THEN ? ELSE ended_at END
             WHERE id = ? AND views_left > 0 AND state = 'active' AND expires_at > ?
             RETURNING views_left, active_readers, stored_bytes
-            """), arguments: [multiChunk ? 1 : 0, nowMs, key, nowMs]).first else { return .done(.notFound) }
+            """), arguments: [holdsReader ? 1 : 0, nowMs, key, nowMs]).first else { return .done(.notFound) }
         let left: Int = decided[0]
         let readers: Int = decided[1]
         let storedBytes: Int = decided[2]
         try db.cachedStatement(sql: """
-            INSERT INTO secret_view (secret_id, view_no, viewed_at) VALUES (?, ?, ?)
-            """).execute(arguments: [key, maxViews - left, nowMs])
+            INSERT INTO secret_view (secret_id, view_no, viewed_at, delivery, session_verifier, session_deadline)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [key, maxViews - left, nowMs, session == nil ? "sent" : "pending",
+                                      session?.verifier, session?.deadline])
         let firstChunk = try firstChunkFromFile ?? readChunk(db, seq: ciphertext.seq, index: 0) ?? ByteBuffer()
         if left == 0, readers == 0, storedBytes > 0, try discardChunks(db, ciphertext, storedBytes: storedBytes) == nil {
             deferredDiscard = ciphertext
         }
+        // With a session, the session holds the reader: the stream need not finish it.
         return .done(.granted(ClaimGrant(size: size, chunkCount: chunkCount, viewsLeft: left,
-                                         firstChunk: firstChunk, mustFinishRead: multiChunk)))
+                                         firstChunk: firstChunk, mustFinishRead: multiChunk && session == nil)))
     }
 
     /// Only a claim granted with `mustFinishRead` must call this, exactly once.
     public func finishRead(id: SecretID) async throws {
         let key = Data(id.bytes)
-        let deferred = try await committer.submit { db -> StoredCiphertext? in
-            guard let row = try Row.fetchAll(db.cachedStatement(sql: """
-                UPDATE secret SET active_readers = max(active_readers - 1, 0) WHERE id = ?
-                RETURNING active_readers, state, stored_bytes, seq, in_chunk_file
-                """), arguments: [key]).first else { return nil }
-            let readers: Int = row[0]
-            let state: String = row[1]
-            let storedBytes: Int = row[2]
-            let ciphertext = StoredCiphertext(key: key, seq: row[3], inChunkFile: row[4])
-            if readers == 0, storedBytes > 0, Self.endedStates.contains(state),
-               try Self.discardChunks(db, ciphertext, storedBytes: storedBytes) == nil {
-                return ciphertext
-            }
-            return nil
-        }
+        let deferred = try await committer.submit { db in try Self.releaseReader(db, key: key) }
         if let deferred { try await discardInSteps(deferred) }
+    }
+
+    /// One reader (a streaming read, or a claim session) lets go of a secret's ciphertext;
+    /// the last one of an ended secret discards it. Returns the ciphertext when it is left
+    /// for `discardInSteps`.
+    static func releaseReader(_ db: Database, key: Data) throws -> StoredCiphertext? {
+        guard let row = try Row.fetchAll(db.cachedStatement(sql: """
+            UPDATE secret SET active_readers = max(active_readers - 1, 0) WHERE id = ?
+            RETURNING active_readers, state, stored_bytes, seq, in_chunk_file
+            """), arguments: [key]).first else { return nil }
+        let readers: Int = row[0]
+        let state: String = row[1]
+        let storedBytes: Int = row[2]
+        let ciphertext = StoredCiphertext(key: key, seq: row[3], inChunkFile: row[4])
+        if readers == 0, storedBytes > 0, endedStates.contains(state),
+           try discardChunks(db, ciphertext, storedBytes: storedBytes) == nil {
+            return ciphertext
+        }
+        return nil
     }
 
     public func revoke(id: SecretID, receiptVerifier: [UInt8], now: Date) async throws -> Bool {
@@ -629,12 +665,16 @@ public final class SQLiteStore: SecretStore {
                                                            maxViews: maxViews, viewsLeft: viewsLeft, nowMs: nowMs) else {
                 return nil
             }
-            let views = try Int64.fetchAll(db.cachedStatement(sql: """
-                SELECT viewed_at FROM secret_view WHERE secret_id = ? ORDER BY viewed_at, view_no
-                """), arguments: [key])
+            let views = try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT viewed_at, delivery, session_deadline, confirmed_at FROM secret_view
+                WHERE secret_id = ? ORDER BY viewed_at, view_no
+                """), arguments: [key]).map { row in
+                ReceiptView(viewedAt: Self.date(row[0]),
+                            delivery: Delivery.from(stored: row[1], deadline: row[2], nowMs: nowMs),
+                            confirmedAt: (row[3] as Int64?).map(Self.date))
+            }
             return Receipt(state: state, createdAt: Self.date(createdAt), expiresAt: Self.date(expiresAt),
-                           maxViews: maxViews, viewsLeft: viewsLeft, viewedAt: views.map(Self.date),
-                           endedAt: endedAt.map(Self.date))
+                           maxViews: maxViews, viewsLeft: viewsLeft, views: views, endedAt: endedAt.map(Self.date))
         }
     }
 
@@ -654,6 +694,9 @@ public final class SQLiteStore: SecretStore {
         let nowMs = Self.milliseconds(now)
         let limit = Self.sweepBatch
         var report = SweepReport()
+
+        // 0. Claim sessions past their deadline: unconfirmed, their hold on the ciphertext gone.
+        report.unconfirmed = try await endLapsedSessions(nowMs: nowMs)
 
         // 1. Secrets whose time ran out: state expired, ciphertext gone unless being read.
         while true {
@@ -685,7 +728,7 @@ public final class SQLiteStore: SecretStore {
                 let rows = try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT id, stored_bytes, seq, in_chunk_file FROM secret
                     WHERE stored_bytes > 0 AND state IN ('exhausted', 'revoked', 'burned', 'expired')
-                      AND (active_readers = 0 OR ended_at < ?)
+                      AND (active_readers = 0 OR ended_at < ?) AND NOT \(Self.hasPendingSession)
                     LIMIT ?
                     """), arguments: [leaseCutoff, limit])
                 var chunks = 0
@@ -796,9 +839,9 @@ public final class SQLiteStore: SecretStore {
 
     // MARK: - Helpers
 
-    private static let endedStates: Set<String> = ["exhausted", "revoked", "burned", "expired"]
+    static let endedStates: Set<String> = ["exhausted", "revoked", "burned", "expired"]
     /// Compared against when a row is missing, so a missing id costs what a wrong token does.
-    private static let absentVerifier = [UInt8](repeating: 0, count: 32)
+    static let absentVerifier = [UInt8](repeating: 0, count: 32)
 
     /// A record's values, converted once outside the writer.
     private struct RecordValues: Sendable {
@@ -826,7 +869,7 @@ public final class SQLiteStore: SecretStore {
     }
 
     /// Where a secret's ciphertext is kept, for freeing it after its operation committed.
-    private struct StoredCiphertext: Sendable {
+    struct StoredCiphertext: Sendable {
         var key: Data
         /// Keys its chunk rows in this file.
         var seq: Int64
@@ -919,7 +962,7 @@ public final class SQLiteStore: SecretStore {
     /// each step accounts only for the rows it deleted. A crash midway leaves an ended
     /// secret with `stored_bytes > 0`, which `recover` and `sweep` finish.
     @discardableResult
-    private func discardInSteps(_ ciphertext: StoredCiphertext) async throws -> Int {
+    func discardInSteps(_ ciphertext: StoredCiphertext) async throws -> Int {
         let deleted = try await deleteChunksInSteps(ciphertext, paced: true)
         let key = ciphertext.key
         try await committer.submit { db in
@@ -1005,7 +1048,7 @@ public final class SQLiteStore: SecretStore {
     /// or nil when they are in the chunk file or more than `inlineDiscardLimit`: then
     /// nothing is deleted here and the caller runs `discardInSteps` once its operation
     /// has committed.
-    private static func discardChunks(_ db: Database, _ ciphertext: StoredCiphertext, storedBytes: Int) throws -> Int? {
+    static func discardChunks(_ db: Database, _ ciphertext: StoredCiphertext, storedBytes: Int) throws -> Int? {
         guard !ciphertext.inChunkFile, storedBytes <= inlineDiscardLimit else { return nil }
         let deleted = try deleteChunks(db, seq: ciphertext.seq)
         try db.cachedStatement(sql: "UPDATE secret SET stored_bytes = 0 WHERE id = ?").execute(arguments: [ciphertext.key])
@@ -1019,7 +1062,7 @@ public final class SQLiteStore: SecretStore {
             .execute(arguments: [delta])
     }
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await pool.read(body)
         } catch is CancellationError {

@@ -60,6 +60,43 @@ public struct ClaimGrant: Sendable {
     }
 }
 
+/// The claim session a granted claim opens (docs/http-api.md section 3.3.1): the server
+/// keeps only the digest of the session secret S, and the session's deadline.
+public struct ClaimSessionTerms: Sendable, Equatable {
+    /// SHA-256 of the session secret S.
+    public var verifier: [UInt8]
+    public var deadline: Date
+
+    public init(verifier: [UInt8], deadline: Date) {
+        self.verifier = verifier
+        self.deadline = deadline
+    }
+}
+
+/// What fetching an open claim session's envelope again needs to know.
+public struct SessionEnvelope: Sendable, Equatable {
+    public var size: Int
+    public var chunkCount: Int
+    public var deadline: Date
+
+    public init(size: Int, chunkCount: Int, deadline: Date) {
+        self.size = size
+        self.chunkCount = chunkCount
+        self.deadline = deadline
+    }
+}
+
+public enum SessionLookup: Sendable, Equatable {
+    /// The session is open: its chunks can be read with `SecretStore.chunk` until it ends.
+    case open(SessionEnvelope)
+    /// No such session for this token, or it ended (confirmed, or past its deadline).
+    case notFound
+    /// The secret has a password and no proof came.
+    case passwordRequired
+    /// Wrong proof; nothing counted (the session holder proved the password at the claim).
+    case wrongPassword(attemptsLeft: Int)
+}
+
 public enum ClaimResult: Sendable {
     case granted(ClaimGrant)
     /// Missing, expired, used up, revoked, burned, or a wrong claim token: one answer for all.
@@ -85,11 +122,14 @@ public struct SweepReport: Sendable, Equatable {
     public var orphanedChunks: Int
     /// Receipts (tombstones) removed after their retention.
     public var receiptsRemoved: Int
+    /// Claim sessions found past their deadline without a confirm, now ended.
+    public var unconfirmed: Int
 
-    public init(expired: Int = 0, orphanedChunks: Int = 0, receiptsRemoved: Int = 0) {
+    public init(expired: Int = 0, orphanedChunks: Int = 0, receiptsRemoved: Int = 0, unconfirmed: Int = 0) {
         self.expired = expired
         self.orphanedChunks = orphanedChunks
         self.receiptsRemoved = receiptsRemoved
+        self.unconfirmed = unconfirmed
     }
 }
 
@@ -130,11 +170,23 @@ public protocol SecretStore: Sendable {
     /// Public metadata, or nil when the secret is not readable or the verifier is wrong.
     /// Never changes state.
     func metadata(id: SecretID, claimVerifier: [UInt8], now: Date) async throws -> SecretMetadata?
-    /// Decides one claim atomically.
-    func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?, now: Date) async throws -> ClaimResult
-    /// Chunk `index` of a secret whose claim was granted, or nil when it is gone.
-    /// Only for a grant with `mustFinishRead`, between the claim and its `finishRead`: a
-    /// single-chunk secret's ciphertext comes whole with its grant.
+    /// Decides one claim atomically. With `session`, a granted claim opens a claim session:
+    /// the view is recorded `pending`, and the ciphertext is kept (whatever the views left)
+    /// until `confirm` or the deadline; the grant then never sets `mustFinishRead`. Without
+    /// it the view is recorded `sent`, and the last view's ciphertext goes with the read.
+    func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
+               session: ClaimSessionTerms?, now: Date) async throws -> ClaimResult
+    /// An open claim session of this secret whose verifier is `sessionVerifier`, checked
+    /// with the claim token (and the password proof, without counting a wrong one).
+    /// Never changes state.
+    func session(id: SecretID, claimVerifier: [UInt8], sessionVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
+                 now: Date) async throws -> SessionLookup
+    /// Ends an open claim session as delivered; true also when it was confirmed already.
+    /// False for anything else (wrong token or session, past its deadline).
+    func confirm(id: SecretID, claimVerifier: [UInt8], sessionVerifier: [UInt8], now: Date) async throws -> Bool
+    /// Chunk `index` of a secret whose ciphertext a reader holds, or nil when it is gone:
+    /// between a grant with `mustFinishRead` and its `finishRead`, or while a claim session
+    /// is open. A single-chunk secret claimed without a session comes whole with its grant.
     func chunk(id: SecretID, index: Int) async throws -> ByteBuffer?
     /// Ends a multi-chunk read; discards the ciphertext if the views are used up and no
     /// other reader needs it. Call it exactly once per grant with `mustFinishRead`, also when
@@ -146,8 +198,8 @@ public protocol SecretStore: Sendable {
     /// Destroys a secret early; false when there is nothing to revoke or the verifier is wrong.
     func revoke(id: SecretID, receiptVerifier: [UInt8], now: Date) async throws -> Bool
 
-    /// Removes expired ciphertext, orphaned chunks, and receipts older than `receiptRetention`
-    /// after they ended.
+    /// Ends claim sessions past their deadline (unconfirmed), removes expired ciphertext,
+    /// orphaned chunks, and receipts older than `receiptRetention` after they ended.
     func sweep(now: Date, receiptRetention: TimeInterval) async throws -> SweepReport
     /// Ciphertext bytes held by readable secrets (for metrics and quotas), including uploads
     /// in progress and ciphertext still held for a reader that has not finished. Cheap: no
@@ -173,6 +225,15 @@ public protocol SharedSecretStore: SecretStore, Service {
     var receiptChanges: AsyncStream<SecretID> { get }
 }
 
+extension SecretStore {
+    /// A claim that opens no session (a server with claim window 0).
+    public func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
+                      now: Date) async throws -> ClaimResult {
+        try await claim(id: id, claimVerifier: claimVerifier, passwordProofVerifier: passwordProofVerifier,
+                        session: nil, now: now)
+    }
+}
+
 extension SharedSecretStore {
     /// How often a receipt long-poll re-reads on its own, for changes whose report was lost.
     public var receiptRecheckInterval: Duration { .seconds(5) }
@@ -194,5 +255,15 @@ extension ReceiptState {
         case "burned": return (.burned, endedAt)
         default: return nil
         }
+    }
+}
+
+extension Delivery {
+    /// A stored view's delivery: a pending session past its deadline reads as unconfirmed
+    /// at once, whether or not a sweep has run. Unknown text (never written) reads as sent.
+    static func from(stored text: String, deadline: Int64?, nowMs: Int64) -> Delivery {
+        let stored = Delivery(rawValue: text) ?? .sent
+        if stored == .pending, let deadline, nowMs >= deadline { return .unconfirmed }
+        return stored
     }
 }

@@ -1,0 +1,115 @@
+import BurnlinkCore
+import BurnlinkProtocol
+import Foundation
+import GRDB
+
+/// Claim sessions (docs/http-api.md section 3.3.1) in the SQLite store. A session is its
+/// view's row in `secret_view` (`delivery = 'pending'`, the digest of the session secret,
+/// a deadline); while it is open it counts as one of the secret's `active_readers`, which
+/// keeps the ciphertext in place whatever else happens to the secret.
+extension SQLiteStore {
+    /// SQL: the `secret` row in scope has a claim session that is still open.
+    static let hasPendingSession = """
+        EXISTS (SELECT 1 FROM secret_view WHERE secret_view.secret_id = secret.id AND delivery = 'pending')
+        """
+
+    public func session(id: SecretID, claimVerifier: [UInt8], sessionVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
+                        now: Date) async throws -> SessionLookup {
+        let key = Data(id.bytes)
+        let nowMs = Self.milliseconds(now)
+        return try await read { db in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT claim_verifier, password_verifier, password_attempts_left, size, chunk_count
+                FROM secret WHERE id = ?
+                """), arguments: [key]) else {
+                _ = ConstantTime.equal(Self.absentVerifier, claimVerifier)
+                return .notFound
+            }
+            guard ConstantTime.equal(row["claim_verifier"] as Data, claimVerifier),
+                  let view = try Self.openSession(db, key: key, sessionVerifier: sessionVerifier),
+                  nowMs < view.deadline else { return .notFound }
+            if let passwordVerifier = row["password_verifier"] as Data? {
+                guard let passwordProofVerifier else { return .passwordRequired }
+                guard ConstantTime.equal(passwordVerifier, passwordProofVerifier) else {
+                    return .wrongPassword(attemptsLeft: row["password_attempts_left"])
+                }
+            }
+            return .open(SessionEnvelope(size: row["size"], chunkCount: row["chunk_count"],
+                                         deadline: Self.date(view.deadline)))
+        }
+    }
+
+    public func confirm(id: SecretID, claimVerifier: [UInt8], sessionVerifier: [UInt8], now: Date) async throws -> Bool {
+        let key = Data(id.bytes)
+        let nowMs = Self.milliseconds(now)
+        let (confirmed, deferred) = try await committer.submit { db -> (Bool, StoredCiphertext?) in
+            guard let stored = try Data.fetchOne(db.cachedStatement(sql: "SELECT claim_verifier FROM secret WHERE id = ?"),
+                                                 arguments: [key]) else {
+                _ = ConstantTime.equal(Self.absentVerifier, claimVerifier)
+                return (false, nil)
+            }
+            guard ConstantTime.equal(stored, claimVerifier),
+                  let view = try Self.findSession(db, key: key, sessionVerifier: sessionVerifier) else { return (false, nil) }
+            if view.delivery == "delivered" { return (true, nil) }  // a repeat after a lost answer
+            guard view.delivery == "pending", nowMs < view.deadline else { return (false, nil) }
+            try db.cachedStatement(sql: """
+                UPDATE secret_view SET delivery = 'delivered', confirmed_at = ? WHERE secret_id = ? AND view_no = ?
+                """).execute(arguments: [nowMs, key, view.number])
+            return (true, try Self.releaseReader(db, key: key))
+        }
+        if let deferred { try await discardInSteps(deferred) }
+        return confirmed
+    }
+
+    /// Ends every session past its deadline as unconfirmed, in batches; returns how many.
+    func endLapsedSessions(nowMs: Int64) async throws -> Int {
+        var ended = 0
+        while true {
+            let (count, deferred) = try await committer.submit { db -> (Int, [StoredCiphertext]) in
+                let lapsed = try Row.fetchAll(db.cachedStatement(sql: """
+                    UPDATE secret_view SET delivery = 'unconfirmed'
+                    WHERE (secret_id, view_no) IN (SELECT secret_id, view_no FROM secret_view
+                                                   WHERE delivery = 'pending' AND session_deadline <= ? LIMIT ?)
+                    RETURNING secret_id
+                    """), arguments: [nowMs, Self.sweepBatch])
+                var deferred: [StoredCiphertext] = []
+                for row in lapsed {
+                    if let ciphertext = try Self.releaseReader(db, key: row[0]) { deferred.append(ciphertext) }
+                }
+                return (lapsed.count, deferred)
+            }
+            for ciphertext in deferred { try await discardInSteps(ciphertext) }
+            ended += count
+            if count < Self.sweepBatch { return ended }
+        }
+    }
+
+    private struct StoredSession {
+        var number: Int
+        var delivery: String
+        var deadline: Int64
+    }
+
+    /// The open session of `key` whose verifier is `sessionVerifier`, if any.
+    private static func openSession(_ db: Database, key: Data, sessionVerifier: [UInt8]) throws -> StoredSession? {
+        guard let view = try findSession(db, key: key, sessionVerifier: sessionVerifier),
+              view.delivery == "pending" else { return nil }
+        return view
+    }
+
+    /// The view of `key` whose session verifier is `sessionVerifier`, whatever its delivery.
+    /// Every candidate is compared in constant time (a secret has at most 100 views).
+    private static func findSession(_ db: Database, key: Data, sessionVerifier: [UInt8]) throws -> StoredSession? {
+        var found: StoredSession?
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: """
+            SELECT view_no, delivery, session_verifier, session_deadline FROM secret_view
+            WHERE secret_id = ? AND session_verifier IS NOT NULL
+            """), arguments: [key])
+        while let row = try rows.next() {
+            if ConstantTime.equal(row["session_verifier"] as Data, sessionVerifier) {
+                found = StoredSession(number: row["view_no"], delivery: row["delivery"], deadline: row["session_deadline"])
+            }
+        }
+        return found
+    }
+}
