@@ -432,18 +432,24 @@
       return;
     }
 
-    // From here the view is used, whatever happens next.
+    // From here the view is used. With a claim session (docs/http-api.md section 3.3.1) this
+    // page alone may fetch it again until it confirms, so a broken download is resumed.
     state.claimed = true;
     const viewsLeft = Number(response.headers.get("Burnlink-Views-Left"));
-    status("Decrypting…");
+    const session = response.headers.get("Burnlink-Claim-Session");
+    if (session) headers["Burnlink-Claim-Session"] = session;
+    status("Downloading…");
     let envelope;
     try {
-      envelope = new Uint8Array(await response.arrayBuffer());
+      envelope = await download(response, session ? headers : null);
     } catch (e) {
       wipe(passwordKey);
-      problem("The download was interrupted", "The secret was used up on the server but did not arrive completely, so nothing is shown.");
+      problem("The download was interrupted", session
+        ? "The download broke off and could not be resumed, even after several tries, so nothing is shown. The sender's receipt will say it was not delivered; ask them for a new link."
+        : "The secret was used up on the server but did not arrive completely, so nothing is shown.");
       return;
     }
+    status("Decrypting…");
 
     let result;
     let payloadKey = null;
@@ -473,6 +479,67 @@
     if (result.kind === "text") showText(result);
     else showFile(result.parts, result.length, sanitizeFileName(result.name));
     show("revealed");
+    if (session) confirmDelivery(headers);
+  }
+
+  // The envelope in one piece. A cut download is fetched again from the byte where it
+  // stopped, while the claim session lasts (`sessionHeaders` null: no second chance).
+  async function download(first, sessionHeaders) {
+    const parts = [];
+    let received = 0;
+    let response = first;
+    let fruitless = 0;
+    for (;;) {
+      try {
+        if (!response) {
+          const headers = Object.assign({}, sessionHeaders);
+          if (received > 0) headers.Range = `bytes=${received}-`;
+          response = await fetch(`/api/v1/secrets/${state.id}/envelope`, { headers: headers, cache: "no-store", credentials: "omit" });
+          const expected = received > 0 ? 206 : 200;
+          const range = response.headers.get("Content-Range") || "";
+          if (response.status === 404) throw new Error("gone");
+          if (response.status !== expected || (received > 0 && !range.startsWith(`bytes ${received}-`))) {
+            throw new Error(`unexpected answer ${response.status}`);
+          }
+        }
+        const reader = response.body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) {
+            const all = joined(parts, received);
+            for (const p of parts) p.fill(0);
+            return all;
+          }
+          parts.push(value);
+          received += value.length;
+          fruitless = 0;
+        }
+      } catch (e) {
+        response = null;
+        if (!sessionHeaders || e.message === "gone" || ++fruitless > 5) {
+          for (const p of parts) p.fill(0);
+          throw e;
+        }
+        status(`Connection lost; resuming… (${humanSize(received)} received)`);
+        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** fruitless));
+      }
+    }
+  }
+
+  // Tells the server everything arrived and verified: the sender's receipt then says
+  // "delivered" and the ciphertext goes at once. Retried a little; if it never gets
+  // through, the session simply runs out and the receipt says "not confirmed".
+  async function confirmDelivery(headers) {
+    const confirmHeaders = { Authorization: headers.Authorization, "Burnlink-Claim-Session": headers["Burnlink-Claim-Session"] };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const response = await fetch(`/api/v1/secrets/${state.id}/confirm`, { method: "POST", headers: confirmHeaders, cache: "no-store", credentials: "omit" });
+        if (response.status === 204 || response.status === 404) return;
+      } catch (e) {
+        // the network again: wait and retry
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempt));
+    }
   }
 
   function joined(parts, length) {

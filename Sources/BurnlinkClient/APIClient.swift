@@ -56,12 +56,13 @@ public struct APIClient: Sendable {
 
     /// Claims one view. On success the caller must read `body` to the end. `session` is the
     /// claim session the server opened (nil from a server with claim window 0).
-    public func claim(id: SecretID, claimToken: SecretBytes, passwordProof: SecretBytes?) async throws(ClientError)
-        -> (size: Int?, session: (secret: SecretBytes, window: Int)?, body: HTTPClientResponse.Body) {
+    public func claim(id: SecretID, claimToken: SecretBytes, passwordProof: SecretBytes?, session chosen: SecretBytes? = nil)
+        async throws(ClientError) -> (size: Int?, session: (secret: SecretBytes, window: Int)?, body: HTTPClientResponse.Body) {
         var request = HTTPClientRequest(url: endpoint.baseURL + API.claimPath(id.encoded))
         request.method = .POST
         request.headers.add(name: "Authorization", value: "Bearer \(claimToken.base64URL)")
         if let passwordProof { request.headers.add(name: API.Header.passwordProof, value: passwordProof.base64URL) }
+        if let chosen { request.headers.add(name: API.Header.claimSession, value: chosen.base64URL) }
         let response = try await send(request)
         guard response.status == .ok else { throw await failure(response) }
         var session: (SecretBytes, Int)?

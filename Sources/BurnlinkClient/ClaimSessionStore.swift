@@ -24,18 +24,23 @@ public struct SavedClaimSession: Codable, Sendable, Equatable {
     public var passwordKDF: String?
     /// The envelope's size, for progress.
     public var size: Int?
+    /// Whether the server's answer to the claim arrived. False from the moment the claim is
+    /// sent until then: if that answer is lost, the session may or may not exist.
+    public var granted: Bool
 
-    public init(server: String, id: String, session: String, deadline: Date, passwordKDF: String?, size: Int?) {
+    public init(server: String, id: String, session: String, deadline: Date, passwordKDF: String?, size: Int?,
+                granted: Bool) {
         self.server = server
         self.id = id
         self.session = session
         self.deadline = deadline
         self.passwordKDF = passwordKDF
         self.size = size
+        self.granted = granted
     }
 
     enum CodingKeys: String, CodingKey {
-        case server, id, session, deadline, size
+        case server, id, session, deadline, size, granted
         case passwordKDF = "password_kdf"
     }
 
@@ -46,9 +51,47 @@ public struct SavedClaimSession: Codable, Sendable, Equatable {
     }
 }
 
+/// One recorded claim session, held by this run: the file stays locked (`flock`) while
+/// the run uses it, so a second `burnlink open` of the same link on this machine never
+/// takes over a session that a first one is still using (it claims on its own, and gets
+/// "gone" like anyone else). The lock dies with the process, however it ends.
+public final class ClaimSessionRecord: @unchecked Sendable {
+    public private(set) var session: SavedClaimSession
+    private let path: String
+    private var descriptor: Int32
+
+    init(session: SavedClaimSession, path: String, descriptor: Int32) {
+        self.session = session
+        self.path = path
+        self.descriptor = descriptor
+    }
+
+    /// Rewrites the record in place (the lock is on this file). Not synced: a session lost
+    /// to a crash of the machine only means its window runs out.
+    public func update(_ session: SavedClaimSession) {
+        self.session = session
+        guard descriptor >= 0, let data = try? JSONEncoder().encode(session) else { return }
+        _ = ftruncate(descriptor, 0)
+        _ = data.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+    }
+
+    /// The session ended (confirmed, or gone): nothing to resume any more.
+    public func remove() {
+        guard descriptor >= 0 else { return }
+        unlink(path)
+        close(descriptor)
+        descriptor = -1
+    }
+
+    deinit {
+        if descriptor >= 0 { close(descriptor) }
+    }
+}
+
 /// The directory of open claim sessions: `$XDG_STATE_HOME/burnlink/sessions`, else
-/// `~/.local/state/burnlink/sessions` (directories 0700, files 0600). A file per secret id,
-/// written when a claim opens a session and removed when it is confirmed or found ended.
+/// `~/.local/state/burnlink/sessions` (directories 0700, files 0600), one file per claim:
+/// `<id>-<random>.json`, written before the claim is sent and removed once it is
+/// confirmed or found ended.
 public struct ClaimSessionStore: Sendable {
     public let directory: String
 
@@ -66,43 +109,50 @@ public struct ClaimSessionStore: Sendable {
         return ClaimSessionStore(directory: state + "/burnlink/sessions")
     }
 
-    /// Keeps `session`, replacing any earlier one for the same id. Not synced: a session
-    /// lost to a crash of the machine only means the window runs out.
-    public func save(_ session: SavedClaimSession) throws(ClientError) {
+    /// Records a new session, locked by this run.
+    public func create(_ session: SavedClaimSession) throws(ClientError) -> ClaimSessionRecord {
         guard SecretID(encoded: session.id) != nil else { throw .other("not a secret id") }
         try makeDirectory()
-        let data: Data
-        do {
-            data = try JSONEncoder().encode(session)
-        } catch {
-            throw .other("cannot record the claim session: \(error)")
-        }
-        let target = path(for: session.id)
-        let temporary = target + ".tmp"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        let path = directory + "/" + session.id + "-" + Base64URL.encode(SecretBytes.random(count: 6)) + ".json"
+        let descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard descriptor >= 0 else { throw .other("cannot record the claim session in \(directory): \(Self.reason())") }
-        let written = data.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        let closed = close(descriptor)
-        guard written == data.count, closed == 0, rename(temporary, target) == 0 else {
-            let reason = Self.reason()
-            unlink(temporary)
-            throw .other("cannot record the claim session in \(directory): \(reason)")
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw .other("cannot lock the claim session record: \(Self.reason())")
         }
+        let record = ClaimSessionRecord(session: session, path: path, descriptor: descriptor)
+        record.update(session)
+        return record
     }
 
-    /// The session kept for this secret on this server, if any (whether or not it ended).
-    public func load(id: SecretID, server: String) -> SavedClaimSession? {
-        guard let data = FileManager.default.contents(atPath: path(for: id.encoded)),
-              let session = try? JSONDecoder().decode(SavedClaimSession.self, from: data),
-              session.id == id.encoded, session.server == server else { return nil }
-        return session
+    /// A session recorded for this secret on this server that no other run is using,
+    /// now locked by this one. Records of any secret found past their deadline are removed
+    /// on the way (the directory holds a handful at most).
+    public func claimable(id: SecretID, server: String) -> ClaimSessionRecord? {
+        guard let stream = opendir(directory) else { return nil }
+        defer { closedir(stream) }
+        var found: ClaimSessionRecord?
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasSuffix(".json") else { continue }
+            let path = directory + "/" + name
+            let descriptor = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+            guard descriptor >= 0 else { continue }
+            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0,
+                  let data = FileManager.default.contents(atPath: path),
+                  let session = try? JSONDecoder().decode(SavedClaimSession.self, from: data) else {
+                close(descriptor)  // in use by another run, or not a record of ours
+                continue
+            }
+            let record = ClaimSessionRecord(session: session, path: path, descriptor: descriptor)
+            if session.deadline <= Date() {
+                record.remove()
+            } else if found == nil, session.id == id.encoded, session.server == server {
+                found = record
+            }
+        }
+        return found
     }
-
-    public func remove(id: SecretID) {
-        unlink(path(for: id.encoded))
-    }
-
-    func path(for id: String) -> String { directory + "/" + id + ".json" }
 
     /// Creates the directory and its parents as needed, owner-only.
     private func makeDirectory() throws(ClientError) {

@@ -99,60 +99,88 @@ public struct SecretOpener: Sendable {
         let api = try api(for: link)
         let claimToken = KeySchedule.claimToken(linkKey: link.key)
         let proof = passwordKey.map { KeySchedule.passwordProof(linkKey: link.key, passwordKey: $0) }
-        let claimed = try await api.claim(id: link.id, claimToken: claimToken, passwordProof: proof)
+        // The session secret is chosen here and recorded before the claim is sent, so that
+        // even a claim whose answer is lost can be resumed (by this run, or a re-run).
+        let chosen = SecretBytes.random(count: 32)
+        var saved = SavedClaimSession(server: link.serverURL, id: link.id.encoded, session: chosen.base64URL,
+                                      deadline: Date().addingTimeInterval(TimeInterval(API.maximumClaimWindow)),
+                                      passwordKDF: passwordKDF, size: size, granted: false)
+        let record = try? sessions?.create(saved)
+        Interruption.saying(record == nil ? nil : Self.interruptedMessage(until: nil))
+        defer { Interruption.saying(nil) }
+        let claimed: (size: Int?, session: (secret: SecretBytes, window: Int)?, body: HTTPClientResponse.Body)
+        do {
+            claimed = try await api.claim(id: link.id, claimToken: claimToken, passwordProof: proof, session: chosen)
+        } catch .network(let message, let hint) {
+            // The answer never arrived: the claim may or may not have been granted. Only the
+            // session can tell, and only this client holds it.
+            do {
+                return try await receive(nil, link: link, api: api, claimToken: claimToken, proof: proof,
+                                         passwordKey: passwordKey,
+                                         session: OpenSession(secret: chosen, saved: saved, record: record),
+                                         into: sink, progress: progress)
+            } catch .gone {
+                throw .network("\(message); the server holds no claim for this run, so nothing was used",
+                               hint: hint ?? "run the same command again")
+            }
+        } catch {
+            record?.remove()
+            throw error
+        }
         var session: OpenSession?
         if let opened = claimed.session {
-            let saved = SavedClaimSession(server: link.serverURL, id: link.id.encoded, session: opened.secret.base64URL,
-                                          deadline: Date().addingTimeInterval(TimeInterval(opened.window)),
-                                          passwordKDF: passwordKDF, size: claimed.size ?? size)
-            // Recorded before the first byte is read: whatever happens next, a re-run finds it.
-            try? sessions?.save(saved)
-            session = OpenSession(secret: opened.secret, saved: saved)
-            Interruption.saying(sessions == nil ? nil : """
-
-                burnlink: interrupted; nothing of the secret was kept here
-                hint: the secret is held for you until \(ClientError.clock(saved.deadline)); run the same command again
-
-                """)
+            saved.session = opened.secret.base64URL
+            saved.deadline = Date().addingTimeInterval(TimeInterval(opened.window))
+            saved.size = claimed.size ?? size
+            saved.granted = true
+            record?.update(saved)
+            session = OpenSession(secret: opened.secret, saved: saved, record: record)
+            Interruption.saying(record == nil ? nil : Self.interruptedMessage(until: saved.deadline))
         } else {
+            // A server that opens no sessions: this claim is the only fetch there is.
+            record?.remove()
             Interruption.saying("\nburnlink: interrupted after the secret was claimed: it is gone\n")
         }
-        defer { Interruption.saying(nil) }
         return try await receive(claimed.body, link: link, api: api, claimToken: claimToken, proof: proof,
-                                 passwordKey: passwordKey, session: session, sessions: sessions, into: sink,
-                                 progress: progress)
+                                 passwordKey: passwordKey, session: session, into: sink, progress: progress)
+    }
+
+    static func interruptedMessage(until deadline: Date?) -> String {
+        let until = deadline.map { " until \(ClientError.clock($0))" } ?? ""
+        return """
+
+            burnlink: interrupted; nothing of the secret was kept here
+            hint: the secret is held for you\(until); run the same command again
+
+            """
     }
 
     /// Opens a claim session recorded by an earlier run: the envelope is fetched again from
     /// its start (the earlier run's partial output was removed), no view is used.
     @discardableResult
-    public func resume(_ link: Link, saved: SavedClaimSession, passwordKey: SecretBytes?, into sink: some PlaintextSink,
-                       sessions: ClaimSessionStore? = nil,
+    public func resume(_ link: Link, record: ClaimSessionRecord, passwordKey: SecretBytes?, into sink: some PlaintextSink,
                        progress: (@Sendable (Int) -> Void)? = nil) async throws(ClientError) -> OpenedSecret {
+        let saved = record.session
         guard let secret = saved.secret else {
-            sessions?.remove(id: link.id)
+            record.remove()
             throw .other("the recorded claim session is damaged", hint: "it was removed; run the command again")
         }
         let api = try api(for: link)
         let claimToken = KeySchedule.claimToken(linkKey: link.key)
         let proof = passwordKey.map { KeySchedule.passwordProof(linkKey: link.key, passwordKey: $0) }
-        let session = OpenSession(secret: secret, saved: saved)
-        Interruption.saying("""
-
-            burnlink: interrupted; nothing of the secret was kept here
-            hint: the secret is held for you until \(ClientError.clock(saved.deadline)); run the same command again
-
-            """)
+        let session = OpenSession(secret: secret, saved: saved, record: record)
+        Interruption.saying(Self.interruptedMessage(until: saved.granted ? saved.deadline : nil))
         defer { Interruption.saying(nil) }
         return try await receive(nil, link: link, api: api, claimToken: claimToken, proof: proof,
-                                 passwordKey: passwordKey, session: session, sessions: sessions, into: sink,
-                                 progress: progress)
+                                 passwordKey: passwordKey, session: session, into: sink, progress: progress)
     }
 
     /// A claim session this process holds.
     struct OpenSession {
         let secret: SecretBytes
         let saved: SavedClaimSession
+        /// Where a re-run finds it; nil when it could not be recorded.
+        let record: ClaimSessionRecord?
         var isOpen: Bool { Date() < saved.deadline }
     }
 
@@ -160,7 +188,7 @@ public struct SecretOpener: Sendable {
     /// cut download within the session, then commits and confirms.
     private func receive(_ first: HTTPClientResponse.Body?, link: Link, api: APIClient, claimToken: SecretBytes,
                          proof: SecretBytes?, passwordKey: SecretBytes?, session: OpenSession?,
-                         sessions: ClaimSessionStore?, into sink: some PlaintextSink,
+                         into sink: some PlaintextSink,
                          progress: (@Sendable (Int) -> Void)?) async throws(ClientError) -> OpenedSecret {
         let opener = EnvelopeOpener(linkKey: link.key, passwordKey: passwordKey)
         let state = ReceiveState()
@@ -195,11 +223,11 @@ public struct SecretOpener: Sendable {
             try await sink.commit()
         } catch {
             await sink.abandon()
-            throw Self.held(Self.clientError(error), session: session, sessions: sessions, link: link)
+            throw Self.held(Self.clientError(error), session: session)
         }
         guard let session else { return OpenedSecret(metadata: opener.metadata!, delivery: .sent) }
         let confirmed = await confirm(api: api, link: link, claimToken: claimToken, session: session)
-        sessions?.remove(id: link.id)
+        session.record?.remove()
         return OpenedSecret(metadata: opener.metadata!, delivery: confirmed ? .delivered : .unconfirmed)
     }
 
@@ -292,10 +320,9 @@ public struct SecretOpener: Sendable {
     }
 
     /// A failure while the session is still open: the secret waits for a re-run.
-    private static func held(_ error: ClientError, session: OpenSession?, sessions: ClaimSessionStore?,
-                             link: Link) -> ClientError {
-        if case .gone = error { sessions?.remove(id: link.id) }  // the session ended meanwhile
-        guard let session, session.isOpen, sessions != nil else { return error }
+    private static func held(_ error: ClientError, session: OpenSession?) -> ClientError {
+        if case .gone = error { session?.record?.remove() }  // the session ended meanwhile
+        guard let session, session.isOpen, session.record != nil else { return error }
         switch error {
         case .gone, .wrongPassword, .passwordAttemptsExhausted, .usage: return error
         default: return .held(error, until: session.saved.deadline)

@@ -181,10 +181,12 @@ struct SecretsController: Sendable {
         guard let id = RequestParsing.secretID(context) else { throw failed(client, .notFound) }
         guard let verifier = RequestParsing.bearerVerifier(request) else { throw failed(client, .notFound) }
         let proof = try RequestParsing.digest(request, .burnlinkPasswordProof)
+        // A client may choose the session secret itself, so that it can resume even when
+        // the answer to its claim is lost; otherwise the server makes one. Either way it is
+        // known before the decision, so the store records its digest in the same step.
+        let chosen = try RequestParsing.digest(request, .burnlinkClaimSession)
         let now = clock.now()
-        // The session secret is made before the decision so that the store records its
-        // digest in the same step; it is sent once, in the grant's headers.
-        let session = configuration.claimWindow > 0 ? SecretBytes.random(count: 32) : nil
+        let session = configuration.claimWindow > 0 ? chosen.map { SecretBytes(copying: $0) } ?? SecretBytes.random(count: 32) : nil
         let terms = session.map {
             ClaimSessionTerms(verifier: SHA256.hash($0), deadline: now.addingTimeInterval(configuration.claimWindow))
         }

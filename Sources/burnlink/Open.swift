@@ -62,27 +62,42 @@ struct Open: AsyncParsableCommand {
         let sessions = ClaimSessionStore.standard()
 
         // A claim this machine made earlier and did not finish: fetch it again, nothing more is used.
-        if let saved = sessions?.load(id: link.id, server: link.serverURL) {
-            if saved.deadline > Date() {
-                messages.say("Resuming the open of this link that did not finish; the secret is held for it until \(ClientError.clock(saved.deadline)).")
-                var passwordKey: SecretBytes?
-                if saved.passwordKDF != nil {
-                    guard let password = try readPassword() else {
-                        throw ClientError.usage("this secret is protected by a password",
-                                                hint: "run it on a terminal to be asked, or use --password-file")
-                    }
-                    passwordKey = try opener.passwordKey(parameters: saved.passwordKDF, password: password)
-                }
-                let progress = ProgressBar.make(label: "downloading and decrypting", total: saved.size, quiet: connection.quiet)
-                let opened = try await opener.resume(link, saved: saved, passwordKey: passwordKey, into: sink,
-                                                     sessions: sessions, progress: progress?.callback)
-                progress?.finish()
-                report(opened, sink: sink, messages: messages)
+        if let record = sessions?.claimable(id: link.id, server: link.serverURL) {
+            do {
+                try await resume(record, link: link, opener: opener, sink: sink, messages: messages)
                 return
+            } catch .gone where !record.session.granted {
+                // The earlier run never learned whether its claim went through: it did not.
             }
-            sessions?.remove(id: link.id)
         }
+        try await claimAndOpen(link: link, opener: opener, sink: sink, sessions: sessions, messages: messages)
+    }
 
+    /// Fetches again the secret of a claim session an earlier run recorded.
+    private func resume(_ record: ClaimSessionRecord, link: Link, opener: SecretOpener, sink: OutputSink,
+                        messages: Messages) async throws(ClientError) {
+        let saved = record.session
+        if saved.granted {
+            messages.say("Resuming the open of this link that did not finish; the secret is held for it until \(ClientError.clock(saved.deadline)).")
+        }
+        var passwordKey: SecretBytes?
+        if saved.passwordKDF != nil {
+            guard let password = try readPassword() else {
+                throw ClientError.usage("this secret is protected by a password",
+                                        hint: "run it on a terminal to be asked, or use --password-file")
+            }
+            passwordKey = try opener.passwordKey(parameters: saved.passwordKDF, password: password)
+        }
+        let progress = ProgressBar.make(label: "downloading and decrypting", total: saved.size, quiet: connection.quiet)
+        let opened = try await opener.resume(link, record: record, passwordKey: passwordKey, into: sink,
+                                             progress: progress?.callback)
+        progress?.finish()
+        report(opened, sink: sink, messages: messages)
+    }
+
+    /// Peeks, asks what must be asked, then claims and opens.
+    private func claimAndOpen(link: Link, opener: SecretOpener, sink: OutputSink, sessions: ClaimSessionStore?,
+                              messages: Messages) async throws {
         let peeked = try await opener.peek(link)
         var passwordKey: SecretBytes?
         if peeked.metadata.passwordKDF != nil {

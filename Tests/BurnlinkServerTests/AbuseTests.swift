@@ -201,8 +201,14 @@ struct AbuseTests {
 
             // Exactly up to the quota fits.
             _ = try await client.createSecret(randomBytes(1000), sender: TestSender())
-            // Reading a secret frees its share.
-            try await client.execute(uri: API.claimPath(id), method: .post, headers: holder.claimHeaders) { #expect($0.status == .ok) }
+            // Reading a secret (and confirming it arrived) frees its share.
+            let session = try await client.execute(uri: API.claimPath(id), method: .post, headers: holder.claimHeaders) {
+                #expect($0.status == .ok)
+                return $0.headers[.burnlinkClaimSession]
+            }
+            var confirm = holder.claimHeaders
+            confirm[.burnlinkClaimSession] = try #require(session)
+            try await client.execute(uri: API.confirmPath(id), method: .post, headers: confirm) { #expect($0.status == .noContent) }
             #expect(try await eventually { try await server.store.storedBytes() == 1000 })
             _ = try await client.createSecret(randomBytes(2000), sender: TestSender())
         }

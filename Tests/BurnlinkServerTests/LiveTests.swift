@@ -91,14 +91,24 @@ struct LiveTests {
         let body = randomBytes(3 * StoreLimits.chunkSize + 12_345)
         try await server.application().test(.live) { client in
             let id = try await client.createSecret(body, sender: sender, headers: sender.createHeaders(maxViews: 2))
+            var sessions: [String] = []
             for _ in 0..<2 {
-                try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) { response in
+                let session = try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) { response in
                     #expect(response.status == .ok)
                     #expect(response.headers[.contentLength] == String(body.count))
                     #expect(Array(buffer: response.body) == body)
+                    return response.headers[.burnlinkClaimSession]
                 }
+                sessions.append(try #require(session))
             }
             try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) { #expect($0.status == .notFound) }
+            // The claim sessions hold the ciphertext until their claimers confirm.
+            #expect(try await server.store.storedBytes() == body.count)
+            for session in sessions {
+                var headers = sender.claimHeaders
+                headers[.burnlinkClaimSession] = session
+                try await client.execute(uri: API.confirmPath(id), method: .post, headers: headers) { #expect($0.status == .noContent) }
+            }
         }
         #expect(try await eventually { try await server.store.storedBytes() == 0 })
     }

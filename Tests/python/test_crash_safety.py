@@ -7,7 +7,9 @@ After every restart, for every create that was answered 201:
   - no claim was ever answered 200 more often than the secret's views allow (a one-view
     secret was never returned twice), and every 200 body is the uploaded envelope.
 In some rounds the kill lands while the real `burnlink open` is streaming a large claim
-through a slow relay: the CLI must report an integrity failure (exit 5) and leave no file.
+through a slow relay: the CLI must give up with the claim held for a re-run (exit 6) and
+leave no file; after the next restart the same command, run again, must deliver the
+exact bytes (claim sessions outlive the server process).
 At the end every secret still readable is claimed until it is gone.
 
     python3 -m pytest -q Tests/python/test_crash_safety.py
@@ -219,14 +221,32 @@ class SlowRelay:
         self.listener.close()
 
 
+class HeldOpen:
+    """An open cut by a kill, to run again once the server is back."""
+
+    def __init__(self, link, env, output, payload):
+        self.link, self.env, self.output, self.payload = link, env, output, payload
+
+    def rerun(self):
+        opening = subprocess.run([str(CLI), "open", "-y", "-o", str(self.output), "-"], input=self.link.encode() + b"\n",
+                                 capture_output=True, env=self.env, timeout=120)
+        if opening.returncode != 0:
+            return f"re-running a held open gave exit {opening.returncode}: {opening.stderr.decode(errors='replace').strip()}"
+        if self.output.read_bytes() != self.payload:
+            return "re-running a held open gave other bytes"
+        return None
+
+
 def cut_claim_stream(server, tmp_path, round):
     """Sends a large secret with the CLI, opens it through a slow relay and kills the server
-    mid-stream. Returns a violation message or None."""
-    env = {**os.environ, "BURNLINK_SERVER": server.url, "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    sent = subprocess.run([str(CLI), "send", "--server", server.url], input=os.urandom(CUT_SECRET_BYTES),
+    mid-stream. Returns (a violation message or None, the held open to re-run)."""
+    env = {**os.environ, "BURNLINK_SERVER": server.url, "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_STATE_HOME": str(tmp_path / "state")}
+    payload = os.urandom(CUT_SECRET_BYTES)
+    sent = subprocess.run([str(CLI), "send", "--server", server.url], input=payload,
                           capture_output=True, env=env, timeout=120)
     if sent.returncode != 0:
-        return f"burnlink send failed: {sent.stderr.decode(errors='replace')}"
+        return f"burnlink send failed: {sent.stderr.decode(errors='replace')}", None
     link = sent.stdout.decode().strip()
     relay = SlowRelay(server.port)
     relayed_link = link.replace(f":{server.port}/", f":{relay.port}/", 1)
@@ -240,15 +260,16 @@ def cut_claim_stream(server, tmp_path, round):
     status = opening.wait(timeout=120)
     error = opening.stderr.read().decode(errors="replace")
     relay.close()
+    held = HeldOpen(link, env, output, payload)
     if not streaming:
-        return "the claim stream never started"
+        return "the claim stream never started", None
     if relay.relayed >= CUT_SECRET_BYTES:
-        return "the kill did not cut the stream"
-    if status != 5:
-        return f"a cut claim stream gave exit {status}, not 5 (integrity): {error.strip()}"
-    if output.exists():
-        return "a cut claim stream left an output file"
-    return None
+        return "the kill did not cut the stream", None
+    if status != 6 or "held for you until" not in error:
+        return f"a cut claim stream gave exit {status}, not 6 with the claim held: {error.strip()}", None
+    if output.exists() or any(p.name.endswith(".part") for p in tmp_path.iterdir()):
+        return "a cut claim stream left a file", None
+    return None, held
 
 
 def test_kill_and_restart_keeps_every_acknowledged_secret(tmp_path):
@@ -256,11 +277,18 @@ def test_kill_and_restart_keeps_every_acknowledged_secret(tmp_path):
     rng = random.Random(SEED)
     database = tmp_path / "burnlink.sqlite"
     world = World()
-    kills = cuts = 0
+    kills = cuts = reruns = 0
+    held = None
     for round in range(ROUNDS):
         server = Server(database)
         world.url = server.url
         check_after_restart(world)
+        if held:
+            problem = held.rerun()
+            if problem:
+                world.violation(f"round {round}: {problem}")
+            held = None
+            reruns += 1
         assert not world.violations, f"round {round}: {world.violations}"
 
         stop = threading.Event()
@@ -268,7 +296,7 @@ def test_kill_and_restart_keeps_every_acknowledged_secret(tmp_path):
         for thread in clients:
             thread.start()
         if round % CUT_STREAM_EVERY == 0:
-            problem = cut_claim_stream(server, tmp_path, round)
+            problem, held = cut_claim_stream(server, tmp_path, round)
             if problem:
                 world.violation(f"round {round}: {problem}")
             cuts += 1
@@ -300,8 +328,9 @@ def test_kill_and_restart_keeps_every_acknowledged_secret(tmp_path):
                 world.violation(f"a used-up secret answered its claim with {status}")
     finally:
         assert server.stop() == 0
-    print(f"kills survived: {kills} (cut CLI claim streams: {cuts}); secrets created: {world.stats['created']}, "
+    print(f"kills survived: {kills} (cut CLI claim streams: {cuts}, held opens delivered after a restart: {reruns}); secrets created: {world.stats['created']}, "
           f"claims answered 200: {world.stats['claimed']}, answers lost to kills: {world.stats['lost_answers']}; "
           f"invariant violations: {len(world.violations)}")
     assert world.stats["created"] > 0 and world.stats["claimed"] > 0
     assert not world.violations, world.violations
+    assert reruns == cuts > 0

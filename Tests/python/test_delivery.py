@@ -1,0 +1,240 @@
+"""Delivery that never loses a secret (docs/http-api.md section 3.3.1), end to end: the real
+`burnlink` CLI opens links through a proxy that cuts the download (cutting_proxy.py), in
+front of the real server on a real SQLite file.
+
+- 20+ cuts of one 50 MiB download, at offsets inside the status line, the HTTP headers,
+  the envelope header, near chunk boundaries and at random: one run of `burnlink open`
+  resumes after each, the file is byte-identical, and the receipt says delivered.
+- A cut followed by a dead network: the run gives up, says the secret is held and exits 6,
+  leaving no file; another client with the same link is told it is gone; re-running the
+  same command resumes, and the receipt says delivered.
+- Ctrl-C in the middle of a download: exit 130, no partial file, the re-run delivers.
+- A claim session whose window runs out: the re-run is gone (exit 3), `status` and
+  `status --wait` exit 8 ("lost on the way"), and no byte of the ciphertext is left in the
+  database files.
+
+    python3 -m pytest -q Tests/python/test_delivery.py
+"""
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from cutting_proxy import CuttingProxy
+from server_process import CLI, Server, wait_until
+
+SEED = int(os.environ.get("DELIVERY_SEED", str(int(time.time()))))
+CHUNK = 65_536 + 16            # one sealed envelope chunk (docs/format.md section 3.3)
+
+
+@pytest.fixture
+def world(tmp_path):
+    servers = []
+
+    class World:
+        def server(self, *arguments):
+            server = Server(tmp_path / "data" / "burnlink.sqlite", *arguments)
+            servers.append(server)
+            return server
+
+        def machine(self, name):
+            """An environment of its own: another recipient's machine has another state directory."""
+            home = tmp_path / name
+            (home / "config").mkdir(parents=True, exist_ok=True)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("BURNLINK_")}
+            env.update(XDG_CONFIG_HOME=str(home / "config"), XDG_STATE_HOME=str(home / "state"), HOME=str(home))
+            return env
+
+    yield World()
+    for server in servers:
+        server.stop()
+
+
+def send(server, env, payload, tmp_path, name="secret.bin"):
+    source = tmp_path / name
+    source.write_bytes(payload)
+    receipt = tmp_path / (name + ".receipt")
+    result = subprocess.run([str(CLI), "send", "--server", server.url, "--receipt-file", str(receipt), str(source)],
+                            env=env, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    return result.stdout.decode().strip(), receipt
+
+
+def through(link, proxy):
+    """The same link, with the proxy's port in place of the server's."""
+    prefix, rest = link.split("//", 1)
+    authority, path = rest.split("/", 1)
+    return f"{prefix}//127.0.0.1:{proxy.port}/{path}"
+
+
+def open_link(link, env, output, timeout=120):
+    return subprocess.run([str(CLI), "open", "--yes", "--output", str(output), link],
+                          env=env, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def receipt_of(receipt, env, *extra):
+    result = subprocess.run([str(CLI), "status", "--json", "--receipt-file", str(receipt), *extra],
+                            env=env, capture_output=True, timeout=120)
+    return result.returncode, json.loads(result.stdout.decode()) if result.stdout.strip() else None
+
+
+def leftovers(directory):
+    return sorted(p.name for p in Path(directory).iterdir() if p.name.endswith(".part"))
+
+
+def test_twenty_cuts_of_one_download_resume_in_one_run(world, tmp_path):
+    rng = random.Random(SEED)
+    server = world.server()
+    env = world.machine("recipient")
+    payload = rng.randbytes(50 << 20)
+    link, receipt = send(server, env, payload, tmp_path)
+    # Offsets from the start of each envelope response (status line included): its first
+    # bytes, its headers, the envelope header (27 bytes after a ~200-byte HTTP header),
+    # around the boundaries of sealed chunks, and at random. Each resumed response is cut
+    # again, so together they must stay well inside 50 MiB.
+    cuts = [1, 17, 90, 180, 230, 260, 300]
+    cuts += [k * CHUNK + delta for k, delta in ((1, 200), (3, 240), (7, 260), (16, 230))]
+    cuts += [rng.randrange(1, 2 << 20) for _ in range(12)]
+    proxy = CuttingProxy(server.port, cuts)
+    try:
+        output = tmp_path / "out" / "opened.bin"
+        output.parent.mkdir()
+        result = open_link(through(link, proxy), env, output, timeout=300)
+        assert result.returncode == 0, result.stderr.decode()
+        assert proxy.cut_count == len(cuts) >= 20
+        assert output.read_bytes() == payload
+        assert leftovers(output.parent) == []
+    finally:
+        proxy.close()
+    code, state = receipt_of(receipt, env)
+    assert code == 0
+    assert [view["delivery"] for view in state["views"]] == ["delivered"]
+    # The session is over: nothing is kept for a re-run.
+    assert not any((tmp_path / "recipient" / "state" / "burnlink" / "sessions").glob("*.json"))
+
+
+@pytest.mark.parametrize("cut", [120, 27 + 3 * CHUNK + 230, "random"])
+def test_a_dead_network_holds_the_secret_for_a_rerun(world, tmp_path, cut):
+    rng = random.Random(SEED)
+    server = world.server()
+    env = world.machine("recipient")
+    payload = rng.randbytes(4 << 20)
+    link, receipt = send(server, env, payload, tmp_path)
+    offset = rng.randrange(1, len(payload)) if cut == "random" else cut
+    proxy = CuttingProxy(server.port, [offset], down_after_cut=True)
+    output = tmp_path / "out" / "opened.bin"
+    output.parent.mkdir()
+    try:
+        linked = through(link, proxy)
+        failed = open_link(linked, env, output)
+        stderr = failed.stderr.decode()
+        assert failed.returncode == 6, stderr
+        assert "held for you until" in stderr and "run the same command again" in stderr
+        assert not output.exists() and leftovers(output.parent) == []
+        code, state = receipt_of(receipt, env)
+        assert [view["delivery"] for view in state["views"]] == ["pending"]
+
+        # Someone else with the link, on another machine: gone, like any used secret.
+        other = open_link(link, world.machine("someone-else"), tmp_path / "other.bin")
+        assert other.returncode == 3, other.stderr.decode()
+
+        proxy.down = False
+        again = open_link(linked, env, output)
+        assert again.returncode == 0, again.stderr.decode()
+        assert output.read_bytes() == payload
+    finally:
+        proxy.close()
+    code, state = receipt_of(receipt, env)
+    assert code == 0
+    assert [view["delivery"] for view in state["views"]] == ["delivered"]
+
+
+def test_ctrl_c_mid_download_leaves_nothing_and_the_rerun_delivers(world, tmp_path):
+    server = world.server()
+    env = world.machine("recipient")
+    payload = random.Random(SEED).randbytes(8 << 20)
+    link, receipt = send(server, env, payload, tmp_path)
+    proxy = CuttingProxy(server.port, delay=0.02)     # about 3 MB/s: long enough to interrupt
+    output = tmp_path / "out" / "opened.bin"
+    output.parent.mkdir()
+    try:
+        process = subprocess.Popen([str(CLI), "open", "--yes", "--output", str(output), through(link, proxy)],
+                                   env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # Interrupt once plaintext is being written (the temporary file exists).
+        assert wait_until(lambda: leftovers(output.parent) != [], timeout=60)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 130, stderr.decode()
+        assert "held for you until" in stderr.decode()
+        assert leftovers(output.parent) == [] and not output.exists()
+
+        proxy.delay = 0
+        again = open_link(through(link, proxy), env, output)
+        assert again.returncode == 0, again.stderr.decode()
+        assert output.read_bytes() == payload
+    finally:
+        proxy.close()
+    code, state = receipt_of(receipt, env)
+    assert code == 0 and [view["delivery"] for view in state["views"]] == ["delivered"]
+
+
+def test_a_window_that_runs_out_destroys_the_secret_and_the_receipt_says_so(world, tmp_path):
+    server = world.server("--claim-window", "3s", "--sweep-interval", "200ms")
+    env = world.machine("recipient")
+    payload = random.Random(SEED).randbytes(3 << 20)      # kept in the chunk file
+    link, receipt = send(server, env, payload, tmp_path)
+    proxy = CuttingProxy(server.port, [1 << 20], down_after_cut=True)
+    waiter = subprocess.Popen([str(CLI), "status", "--wait", "60", "--receipt-file", str(receipt)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        failed = open_link(through(link, proxy), env, tmp_path / "opened.bin")
+        assert failed.returncode == 6, failed.stderr.decode()
+    finally:
+        proxy.close()
+    response = bytes(proxy.recorded[0])
+    envelope = response[response.index(b"\r\n\r\n") + 4:]
+    assert len(envelope) > 512 << 10
+    # status --wait returns once the window has run out, with its own code.
+    stdout, stderr = waiter.communicate(timeout=60)
+    assert waiter.returncode == 8, stderr.decode()
+    assert "not confirmed" in stdout.decode() and "lost on the way" in stderr.decode()
+
+    rerun = open_link(link, env, tmp_path / "opened.bin")
+    assert rerun.returncode == 3, rerun.stderr.decode()
+    assert not (tmp_path / "opened.bin").exists()
+    assert not any((tmp_path / "recipient" / "state" / "burnlink" / "sessions").glob("*.json"))
+    code, state = receipt_of(receipt, env)
+    assert code == 8
+    assert [view["delivery"] for view in state["views"]] == ["unconfirmed"]
+
+    # The sweeper has destroyed the ciphertext: once SQLite's logs are folded into the files,
+    # no piece of the envelope is anywhere in them.
+    database = tmp_path / "data" / "burnlink.sqlite"
+    assert wait_until(lambda: metric(server, "burnlink_deliveries_unconfirmed_total") >= 1, timeout=10)
+    server.stop()
+    for path in (database, Path(str(database) + "-chunks")):
+        if path.exists():
+            connection = sqlite3.connect(path)
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            connection.close()
+    for path in database.parent.iterdir():
+        data = path.read_bytes()
+        for start in range(1024, len(envelope) - 64, 256 << 10):
+            assert envelope[start:start + 64] not in data, f"ciphertext left in {path.name}"
+
+
+def metric(server, name):
+    text = urllib.request.urlopen(server.url + "/metrics", timeout=10).read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
