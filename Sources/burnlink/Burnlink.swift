@@ -41,6 +41,7 @@ struct Burnlink: AsyncParsableCommand {
     )
 
     static func main() async {
+        StandardStreams.holdClosedDescriptors()
         // No core dumps while secrets are in memory.
         ProcessHardening.disableCoreDumps()
         // Every command but help and --version talks to a server: start the HTTP client (its
