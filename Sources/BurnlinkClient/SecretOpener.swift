@@ -18,6 +18,13 @@ public protocol PlaintextSink: Sendable {
     func commit() async throws(ClientError)
     /// Something failed: remove whatever was written, if it can be.
     func abandon() async
+    /// Where the verified content was kept after `commit` failed to put it in place (the
+    /// error's hint names it); nil when it was not.
+    var savedElsewhere: String? { get }
+}
+
+extension PlaintextSink {
+    public var savedElsewhere: String? { nil }
 }
 
 /// What `SecretOpener.open` delivered.
@@ -223,6 +230,12 @@ public struct SecretOpener: Sendable {
             try await sink.commit()
         } catch {
             await sink.abandon()
+            // Verified and kept whole beside its target: delivered, though not where asked.
+            if sink.savedElsewhere != nil, let session {
+                _ = await confirm(api: api, link: link, claimToken: claimToken, session: session)
+                session.record?.remove()
+                throw Self.clientError(error)
+            }
             throw Self.held(Self.clientError(error), session: session)
         }
         guard let session else { return OpenedSecret(metadata: opener.metadata!, delivery: .sent) }

@@ -31,29 +31,30 @@ public struct DescriptorSink: PlaintextSink {
 }
 
 /// Writes content to a temporary file beside the target (mode 0600) and renames it into
-/// place only after the whole envelope verified. On failure the temporary file goes.
+/// place only after the whole envelope verified. On failure the temporary file goes,
+/// unless it already holds the complete, verified secret.
 public final class FileSink: PlaintextSink, @unchecked Sendable {
     public let path: String
     private let temporaryPath: String
     private let overwrite: Bool
     private var descriptor: Int32 = -1
+    /// The verified secret sits in the temporary file and the error said so: keep it.
+    private var keepTemporary = false
 
-    /// Checks up front what can be checked without consuming the secret: the directory
-    /// is writable and the target does not exist (unless `overwrite`).
+    /// Bytes of `.burnlink-XXXXXXXX.part`, the temporary name's end.
+    public static let temporarySuffixLength = ".burnlink-XXXXXXXX.part".utf8.count
+
+    /// Checks up front what can be checked without consuming the secret (`OutputChecks.fileTarget`).
     public init(path: String, overwrite: Bool) throws(ClientError) {
+        try OutputChecks.fileTarget(path, overwrite: overwrite)
         self.path = path
         self.overwrite = overwrite
-        let filePath = FilePath(path)
-        let directory = filePath.removingLastComponent().string
-        let name = filePath.lastComponent?.string ?? ""
-        temporaryPath = (directory.isEmpty ? "" : directory + "/") + ".\(name).burnlink-\(UUID().uuidString.prefix(8)).part"
-        if !overwrite && FileManager.default.fileExists(atPath: path) {
-            throw .usage("\(path) already exists", hint: "choose another --output, or add --force to replace it")
-        }
-        let directoryPath = directory.isEmpty ? "." : directory
-        guard access(directoryPath, W_OK | X_OK) == 0 else {
-            throw .usage("cannot write in \(directoryPath): \(String(cString: strerror(errno)))")
-        }
+        let directory = OutputChecks.directory(of: path)
+        let name = FilePath(path).lastComponent?.string ?? ""
+        let suffix = ".burnlink-\(UUID().uuidString.prefix(8)).part"
+        // `.NAME` + suffix when that fits the directory's NAME_MAX, the suffix alone otherwise.
+        let fits = 1 + name.utf8.count + suffix.utf8.count <= FileNames.maximumLength(in: directory)
+        temporaryPath = directory + "/" + (fits ? "." + name + suffix : String(suffix))
     }
 
     /// The temporary file is created only now, once the secret is being opened, so a
@@ -97,17 +98,21 @@ public final class FileSink: PlaintextSink, @unchecked Sendable {
         descriptor = -1
         if !overwrite {
             // link() refuses an existing target, so a file created meanwhile is never replaced.
-            guard Glibc.link(temporaryPath, path) == 0 else {
-                // The secret is verified and complete: keep it where it is rather than lose it.
-                let reason = String(cString: strerror(errno))
-                throw .other("cannot create \(path): \(reason)", hint: "the secret was saved as \(temporaryPath) instead")
-            }
+            guard Glibc.link(temporaryPath, path) == 0 else { throw keptInstead(of: "create") }
             unlink(temporaryPath)
         } else if rename(temporaryPath, path) != 0 {
-            let reason = String(cString: strerror(errno))
-            await abandon()
-            throw .other("cannot create \(path): \(reason)")
+            throw keptInstead(of: "replace")
         }
+    }
+
+    public var savedElsewhere: String? { keepTemporary ? temporaryPath : nil }
+
+    /// The secret is verified and complete: keep it where it is rather than lose it. The
+    /// caller's `abandon()` that follows the error must not remove it.
+    private func keptInstead(of action: String) -> ClientError {
+        let reason = String(cString: strerror(errno))
+        keepTemporary = true
+        return .other("cannot \(action) \(path): \(reason)", hint: "the secret was saved as \(temporaryPath) instead")
     }
 
     public func abandon() async {
@@ -115,7 +120,7 @@ public final class FileSink: PlaintextSink, @unchecked Sendable {
             Glibc.close(descriptor)
             descriptor = -1
         }
-        unlink(temporaryPath)
+        if !keepTemporary { unlink(temporaryPath) }
         Interruption.removing(nil)
     }
 

@@ -96,6 +96,9 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
         } else {
             do {
                 store = try SQLiteStore(path: configuration.databasePath)
+            } catch let error as DatabaseInUse {
+                // Printed as "Error: ...", exit 1, without the usage text of a flag error.
+                throw ServerStartFailure(description: "\(error); stop it first, or give this server its own --database")
             } catch {
                 throw ValidationError("cannot open the database at \(configuration.databasePath): \(error)")
             }
@@ -226,6 +229,11 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
         if let path = value(tweetnacl, "BURNLINK_TWEETNACL") { configuration.tweetnaclPath = path }
         return configuration
     }
+}
+
+/// A start-up failure that is not a bad flag: its description is the whole message.
+struct ServerStartFailure: Error, CustomStringConvertible {
+    let description: String
 }
 
 /// `burnlink-server hash-token`: the line for a `--creator-tokens` file, from a token read

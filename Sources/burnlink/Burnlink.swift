@@ -43,6 +43,7 @@ struct Burnlink: AsyncParsableCommand {
     )
 
     static func main() async {
+        StandardStreams.holdClosedDescriptors()
         // No core dumps while secrets are in memory.
         ProcessHardening.disableCoreDumps()
         // Ctrl-C, SIGTERM and SIGHUP restore a password prompt's echo and remove a partial

@@ -6,7 +6,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -32,7 +31,8 @@ struct Open: AsyncParsableCommand {
         discussion: """
         Reads the link from standard input when none is given. Text goes to stdout; --output
         writes a file (mode 0600) that appears only once everything has verified. A file secret
-        is never printed on a terminal: it is saved in the current directory instead.
+        is never printed on a terminal: it is saved in the current directory instead. Where
+        the output goes is checked (place, permissions, free space) before the view is used.
         """
     )
 
@@ -42,7 +42,7 @@ struct Open: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Write the secret to this file; '.' uses the sender's file name in the current directory.")
     var output: String?
 
-    @Flag(help: "Replace --output if it exists.")
+    @Flag(help: "Replace --output if it exists (only a regular file is ever replaced).")
     var force = false
 
     @Option(help: "Read the password from the first line of this file.")
@@ -55,10 +55,12 @@ struct Open: AsyncParsableCommand {
 
     func run() async throws {
         let messages = Messages(quiet: connection.quiet)
+        // The output must be possible before anything is consumed (and before a link is
+        // asked for): OutputSink and FileSink check what they can now, the room once the
+        // size is known from the metadata.
+        let sink = try makeSink()
         let link = try SecretOpener.parse(try readLinkArgument(link, what: "link"))
         let opener = SecretOpener(insecure: connection.insecure)
-        // The output must be possible before anything is consumed.
-        let sink = try makeSink(messages: messages)
         let sessions = ClaimSessionStore.standard()
 
         // A claim this machine made earlier and did not finish: fetch it again, nothing more is used.
@@ -99,6 +101,7 @@ struct Open: AsyncParsableCommand {
     private func claimAndOpen(link: Link, opener: SecretOpener, sink: OutputSink, sessions: ClaimSessionStore?,
                               messages: Messages) async throws {
         let peeked = try await opener.peek(link)
+        try sink.checkRoom(for: peeked.metadata.size)
         var passwordKey: SecretBytes?
         if peeked.metadata.passwordKDF != nil {
             guard let password = try readPassword() else {
@@ -138,101 +141,14 @@ struct Open: AsyncParsableCommand {
         return try Terminal.readPassword(prompt: "Password: ")
     }
 
-    private func makeSink(messages: Messages) throws(ClientError) -> OutputSink {
+    private func makeSink() throws(ClientError) -> OutputSink {
         switch output {
         case nil:
-            return OutputSink(mode: .standardOutput(fileOnTerminal: Terminal.stdoutIsTerminal), force: false)
+            return try OutputSink(mode: .standardOutput(fileOnTerminal: Terminal.stdoutIsTerminal), force: false)
         case "."?:
-            return OutputSink(mode: .senderName(directory: "."), force: force)
+            return try OutputSink(mode: .senderName(directory: "."), force: force)
         case let path?:
-            return OutputSink(mode: .path(try FileSink(path: path, overwrite: force)), force: force)
+            return try OutputSink(mode: .path(try FileSink(path: path, overwrite: force)), force: force)
         }
-    }
-}
-
-/// Chooses where content goes once the metadata is known: a file secret never lands on
-/// a terminal, and `--output .` needs the sender's name, which is inside the envelope.
-final class OutputSink: PlaintextSink, @unchecked Sendable {
-    enum Mode {
-        case standardOutput(fileOnTerminal: Bool)
-        case senderName(directory: String)
-        case path(FileSink)
-    }
-
-    private let mode: Mode
-    private let force: Bool
-    private var target: (any PlaintextSink)?
-    private(set) var savedPath: String?
-    private(set) var endedWithoutNewline = false
-
-    init(mode: Mode, force: Bool) {
-        self.mode = mode
-        self.force = force
-    }
-
-    func begin(_ metadata: InnerMetadata) async throws(ClientError) {
-        switch mode {
-        case .path(let file):
-            target = file
-            savedPath = file.path
-        case .senderName(let directory):
-            try useFile(in: directory, metadata: metadata)
-        case .standardOutput(let onTerminal):
-            if metadata.kind == .file && onTerminal {
-                // The view is already used: keep the file rather than refuse and lose it.
-                try useFile(in: ".", metadata: metadata)
-                Terminal.writeAll(STDERR_FILENO, "This secret is a file; it is not printed on a terminal. (Next time: --output PATH.)\n")
-            } else {
-                target = DescriptorSink(descriptor: STDOUT_FILENO)
-            }
-        }
-        try await target!.begin(metadata)
-    }
-
-    private func useFile(in directory: String, metadata: InnerMetadata) throws(ClientError) {
-        let name = FileNames.sanitised(metadata.fileName ?? "burnlink-secret.txt")
-        var candidate = directory + "/" + name
-        var attempt = 1
-        while FileManager.default.fileExists(atPath: candidate) && !force {
-            attempt += 1
-            candidate = directory + "/" + FileNames.numbered(name, attempt)
-        }
-        let file = try FileSink(path: candidate, overwrite: force)
-        target = file
-        savedPath = candidate
-    }
-
-    func write(_ content: UnsafeRawBufferPointer) async throws(ClientError) {
-        endedWithoutNewline = content.last != UInt8(ascii: "\n")
-        try await target!.write(content)
-    }
-
-    func commit() async throws(ClientError) {
-        try await target?.commit()
-    }
-
-    func abandon() async {
-        await target?.abandon()
-        if case .path = mode {} else { savedPath = nil }
-    }
-}
-
-/// File names from a sender are untrusted: make them safe to create in a directory.
-enum FileNames {
-    static func sanitised(_ name: String) -> String {
-        var cleaned = String(name.unicodeScalars.filter { scalar in
-            !(scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "/" || scalar == "\\")
-        })
-        while cleaned.hasPrefix(".") || cleaned.hasPrefix("-") { cleaned.removeFirst() }
-        cleaned = cleaned.trimmingWhitespace()
-        if cleaned.isEmpty { cleaned = "burnlink-secret" }
-        return String(cleaned.prefix(200))
-    }
-
-    static func numbered(_ name: String, _ number: Int) -> String {
-        guard let component = FilePath.Component(name), let ext = component.extension, !ext.isEmpty else {
-            return "\(name) (\(number))"
-        }
-        return "\(component.stem) (\(number)).\(ext)"
     }
 }

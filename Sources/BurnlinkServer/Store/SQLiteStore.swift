@@ -17,7 +17,8 @@ import Synchronization
 ///   transaction and one fsync, each in its own savepoint, each answered after the commit.
 /// - Reads (metadata, chunks, receipts, stored bytes) run concurrently on the pool's readers.
 /// - This process must be the only writer of the file: on open, uploads in progress and
-///   reader counts left by a previous process are cleared.
+///   reader counts left by a previous process are cleared. `SQLiteWriterLock` makes a
+///   second store on the same file refuse to open before it touches anything.
 ///
 /// Schema (migrations "v1" to "v3"); times are integer milliseconds since 1970:
 ///
@@ -41,6 +42,7 @@ import Synchronization
 public final class SQLiteStore: SecretStore {
     /// The database file.
     public let path: String
+    private let writerLock: SQLiteWriterLock
     private let pool: DatabasePool
     let committer: GroupCommit
     /// The chunks of multi-chunk uploads, in `<path>-chunks`: opened at init when the file
@@ -66,6 +68,9 @@ public final class SQLiteStore: SecretStore {
         self.path = path
         self.staleUploadAge = staleUploadAge
         self.readerLease = readerLease
+        do { try Self.prepareDirectory(for: path) } catch { throw StoreError(mapping: error) }
+        // Before any connection or recovery: `DatabaseInUse` when another store holds the file.
+        writerLock = try SQLiteWriterLock(database: path)
         do {
             pool = try Self.openPool(path: path, label: "burnlink", synchronous: Self.synchronousFull)
             try Self.migrator.migrate(pool)
@@ -95,6 +100,7 @@ public final class SQLiteStore: SecretStore {
     /// Closes every connection. Operations after `close()` fail with `.unavailable`.
     /// Call it once no operation is in flight (the server does, after its requests finished).
     public func close() throws {
+        defer { writerLock.release() }
         do {
             try checkpointer.close()
             try pool.close()
@@ -109,16 +115,21 @@ public final class SQLiteStore: SecretStore {
     /// Creates the parent directory (owner-only) and an empty database file readable only by
     /// the owner, so that SQLite's WAL and shared-memory files inherit those permissions.
     private static func prepareFile(at path: String) throws {
+        try prepareDirectory(for: path)
         let fileManager = FileManager.default
-        let parent = (path as NSString).deletingLastPathComponent
-        if !parent.isEmpty, !fileManager.fileExists(atPath: parent) {
-            try fileManager.createDirectory(atPath: parent, withIntermediateDirectories: true,
-                                            attributes: [.posixPermissions: 0o700])
-        }
         if !fileManager.fileExists(atPath: path) {
             guard fileManager.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
                 throw StoreError.unavailable("cannot create the database file")
             }
+        }
+    }
+
+    /// Creates the parent directory of `path` (owner-only) if it is missing.
+    private static func prepareDirectory(for path: String) throws {
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, !FileManager.default.fileExists(atPath: parent) {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
         }
     }
 

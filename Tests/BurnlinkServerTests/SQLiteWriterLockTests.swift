@@ -1,0 +1,76 @@
+import AsyncHTTPClient
+import BurnlinkProtocol
+@testable import BurnlinkServer
+import Foundation
+import NIOCore
+import Testing
+
+/// A second store or server on a SQLite file in use would run start-up recovery against
+/// the first one's uploads and reads: it must refuse to start, touching nothing.
+@Suite("one writer per SQLite database", .serialized)
+struct SQLiteWriterLockTests: StoreContractHelpers {
+    @Test("a second store on the file throws DatabaseInUse and leaves an upload in progress intact; after close a new one opens")
+    func secondStoreRefused() async throws {
+        let (directory, path) = StoreContractSQLiteTests.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try SQLiteStore(path: path)
+        let upload = StoreSample()
+        let chunks = threeChunks()
+        try await first.beginUpload(upload.record)
+        for (index, chunk) in chunks.enumerated() {
+            try await first.appendChunk(id: upload.id, index: index, bytes: ByteBuffer(bytes: chunk))
+        }
+
+        #expect(throws: DatabaseInUse(database: path)) { _ = try SQLiteStore(path: path) }
+        #expect(throws: DatabaseInUse(database: path)) { _ = try SQLiteStore(path: path) }
+
+        // Recovery did not run: the upload commits and reads back whole.
+        try await first.commitUpload(id: upload.id, size: chunks.reduce(0) { $0 + $1.count }, chunkCount: chunks.count)
+        let grant = try #require(try await first.claim(upload).grant)
+        #expect(try await first.readAll(upload, grant: grant) == chunks.flatMap { $0 })
+        try await first.finishRead(id: upload.id)
+        try first.close()
+
+        let reopened = try SQLiteStore(path: path)
+        try reopened.close()
+        let attributes = try FileManager.default.attributesOfItem(atPath: path + ".lock")
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+    }
+
+    @Test("a dropped store releases the lock too, so a test or caller that forgets close() does not block the file")
+    func droppedStoreReleases() async throws {
+        let (directory, path) = StoreContractSQLiteTests.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        do { _ = try SQLiteStore(path: path) }
+        let again = try SQLiteStore(path: path)
+        try again.close()
+    }
+
+    @Test("a second server process on the database exits non-zero with the message; the first keeps serving")
+    func secondServerRefused() async throws {
+        let database = temporaryDatabasePath()
+        defer { try? FileManager.default.removeItem(atPath: (database as NSString).deletingLastPathComponent) }
+        let client = HTTPClient.shared
+        let first = try await ServerProcess(arguments: ["--database", database])
+        let sender = TestSender()
+        let secret = randomBytes(3000)
+        let created = try await sendRequest(client, .POST, first.baseURL + API.secretsPath,
+                                            headers: sender.createHeaderList(), body: secret)
+        #expect(created.status == 201)
+        let id = try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(created.body)).id
+
+        let second = try await runToEnd(ServerProcess.binary, ["--port", "0", "--database", database], timeout: .seconds(30))
+        #expect(second.status != 0)
+        #expect(second.errors.contains("another burnlink-server is using \(database)"), "\(second.errors)")
+        #expect(!second.errors.contains("listening on"), "\(second.errors)")
+
+        let claimed = try await sendRequest(client, .POST, first.baseURL + API.claimPath(id), headers: sender.claimHeaderList)
+        #expect(claimed.status == 200)
+        #expect(claimed.body == secret)
+        #expect(await first.stop() == 0)
+
+        // Once the first has stopped, the file is free.
+        let third = try await ServerProcess(arguments: ["--database", database])
+        #expect(await third.stop() == 0)
+    }
+}
