@@ -176,6 +176,7 @@ class SlowRelay:
 
     def __init__(self, upstream_port):
         self.upstream_port = upstream_port
+        self.pause = 0.02
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.relayed = 0
@@ -198,16 +199,16 @@ class SlowRelay:
         except OSError:
             downstream.close()
             return
-        threading.Thread(target=self._pump, args=(downstream, upstream, 0), daemon=True).start()
-        self._pump(upstream, downstream, 0.02)
+        threading.Thread(target=self._pump, args=(downstream, upstream, False), daemon=True).start()
+        self._pump(upstream, downstream, True)
 
-    def _pump(self, source, target, pause):
+    def _pump(self, source, target, slow):
         try:
             while data := source.recv(64 << 10):
                 target.sendall(data)
-                if pause:
+                if slow:
                     self.relayed += len(data)
-                    time.sleep(pause)
+                    time.sleep(self.pause)
         except OSError:
             pass
         finally:
@@ -222,14 +223,19 @@ class SlowRelay:
 
 
 class HeldOpen:
-    """An open cut by a kill, to run again once the server is back."""
+    """An open cut by a kill, to run again once the server is back: through the same relay
+    (so the link names the same server for the CLI), now passing on to the new process."""
 
-    def __init__(self, link, env, output, payload):
-        self.link, self.env, self.output, self.payload = link, env, output, payload
+    def __init__(self, link, env, output, payload, relay):
+        self.link, self.env, self.output, self.payload, self.relay = link, env, output, payload, relay
 
-    def rerun(self):
-        opening = subprocess.run([str(CLI), "open", "-y", "-o", str(self.output), "-"], input=self.link.encode() + b"\n",
-                                 capture_output=True, env=self.env, timeout=120)
+    def rerun(self, server):
+        self.relay.upstream_port, self.relay.pause = server.port, 0
+        try:
+            opening = subprocess.run([str(CLI), "open", "-y", "-o", str(self.output), "-"],
+                                     input=self.link.encode() + b"\n", capture_output=True, env=self.env, timeout=120)
+        finally:
+            self.relay.close()
         if opening.returncode != 0:
             return f"re-running a held open gave exit {opening.returncode}: {opening.stderr.decode(errors='replace').strip()}"
         if self.output.read_bytes() != self.payload:
@@ -259,17 +265,24 @@ def cut_claim_stream(server, tmp_path, round):
     server.kill()
     status = opening.wait(timeout=120)
     error = opening.stderr.read().decode(errors="replace")
-    relay.close()
-    held = HeldOpen(link, env, output, payload)
-    if not streaming:
-        return "the claim stream never started", None
-    if relay.relayed >= CUT_SECRET_BYTES:
-        return "the kill did not cut the stream", None
-    if status != 6 or "held for you until" not in error:
-        return f"a cut claim stream gave exit {status}, not 6 with the claim held: {error.strip()}", None
-    if output.exists() or any(p.name.endswith(".part") for p in tmp_path.iterdir()):
-        return "a cut claim stream left a file", None
+    held = HeldOpen(relayed_link, env, output, payload, relay)
+    problem = check_cut(streaming, relay, status, error, output, tmp_path)
+    if problem:
+        relay.close()
+        return problem, None
     return None, held
+
+
+def check_cut(streaming, relay, status, error, output, tmp_path):
+    if not streaming:
+        return "the claim stream never started"
+    if relay.relayed >= CUT_SECRET_BYTES:
+        return "the kill did not cut the stream"
+    if status != 6 or "held for you until" not in error:
+        return f"a cut claim stream gave exit {status}, not 6 with the claim held: {error.strip()}"
+    if output.exists() or any(p.name.endswith(".part") for p in tmp_path.iterdir()):
+        return "a cut claim stream left a file"
+    return None
 
 
 def test_kill_and_restart_keeps_every_acknowledged_secret(tmp_path):
@@ -284,7 +297,7 @@ def test_kill_and_restart_keeps_every_acknowledged_secret(tmp_path):
         world.url = server.url
         check_after_restart(world)
         if held:
-            problem = held.rerun()
+            problem = held.rerun(server)
             if problem:
                 world.violation(f"round {round}: {problem}")
             held = None
