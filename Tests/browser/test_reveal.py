@@ -428,3 +428,35 @@ def test_a_secret_with_two_views_says_how_many_remain_and_opens_twice(server, br
     browser.visible("revealed")
     assert "now destroyed" in browser.text("destroyed-note")
     assert_console_clean(browser.console())
+
+
+def test_a_cut_download_resumes_and_the_receipt_says_delivered(server, browser):
+    """The page claims through a proxy that cuts the envelope 1 MiB in: it fetches the rest
+    again within its claim session, shows the secret whole, and confirms the delivery."""
+    import sys
+    sys.path.insert(0, str(ROOT / "Tests" / "python"))
+    from cutting_proxy import CuttingProxy
+
+    text = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789 \n") for _ in range(3 << 20))
+    receipt = server.directory / "receipt"
+    link = server.cli(["send", "--receipt-file", str(receipt)], stdin=text.encode()).stdout.decode().strip()
+    proxy = CuttingProxy(server.port, [1 << 20])
+    try:
+        browser.open(link.replace(f":{server.port}/", f":{proxy.port}/", 1))
+        browser.visible("details")
+        browser.driver.find_element(By.ID, "reveal").click()
+        browser.visible("revealed")
+        assert proxy.cut_count == 1 and proxy.envelope_requests == 2, "one cut claim, then one fetch of the rest"
+        assert browser.driver.find_element(By.ID, "secret-text").get_property("value") == text
+
+        def delivery():
+            status = server.cli(["status", "--json", "--receipt-file", str(receipt)], check=False)
+            return [view["delivery"] for view in json.loads(status.stdout.decode())["views"]]
+        deadline = time.monotonic() + 30
+        while delivery() != ["delivered"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert delivery() == ["delivered"]
+    finally:
+        proxy.close()
+    # Chromium reports the cut body as a failed load; nothing else may reach the console.
+    assert all("net::ERR" in entry.get("message", "") for entry in browser.console()), browser.console()
