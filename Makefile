@@ -24,7 +24,7 @@ PREFIX ?= /usr/local
 
 .PHONY: man install all deps system-deps python-deps test-deps build release run test test-swift test-python \
         test-js test-browser fuzz test-fuzz \
-        bench bench-core bench-server bench-burn bench-cli bench-postgres bench-deps vectors clean
+        bench bench-core bench-server bench-burn bench-cli bench-cut bench-postgres bench-deps vectors clean
 
 all: build
 
@@ -93,7 +93,7 @@ test-fuzz: system-deps
 	$(PYTHON) Fuzz/run.py --seconds $(FUZZ_SMOKE_SECONDS)
 
 ## Every benchmark; results are written up in docs/benchmarks.md.
-bench: bench-core bench-server bench-burn bench-cli bench-postgres
+bench: bench-core bench-server bench-burn bench-cli bench-cut bench-postgres
 
 bench-deps: system-deps
 	$(call apt_install,wrk redis-server curl hyperfine time postgresql)
@@ -114,6 +114,10 @@ bench-postgres: bench-deps
 ## CLI whole-process time beside curl, and 1 GiB end to end.
 bench-cli: bench-deps
 	bash Benchmarks/cli/run.sh
+
+## A 1 GiB open cut at 900 MiB by a proxy: resumed from where it stopped, not restarted.
+bench-cut: bench-deps
+	bash Benchmarks/cli/cut.sh
 
 ## 1 GiB through the streaming envelope in 1 MiB and in 16 KiB pieces, beside raw secretbox.
 bench-core: release

@@ -406,12 +406,21 @@
       $("reveal").textContent = "Reveal secret";
     }
 
-    let response;
+    // The claim session secret is chosen here, so that even a claim whose answer is lost
+    // can be fetched through its session (docs/http-api.md section 3.3.1).
+    const chosen = crypto.getRandomValues(new Uint8Array(32));
+    headers["Burnlink-Claim-Session"] = b64uEncode(chosen);
+    wipe(chosen);
+    let response = null;
     try {
       response = await fetch(`/api/v1/secrets/${state.id}/claim`, { method: "POST", headers: headers, cache: "no-store", credentials: "omit" });
     } catch (e) {
-      wipe(passwordKey);
-      problem("The server cannot be reached", "The secret may or may not have been used. Reload the original link to check.");
+      // No answer: the claim may or may not have been granted; the session can tell.
+    }
+    if (response === null) {
+      state.claimed = true;
+      status("Connection lost; resuming…");
+      await receiveAndShow(null, headers, headers["Burnlink-Claim-Session"], passwordKey, NaN);
       return;
     }
     if (response.status === 403) {
@@ -435,15 +444,23 @@
     // From here the view is used. With a claim session (docs/http-api.md section 3.3.1) this
     // page alone may fetch it again until it confirms, so a broken download is resumed.
     state.claimed = true;
-    const viewsLeft = Number(response.headers.get("Burnlink-Views-Left"));
     const session = response.headers.get("Burnlink-Claim-Session");
     if (session) headers["Burnlink-Claim-Session"] = session;
+    await receiveAndShow(response, headers, session, passwordKey, Number(response.headers.get("Burnlink-Views-Left")));
+  }
+
+  // Downloads (resuming within the session), decrypts, shows, then confirms the delivery.
+  async function receiveAndShow(response, headers, session, passwordKey, viewsLeft) {
     status("Downloading…");
     let envelope;
     try {
       envelope = await download(response, session ? headers : null);
     } catch (e) {
       wipe(passwordKey);
+      if (response === null) {
+        problem("The server cannot be reached", "The secret may or may not have been used. Reload the original link to check.");
+        return;
+      }
       problem("The download was interrupted", session
         ? "The download broke off and could not be resumed, even after several tries, so nothing is shown. The sender's receipt will say it was not delivered; ask them for a new link."
         : "The secret was used up on the server but did not arrive completely, so nothing is shown.");

@@ -17,6 +17,9 @@ public enum Interruption {
         action.__sigaction_handler.sa_handler = { signal in Interruption.handle(signal) }
         sigemptyset(&action.sa_mask)
         for signal in [SIGINT, SIGTERM, SIGHUP] { sigaction(signal, &action, nil) }
+        // Past a file size limit (`ulimit -f`) a write must fail with EFBIG, which `open`
+        // reports and recovers from, rather than kill the process mid-file.
+        signal(SIGXFSZ, SIG_IGN)
     }
 
     /// The terminal whose settings to restore, while a password prompt has echo off.

@@ -182,6 +182,42 @@ struct PostgresReplicaTests {
         await TestPostgres.dropDatabase(databaseURL)
     }
 
+    @Test("a claim on one replica is fetched again from an offset and confirmed on the other; a receipt long-poll on the first wakes at the confirm")
+    func claimSessionAcrossReplicas() async throws {
+        let databaseURL = try await TestPostgres.createDatabase()
+        let a = try await ServerProcess(arguments: ["--database", databaseURL])
+        let b = try await ServerProcess(arguments: ["--database", databaseURL])
+        let sender = TestSender()
+        let secret = randomBytes(3 * StoreLimits.chunkSize + 777)
+        let id = try await create(a, sender, body: secret)
+        let session = Base64URL.encode(randomBytes(32))
+        let withSession = sender.claimHeaderList + [(API.Header.claimSession, session)]
+
+        let claimed = try await sendRequest(client, .POST, a.baseURL + API.claimPath(id), headers: withSession)
+        #expect(claimed.status == 200 && claimed.body == secret)
+        let offset = StoreLimits.chunkSize + 12_345
+        let again = try await sendRequest(client, .GET, b.baseURL + API.envelopePath(id),
+                                          headers: withSession + [("Range", "bytes=\(offset)-")])
+        #expect(again.status == 206)
+        #expect(again.body == Array(secret[offset...]))
+        // Without the session, or with another one, the other replica knows nothing.
+        let stranger = sender.claimHeaderList + [(API.Header.claimSession, Base64URL.encode(randomBytes(32)))]
+        #expect(try await sendRequest(client, .GET, b.baseURL + API.envelopePath(id), headers: stranger).status == 404)
+
+        async let waited = sendRequest(client, .GET, a.baseURL + API.receiptPath(id) + "?wait=30",
+                                       headers: sender.receiptHeaderList)
+        try await Task.sleep(for: .milliseconds(500))
+        let started = ContinuousClock.now
+        #expect(try await sendRequest(client, .POST, b.baseURL + API.confirmPath(id), headers: withSession).status == 204)
+        let receipt = try APIJSON.decoder().decode(ReceiptResponse.self, from: Data(try await waited.body))
+        #expect(receipt.views.map(\.delivery) == [.delivered])
+        #expect(started.duration(to: .now) < .seconds(3), "the confirm on B must wake the poll on A")
+        #expect(try await sendRequest(client, .GET, a.baseURL + API.envelopePath(id), headers: withSession).status == 404)
+        #expect(await a.stop() == 0)
+        #expect(await b.stop() == 0)
+        await TestPostgres.dropDatabase(databaseURL)
+    }
+
     @Test("burnlink status --wait held on one replica returns when burnlink open claims on the other")
     func cliStatusWaitAcrossReplicas() async throws {
         let databaseURL = try await TestPostgres.createDatabase()

@@ -15,7 +15,7 @@ ENVELOPE_REQUESTS = (b"/claim HTTP/1.1", b"/envelope HTTP/1.1")
 
 
 class CuttingProxy:
-    def __init__(self, upstream_port, cuts=(), down_after_cut=False, delay=0.0):
+    def __init__(self, upstream_port, cuts=(), down_after_cut=False, delay=0.0, record=True):
         self.upstream_port = upstream_port
         self.cuts = list(cuts)          # offsets into the next envelope responses, in order
         self.down_after_cut = down_after_cut
@@ -23,7 +23,9 @@ class CuttingProxy:
         self.down = False               # a dead network: connections are closed on arrival
         self.cut_count = 0
         self.envelope_requests = 0
-        self.recorded = []              # what was forwarded of each envelope response
+        self.record = record
+        self.recorded = []              # what was forwarded of each envelope response (with record)
+        self.forwarded = 0              # bytes of envelope responses forwarded, in all
         self.lock = threading.Lock()
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -90,7 +92,7 @@ class CuttingProxy:
                     with self.lock:
                         cut = self.cuts[0] if self.cuts else None
                     if cut is not None and state["forwarded"] + len(data) >= cut:
-                        state["record"] += data[:cut - state["forwarded"]]
+                        self._count(state, data[:cut - state["forwarded"]])
                         client.sendall(data[:cut - state["forwarded"]])
                         with self.lock:
                             self.cuts.pop(0)
@@ -98,8 +100,8 @@ class CuttingProxy:
                             if self.down_after_cut:
                                 self.down = True
                         break
+                    self._count(state, data)
                     state["forwarded"] += len(data)
-                    state["record"] += data
                 client.sendall(data)
                 if self.delay:
                     time.sleep(self.delay)
@@ -108,6 +110,13 @@ class CuttingProxy:
         finally:
             _shut(client)
             _shut(upstream)
+
+
+    def _count(self, state, data):
+        with self.lock:
+            self.forwarded += len(data)
+        if self.record:
+            state["record"] += data
 
 
 def _shut(sock):

@@ -238,3 +238,37 @@ def metric(server, name):
             return float(line.split()[1])
     return 0.0
 
+
+
+def test_a_file_size_limit_or_a_full_device_mid_download_holds_the_secret(world, tmp_path):
+    """Failures of the output after the claim: `ulimit -f` (EFBIG) on a file, and standard
+    output on /dev/full (ENOSPC). Nothing partial is left, the secret is held, and re-running
+    with an output that works delivers it."""
+    import resource
+    server = world.server()
+    env = world.machine("recipient")
+    payload = random.Random(SEED).randbytes(4 << 20)
+    link, receipt = send(server, env, payload, tmp_path)
+    output = tmp_path / "out" / "opened.bin"
+    output.parent.mkdir()
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+    limited = subprocess.run([str(CLI), "open", "--yes", "--output", str(output), link], env=env,
+                             capture_output=True, timeout=120, stdin=subprocess.DEVNULL, preexec_fn=limit_file_size)
+    stderr = limited.stderr.decode()
+    assert limited.returncode == 1, stderr
+    assert "held for you until" in stderr and "another --output" in stderr, stderr
+    assert not output.exists() and leftovers(output.parent) == []
+
+    with open("/dev/full", "wb") as full:
+        to_full = subprocess.run([str(CLI), "open", "--yes", link], env=env, stdout=full, stderr=subprocess.PIPE,
+                                 timeout=120, stdin=subprocess.DEVNULL)
+    assert to_full.returncode == 1, to_full.stderr.decode()
+    assert "held for you until" in to_full.stderr.decode()
+
+    again = open_link(link, env, output)
+    assert again.returncode == 0, again.stderr.decode()
+    assert output.read_bytes() == payload
+    code, state = receipt_of(receipt, env)
+    assert code == 0 and [view["delivery"] for view in state["views"]] == ["delivered"]
