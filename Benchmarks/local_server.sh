@@ -6,16 +6,17 @@
 # faster start-up; separate scratch paths, so neither build disturbs the other), makes a
 # fresh temporary directory, starts burnlink-server on a free loopback port with its
 # database there (rate limit off, --max-size above BIG_MIB), and points the CLI at it.
-# BENCH_SERVER_BIN=PATH runs that server binary instead (to compare two builds).
+# BENCH_SERVER_BIN=PATH runs that server binary instead, BENCH_CLI_BIN=PATH that CLI
+# (to compare two builds, or to use what `make release` built).
 # Needs ROOT and BIG_MIB. Sets TMP, SERVER_PID, PORT, BIN (the burnlink binary),
 # BURNLINK_SERVER and XDG_CONFIG_HOME, and an EXIT trap that stops the server and
 # removes TMP.
 start_local_server() {
     local server="${BENCH_SERVER_BIN:-$ROOT/.build/release/burnlink-server}"
     [[ -n "${BENCH_SERVER_BIN:-}" ]] || swift build -c release --package-path "$ROOT" --product burnlink-server >&2
-    swift build -c release --package-path "$ROOT" --product burnlink --static-swift-stdlib \
+    BIN="${BENCH_CLI_BIN:-$ROOT/.build-static/release/burnlink}"
+    [[ -n "${BENCH_CLI_BIN:-}" ]] || swift build -c release --package-path "$ROOT" --product burnlink --static-swift-stdlib \
         --scratch-path "$ROOT/.build-static" >&2
-    BIN="$ROOT/.build-static/release/burnlink"
 
     TMP=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/burnlink-$1-bench.XXXXXX")
     SERVER_PID=""

@@ -16,7 +16,14 @@ public enum Interruption {
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { signal in Interruption.handle(signal) }
         sigemptyset(&action.sa_mask)
-        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaction(signal, &action, nil) }
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            // A signal ignored on entry (a background job, nohup) stays ignored, by convention.
+            var current = sigaction()
+            sigaction(signal, nil, &current)
+            let handler = unsafeBitCast(current.__sigaction_handler.sa_handler, to: UnsafeRawPointer?.self)
+            if handler == unsafeBitCast(SIG_IGN, to: UnsafeRawPointer?.self) { continue }
+            sigaction(signal, &action, nil)
+        }
         // Past a file size limit (`ulimit -f`) a write must fail with EFBIG, which `open`
         // reports and recovers from, rather than kill the process mid-file.
         signal(SIGXFSZ, SIG_IGN)

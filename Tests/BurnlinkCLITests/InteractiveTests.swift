@@ -29,6 +29,26 @@ struct InteractiveTests {
         }
     }
 
+    @Test("Ctrl-C at the password prompt: exit 130, the terminal echoes again, nothing was used",
+          .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
+    func interruptedPasswordPrompt() async throws {
+        try await withServer { server in
+            let secret = "interrupted, not lost"
+            let passwordFile = try server.writeFile("password.txt", "correct horse")
+            let link = try await server.send(secret, ["--password-file", passwordFile])
+
+            let (status, echoes) = try await Tmux.session(server: server, command: [Binaries.cli.path, "open", link]) { tmux in
+                try await tmux.waitFor("Password: ")
+                try await tmux.press("C-c")
+                return (try await tmux.exitStatus(), try await tmux.echoes())
+            }
+            #expect(status == 130)
+            #expect(echoes, "Ctrl-C at the prompt left the terminal without echo")
+            let opened = try await server.open(link, ["--password-file", passwordFile])
+            #expect(opened.status == 0 && opened.out == secret, "\(opened)")
+        }
+    }
+
     @Test("answering 'n' at the confirmation: exit 1, nothing revealed, the link still works",
           .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
     func declineConfirmation() async throws {
@@ -82,9 +102,11 @@ struct Tmux: Sendable {
         let tmux = Tmux(socket: server.directory.file("tmux.sock"), environment: environment)
         let exports = ["HOME", "XDG_CONFIG_HOME", "BURNLINK_SERVER", "PATH", "LANG"]
             .map { "\($0)=\(shellQuoted(environment[$0]!))" }.joined(separator: " ")
-        let shell = "export \(exports); cd \(shellQuoted(server.directory.path)); "
+        // The shell survives a Ctrl-C meant for the command (a trap resets to the default in
+        // the command), then reports its exit status and whether the terminal echoes.
+        let shell = "trap : INT; export \(exports); cd \(shellQuoted(server.directory.path)); "
             + command.map(shellQuoted).joined(separator: " ")
-            + "; echo \"\(exitMarker)$?]\"; sleep 600"
+            + "; echo \"\(exitMarker)$?]\"; stty -a | tr ' ;' '\\n\\n' | grep -x -e echo -e -echo; sleep 600"
         let started = try await CLI.tool(path, ["-S", tmux.socket, "-f", "/dev/null", "new-session", "-d",
                                                 "-s", tmux.session, "-x", "100", "-y", "30", shell],
                                          environment: environment)
@@ -120,6 +142,24 @@ struct Tmux: Sendable {
         let literal = try await run(["send-keys", "-t", session, "-l", text])
         let enter = try await run(["send-keys", "-t", session, "Enter"])
         guard literal.status == 0, enter.status == 0 else { throw CLITestFailure("tmux send-keys failed: \(literal) \(enter)") }
+    }
+
+    /// Presses a key by its tmux name, such as "C-c".
+    func press(_ key: String) async throws {
+        let pressed = try await run(["send-keys", "-t", session, key])
+        guard pressed.status == 0 else { throw CLITestFailure("tmux send-keys failed: \(pressed)") }
+    }
+
+    /// After the command ended: whether the terminal echoes typed characters again.
+    func echoes() async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let lines = try await capture().split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            if lines.contains("echo") { return true }
+            if lines.contains("-echo") { return false }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw CLITestFailure("the terminal's echo setting never showed")
     }
 
     /// Waits for the marker line and returns the command's exit status.
