@@ -43,6 +43,16 @@ public struct APIError: Error, Sendable {
                         headers: headers)
     }
 
+    /// 401: the secret has a password and no proof came. Nothing used, no attempt counted.
+    public static let passwordRequired = APIError(.unauthorized, .passwordRequired,
+                                                  "this secret is protected by a password: send \(API.Header.passwordProof)",
+                                                  headers: [.wwwAuthenticate: #"Burnlink-Password-Proof realm="burnlink""#])
+
+    /// 403: a wrong proof; nothing was revealed, `attemptsLeft` remain.
+    public static func wrongPassword(attemptsLeft: Int) -> APIError {
+        APIError(.forbidden, .wrongPassword, "wrong password; nothing was revealed", attemptsLeft: attemptsLeft)
+    }
+
     public static let storageFull = APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), .storageFull,
                                              "the server's storage quota is used up; retry later or send something smaller")
 

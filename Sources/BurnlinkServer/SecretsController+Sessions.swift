@@ -27,12 +27,9 @@ extension SecretsController {
         case .notFound:
             throw failed(client, .notFound)
         case .passwordRequired:
-            throw APIError(.unauthorized, .passwordRequired,
-                           "this secret is protected by a password: send \(API.Header.passwordProof)",
-                           headers: [.wwwAuthenticate: #"Burnlink-Password-Proof realm="burnlink""#])
+            throw APIError.passwordRequired
         case .wrongPassword(let attemptsLeft):
-            throw failed(client, APIError(.forbidden, .wrongPassword, "wrong password; nothing was revealed",
-                                          attemptsLeft: attemptsLeft))
+            throw failed(client, .wrongPassword(attemptsLeft: attemptsLeft))
         case .open(let envelope):
             guard offset < envelope.size else {
                 throw APIError(.rangeNotSatisfiable, .rangeNotSatisfiable,

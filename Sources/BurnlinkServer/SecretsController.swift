@@ -196,13 +196,10 @@ struct SecretsController: Sendable {
         case .notFound:
             throw failed(client, .notFound)
         case .passwordRequired:
-            throw APIError(.unauthorized, .passwordRequired,
-                           "this secret is protected by a password: send \(API.Header.passwordProof)",
-                           headers: [.wwwAuthenticate: #"Burnlink-Password-Proof realm="burnlink""#])
+            throw APIError.passwordRequired
         case .wrongPassword(let attemptsLeft):
             notifier.notify(id)
-            throw failed(client, APIError(.forbidden, .wrongPassword, "wrong password; nothing was revealed",
-                                          attemptsLeft: attemptsLeft))
+            throw failed(client, .wrongPassword(attemptsLeft: attemptsLeft))
         case .passwordAttemptsExhausted:
             metrics.secretBurned()
             notifier.notify(id)

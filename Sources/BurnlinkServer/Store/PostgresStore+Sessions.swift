@@ -25,7 +25,7 @@ extension PostgresStore {
                 try row.decode((ByteBuffer, ByteBuffer?, Int, Int, Int).self)
             guard ConstantTime.equal(Array(buffer: stored), claimVerifier),
                   let view = try await Self.findSession(connection, logger, key: key, sessionVerifier: sessionVerifier),
-                  view.delivery == "pending", nowMs < view.deadline else { return .notFound }
+                  view.isOpen, nowMs < view.deadline else { return .notFound }
             if let passwordVerifier {
                 guard let passwordProofVerifier else { return .passwordRequired }
                 guard ConstantTime.equal(Array(buffer: passwordVerifier), passwordProofVerifier) else {
@@ -91,23 +91,17 @@ extension PostgresStore {
         }
     }
 
-    private struct StoredSession {
-        var number: Int
-        var delivery: String
-        var deadline: Int64
-    }
-
     /// The view of `key` whose session verifier is `sessionVerifier`, whatever its delivery.
     /// Every candidate is compared in constant time (a secret has at most 100 views).
     private static func findSession(_ connection: PostgresConnection, _ logger: Logger, key: ByteBuffer,
-                                    sessionVerifier: [UInt8]) async throws -> StoredSession? {
-        var found: StoredSession?
+                                    sessionVerifier: [UInt8]) async throws -> StoredClaimSession? {
+        var found: StoredClaimSession?
         for try await (number, delivery, verifier, deadline) in try await connection.query("""
             SELECT view_no, delivery, session_verifier, session_deadline FROM secret_view
             WHERE secret_id = \(key) AND session_verifier IS NOT NULL
             """, logger: logger).decode((Int, String, ByteBuffer, Int64).self) {
             if ConstantTime.equal(Array(buffer: verifier), sessionVerifier) {
-                found = StoredSession(number: number, delivery: delivery, deadline: deadline)
+                found = StoredClaimSession(number: number, delivery: delivery, deadline: deadline)
             }
         }
         return found

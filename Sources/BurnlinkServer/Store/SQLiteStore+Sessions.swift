@@ -57,7 +57,12 @@ extension SQLiteStore {
                 """).execute(arguments: [nowMs, key, view.number])
             return (true, try Self.releaseReader(db, key: key))
         }
-        if let deferred { try await discardInSteps(deferred) }
+        if let deferred {
+            // The confirm is answered now: freeing a large ciphertext takes seconds (paced) and
+            // the claimer has nothing to wait for. Should it fail or the process die, the
+            // ended secret still counts its bytes, and `sweep` (or `recover`) frees them.
+            Task { try? await self.discardInSteps(deferred) }
+        }
         return confirmed
     }
 
@@ -84,30 +89,23 @@ extension SQLiteStore {
         }
     }
 
-    private struct StoredSession {
-        var number: Int
-        var delivery: String
-        var deadline: Int64
-    }
-
     /// The open session of `key` whose verifier is `sessionVerifier`, if any.
-    private static func openSession(_ db: Database, key: Data, sessionVerifier: [UInt8]) throws -> StoredSession? {
-        guard let view = try findSession(db, key: key, sessionVerifier: sessionVerifier),
-              view.delivery == "pending" else { return nil }
+    private static func openSession(_ db: Database, key: Data, sessionVerifier: [UInt8]) throws -> StoredClaimSession? {
+        guard let view = try findSession(db, key: key, sessionVerifier: sessionVerifier), view.isOpen else { return nil }
         return view
     }
 
     /// The view of `key` whose session verifier is `sessionVerifier`, whatever its delivery.
     /// Every candidate is compared in constant time (a secret has at most 100 views).
-    private static func findSession(_ db: Database, key: Data, sessionVerifier: [UInt8]) throws -> StoredSession? {
-        var found: StoredSession?
+    private static func findSession(_ db: Database, key: Data, sessionVerifier: [UInt8]) throws -> StoredClaimSession? {
+        var found: StoredClaimSession?
         let rows = try Row.fetchCursor(db.cachedStatement(sql: """
             SELECT view_no, delivery, session_verifier, session_deadline FROM secret_view
             WHERE secret_id = ? AND session_verifier IS NOT NULL
             """), arguments: [key])
         while let row = try rows.next() {
             if ConstantTime.equal(row["session_verifier"] as Data, sessionVerifier) {
-                found = StoredSession(number: row["view_no"], delivery: row["delivery"], deadline: row["session_deadline"])
+                found = StoredClaimSession(number: row["view_no"], delivery: row["delivery"], deadline: row["session_deadline"])
             }
         }
         return found

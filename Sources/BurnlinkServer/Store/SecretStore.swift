@@ -258,6 +258,16 @@ extension ReceiptState {
     }
 }
 
+/// A claim session as both stores keep it: its view's number, its delivery as stored
+/// (`pending`, `delivered`, `unconfirmed`), and its deadline in milliseconds.
+struct StoredClaimSession: Sendable {
+    var number: Int
+    var delivery: String
+    var deadline: Int64
+
+    var isOpen: Bool { delivery == "pending" }
+}
+
 extension Delivery {
     /// A stored view's delivery: a pending session past its deadline reads as unconfirmed
     /// at once, whether or not a sweep has run. Unknown text (never written) reads as sent.
