@@ -99,16 +99,6 @@ public struct ClaimSessionStore: Sendable {
         self.directory = directory
     }
 
-    /// Where the XDG base directory rules put it; nil without `XDG_STATE_HOME` or `HOME`.
-    public static func standard() -> ClaimSessionStore? {
-        func variable(_ name: String) -> String? {
-            guard let value = getenv(name).map({ String(cString: $0) }), value.hasPrefix("/") else { return nil }
-            return value
-        }
-        guard let state = variable("XDG_STATE_HOME") ?? variable("HOME").map({ $0 + "/.local/state" }) else { return nil }
-        return ClaimSessionStore(directory: state + "/burnlink/sessions")
-    }
-
     /// Records a new session, locked by this run.
     public func create(_ session: SavedClaimSession) throws(ClientError) -> ClaimSessionRecord {
         guard SecretID(encoded: session.id) != nil else { throw .other("not a secret id") }
@@ -154,8 +144,10 @@ public struct ClaimSessionStore: Sendable {
         return found
     }
 
-    /// Creates the directory and its parents as needed, owner-only.
+    /// Creates the directory and its parents as needed, owner-only (after the first open,
+    /// one `mkdir` that finds it there).
     private func makeDirectory() throws(ClientError) {
+        if mkdir(directory, 0o700) == 0 || errno == EEXIST { return }
         var built = ""
         for component in directory.split(separator: "/") {
             built += "/" + component

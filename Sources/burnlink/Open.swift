@@ -61,7 +61,7 @@ struct Open: AsyncParsableCommand {
         let sink = try makeSink()
         let link = try SecretOpener.parse(try readLinkArgument(link, what: "link"))
         let opener = SecretOpener(insecure: connection.insecure)
-        let sessions = ClaimSessionStore.standard()
+        let sessions = claimSessionStore()
 
         // A claim this machine made earlier and did not finish: fetch it again, nothing more is used.
         if let record = sessions?.claimable(id: link.id, server: link.serverURL) {

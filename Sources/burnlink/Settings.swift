@@ -20,6 +20,15 @@ enum Environment {
     }
 }
 
+/// Where `open` keeps its claim sessions for a re-run: `$XDG_STATE_HOME/burnlink/sessions`,
+/// else `~/.local/state/burnlink/sessions`; nil when neither gives an absolute path.
+func claimSessionStore() -> ClaimSessionStore? {
+    // A relative path in either variable is ignored, as the XDG base directory rules say.
+    let absolute = { (name: String) in Environment.value(name).flatMap { $0.hasPrefix("/") ? $0 : nil } }
+    guard let state = absolute("XDG_STATE_HOME") ?? absolute("HOME").map({ $0 + "/.local/state" }) else { return nil }
+    return ClaimSessionStore(directory: state + "/burnlink/sessions")
+}
+
 /// Defaults from `$XDG_CONFIG_HOME/burnlink/config` (else `~/.config/burnlink/config`):
 /// `key = value` lines for `server`, `expires`, `views` and `token`; `#` starts a comment.
 struct ConfigFile {
