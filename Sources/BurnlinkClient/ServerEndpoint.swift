@@ -3,6 +3,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A server base URL the client may talk to: `https://host[:port]`, or `http://` only
 /// to a loopback host unless the user explicitly accepts a plain-text connection.
@@ -25,9 +28,28 @@ public struct ServerEndpoint: Sendable, Equatable {
         baseURL = url
     }
 
+    /// Loopback means an address literal that cannot leave the machine: 127.0.0.0/8 in strict
+    /// dotted-decimal form, ::1, or the name `localhost` (which resolvers keep local). Names that
+    /// merely look local (`127.example.com`, `x.localhost`) resolve through DNS, so they are not.
     static func isLoopback(_ host: String) -> Bool {
         var bare = host.lowercased()
         if bare.hasPrefix("[") && bare.hasSuffix("]") { bare = String(bare.dropFirst().dropLast()) }
-        return bare == "localhost" || bare.hasSuffix(".localhost") || bare == "::1" || bare.hasPrefix("127.")
+        if bare.contains(":") {
+            var address = in6_addr()
+            guard inet_pton(AF_INET6, bare, &address) == 1 else { return false }
+            return withUnsafeBytes(of: &address) { $0.elementsEqual([UInt8](repeating: 0, count: 15) + [1]) }
+        }
+        if bare == "localhost" { return true }
+        // Strict dotted decimal: resolvers read "0127.0.0.1" as octal and "127.1" as 127.0.0.1.
+        let parts = bare.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts.allSatisfy({ part in
+            !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCIIDigitCharacter)
+                && (part == "0" || part.first != "0") && Int(part)! <= 255
+        }) else { return false }
+        return parts[0] == "127"
     }
+}
+
+private extension Character {
+    var isASCIIDigitCharacter: Bool { isASCII && isNumber }
 }

@@ -52,9 +52,11 @@ struct Burnlink: AsyncParsableCommand {
         // Every command but help and --version talks to a server: start the HTTP client (its
         // event loop thread) on the second core while this one parses the arguments.
         APIClient.prepareInBackground()
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        ArgumentHiding.hideArguments(keepingSubcommands: Set(configuration.subcommands.map { $0._commandName } + ["help"]))
         let command: any ParsableCommand
         do {
-            command = try parseAsRoot(Status.expandBareWait(Array(CommandLine.arguments.dropFirst())))
+            command = try parseAsRoot(Status.expandBareWait(arguments))
         } catch {
             exit(with: error)
         }

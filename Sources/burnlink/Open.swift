@@ -39,7 +39,7 @@ struct Open: AsyncParsableCommand {
     @Argument(help: "The link; '-' or nothing reads it from standard input.")
     var link: String?
 
-    @Option(name: .shortAndLong, help: "Write the secret to this file; '.' uses the sender's file name in the current directory.")
+    @Option(name: .shortAndLong, help: "Write the secret to this file; '.' uses the sender's file name in the current directory; '-' is standard output.")
     var output: String?
 
     @Flag(help: "Replace --output if it exists (only a regular file is ever replaced).")
@@ -143,7 +143,7 @@ struct Open: AsyncParsableCommand {
 
     private func makeSink() throws(ClientError) -> OutputSink {
         switch output {
-        case nil:
+        case nil, "-"?:
             return try OutputSink(mode: .standardOutput(fileOnTerminal: Terminal.stdoutIsTerminal), force: false)
         case "."?:
             return try OutputSink(mode: .senderName(directory: "."), force: force)

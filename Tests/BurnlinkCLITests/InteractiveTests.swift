@@ -49,6 +49,28 @@ struct InteractiveTests {
         }
     }
 
+    @Test("while the confirmation waits, the link given as an argument is not in /proc/PID/cmdline",
+          .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
+    func linkHiddenFromOtherUsers() async throws {
+        try await withServer { server in
+            let link = try await server.send("only for the person at the keyboard")
+            let key = String(link.split(separator: "#").last!)
+            let id = String(link.split(separator: "/").last!.split(separator: "#").first!)
+
+            let (status, commandLine) = try await Tmux.session(server: server, command: [Binaries.cli.path, "open", link]) { tmux in
+                try await tmux.waitFor("Reveal it now? [y/N]")
+                let commandLine = try await tmux.commandLine()
+                try await tmux.type("n")
+                return (try await tmux.exitStatus(), commandLine)
+            }
+            #expect(status == 1)
+            let visible = commandLine.split(separator: 0, omittingEmptySubsequences: true).map { String(decoding: $0, as: UTF8.self) }
+            #expect(visible == [Binaries.cli.path, "open"], "\(visible)")
+            let text = String(decoding: commandLine, as: UTF8.self)
+            #expect(!text.contains(key) && !text.contains(id), "\(visible)")
+        }
+    }
+
     @Test("answering 'n' at the confirmation: exit 1, nothing revealed, the link still works",
           .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
     func declineConfirmation() async throws {
@@ -148,6 +170,18 @@ struct Tmux: Sendable {
     func press(_ key: String) async throws {
         let pressed = try await run(["send-keys", "-t", session, key])
         guard pressed.status == 0 else { throw CLITestFailure("tmux send-keys failed: \(pressed)") }
+    }
+
+    /// /proc/PID/cmdline of the command running in the pane (the shell's only child), as
+    /// another local user would read it.
+    func commandLine() async throws -> [UInt8] {
+        let panes = try await run(["list-panes", "-t", session, "-F", "#{pane_pid}"])
+        guard panes.status == 0, let shell = Int(panes.out.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw CLITestFailure("tmux list-panes failed: \(panes)")
+        }
+        let children = try String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)
+        guard let child = children.split(separator: " ").first else { throw CLITestFailure("the pane's shell runs no command") }
+        return Array(try Data(contentsOf: URL(fileURLWithPath: "/proc/\(child)/cmdline")))
     }
 
     /// After the command ended: whether the terminal echoes typed characters again.

@@ -122,6 +122,16 @@ struct RoundTripTests {
         }
     }
 
+    @Test("--output - is standard output, not a file named '-'")
+    func outputDashIsStandardOutput() async throws {
+        try await withServer { server in
+            let link = try await server.send("to the pipe")
+            let opened = try await server.open(link, ["--output", "-"], directory: URL(fileURLWithPath: server.directory.path))
+            #expect(opened.status == 0 && opened.out == "to the pipe", "\(opened)")
+            #expect(!Files.exists(server.directory.file("-")))
+        }
+    }
+
     @Test("an empty BURNLINK_SERVER counts as unset: the config file's server is used")
     func emptyServerVariable() async throws {
         try await withServer { server in
