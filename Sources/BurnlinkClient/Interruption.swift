@@ -27,6 +27,9 @@ public enum Interruption {
         // Past a file size limit (`ulimit -f`) a write must fail with EFBIG, which `open`
         // reports and recovers from, rather than kill the process mid-file.
         signal(SIGXFSZ, SIG_IGN)
+        // A reader that went away (`| head`) must fail a write with EPIPE too: `send` then
+        // revokes the secret whose link nobody got, `open` keeps its claim for a re-run.
+        signal(SIGPIPE, SIG_IGN)
     }
 
     /// The terminal whose settings to restore, while a password prompt has echo off.

@@ -33,11 +33,11 @@ struct Peek: AsyncParsableCommand {
         let metadata = peeked.metadata
         if json {
             let data = try APIJSON.encoder().encode(metadata)
-            Terminal.writeAll(STDOUT_FILENO, String(decoding: data, as: UTF8.self) + "\n")
+            try Terminal.writeOutput(String(decoding: data, as: UTF8.self) + "\n")
             return
         }
         let expiresIn = Int(metadata.expiresAt.timeIntervalSinceNow)
-        Terminal.writeAll(STDOUT_FILENO, """
+        try Terminal.writeOutput("""
             size:       \(ProgressBar.size(metadata.size)) encrypted
             expires in: \(Settings.describe(seconds: expiresIn))
             views left: \(metadata.viewsLeft)
@@ -152,7 +152,7 @@ struct Status: AsyncParsableCommand {
     private func print(_ receipt: ReceiptResponse) throws {
         if json {
             let data = try APIJSON.encoder().encode(receipt)
-            Terminal.writeAll(STDOUT_FILENO, String(decoding: data, as: UTF8.self) + "\n")
+            try Terminal.writeOutput(String(decoding: data, as: UTF8.self) + "\n")
             return
         }
         var state = receipt.state.rawValue
@@ -178,7 +178,7 @@ struct Status: AsyncParsableCommand {
         }
         lines.append("expires at: \(receipt.expiresAt.formatted(.iso8601))")
         if let ended = receipt.endedAt { lines.append("ended at:   \(ended.formatted(.iso8601))") }
-        Terminal.writeAll(STDOUT_FILENO, lines.joined(separator: "\n") + "\n")
+        try Terminal.writeOutput(lines.joined(separator: "\n") + "\n")
     }
 }
 

@@ -68,6 +68,7 @@ struct Send: AsyncParsableCommand {
 
     func run() async throws {
         let messages = Messages(quiet: connection.quiet)
+        try checkReceiptFile()
         let config = try ConfigFile.load()
         let endpoint = try Settings.server(flag: server, config: config, insecure: connection.insecure)
 
@@ -114,19 +115,44 @@ struct Send: AsyncParsableCommand {
         }
 
         let progress = ProgressBar.make(label: "encrypting and uploading", total: size, quiet: connection.quiet)
-        let sent = try await SecretSender(api: APIClient(endpoint: endpoint))
+        let api = APIClient(endpoint: endpoint)
+        let sent = try await SecretSender(api: api)
             .send(reader, contentSize: size, options: options, progress: progress?.callback)
         progress?.finish()
+        try await handOver(sent, api: api, messages: messages)
+    }
 
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            let data = try encoder.encode(sent.map(JSONEntry.init))
-            Terminal.writeAll(STDOUT_FILENO, String(decoding: data, as: UTF8.self) + "\n")
-        } else {
-            Terminal.writeAll(STDOUT_FILENO, sent.map { $0.link }.joined(separator: "\n") + "\n")
+    /// The receipt file first, then the links: a secret whose link or receipt could not be
+    /// written (a full disk, a closed pipe) is revoked at once rather than left for nobody.
+    private func handOver(_ sent: [SentSecret], api: APIClient, messages: Messages) async throws(ClientError) {
+        do {
+            try keepReceipts(sent)
+            try Terminal.writeOutput(try linksText(sent))
+        } catch {
+            var revoked = 0
+            for secret in sent {
+                if (try? await api.revoke(secret.receipt)) != nil { revoked += 1 }
+            }
+            let outcome = revoked == sent.count
+                ? "so the secret was revoked: nobody can open it"
+                : "and \(sent.count - revoked) of \(sent.count) secret(s) could not be revoked; they expire on their own"
+            throw .other("\(error.message); \(outcome)", hint: error.hint ?? "send it again once the output can be written")
         }
-        try keepReceipts(sent, messages: messages)
+        if receiptFile == nil && Terminal.stderrIsTerminal && !json {
+            messages.say("receipt (keep it to check or revoke; it does not open the secret):")
+            sent.forEach { messages.say("  \($0.receipt.formatted)") }
+        }
+    }
+
+    private func linksText(_ sent: [SentSecret]) throws(ClientError) -> String {
+        guard json else { return sent.map { $0.link }.joined(separator: "\n") + "\n" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            return String(decoding: try encoder.encode(sent.map(JSONEntry.init)), as: UTF8.self) + "\n"
+        } catch {
+            throw .other("cannot encode the JSON output: \(error)")
+        }
     }
 
     /// One recipient in `--json` output.
@@ -158,19 +184,35 @@ struct Send: AsyncParsableCommand {
         return first
     }
 
-    private func keepReceipts(_ sent: [SentSecret], messages: Messages) throws(ClientError) {
-        let receipts = sent.map { $0.receipt.formatted }
-        if let receiptFile {
-            let descriptor = open(receiptFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard descriptor >= 0 else {
-                throw .other("cannot write \(receiptFile): \(String(cString: strerror(errno)))",
-                             hint: "the link(s) above work; only the receipt was not saved")
-            }
-            Terminal.writeAll(descriptor, receipts.joined(separator: "\n") + "\n")
-            close(descriptor)
-        } else if Terminal.stderrIsTerminal && !json {
-            messages.say("receipt (keep it to check or revoke; it does not open the secret):")
-            receipts.forEach { messages.say("  \($0)") }
+    /// Before anything is uploaded: --receipt-file can be written (a writable file, or a
+    /// new name in a writable directory). A full disk can still fail the write; `handOver`
+    /// then revokes.
+    private func checkReceiptFile() throws(ClientError) {
+        guard let receiptFile else { return }
+        let hint = "choose another --receipt-file"
+        var info = stat()
+        guard stat(receiptFile, &info) == 0 else {
+            return try OutputChecks.writableDirectory(OutputChecks.directory(of: receiptFile), hint: hint)
+        }
+        guard info.st_mode & S_IFMT != S_IFDIR else { throw .usage("\(receiptFile) is a directory", hint: hint) }
+        guard access(receiptFile, W_OK) == 0 else {
+            throw .usage("cannot write \(receiptFile): \(String(cString: strerror(errno)))", hint: hint)
+        }
+    }
+
+    /// Writes --receipt-file (mode 0600) and makes it durable before any link is shown.
+    private func keepReceipts(_ sent: [SentSecret]) throws(ClientError) {
+        guard let receiptFile else { return }
+        let receipts = sent.map { $0.receipt.formatted }.joined(separator: "\n") + "\n"
+        let descriptor = open(receiptFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw .other("cannot write \(receiptFile): \(String(cString: strerror(errno)))", hint: "choose another --receipt-file")
+        }
+        var failure = Terminal.write(descriptor, receipts)
+        if failure == nil, fsync(descriptor) != 0, errno != EINVAL { failure = errno }  // EINVAL: a pipe or a device
+        if close(descriptor) != 0, failure == nil { failure = errno }
+        if let failure {
+            throw .other("cannot write \(receiptFile): \(String(cString: strerror(failure)))", hint: "choose another --receipt-file")
         }
     }
 }

@@ -79,15 +79,31 @@ enum Terminal {
         return line
     }
 
+    /// Best effort, for prompts and messages: a message that cannot be shown changes nothing.
     static func writeAll(_ descriptor: Int32, _ text: String) {
+        _ = write(descriptor, text)
+    }
+
+    /// Writes all of `text`; on failure, the errno that stopped it.
+    static func write(_ descriptor: Int32, _ text: String) -> Int32? {
         var bytes = Array(text.utf8)
+        defer { bytes.withUnsafeMutableBytes { SecureMemory.wipe($0) } }
         var offset = 0
         while offset < bytes.count {
-            let count = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            if count <= 0 { break }
+            let count = bytes[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { return count == 0 ? EIO : errno }
             offset += count
         }
-        bytes.removeAll()
+        return nil
+    }
+
+    /// The command's product on stdout (a link, a receipt's state, JSON): if it cannot be
+    /// written, the command failed, whatever else went well.
+    static func writeOutput(_ text: String) throws(ClientError) {
+        if let failure = write(STDOUT_FILENO, text) {
+            throw .other("cannot write to standard output: \(String(cString: strerror(failure)))")
+        }
     }
 }
 

@@ -29,6 +29,37 @@ struct FailureTests {
         expectFailure(try await CLI.run(["open"], stdin: "", environment: environment), exit: 2, mentioning: ["no link"])
     }
 
+    @Test("send whose link cannot be written (stdout on a full device, a closed pipe) exits 1 and revokes the secret",
+          arguments: ["/dev/full", "closed pipe"])
+    func linkNotWritten(output: String) async throws {
+        try await withServer { server in
+            let receiptFile = server.directory.file("receipt")
+            let send = "printf %s 'nobody will get this link' | \"$0\" send --receipt-file \"$1\""
+            // For the pipe, the reader closes its end and says so before burnlink starts, so
+            // the write meets no reader for certain (EPIPE), not by timing.
+            let script = output == "/dev/full"
+                ? "\(send) > /dev/full; echo \"exit=$?\" >&2"
+                : "{ while [ ! -e \"$1.closed\" ]; do sleep 0.05; done; \(send); echo \"exit=$?\" >&2; } | { exec <&-; touch \"$1.closed\"; }"
+            let sent = try await CLI.tool("/bin/sh", ["-c", script, Binaries.cli.path, receiptFile], environment: server.environment)
+            #expect(sent.err.contains("exit=1"), "\(sent)")
+            #expect(sent.err.contains("cannot write to standard output") && sent.err.contains("revoked"), "\(sent)")
+            let status = try await CLI.run(["status", "--receipt-file", receiptFile], environment: server.environment)
+            #expect(status.status == 3 && status.out.contains("state:      revoked"), "\(status)")
+        }
+    }
+
+    @Test("send whose --receipt-file cannot be written exits 1, prints no link and revokes the secret",
+          .enabled(if: SQLite.path != nil, "sqlite3 is not installed"))
+    func receiptNotWritten() async throws {
+        try await withServer { server in
+            let sent = try await CLI.run(["send", "--receipt-file", "/dev/full"], stdin: "a receipt nobody keeps",
+                                         environment: server.environment)
+            expectFailure(sent, exit: 1, mentioning: ["cannot write /dev/full", "revoked"])
+            #expect(sent.out.isEmpty, "\(sent)")
+            #expect(try await SQLite.query(server.databasePath, "SELECT state FROM secret") == "revoked")
+        }
+    }
+
     @Test("a tampered key (one base64url character changed) exits 3; the real link still works")
     func tamperedKey() async throws {
         try await withServer { server in

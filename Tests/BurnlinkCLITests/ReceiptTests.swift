@@ -117,18 +117,15 @@ struct ReceiptTests {
         }
     }
 
-    @Test("a receipt that cannot be written is exit 1 (other failure); the printed link still works")
+    @Test("a --receipt-file that cannot be created is a usage error (exit 2) before anything is uploaded",
+          .enabled(if: SQLite.path != nil, "sqlite3 is not installed"))
     func unwritableReceiptFile() async throws {
         try await withServer { server in
-            let receiptFile = server.directory.file("no/such/directory/receipt")
-            let sent = try await CLI.run(["send", "--receipt-file", receiptFile], stdin: "still sent", environment: server.environment)
-            #expect(sent.status == 1, "\(sent)")
-            #expect(sent.err.hasPrefix("burnlink: error: cannot write"), "\(sent)")
-            #expect(sent.err.contains("\nhint: "), "\(sent)")
-            let link = sent.out.trimmingCharacters(in: .newlines)
-            #expect(link.wholeMatch(of: linkPattern) != nil, "\(sent)")
-            let opened = try await server.open(link)
-            #expect(opened.status == 0 && opened.out == "still sent", "\(opened)")
+            for receiptFile in [server.directory.file("no/such/directory/receipt"), server.directory.path] {
+                let sent = try await CLI.run(["send", "--receipt-file", receiptFile], stdin: "never sent", environment: server.environment)
+                expectFailure(sent, exit: 2, mentioning: ["directory", "--receipt-file"])
+            }
+            #expect(try await SQLite.query(server.databasePath, "SELECT count(*) FROM secret") == "0")
         }
     }
 }
