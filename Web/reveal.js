@@ -142,8 +142,13 @@
     return nonce;
   }
 
+  // docs/format.md, "File names": bidirectional controls, line and paragraph separators,
+  // zero-width space, word joiner and byte order mark change what a name shows.
+  const INVISIBLE = new Set([0x061c, 0x200b, 0x200e, 0x200f, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e,
+    0x2028, 0x2029, 0x2060, 0x2066, 0x2067, 0x2068, 0x2069, 0xfeff]);
+
   function isForbiddenNameChar(code) {
-    return code === 0x2f || code === 0x5c || code <= 0x1f || (code >= 0x7f && code <= 0x9f);
+    return code === 0x2f || code === 0x5c || code <= 0x1f || (code >= 0x7f && code <= 0x9f) || INVISIBLE.has(code);
   }
 
   /** Inner metadata at the start of chunk 0's plaintext; returns it and its length. */

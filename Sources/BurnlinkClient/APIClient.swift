@@ -166,11 +166,11 @@ public struct APIClient: Sendable {
         case (_, .passwordAttemptsExhausted?): return .passwordAttemptsExhausted
         case (416, _): return .integrity(.truncated)
         case (429, _):
-            let wait = response.headers.first(name: "Retry-After") ?? "a while"
+            let wait = response.headers.first(name: "Retry-After").map { TerminalEscaper.escaped($0) } ?? "a while"
             return .network("the server is rate-limiting this address", hint: "retry in \(wait) seconds")
         case (let status, let code):
             return .server(status: Int(status), code: code?.rawValue ?? "unknown",
-                           message: error?.message ?? "HTTP \(status) without an error body")
+                           message: error.map { TerminalEscaper.escaped($0.message) } ?? "HTTP \(status) without an error body")
         }
     }
 

@@ -102,9 +102,17 @@ public struct SecretSender: Sendable {
                 for try await outcome in group {
                     if case .created(let index, let response) = outcome { created[index] = response }
                 }
-                return try recipients.indices.map { index in
-                    try sentSecret(recipients[index], created[index]!)
+                var sent: [SentSecret] = []
+                for index in recipients.indices {
+                    do {
+                        sent.append(try sentSecret(recipients[index], created[index]!))
+                    } catch {
+                        // Stored, but with no link anyone could use: destroy them all now.
+                        await revoke(recipients.indices.map { (recipients[$0], created[$0]!) })
+                        throw error
+                    }
                 }
+                return sent
             }
         } catch let error as ClientError {
             throw error
@@ -167,8 +175,24 @@ public struct SecretSender: Sendable {
         }
         let base = response.publicURL ?? api.endpoint.baseURL
         let link = "\(base)/s/\(id.encoded)#\(recipient.linkKey.base64URL)"
+        // The server chooses the link's origin (its public URL): a link that `open` would
+        // refuse is never handed out.
+        do {
+            _ = try Link(parsing: link)
+        } catch {
+            throw .network("the server's public URL '\(TerminalEscaper.escaped(base))' does not make a valid link (\(error)); the secret was revoked",
+                           hint: "the server's operator must fix its --public-url (https://host[:port], nothing after it)")
+        }
         return SentSecret(link: link, receipt: SenderReceipt(server: api.endpoint.baseURL, id: id, token: recipient.receiptToken),
                           expiresAt: response.expiresAt, maxViews: response.maxViews)
+    }
+
+    /// Best effort: revokes what was created, for secrets whose link cannot be handed out.
+    private func revoke(_ created: [(Recipient, CreateSecretResponse)]) async {
+        for (recipient, response) in created {
+            guard let id = SecretID(encoded: response.id) else { continue }
+            try? await api.revoke(SenderReceipt(server: api.endpoint.baseURL, id: id, token: recipient.receiptToken))
+        }
     }
 }
 

@@ -41,6 +41,16 @@ public struct InnerMetadata: Equatable, Sendable {
         self.contentSize = contentSize
     }
 
+    /// Characters that change how a name is displayed without being seen (docs/format.md,
+    /// "File names"): the bidirectional controls, which make `invoice<U+202E>fdp.exe` show as
+    /// `invoiceexe.pdf`, the line and paragraph separators, and the zero-width space, word
+    /// joiner and byte order mark. The zero-width joiners (U+200C, U+200D) are kept: scripts
+    /// and emoji need them.
+    static let invisibleControls: Set<UInt32> = [
+        0x061C, 0x200B, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E,
+        0x2028, 0x2029, 0x2060, 0x2066, 0x2067, 0x2068, 0x2069, 0xFEFF,
+    ]
+
     /// Why `name` (UTF-8) is not an acceptable file name, or nil when it is.
     public static func fileNameProblem(_ name: [UInt8]) -> String? {
         guard (1...maximumNameByteCount).contains(name.count) else {
@@ -52,6 +62,8 @@ public struct InnerMetadata: Equatable, Sendable {
             switch scalar.value {
             case 0x2F, 0x5C: return "contains a path separator"
             case 0x00...0x1F, 0x7F...0x9F: return "contains a control character"
+            case _ where invisibleControls.contains(scalar.value):
+                return "contains an invisible formatting character (U+\(String(scalar.value, radix: 16, uppercase: true)))"
             default: continue
             }
         }

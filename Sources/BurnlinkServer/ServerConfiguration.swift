@@ -1,3 +1,4 @@
+import BurnlinkCore
 import BurnlinkProtocol
 import Foundation
 import Logging
@@ -27,6 +28,7 @@ public struct ServerConfiguration: Sendable {
     public static let claimWindowRange = 0...API.maximumClaimWindow
     public var sweepInterval: Duration = .seconds(30)
     /// Base URL clients should build links on (behind a proxy); nil: the URL they used.
+    /// Set it through `validPublicURL`.
     public var publicURL: String?
     /// Take the client address from the last `X-Forwarded-For` entry (only behind a proxy).
     public var trustProxy = false
@@ -52,6 +54,17 @@ public struct ServerConfiguration: Sendable {
     public var tweetnaclPath = "/usr/share/nodejs/tweetnacl/nacl-fast.min.js"
 
     public init() {}
+
+    /// `text` as a public URL, if every link built on it parses under the link grammar
+    /// (docs/format.md): an origin, `https://host[:port]` (or http), with no user-info,
+    /// path, query or fragment. One trailing slash is dropped. Anything else would make
+    /// links that `burnlink open` refuses: secrets stored that nobody could open.
+    public static func validPublicURL(_ text: String) -> String? {
+        let url = text.hasSuffix("/") ? String(text.dropLast()) : text
+        let probe = "\(url)/s/\(SecretID.random().encoded)#\(Base64URL.encode([UInt8](repeating: 0, count: Link.keyByteCount)))"
+        guard let link = try? Link(parsing: probe), link.serverURL == url else { return nil }
+        return url
+    }
 }
 
 /// Token buckets per client address.

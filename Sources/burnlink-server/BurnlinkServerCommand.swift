@@ -168,9 +168,9 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
             }
             configuration.sweepInterval = interval
         }
-        if let url = value(publicURL, "BURNLINK_PUBLIC_URL") {
-            guard url.hasPrefix("https://") || url.hasPrefix("http://"), !url.hasSuffix("/") else {
-                throw ValidationError("--public-url: expected https://host[:port] without a trailing slash")
+        if let text = value(publicURL, "BURNLINK_PUBLIC_URL") {
+            guard let url = ServerConfiguration.validPublicURL(text) else {
+                throw ValidationError("--public-url: expected an origin, https://host[:port], with nothing after it (no path, query, fragment or user name)")
             }
             configuration.publicURL = url
         }

@@ -117,14 +117,16 @@ extension SecureMemory {
 struct Messages: Sendable {
     let quiet: Bool
 
+    /// Messages carry names and text from elsewhere (a server's words, a file name, a path):
+    /// nothing in them reaches the terminal as a control sequence.
     func say(_ text: String) {
         guard !quiet else { return }
-        Terminal.writeAll(STDERR_FILENO, text + "\n")
+        Terminal.writeAll(STDERR_FILENO, TerminalEscaper.escaped(text, keepingNewlines: true) + "\n")
     }
 
     static func error(_ error: ClientError) {
-        var text = "burnlink: error: \(error.message)\n"
-        if let hint = error.hint { text += "hint: \(hint)\n" }
+        var text = "burnlink: error: \(TerminalEscaper.escaped(error.message, keepingNewlines: true))\n"
+        if let hint = error.hint { text += "hint: \(TerminalEscaper.escaped(hint, keepingNewlines: true))\n" }
         Terminal.writeAll(STDERR_FILENO, text)
     }
 }

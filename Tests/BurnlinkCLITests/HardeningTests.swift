@@ -160,6 +160,36 @@ struct HardeningTests {
         #expect(!requests.contains { $0.hasPrefix("POST") }, "the client claimed after refusing: \(requests)")
     }
 
+    @Test("a hostile server's public_url that makes no valid link: send exits 6, prints no link, revokes the secret, and no escape sequence reaches the terminal")
+    func hostilePublicURL() async throws {
+        let hostile = try await HostileServer.start(publicURL: "https://burn.example.com/\u{1B}]0;owned\u{07}")
+        defer { hostile.stop() }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let environment = TestServer.environment(server: "http://127.0.0.1:\(hostile.port)", home: directory.file("home"))
+        let sent = try await CLI.run(["send"], stdin: "for a link that cannot be", environment: environment)
+        expectFailure(sent, exit: 6, mentioning: ["public URL", "revoked", "\\x1b]0;owned\\x07"])
+        #expect(!sent.stderr.contains(0x1B) && !sent.stderr.contains(0x07), "\(sent)")
+        #expect(hostile.requests.contains("DELETE /api/v1/secrets/" + String(repeating: "A", count: 22)), "\(hostile.requests)")
+    }
+
+    @Test("a hostile server's error message with terminal escape sequences is shown escaped")
+    func hostileErrorMessage() async throws {
+        let hostile = try await HostileServer.start(message: "\u{1B}[2J\u{1B}]52;c;cHduZWQ=\u{07}all good\u{202E}")
+        defer { hostile.stop() }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let id = Base64URL.encode(Array(repeating: UInt8(7), count: 16))
+        let key = Base64URL.encode(Array(repeating: UInt8(9), count: 32))
+        let environment = TestServer.environment(server: "http://127.0.0.1:\(hostile.port)", home: directory.file("home"))
+        let opened = try await CLI.run(["open", "--yes"], stdin: "http://127.0.0.1:\(hostile.port)/s/\(id)#\(key)\n",
+                                       environment: environment)
+        #expect(opened.status == 6, "\(opened)")
+        #expect(opened.err.contains("\\x1b[2J\\x1b]52;c;cHduZWQ=\\x07all good\\u{202E}"), "\(opened)")
+        #expect(!opened.stderr.contains(0x1B) && !opened.stderr.contains(0x07), "\(opened)")
+        #expect(!opened.err.contains("\u{202E}"), "\(opened)")
+    }
+
     @Test("the CLI holding a secret has core dumps off and is not dumpable (ptrace and /proc owner)",
           .enabled(if: Binaries.onPath("setpriv") != nil, "setpriv (util-linux) is not installed"))
     func coreDumpsDisabled() async throws {
@@ -237,8 +267,9 @@ func httpGet(_ url: String) async throws -> String {
 }
 
 /// A third party posing as a burnlink server: it answers every metadata request with the
-/// given password parameters and records the request lines it saw. Python's http.server,
-/// so nothing of burnlink's own server is involved.
+/// given password parameters, every create with the given `public_url`, every claim with
+/// an error carrying the given message, and records the request lines it saw. Python's
+/// http.server, so nothing of burnlink's own server is involved.
 final class HostileServer: Sendable {
     let process: Process
     let port: Int
@@ -246,7 +277,7 @@ final class HostileServer: Sendable {
 
     static let script = """
     import http.server, json, sys
-    kdf = sys.argv[1]
+    config = json.loads(sys.argv[1])
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         def reply(self, status, body):
@@ -258,10 +289,20 @@ final class HostileServer: Sendable {
         def do_GET(self):
             print("GET " + self.path, flush=True)
             self.reply(200, json.dumps({"size": 1000, "expires_at": "2030-01-01T00:00:00Z",
-                                        "views_left": 1, "password_kdf": kdf}).encode())
+                                        "views_left": 1, "password_kdf": config["kdf"]}).encode())
         def do_POST(self):
             print("POST " + self.path, flush=True)
-            self.reply(404, b'{"error":"not_found","message":"no"}')
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path == "/api/v1/secrets":
+                self.reply(201, json.dumps({"id": "A" * 22, "expires_at": "2030-01-01T00:00:00Z", "max_views": 1,
+                                            "public_url": config["public_url"]}).encode())
+            else:
+                self.reply(400, json.dumps({"error": "bad_request", "message": config["message"]}).encode())
+        def do_DELETE(self):
+            print("DELETE " + self.path, flush=True)
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         def log_message(self, *args):
             pass
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
@@ -275,11 +316,12 @@ final class HostileServer: Sendable {
         self.output = output
     }
 
-    static func start(passwordKDF: String) async throws -> HostileServer {
+    static func start(passwordKDF: String? = nil, publicURL: String? = nil, message: String = "no") async throws -> HostileServer {
         guard let python = Binaries.onPath("python3") else { throw CLITestFailure("python3 is not installed") }
+        let config: [String: String?] = ["kdf": passwordKDF, "public_url": publicURL, "message": message]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", script, passwordKDF]
+        process.arguments = ["-c", script, String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
@@ -299,9 +341,10 @@ final class HostileServer: Sendable {
         throw CLITestFailure("the hostile server did not start")
     }
 
-    /// The request lines seen so far ("GET /path", "POST /path").
+    /// The request lines seen so far ("GET /path", "POST /path", "DELETE /path").
     var requests: [String] {
-        output.value.split(separator: "\n").filter { $0.hasPrefix("GET ") || $0.hasPrefix("POST ") }.map(String.init)
+        output.value.split(separator: "\n").filter { $0.hasPrefix("GET ") || $0.hasPrefix("POST ") || $0.hasPrefix("DELETE ") }
+            .map(String.init)
     }
 
     func stop() {

@@ -14,3 +14,40 @@ struct TextTests {
         #expect("x".split(separator: ",").first!.trimmingWhitespace() == "x")
     }
 }
+
+@Suite("TerminalEscaper")
+struct TerminalEscaperTests {
+    @Test("printable text, tabs, line feeds and ordinary Unicode pass unchanged")
+    func plainText() {
+        let text = "hunter2\tü €\n🔑 👨‍👩‍👧 שלום\n\\x1b stays literal"
+        var escaper = TerminalEscaper()
+        #expect(escaper.escape(Array(text.utf8)) + escaper.finish() == Array(text.utf8))
+        #expect(escaper.escapedCount == 0)
+    }
+
+    @Test("escape sequences, CR, BEL, DEL, C1 controls and bidi overrides are shown, not obeyed")
+    func hostileText() {
+        var escaper = TerminalEscaper()
+        let hostile = "\u{1B}]0;owned\u{07}pass\rword\u{7F}\u{9B}31m\u{202E}fdp.exe\u{FEFF}"
+        let shown = String(decoding: escaper.escape(Array(hostile.utf8)) + escaper.finish(), as: UTF8.self)
+        #expect(shown == "\\x1b]0;owned\\x07pass\\x0dword\\x7f\\u{9B}31m\\u{202E}fdp.exe\\u{FEFF}")
+        #expect(escaper.escapedCount == 7)
+    }
+
+    @Test("bytes that are not UTF-8 are escaped one by one; a character cut between chunks is joined")
+    func streaming() {
+        var escaper = TerminalEscaper()
+        let euro = Array("€".utf8)  // three bytes
+        var shown = escaper.escape([UInt8(ascii: "a")] + euro.prefix(2))
+        shown += escaper.escape(euro.suffix(1) + [0xFF, 0xC3])
+        shown += escaper.finish()
+        #expect(String(decoding: shown, as: UTF8.self) == "a€\\xff\\xc3")
+        #expect(escaper.escapedCount == 2)
+    }
+
+    @Test("escaped(_:) of a one-line message escapes line feeds too")
+    func oneLine() {
+        #expect(TerminalEscaper.escaped("bad\nburnlink: fake line\u{1B}[2J") == "bad\\x0aburnlink: fake line\\x1b[2J")
+        #expect(TerminalEscaper.escaped("two\nlines", keepingNewlines: true) == "two\nlines")
+    }
+}

@@ -50,6 +50,17 @@ struct LimitsTests {
         }
     }
 
+    @Test("a public URL is an origin: one trailing slash is dropped, anything that makes an unopenable link is refused")
+    func publicURLGrammar() {
+        #expect(ServerConfiguration.validPublicURL("https://burn.example.com/") == "https://burn.example.com")
+        #expect(ServerConfiguration.validPublicURL("https://burn.example.com:8443") == "https://burn.example.com:8443")
+        #expect(ServerConfiguration.validPublicURL("http://[::1]:8080") == "http://[::1]:8080")
+        for bad in ["https://burn.example.com/prefix", "https://burn.example.com//", "https://a@burn.example.com",
+                    "https://burn.example.com?q", "https://burn.example.com#f", "https://", "burn.example.com"] {
+            #expect(ServerConfiguration.validPublicURL(bad) == nil, "\(bad)")
+        }
+    }
+
     @Test("the create response carries the configured public URL")
     func publicURL() async throws {
         let server = try TestServer { $0.publicURL = "https://burn.example.com" }

@@ -107,6 +107,11 @@ struct ServerFlagsProcessTests {
             (["--creator-tokens", garbled], "line 2"),
             (["--creator-tokens", empty], "no token digests"),
         ]
+            // Links built on these would be refused by `burnlink open`: stored, and unopenable.
+            + ["https://burn.example.com/prefix", "https://user@burn.example.com", "https://burn.example.com?x=1",
+               "https://burn.example.com#top", "https://burn_example.com", "ftp://burn.example.com",
+               "https://burn.example.com:0", "burn.example.com", "https://burn.example.com\u{1B}[2J"]
+                .map { (["--public-url", $0], "--public-url: expected an origin") }
         for (arguments, expected) in cases {
             let finished = try await runToEnd(ServerProcess.binary, arguments)
             let output = finished.output + finished.errors

@@ -180,6 +180,12 @@ def open_chunks(env, E, prefix):
     yield plain
 
 
+# format.md, "File names": bidirectional controls, line and paragraph separators, zero-width
+# space, word joiner, byte order mark.
+INVISIBLE = {0x061C, 0x200B, 0x200E, 0x200F, *range(0x202A, 0x202F), 0x2028, 0x2029, 0x2060,
+             *range(0x2066, 0x206A), 0xFEFF}
+
+
 def check_file_name(raw):
     bad = FormatError("invalid-metadata", f"bad file name {raw!r}")
     try:
@@ -188,7 +194,7 @@ def check_file_name(raw):
         raise bad from None
     if name in (".", ".."):
         raise bad
-    if any(c in "/\\" or ord(c) <= 0x1F or 0x7F <= ord(c) <= 0x9F for c in name):
+    if any(c in "/\\" or ord(c) <= 0x1F or 0x7F <= ord(c) <= 0x9F or ord(c) in INVISIBLE for c in name):
         raise bad
     return name
 
