@@ -51,6 +51,9 @@ struct Open: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "Do not ask for confirmation.")
     var yes = false
 
+    @Flag(help: "On a terminal, print a text secret as it is, control characters included (by default they are shown escaped).")
+    var raw = false
+
     @OptionGroup var connection: ConnectionOptions
 
     func run() async throws {
@@ -131,6 +134,10 @@ struct Open: AsyncParsableCommand {
     private func report(_ opened: OpenedSecret, sink: OutputSink, messages: Messages) {
         if sink.endedWithoutNewline && Terminal.stdoutIsTerminal { Terminal.writeAll(STDERR_FILENO, "\n") }
         if let saved = sink.savedPath { messages.say("saved to \(saved)") }
+        if sink.escapedCount > 0 {
+            messages.say("note: the secret holds \(sink.escapedCount) control or invisible character(s), shown escaped above "
+                + "(\\xNN, \\u{XXXX}) so that they could not act on this terminal; --raw prints such a secret as it is.")
+        }
         if opened.delivery == .unconfirmed {
             messages.say("note: the server could not be told that the secret arrived; the sender's receipt will say it was not confirmed.")
         }
@@ -144,7 +151,7 @@ struct Open: AsyncParsableCommand {
     private func makeSink() throws(ClientError) -> OutputSink {
         switch output {
         case nil, "-"?:
-            return try OutputSink(mode: .standardOutput(fileOnTerminal: Terminal.stdoutIsTerminal), force: false)
+            return try OutputSink(mode: .standardOutput(onTerminal: Terminal.stdoutIsTerminal, raw: raw), force: false)
         case "."?:
             return try OutputSink(mode: .senderName(directory: "."), force: force)
         case let path?:

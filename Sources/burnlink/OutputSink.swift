@@ -16,7 +16,9 @@ import Glibc
 /// (places and permissions) and in `checkRoom` (free space, once the size is known).
 final class OutputSink: PlaintextSink, @unchecked Sendable {
     enum Mode {
-        case standardOutput(fileOnTerminal: Bool)
+        /// `onTerminal`: stdout is a terminal, where a file is saved instead and text is
+        /// escaped unless `raw`.
+        case standardOutput(onTerminal: Bool, raw: Bool)
         case senderName(directory: String)
         case path(FileSink)
     }
@@ -26,6 +28,7 @@ final class OutputSink: PlaintextSink, @unchecked Sendable {
     private var target: (any PlaintextSink)?
     private(set) var savedPath: String?
     private(set) var endedWithoutNewline = false
+    private var escaper: TerminalEscaper?
 
     init(mode: Mode, force: Bool) throws(ClientError) {
         self.mode = mode
@@ -35,7 +38,7 @@ final class OutputSink: PlaintextSink, @unchecked Sendable {
             break  // FileSink checked its target when it was made.
         case .senderName(let directory):
             try OutputChecks.writableDirectory(directory, hint: Self.senderNameHint)
-        case .standardOutput(let onTerminal):
+        case .standardOutput(let onTerminal, _):
             try StandardStreams.checkOutput()
             if onTerminal { try OutputChecks.writableDirectory(".", hint: Self.terminalHint) }
         }
@@ -55,7 +58,7 @@ final class OutputSink: PlaintextSink, @unchecked Sendable {
             try FreeSpace.check(size, in: OutputChecks.directory(of: file.path), hint: "free some space, or choose another --output")
         case .senderName(let directory):
             try FreeSpace.check(size, in: directory, hint: "free some space, or choose another --output")
-        case .standardOutput(let onTerminal):
+        case .standardOutput(let onTerminal, _):
             if onTerminal {
                 try FreeSpace.check(size, in: ".", hint: Self.terminalSpaceHint)
             } else {
@@ -71,13 +74,16 @@ final class OutputSink: PlaintextSink, @unchecked Sendable {
             savedPath = file.path
         case .senderName(let directory):
             try useFile(in: directory, metadata: metadata)
-        case .standardOutput(let onTerminal):
+        case .standardOutput(let onTerminal, let raw):
             if metadata.kind == .file && onTerminal {
                 // The view is already used: keep the file rather than refuse and lose it.
                 try useFile(in: ".", metadata: metadata)
                 Terminal.writeAll(STDERR_FILENO, "This secret is a file; it is not printed on a terminal. (Next time: --output PATH.)\n")
             } else {
                 target = DescriptorSink(descriptor: STDOUT_FILENO)
+                // Text from a stranger must not drive the terminal (escape sequences can
+                // retitle it, rewrite what is shown, even set the clipboard).
+                if onTerminal && !raw { escaper = TerminalEscaper() }
             }
         }
         try await target!.begin(metadata)
@@ -108,12 +114,29 @@ final class OutputSink: PlaintextSink, @unchecked Sendable {
 
     func write(_ content: UnsafeRawBufferPointer) async throws(ClientError) {
         endedWithoutNewline = content.last != UInt8(ascii: "\n")
-        try await target!.write(content)
+        guard escaper != nil else { return try await target!.write(content) }
+        try await writeEscaped(escaper!.escape(content))
     }
 
     func commit() async throws(ClientError) {
+        if escaper != nil { try await writeEscaped(escaper!.finish()) }
         try await target?.commit()
     }
+
+    private func writeEscaped(_ bytes: [UInt8]) async throws(ClientError) {
+        var bytes = bytes
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
+        defer {
+            SecureMemory.wipe(buffer)
+            buffer.deallocate()
+            bytes.withUnsafeMutableBytes { SecureMemory.wipe($0) }
+        }
+        buffer.copyBytes(from: bytes)
+        try await target!.write(UnsafeRawBufferPointer(buffer))
+    }
+
+    /// Characters of a text secret shown escaped on the terminal.
+    var escapedCount: Int { escaper?.escapedCount ?? 0 }
 
     var savedElsewhere: String? { target?.savedElsewhere }
 

@@ -71,6 +71,29 @@ struct InteractiveTests {
         }
     }
 
+    @Test("a text secret with escape sequences is shown escaped on a terminal, with a note; --raw prints it as it is",
+          .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
+    func escapeSequencesShownEscaped() async throws {
+        try await withServer { server in
+            let secret = "\u{1B}[2J\u{1B}]0;owned\u{07}pass\u{1B}[8mword"
+            let link = try await server.send(secret)
+            let screen = try await Tmux.session(server: server, command: [Binaries.cli.path, "open", "--yes", link]) { tmux in
+                _ = try await tmux.exitStatus()
+                return try await tmux.capture()
+            }
+            #expect(screen.contains(#"\x1b[2J\x1b]0;owned\x07pass\x1b[8mword"#), "\(screen)")
+            #expect(screen.contains("note: the secret holds 4 control or invisible character(s)"), "\(screen)")
+            #expect(screen.contains("[burnlink exited with 0]"), "\(screen)")
+
+            let again = try await server.send("plain \u{1B}[1mbold\u{1B}[0m text")
+            let rawScreen = try await Tmux.session(server: server, command: [Binaries.cli.path, "open", "--yes", "--raw", again]) { tmux in
+                _ = try await tmux.exitStatus()
+                return try await tmux.capture()
+            }
+            #expect(rawScreen.contains("plain bold text") && !rawScreen.contains(#"\x1b"#), "\(rawScreen)")
+        }
+    }
+
     @Test("answering 'n' at the confirmation: exit 1, nothing revealed, the link still works",
           .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
     func declineConfirmation() async throws {
