@@ -7,14 +7,14 @@ import Synchronization
 /// out), so a client cannot pin more than `limit` uploads open at once.
 final class UploadSlots: Sendable {
     let limit: Int
-    private let active = Mutex<[String: Int]>([:])
+    private let active = Mutex<[ClientKey: Int]>([:])
 
     init(limit: Int) {
         self.limit = limit
     }
 
     /// Takes a slot for `client`; false when it already holds `limit`.
-    func acquire(_ client: String) -> Bool {
+    func acquire(_ client: ClientKey) -> Bool {
         active.withLock { active in
             let held = active[client, default: 0]
             guard held < limit else { return false }
@@ -23,7 +23,7 @@ final class UploadSlots: Sendable {
         }
     }
 
-    func release(_ client: String) {
+    func release(_ client: ClientKey) {
         active.withLock { active in
             let held = active[client, default: 0] - 1
             active[client] = held > 0 ? held : nil
@@ -31,7 +31,7 @@ final class UploadSlots: Sendable {
     }
 
     /// Slots held by `client` (for tests and metrics).
-    func held(by client: String) -> Int {
+    func held(by client: ClientKey) -> Int {
         active.withLock { $0[client, default: 0] }
     }
 }

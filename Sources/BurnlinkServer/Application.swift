@@ -80,8 +80,8 @@ func makeRouter(
 
     let controller = SecretsController(
         store: store, configuration: configuration, clock: clock, metrics: metrics, notifier: notifier,
-        createLimiter: configuration.rateLimit.map { RateLimiter(perMinute: $0.createsPerMinute) },
-        failureLimiter: configuration.rateLimit.map { RateLimiter(perMinute: $0.failuresPerMinute) },
+        createLimiter: configuration.rateLimit.map { RateLimiter(perMinute: $0.createsPerMinute, clock: clock) },
+        failureLimiter: configuration.rateLimit.map { RateLimiter(perMinute: $0.failuresPerMinute, clock: clock) },
         uploadSlots: configuration.maxConcurrentUploads.map { UploadSlots(limit: $0) })
     controller.addRoutes(to: router)
     RevealPage.addRoutes(to: router, configuration: configuration)

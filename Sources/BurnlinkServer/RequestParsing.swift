@@ -57,13 +57,14 @@ enum RequestParsing {
         context.parameters.get("id").flatMap { SecretID(encoded: $0) }
     }
 
-    /// The address rate limits apply to: the peer, or behind a trusted proxy the last
-    /// `X-Forwarded-For` entry (the one the proxy itself added).
-    static func clientAddress(_ request: Request, context: BurnlinkRequestContext, trustProxy: Bool) -> String {
-        if trustProxy, let forwarded = request.headers[.xForwardedFor],
-           let last = API.HeaderValue.lastForwardedAddress(forwarded) {
-            return last
+    /// The client rate limits apply to: the peer, or behind a trusted proxy the last
+    /// `X-Forwarded-For` entry (the one the proxy itself added), when it is an IP address.
+    /// Anything else there counts against the proxy's own address, never as a key of its own.
+    static func client(_ request: Request, context: BurnlinkRequestContext, trustProxy: Bool) -> ClientKey {
+        if trustProxy, let forwarded = request.headers[values: .xForwardedFor].last,
+           let last = API.HeaderValue.lastForwardedAddress(forwarded), let key = ClientKey(address: last) {
+            return key
         }
-        return context.remoteAddress?.ipAddress ?? "unknown"
+        return context.remoteAddress?.ipAddress.flatMap { ClientKey(address: $0) } ?? .unknown
     }
 }

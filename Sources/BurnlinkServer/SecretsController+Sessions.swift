@@ -59,7 +59,7 @@ extension SecretsController {
     /// The id, the claim token's verifier and the session secret's: anything missing or
     /// malformed is answered like a wrong token.
     private func sessionCredentials(_ request: Request, context: BurnlinkRequestContext,
-                                    client: String) throws(APIError) -> (SecretID, [UInt8], [UInt8]) {
+                                    client: ClientKey) throws(APIError) -> (SecretID, [UInt8], [UInt8]) {
         guard let id = RequestParsing.secretID(context),
               let verifier = RequestParsing.bearerVerifier(request),
               let session = request.headers[.burnlinkClaimSession].flatMap(API.HeaderValue.digest) else {

@@ -31,7 +31,7 @@ struct SecretsController: Sendable {
     // MARK: create
 
     @Sendable func create(_ request: Request, context: BurnlinkRequestContext) async throws -> Response {
-        let client = RequestParsing.clientAddress(request, context: context, trustProxy: configuration.trustProxy)
+        let client = RequestParsing.client(request, context: context, trustProxy: configuration.trustProxy)
         if let wait = createLimiter?.take(client) { throw APIError.rateLimited(retryAfter: wait) }
         try checkCreatorToken(request, client: client)
         if let uploadSlots {
@@ -154,7 +154,7 @@ struct SecretsController: Sendable {
 
     /// With creator tokens configured, a create needs one of them as its bearer token.
     /// A wrong token counts as a failure for the client, like any other guess.
-    private func checkCreatorToken(_ request: Request, client: String) throws(APIError) {
+    private func checkCreatorToken(_ request: Request, client: ClientKey) throws(APIError) {
         guard let tokens = configuration.creatorTokens else { return }
         guard let value = request.headers[.authorization] else { throw APIError.creatorTokenRequired(presented: false) }
         guard let token = CreatorTokens.token(fromAuthorization: value), tokens.admits(token: token) else {
@@ -334,14 +334,14 @@ struct SecretsController: Sendable {
     // MARK: helpers
 
     /// Refuses a client that has used up its budget of failed lookups; returns its address.
-    func checkFailureBudget(_ request: Request, context: BurnlinkRequestContext) throws(APIError) -> String {
-        let client = RequestParsing.clientAddress(request, context: context, trustProxy: configuration.trustProxy)
+    func checkFailureBudget(_ request: Request, context: BurnlinkRequestContext) throws(APIError) -> ClientKey {
+        let client = RequestParsing.client(request, context: context, trustProxy: configuration.trustProxy)
         if let wait = failureLimiter?.allows(client) { throw .rateLimited(retryAfter: wait) }
         return client
     }
 
     /// Counts a failed lookup against the client and returns the error to throw.
-    func failed(_ client: String, _ error: APIError) -> APIError {
+    func failed(_ client: ClientKey, _ error: APIError) -> APIError {
         _ = failureLimiter?.take(client)
         return error
     }
