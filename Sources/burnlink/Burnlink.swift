@@ -29,7 +29,7 @@ struct Burnlink: AsyncParsableCommand {
           4  wrong password (the secret is still there, unless the attempts ran out)
           5  integrity failure: the data was altered or cut short; nothing unverified is kept
           6  network or server trouble
-          7  status --wait timed out
+          7  status --wait reached its --timeout
           8  status: the secret was claimed but never confirmed as delivered (lost on the way)
           129, 130, 143  interrupted by SIGHUP, SIGINT (Ctrl-C) or SIGTERM; an open keeps its claim for a re-run
 
@@ -56,7 +56,7 @@ struct Burnlink: AsyncParsableCommand {
         ArgumentHiding.hideArguments(keepingSubcommands: Set(configuration.subcommands.map { $0._commandName } + ["help"]))
         let command: any ParsableCommand
         do {
-            command = try parseAsRoot(Status.expandBareWait(arguments))
+            command = try parseAsRoot(arguments)
         } catch {
             exit(with: error)
         }

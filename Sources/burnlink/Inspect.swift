@@ -76,47 +76,41 @@ struct Status: AsyncParsableCommand {
         verified, "not confirmed" when its claim window ran out first (the secret was destroyed
         unread by anyone else), "pending" in between.
 
-        With --wait, blocks until the secret is delivered or can no longer be (optionally at most
-        SECONDS): made for a CI job that hands over a credential and waits until it is picked up.
+        With --wait, blocks until the secret is delivered or can no longer be (--timeout SECONDS
+        to give up earlier): made for a CI job that hands over a credential and waits until it is
+        picked up.
         Exit code: 0 delivered, or still waiting without --wait; 3 expired, revoked or burned
-        unread; 7 --wait ran out first; 8 claimed but never confirmed: lost on the way.
+        unread; 7 --timeout ran out first; 8 claimed but never confirmed: lost on the way.
         """
     )
 
     @OptionGroup var input: ReceiptInput
 
-    @Option(help: ArgumentHelp("Wait until the state changes; optionally at most SECONDS.", valueName: "SECONDS"))
-    var wait: Int?
+    @Flag(help: "Wait until the secret is delivered or can no longer be.")
+    var wait = false
+
+    @Option(help: ArgumentHelp("With --wait: give up after SECONDS (exit 7). Implies --wait.", valueName: "SECONDS"))
+    var timeout: Int?
 
     @Flag(help: "Print JSON.")
     var json = false
 
     @OptionGroup var connection: ConnectionOptions
 
-    /// `--wait` may stand alone; ArgumentParser needs a value, so a bare one becomes 0 (no limit).
-    static func expandBareWait(_ arguments: [String]) -> [String] {
-        guard arguments.first == "status" else { return arguments }
-        var result: [String] = []
-        for (index, argument) in arguments.enumerated() {
-            result.append(argument)
-            if argument == "--wait" {
-                let next = index + 1 < arguments.count ? arguments[index + 1] : ""
-                if !(next.allSatisfy(\.isNumber) && !next.isEmpty) { result.append("0") }
-            }
-        }
-        return result
-    }
-
     func validate() throws {
-        if let wait, wait < 0 { throw ValidationError("--wait takes a number of seconds, 0 or more") }
+        if let timeout, timeout < 1 { throw ValidationError("--timeout takes a number of seconds, 1 or more") }
+        // In `--wait 30`, the 30 would be taken for the receipt.
+        if wait, let receipt = input.receipt, !receipt.isEmpty, receipt.allSatisfy(\.isNumber) {
+            throw ValidationError("--wait takes no value; to wait at most \(receipt) seconds, say --timeout \(receipt)")
+        }
     }
 
     func run() async throws {
         let receipt = try input.load()
         let api = APIClient(endpoint: try ServerEndpoint(receipt.server, insecure: connection.insecure))
         var current = try await api.receipt(receipt)
-        if let wait {
-            let deadline = wait > 0 ? Date().addingTimeInterval(TimeInterval(wait)) : .distantFuture
+        if wait || timeout != nil {
+            let deadline = timeout.map { Date().addingTimeInterval(TimeInterval($0)) } ?? .distantFuture
             while Self.stillOpen(current) {
                 let remaining = Int(deadline.timeIntervalSinceNow.rounded(.up))
                 guard remaining > 0 else { break }

@@ -49,7 +49,7 @@ struct ReceiptTests {
         try await withServer { server in
             let receiptFile = server.directory.file("receipt")
             let link = try await server.send("pick me up", ["--receipt-file", receiptFile])
-            let waiting = try CLI.start(["status", "--wait", "30", "--receipt-file", receiptFile],
+            let waiting = try CLI.start(["status", "--wait", "--receipt-file", receiptFile],
                                         environment: server.environment, timeout: .seconds(40))
             // It blocks: still running well after a plain status would have answered.
             try await Task.sleep(for: .milliseconds(800))
@@ -66,16 +66,22 @@ struct ReceiptTests {
         }
     }
 
-    @Test("status --wait 2 on an unopened secret times out with exit 7")
+    @Test("status --wait --timeout 2 on an unopened secret times out with exit 7; --timeout alone waits too; --wait 2 says what to write instead")
     func statusWaitTimesOut() async throws {
         try await withServer { server in
             let receiptFile = server.directory.file("receipt")
             _ = try await server.send("nobody comes", ["--receipt-file", receiptFile])
-            let status = try await CLI.run(["status", "--wait", "2", "--receipt-file", receiptFile], environment: server.environment)
+            let status = try await CLI.run(["status", "--wait", "--timeout", "2", "--receipt-file", receiptFile], environment: server.environment)
             #expect(status.status == 7, "\(status)")
             #expect(status.out.contains("state:      waiting"), "\(status)")
             #expect(status.err.hasPrefix("burnlink: error: timed out"), "\(status)")
             #expect(status.elapsed >= .seconds(1.5) && status.elapsed < .seconds(15), "\(status)")
+
+            let alone = try await CLI.run(["status", "--timeout", "1", "--receipt-file", receiptFile], environment: server.environment)
+            #expect(alone.status == 7, "\(alone)")
+            let receipt = try #require(String(data: try Data(contentsOf: URL(fileURLWithPath: receiptFile)), encoding: .utf8))
+            let old = try await CLI.run(["status", "--wait", "2"], stdin: receipt, environment: server.environment)
+            expectFailure(old, exit: 2, mentioning: ["--wait takes no value", "--timeout 2"])
         }
     }
 

@@ -234,7 +234,7 @@ struct PostgresReplicaTests {
         let link = sent.output.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(link.hasPrefix(a.baseURL + "/s/"))
 
-        let waiting = try CLIProcess(["status", "-q", "--wait", "30", "--receipt-file", receiptFile])
+        let waiting = try CLIProcess(["status", "-q", "--wait", "--timeout", "30", "--receipt-file", receiptFile])
         try await Task.sleep(for: .milliseconds(700))
         #expect(waiting.process.isRunning, "status --wait returns only once something happens")
         // The same secret through the other replica: only the address in the link changes.

@@ -192,7 +192,7 @@ def test_a_window_that_runs_out_destroys_the_secret_and_the_receipt_says_so(worl
     payload = random.Random(SEED).randbytes(3 << 20)      # kept in the chunk file
     link, receipt = send(server, env, payload, tmp_path)
     proxy = CuttingProxy(server.port, [1 << 20], down_after_cut=True)
-    waiter = subprocess.Popen([str(CLI), "status", "--wait", "60", "--receipt-file", str(receipt)],
+    waiter = subprocess.Popen([str(CLI), "status", "--wait", "--timeout", "60", "--receipt-file", str(receipt)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         failed = open_link(through(link, proxy), env, tmp_path / "opened.bin")
