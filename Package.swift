@@ -70,6 +70,7 @@ let package = Package(
             name: "burnlink",
             dependencies: [
                 "BurnlinkClient",
+                "BurnlinkProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -79,6 +80,7 @@ let package = Package(
             name: "burnlink-server",
             dependencies: [
                 "BurnlinkServer",
+                "BurnlinkProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -26,14 +26,37 @@ extension API {
             return number
         }
 
-        /// The 32-byte token in `Authorization: Bearer <base64url>`; the scheme name is
-        /// case-insensitive (RFC 9110 11.1).
+        /// The 32-byte token in `Authorization: Bearer <base64url>` (claim and receipt tokens).
         public static func bearerToken(_ value: some StringProtocol) -> [UInt8]? {
-            let bytes = Array(value.utf8)
-            guard bytes.count > 7,
-                  String(decoding: bytes.prefix(7), as: UTF8.self).lowercased() == "bearer " else { return nil }
-            return digest(String(decoding: bytes.dropFirst(7), as: UTF8.self))
+            bearerCredentials(value).flatMap { digest($0) }
         }
+
+        /// A creator token in `Authorization: Bearer <token>`, as its bytes (see `creatorToken`).
+        public static func bearerCreatorToken(_ value: some StringProtocol) -> [UInt8]? {
+            bearerCredentials(value).flatMap { creatorToken($0) }
+        }
+
+        /// What follows `Bearer ` in an Authorization value; the scheme name is
+        /// case-insensitive (RFC 9110 11.1), and exactly one space follows it.
+        public static func bearerCredentials(_ value: some StringProtocol) -> Substring? {
+            let text = Substring(value)
+            guard text.utf8.count > 7, text.utf8.prefix(7).map({ $0 | 0x20 }).elementsEqual("bearer ".utf8) else { return nil }
+            return text.dropFirst(7)
+        }
+
+        /// A creator token: 16 to 512 characters of the RFC 6750 token alphabet
+        /// (A-Z a-z 0-9 - . _ ~ + / =), the grammar the server, `hash-token` and the CLI share.
+        /// Longer or stranger values are refused before any hashing.
+        public static func creatorToken(_ value: some StringProtocol) -> [UInt8]? {
+            let bytes = Array(value.utf8)
+            guard (16...512).contains(bytes.count), bytes.allSatisfy(creatorTokenAlphabet.contains) else { return nil }
+            return bytes
+        }
+
+        /// For messages: the creator-token grammar in words.
+        public static let creatorTokenGrammar = "16 to 512 characters of A-Z a-z 0-9 - . _ ~ + / ="
+
+        private static let creatorTokenAlphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=".utf8)
 
         /// `Range: bytes=N-`, the only range form the envelope route takes: N as ASCII
         /// digits without a leading zero (at most 18, so it always fits). Anything else: nil.

@@ -92,18 +92,6 @@ public struct CreatorTokens: Sendable, Equatable {
         return matched
     }
 
-    /// A creator token as it may stand after `Bearer `: 16 to 512 characters of the RFC 6750
-    /// token alphabet. Longer or stranger values are refused before any hashing.
-    public static func token(fromAuthorization value: String) -> [UInt8]? {
-        let bytes = Array(value.utf8)
-        guard bytes.count > 7, String(decoding: bytes.prefix(7), as: UTF8.self).lowercased() == "bearer " else { return nil }
-        let token = Array(bytes.dropFirst(7))
-        guard (16...512).contains(token.count), token.allSatisfy(tokenAlphabet.contains) else { return nil }
-        return token
-    }
-
-    private static let tokenAlphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=".utf8)
-
     private static func hex(_ text: Substring) -> [UInt8]? {
         let digits = Array(text.utf8)
         guard digits.count == 64 else { return nil }

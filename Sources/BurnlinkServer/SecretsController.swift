@@ -157,7 +157,7 @@ struct SecretsController: Sendable {
     private func checkCreatorToken(_ request: Request, client: ClientKey) throws(APIError) {
         guard let tokens = configuration.creatorTokens else { return }
         guard let value = request.headers[.authorization] else { throw APIError.creatorTokenRequired(presented: false) }
-        guard let token = CreatorTokens.token(fromAuthorization: value), tokens.admits(token: token) else {
+        guard let token = API.HeaderValue.bearerCreatorToken(value), tokens.admits(token: token) else {
             throw failed(client, APIError.creatorTokenRequired(presented: true))
         }
     }

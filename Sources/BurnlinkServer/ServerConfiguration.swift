@@ -102,38 +102,3 @@ public struct RateLimitConfiguration: Sendable, Equatable {
         }
     }
 }
-
-/// Parsing of human quantities in flags: sizes (`100MiB`) and durations (`7d`).
-public enum Quantity {
-    /// Bytes, with an optional unit: B, KiB, MiB, GiB (binary) or KB, MB, GB (decimal).
-    public static func bytes(_ text: String) -> Int? {
-        let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10),
-                                      ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1)]
-        return scaled(text, units: units)
-    }
-
-    /// A duration with an optional unit: ms, s, m, h, d, w (seconds without one).
-    public static func duration(_ text: String) -> Duration? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if trimmed.hasSuffix("ms") {
-            guard let value = Int(trimmed.dropLast(2)), value >= 0 else { return nil }
-            return .milliseconds(value)
-        }
-        return seconds(trimmed).map { .seconds($0) }
-    }
-
-    /// Seconds, with an optional unit: s, m, h, d, w.
-    public static func seconds(_ text: String) -> Int? {
-        scaled(text, units: [("s", 1), ("m", 60), ("h", 3600), ("d", 86_400), ("w", 604_800)])
-    }
-
-    private static func scaled(_ text: String, units: [(String, Int)]) -> Int? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
-            guard let value = Int(trimmed.dropLast(suffix.count)), value >= 0 else { return nil }
-            return value.multipliedReportingOverflow(by: factor).overflow ? nil : value * factor
-        }
-        guard let value = Int(trimmed), value >= 0 else { return nil }
-        return value
-    }
-}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BurnlinkProtocol
 import BurnlinkServer
 import Foundation
 import Hummingbird
@@ -244,15 +245,15 @@ struct HashToken: ParsableCommand {
         discussion: """
         Make a token, for example with 'openssl rand -hex 32', give it to the person who may \
         create secrets, and add the digest this prints to the --creator-tokens file. A token is \
-        16 to 512 characters of A-Z a-z 0-9 - . _ ~ + / =.
+        \(API.HeaderValue.creatorTokenGrammar).
         """
     )
 
     func run() throws {
         var line = readLine(strippingNewline: true) ?? ""
         if line.hasSuffix("\r") { line.removeLast() }
-        guard CreatorTokens.token(fromAuthorization: "Bearer " + line) != nil else {
-            throw ValidationError("expected a token of 16 to 512 characters of A-Z a-z 0-9 - . _ ~ + / = on standard input")
+        guard API.HeaderValue.creatorToken(line) != nil else {
+            throw ValidationError("expected a token of \(API.HeaderValue.creatorTokenGrammar) on standard input")
         }
         print(CreatorTokens.digestLine(token: line))
     }

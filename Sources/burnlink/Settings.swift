@@ -1,4 +1,5 @@
 import BurnlinkClient
+import BurnlinkProtocol
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -85,10 +86,9 @@ enum Settings {
     static func creatorToken(config: ConfigFile) throws(ClientError) -> String? {
         let value = Environment.value("BURNLINK_TOKEN") ?? config.token
         guard let token = value?.trimmingWhitespace(), !token.isEmpty else { return nil }
-        let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
-        guard (16...512).contains(token.count), token.allSatisfy(alphabet.contains) else {
+        guard API.HeaderValue.creatorToken(token) != nil else {
             throw .usage("the creator token (BURNLINK_TOKEN or the config file's 'token') is malformed",
-                         hint: "a token is 16 to 512 characters of A-Z a-z 0-9 - . _ ~ + / =; ask the server's operator for yours")
+                         hint: "a token is \(API.HeaderValue.creatorTokenGrammar); ask the server's operator for yours")
         }
         return token
     }
@@ -102,21 +102,12 @@ enum Settings {
         return "burnlink: warning: \(ConfigFile.path) holds a creator token and other users can read it (chmod 600 it)"
     }
 
-    /// `90`, `90s`, `10m`, `1h`, `7d`, `2w` as seconds.
+    /// `90`, `90s`, `10m`, `1h`, `7d`, `2w` as seconds (BurnlinkProtocol's `Quantity`).
     static func duration(_ text: String) throws(ClientError) -> Int {
-        let units: [(String, Int)] = [("s", 1), ("m", 60), ("h", 3600), ("d", 86_400), ("w", 604_800)]
-        let trimmed = text.trimmingWhitespace()
-        var factor = 1
-        var digits = Substring(trimmed)
-        if let (suffix, value) = units.first(where: { trimmed.hasSuffix($0.0) }) {
-            factor = value
-            digits = digits.dropLast(suffix.count)
-        }
-        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(digits), number > 0,
-              !number.multipliedReportingOverflow(by: factor).overflow else {
+        guard let seconds = Quantity.seconds(text), seconds > 0 else {
             throw .usage("invalid duration '\(text)'", hint: "use a number with s, m, h, d or w, e.g. 10m, 1h, 7d")
         }
-        return number * factor
+        return seconds
     }
 
     /// "in 23h 59m" style, for people.

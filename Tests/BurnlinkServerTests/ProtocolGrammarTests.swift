@@ -1,0 +1,36 @@
+import BurnlinkProtocol
+import Testing
+
+/// The grammars the CLI and the server share (BurnlinkProtocol): one rule each, so a value
+/// one side accepts the other never reads differently.
+@Suite("shared grammars: quantities and creator tokens")
+struct ProtocolGrammarTests {
+    @Test("sizes and durations: digits and one unit, white space around; signs, fractions, inner spaces and overflow refused")
+    func quantities() {
+        #expect(Quantity.bytes("100MiB") == 100 << 20)
+        #expect(Quantity.bytes(" 10GB ") == 10_000_000_000)
+        #expect(Quantity.bytes("512") == 512)
+        #expect(Quantity.seconds("7d") == 604_800)
+        #expect(Quantity.seconds("90") == 90)
+        #expect(Quantity.seconds("0") == 0)
+        #expect(Quantity.duration("500ms") == .milliseconds(500))
+        #expect(Quantity.duration("2m") == .seconds(120))
+        for bad in ["", "m", "+5m", "-5m", "1.5h", "10 m", "5x", "1e3", "٣m", "99999999999999999999", "9999999999999999w", "5mms"] {
+            #expect(Quantity.seconds(bad) == nil, "\(bad)")
+            #expect(Quantity.duration(bad) == nil, "\(bad)")
+        }
+        #expect(Quantity.bytes("8589934592GiB") == nil, "overflow")
+    }
+
+    @Test("creator tokens: 16 to 512 characters of the RFC 6750 alphabet, after a case-insensitive Bearer and one space")
+    func creatorTokens() {
+        let token = "tok-" + String(repeating: "a", count: 12)
+        #expect(API.HeaderValue.bearerCreatorToken("Bearer " + token) == Array(token.utf8))
+        #expect(API.HeaderValue.bearerCreatorToken("bEARER " + token) == Array(token.utf8))
+        #expect(API.HeaderValue.creatorToken(String(repeating: "x", count: 512)) != nil)
+        for bad in ["Bearer  " + token, "Basic " + token, "Bearer " + String(token.dropLast()), "Bearer " + token + " ",
+                    "Bearer " + token + "é", "Bearer " + String(repeating: "x", count: 513)] {
+            #expect(API.HeaderValue.bearerCreatorToken(bad) == nil, "\(bad)")
+        }
+    }
+}
