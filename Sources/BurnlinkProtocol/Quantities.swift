@@ -22,6 +22,25 @@ public enum Quantity {
         return seconds(text).map { .seconds($0) }
     }
 
+    /// `bytes` in the largest binary unit that divides it: 104857600 as "100MiB".
+    public static func text(bytes: Int) -> String {
+        for (unit, factor) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes >= factor && bytes % factor == 0 {
+            return "\(bytes / factor)\(unit)"
+        }
+        return "\(bytes)B"
+    }
+
+    /// `duration` in the largest unit up to days that divides it: 120 seconds as "2m", 0.5 s
+    /// as "500ms".
+    public static func text(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        guard attoseconds == 0 else { return "\(seconds * 1000 + attoseconds / 1_000_000_000_000_000)ms" }
+        for (unit, factor) in secondUnits.dropLast().reversed() where seconds >= factor && seconds % Int64(factor) == 0 {
+            return "\(seconds / Int64(factor))\(unit)"
+        }
+        return "\(seconds)s"
+    }
+
     private static let secondUnits = [("s", 1), ("m", 60), ("h", 3600), ("d", 86_400), ("w", 604_800)]
 
     private static func scaled(_ text: some StringProtocol, units: [(String, Int)]) -> Int? {

@@ -18,66 +18,76 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
         subcommands: [HashToken.self]
     )
 
-    @Option(help: "Address to listen on. [BURNLINK_HOST] (default: 127.0.0.1)")
-    var host: String?
+    @Option(help: Defaults.help("Address to listen on.", "BURNLINK_HOST", default: Defaults.configuration.host, valueName: "address"))
+    var host: Verbatim?
 
-    @Option(help: "Port to listen on. [BURNLINK_PORT] (default: 8080)")
-    var port: Int?
+    @Option(help: Defaults.help("Port to listen on; 0 picks a free one.", "BURNLINK_PORT", default: "\(Defaults.configuration.port)", valueName: "port"))
+    var port: Count?
 
     @Option(help: ArgumentHelp(
-        "SQLite database file (secrets over 1 MiB go to <file>-chunks beside it), or a PostgreSQL URL (postgres://user@host:port/db?sslmode=...) shared by several replicas. [BURNLINK_DATABASE or BURNLINK_DATABASE_URL] (default: ./burnlink-data/burnlink.sqlite)",
+        "SQLite database file (secrets over 1 MiB go to <file>-chunks beside it), or a PostgreSQL URL (postgres://user@host:port/db?sslmode=...) shared by several replicas. [BURNLINK_DATABASE or BURNLINK_DATABASE_URL] (default: \(Defaults.configuration.databasePath))",
         discussion: "A PostgreSQL password can come from PGPASSWORD instead of the URL."))
-    var database: String?
+    var database: Verbatim?
 
-    @Option(help: "Largest secret accepted: bytes or a size such as 100MiB. [BURNLINK_MAX_SIZE] (default: 100MiB)")
-    var maxSize: String?
+    @Option(help: Defaults.help("Largest secret accepted: \(ByteCount.expected).", "BURNLINK_MAX_SIZE",
+                                default: Quantity.text(bytes: Defaults.configuration.maxSize), valueName: "size"))
+    var maxSize: ByteCount?
 
-    @Option(help: "Longest expiry a sender may ask for: seconds or a duration such as 7d. [BURNLINK_MAX_EXPIRY] (default: 7d)")
-    var maxExpiry: String?
+    @Option(help: Defaults.help("Longest expiry a sender may ask for: at least 1m.", "BURNLINK_MAX_EXPIRY",
+                                default: Defaults.seconds(Defaults.configuration.maxExpiry), valueName: "duration"))
+    var maxExpiry: TimeSpan?
 
-    @Option(help: "Wrong passwords allowed before a secret is destroyed. [BURNLINK_PASSWORD_ATTEMPTS] (default: 5)")
-    var passwordAttempts: Int?
+    @Option(help: Defaults.help("Wrong passwords allowed before a secret is destroyed: 1 to 100.", "BURNLINK_PASSWORD_ATTEMPTS",
+                                default: "\(Defaults.configuration.passwordAttempts)", valueName: "n"))
+    var passwordAttempts: Count?
 
-    @Option(help: "How long receipts are kept after a secret ends, e.g. 7d. [BURNLINK_RECEIPT_RETENTION] (default: 7d)")
-    var receiptRetention: String?
+    @Option(help: Defaults.help("How long receipts are kept after a secret ends.", "BURNLINK_RECEIPT_RETENTION",
+                                default: Defaults.seconds(Defaults.configuration.receiptRetention), valueName: "duration"))
+    var receiptRetention: TimeSpan?
 
-    @Option(help: "How long a claimer may fetch a secret again and confirm it arrived, after its claim: a duration such as 2m, up to 1h; 0 destroys it as it is sent, with no second chance. [BURNLINK_CLAIM_WINDOW] (default: 2m)")
-    var claimWindow: String?
+    @Option(help: Defaults.help("How long a claimer may fetch a secret again and confirm it arrived, after its claim: up to 1h; 0 destroys it as it is sent, with no second chance.",
+                                "BURNLINK_CLAIM_WINDOW", default: Defaults.seconds(Defaults.configuration.claimWindow), valueName: "duration"))
+    var claimWindow: TimeSpan?
 
-    @Option(help: "How often expired secrets, ended claim sessions and old receipts are cleaned up: a duration such as 30s or 500ms. (Expiry holds at once either way.) [BURNLINK_SWEEP_INTERVAL] (default: 30s)")
-    var sweepInterval: String?
+    @Option(help: Defaults.help("How often expired secrets, ended claim sessions and old receipts are cleaned up, at least 100ms. (Expiry holds at once either way.)",
+                                "BURNLINK_SWEEP_INTERVAL", default: Quantity.text(Defaults.configuration.sweepInterval), valueName: "duration"))
+    var sweepInterval: TimeSpan?
 
-    @Option(help: "Public base URL clients build links on, when behind a proxy, e.g. https://burn.example.com. [BURNLINK_PUBLIC_URL]")
-    var publicURL: String?
+    @Option(help: Defaults.help("Public origin clients build links on, when behind a proxy, e.g. https://burn.example.com.", "BURNLINK_PUBLIC_URL", valueName: "url"))
+    var publicURL: PublicURL?
 
     @Flag(help: "Take client addresses from X-Forwarded-For (only behind a proxy you run). [BURNLINK_TRUST_PROXY=1]")
     var trustProxy = false
 
-    @Option(help: "Per-client limits: 'off', 'N/min' for creates, or 'N/min,M/min' for creates and failed lookups. [BURNLINK_RATE_LIMIT] (default: 60/min,20/min)")
-    var rateLimit: String?
+    @Option(help: Defaults.help("Per-client limits: 'off', 'N/min' for creates, or 'N/min,M/min' for creates and failed lookups.", "BURNLINK_RATE_LIMIT",
+                                default: Defaults.configuration.rateLimit.map { "\(Int($0.createsPerMinute))/min,\(Int($0.failuresPerMinute))/min" } ?? "off", valueName: "limits"))
+    var rateLimit: Limit<RateLimit>?
 
-    @Option(help: "Close a connection that sends nothing for this long, such as an upload whose body stalls: seconds or a duration such as 30s or 500ms. [BURNLINK_BODY_IDLE_TIMEOUT] (default: 30s)")
-    var bodyIdleTimeout: String?
+    @Option(help: Defaults.help("Close a connection that sends nothing for this long, such as an upload whose body stalls: at least 100ms.",
+                                "BURNLINK_BODY_IDLE_TIMEOUT", default: Quantity.text(Defaults.configuration.idleTimeout), valueName: "duration"))
+    var bodyIdleTimeout: TimeSpan?
 
-    @Option(help: "Uploads one client address may have in progress at once, or 'off'. [BURNLINK_MAX_CONCURRENT_UPLOADS] (default: 16)")
-    var maxConcurrentUploads: String?
+    @Option(help: Defaults.help("Uploads one client address may have in progress at once, or 'off'.", "BURNLINK_MAX_CONCURRENT_UPLOADS",
+                                default: Defaults.configuration.maxConcurrentUploads.map(String.init) ?? "off", valueName: "n|off"))
+    var maxConcurrentUploads: Limit<Count>?
 
-    @Option(help: "Total ciphertext the server may hold: bytes or a size such as 10GiB, or 'off'; creates past it get 507. [BURNLINK_STORAGE_QUOTA] (default: off)")
-    var storageQuota: String?
+    @Option(help: Defaults.help("Total ciphertext the server may hold: \(ByteCount.expected), or 'off'; creates past it get 507.", "BURNLINK_STORAGE_QUOTA",
+                                default: Defaults.configuration.storageQuota.map { Quantity.text(bytes: $0) } ?? "off", valueName: "size|off"))
+    var storageQuota: Limit<ByteCount>?
 
     @Option(help: ArgumentHelp(
         "File of SHA-256 digests (hex, one per line) of the tokens allowed to create secrets; without it anyone may create. [BURNLINK_CREATOR_TOKENS]",
         discussion: "Make a digest with: printf %s \"$TOKEN\" | burnlink-server hash-token (or sha256sum). Opening a link never needs a token."))
-    var creatorTokens: String?
+    var creatorTokens: Verbatim?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. [BURNLINK_LOG_LEVEL] (default: info)")
-    var logLevel: String?
+    @Option(help: Defaults.help("Log level: \(LogLevel.expected).", "BURNLINK_LOG_LEVEL", default: Defaults.configuration.logLevel.rawValue, valueName: "level"))
+    var logLevel: LogLevel?
 
-    @Option(help: "Directory of the browser reveal page (reveal.html and its assets). [BURNLINK_WEB_DIRECTORY] (default: the installed copy)")
-    var webDirectory: String?
+    @Option(help: Defaults.help("Directory of the browser reveal page (reveal.html and its assets).", "BURNLINK_WEB_DIRECTORY", default: "the installed copy", valueName: "directory"))
+    var webDirectory: Verbatim?
 
-    @Option(help: "tweetnacl-js served to the reveal page. [BURNLINK_TWEETNACL] (default: /usr/share/nodejs/tweetnacl/nacl-fast.min.js)")
-    var tweetnacl: String?
+    @Option(help: Defaults.help("tweetnacl-js served to the reveal page.", "BURNLINK_TWEETNACL", default: Defaults.configuration.tweetnaclPath, valueName: "file"))
+    var tweetnacl: Verbatim?
 
     func run() async throws {
         let configuration = try makeConfiguration()
@@ -120,15 +130,15 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
 
     func makeConfiguration() throws -> ServerConfiguration {
         let environment = ProcessInfo.processInfo.environment
-        func value(_ flag: String?, _ variable: String) -> String? { flag ?? environment[variable] }
-
+        let value = Fallback(environment: environment)
         var configuration = ServerConfiguration()
-        if let host = value(host, "BURNLINK_HOST") { configuration.host = host }
-        if let text = value(port.map(String.init), "BURNLINK_PORT") {
-            guard let port = Int(text), (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
-            configuration.port = port
+
+        if let host = try value(host, "BURNLINK_HOST", expected: "an address") { configuration.host = host.text }
+        if let port = try value(port, "BURNLINK_PORT", expected: Count.expected) {
+            guard port.value <= 65535 else { throw ValidationError("--port must be 0 to 65535") }
+            configuration.port = port.value
         }
-        if let text = database ?? environment["BURNLINK_DATABASE_URL"] ?? environment["BURNLINK_DATABASE"] {
+        if let text = try value(database, "BURNLINK_DATABASE_URL", "BURNLINK_DATABASE", expected: "a path or a URL")?.text {
             if PostgresURL.isPostgresURL(text) {
                 do {
                     configuration.postgresURL = try PostgresURL(text, environment: environment)
@@ -139,84 +149,52 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
                 configuration.databasePath = text
             }
         }
-        if let text = value(maxSize, "BURNLINK_MAX_SIZE") {
-            guard let bytes = Quantity.bytes(text), bytes > 0 else { throw ValidationError("--max-size: expected bytes or a size such as 100MiB") }
-            configuration.maxSize = bytes
+        if let size = try value(maxSize, "BURNLINK_MAX_SIZE", expected: ByteCount.expected) {
+            guard size.bytes > 0 else { throw ValidationError("--max-size: expected more than 0 bytes") }
+            configuration.maxSize = size.bytes
         }
-        if let text = value(maxExpiry, "BURNLINK_MAX_EXPIRY") {
-            guard let seconds = Quantity.seconds(text), seconds >= Int(configuration.minExpiry) else {
-                throw ValidationError("--max-expiry: expected at least 60 seconds, or a duration such as 7d")
+        if let span = try value(maxExpiry, "BURNLINK_MAX_EXPIRY", expected: TimeSpan.expected) {
+            guard span.seconds >= configuration.minExpiry else { throw ValidationError("--max-expiry: expected at least 60 seconds, such as 7d") }
+            configuration.maxExpiry = span.seconds.rounded(.down)
+        }
+        if let attempts = try value(passwordAttempts, "BURNLINK_PASSWORD_ATTEMPTS", expected: Count.expected) {
+            guard (1...100).contains(attempts.value) else { throw ValidationError("--password-attempts must be 1 to 100") }
+            configuration.passwordAttempts = attempts.value
+        }
+        if let span = try value(receiptRetention, "BURNLINK_RECEIPT_RETENTION", expected: TimeSpan.expected) {
+            configuration.receiptRetention = span.seconds.rounded(.down)
+        }
+        if let span = try value(claimWindow, "BURNLINK_CLAIM_WINDOW", expected: TimeSpan.expected) {
+            guard ServerConfiguration.claimWindowRange.contains(Int(span.seconds)), span.duration.components.attoseconds == 0 else {
+                throw ValidationError("--claim-window: expected whole seconds from 0 to 1h, such as 2m")
             }
-            configuration.maxExpiry = TimeInterval(seconds)
+            configuration.claimWindow = span.seconds
         }
-        if let text = value(passwordAttempts.map(String.init), "BURNLINK_PASSWORD_ATTEMPTS") {
-            guard let attempts = Int(text), (1...100).contains(attempts) else { throw ValidationError("--password-attempts must be 1 to 100") }
-            configuration.passwordAttempts = attempts
+        if let span = try value(sweepInterval, "BURNLINK_SWEEP_INTERVAL", expected: TimeSpan.expected) {
+            guard span.duration >= .milliseconds(100) else { throw ValidationError("--sweep-interval: expected at least 100ms, such as 30s") }
+            configuration.sweepInterval = span.duration
         }
-        if let text = value(receiptRetention, "BURNLINK_RECEIPT_RETENTION") {
-            guard let seconds = Quantity.seconds(text) else { throw ValidationError("--receipt-retention: expected a duration such as 7d") }
-            configuration.receiptRetention = TimeInterval(seconds)
-        }
-        if let text = value(claimWindow, "BURNLINK_CLAIM_WINDOW") {
-            guard let seconds = Quantity.seconds(text), ServerConfiguration.claimWindowRange.contains(seconds) else {
-                throw ValidationError("--claim-window: expected a duration from 0 to 1h, such as 2m")
-            }
-            configuration.claimWindow = TimeInterval(seconds)
-        }
-        if let text = value(sweepInterval, "BURNLINK_SWEEP_INTERVAL") {
-            guard let interval = Quantity.duration(text), interval >= .milliseconds(100) else {
-                throw ValidationError("--sweep-interval: expected a duration of at least 100ms, such as 30s")
-            }
-            configuration.sweepInterval = interval
-        }
-        if let text = value(publicURL, "BURNLINK_PUBLIC_URL") {
-            guard let url = ServerConfiguration.validPublicURL(text) else {
-                throw ValidationError("--public-url: expected an origin, https://host[:port], with nothing after it (no path, query, fragment or user name)")
-            }
-            configuration.publicURL = url
-        }
+        if let url = try value(publicURL, "BURNLINK_PUBLIC_URL", expected: PublicURL.expected) { configuration.publicURL = url.url }
         configuration.trustProxy = trustProxy || environment["BURNLINK_TRUST_PROXY"] == "1"
-        if let text = value(rateLimit, "BURNLINK_RATE_LIMIT") {
-            if text == "off" {
-                configuration.rateLimit = nil
-            } else {
-                guard let limit = RateLimitConfiguration(parsing: text) else {
-                    throw ValidationError("--rate-limit: expected 'off', 'N/min' or 'N/min,M/min'")
-                }
-                configuration.rateLimit = limit
+        if let limit = try value(rateLimit, "BURNLINK_RATE_LIMIT", expected: RateLimit.expected) {
+            configuration.rateLimit = limit.value?.configuration
+        }
+        if let level = try value(logLevel, "BURNLINK_LOG_LEVEL", expected: LogLevel.expected) { configuration.logLevel = level.level }
+        if let span = try value(bodyIdleTimeout, "BURNLINK_BODY_IDLE_TIMEOUT", expected: TimeSpan.expected) {
+            guard span.duration >= .milliseconds(100) else { throw ValidationError("--body-idle-timeout: expected at least 100ms, such as 30s") }
+            configuration.idleTimeout = span.duration
+        }
+        if let limit = try value(maxConcurrentUploads, "BURNLINK_MAX_CONCURRENT_UPLOADS", expected: "a number of at least 1, or 'off'") {
+            if let count = limit.value, count.value < 1 {
+                throw ValidationError("--max-concurrent-uploads: expected a number of at least 1, or 'off'")
             }
+            configuration.maxConcurrentUploads = limit.value?.value
         }
-        if let text = value(logLevel, "BURNLINK_LOG_LEVEL") {
-            guard let level = Logger.Level(rawValue: text) else { throw ValidationError("--log-level: unknown level '\(text)'") }
-            configuration.logLevel = level
+        if let limit = try value(storageQuota, "BURNLINK_STORAGE_QUOTA", expected: "\(ByteCount.expected), or 'off'") {
+            if let size = limit.value, size.bytes < 1 { throw ValidationError("--storage-quota: expected more than 0 bytes, or 'off'") }
+            configuration.storageQuota = limit.value?.bytes
         }
-        if let text = value(bodyIdleTimeout, "BURNLINK_BODY_IDLE_TIMEOUT") {
-            guard let timeout = Quantity.duration(text), timeout >= .milliseconds(100) else {
-                throw ValidationError("--body-idle-timeout: expected a duration of at least 100ms, such as 30s")
-            }
-            configuration.idleTimeout = timeout
-        }
-        if let text = value(maxConcurrentUploads, "BURNLINK_MAX_CONCURRENT_UPLOADS") {
-            if text == "off" {
-                configuration.maxConcurrentUploads = nil
-            } else {
-                guard let count = Int(text), count >= 1 else {
-                    throw ValidationError("--max-concurrent-uploads: expected a number of at least 1, or 'off'")
-                }
-                configuration.maxConcurrentUploads = count
-            }
-        }
-        if let text = value(storageQuota, "BURNLINK_STORAGE_QUOTA") {
-            if text == "off" {
-                configuration.storageQuota = nil
-            } else {
-                guard let bytes = Quantity.bytes(text), bytes > 0 else {
-                    throw ValidationError("--storage-quota: expected bytes, a size such as 10GiB, or 'off'")
-                }
-                configuration.storageQuota = bytes
-            }
-        }
-        if let path = value(creatorTokens, "BURNLINK_CREATOR_TOKENS") {
+        if let path = try value(creatorTokens, "BURNLINK_CREATOR_TOKENS", expected: "a file")?.text {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ValidationError("--creator-tokens: cannot read \(path)")
             }
@@ -226,8 +204,8 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
                 throw ValidationError("--creator-tokens \(path): \(error)")
             }
         }
-        configuration.webDirectory = value(webDirectory, "BURNLINK_WEB_DIRECTORY")
-        if let path = value(tweetnacl, "BURNLINK_TWEETNACL") { configuration.tweetnaclPath = path }
+        configuration.webDirectory = try value(webDirectory, "BURNLINK_WEB_DIRECTORY", expected: "a directory")?.text
+        if let path = try value(tweetnacl, "BURNLINK_TWEETNACL", expected: "a file")?.text { configuration.tweetnaclPath = path }
         return configuration
     }
 }

@@ -111,12 +111,25 @@ struct ServerFlagsProcessTests {
             + ["https://burn.example.com/prefix", "https://user@burn.example.com", "https://burn.example.com?x=1",
                "https://burn.example.com#top", "https://burn_example.com", "ftp://burn.example.com",
                "https://burn.example.com:0", "burn.example.com", "https://burn.example.com\u{1B}[2J"]
-                .map { (["--public-url", $0], "--public-url: expected an origin") }
+                .map { (["--public-url", $0], "is invalid for '--public-url") }
         for (arguments, expected) in cases {
             let finished = try await runToEnd(ServerProcess.binary, arguments)
             let output = finished.output + finished.errors
             #expect(finished.status != 0, "\(arguments)")
             #expect(output.contains(expected), "\(arguments): \(output)")
+        }
+    }
+
+    @Test("a BURNLINK_* variable is read by the same parser as its flag; a bad one names the variable")
+    func environmentFallback() async throws {
+        let env = URL(fileURLWithPath: "/usr/bin/env")
+        for (assignment, expected) in [("BURNLINK_MAX_SIZE=plenty", "BURNLINK_MAX_SIZE: 'plenty' is not valid; expected bytes"),
+                                       ("BURNLINK_SWEEP_INTERVAL=+5s", "BURNLINK_SWEEP_INTERVAL: '+5s' is not valid"),
+                                       ("BURNLINK_PUBLIC_URL=https://burn.example.com/x", "BURNLINK_PUBLIC_URL"),
+                                       ("BURNLINK_CLAIM_WINDOW=2h", "--claim-window: expected whole seconds from 0 to 1h")] {
+            let finished = try await runToEnd(env, [assignment, ServerProcess.binary.path, "--port", "0"])
+            #expect(finished.status != 0, "\(assignment)")
+            #expect((finished.output + finished.errors).contains(expected), "\(assignment): \(finished.errors)")
         }
     }
 
