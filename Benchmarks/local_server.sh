@@ -27,7 +27,7 @@ start_local_server() {
     SERVER_PID=$!
     PORT=""
     for _ in $(seq 100); do
-        PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$TMP/server.log" | head -1 | cut -d: -f2 || true)
+        PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$TMP/server.log" | head -1 | cut -d: -f3 || true)
         [[ -n "$PORT" ]] && break
         sleep 0.1
     done

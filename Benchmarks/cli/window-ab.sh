@@ -23,7 +23,7 @@ start() {  # NAME WINDOW: starts a server, sets PORT[NAME]
         --database "$TMP/$1/b.sqlite" 2>"$TMP/$1.log" &
     PIDS+=($!)
     for _ in $(seq 100); do
-        PORT[$1]=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$TMP/$1.log" | head -1 | cut -d: -f2 || true)
+        PORT[$1]=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$TMP/$1.log" | head -1 | cut -d: -f3 || true)
         [[ -n "${PORT[$1]}" ]] && return
         sleep 0.1
     done

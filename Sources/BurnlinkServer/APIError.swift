@@ -4,7 +4,7 @@ import HTTPTypes
 import Hummingbird
 
 /// An error the API answers with: a status and the JSON body of docs/http-api.md.
-public struct APIError: Error, Sendable {
+public struct APIError: HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
     public var body: ErrorResponse
     public var headers: HTTPFields
@@ -70,10 +70,11 @@ public struct APIError: Error, Sendable {
     static let unavailable = APIError(.serviceUnavailable, .unavailable, "the server's storage is unavailable; retry later")
     static let internalError = APIError(.internalServerError, .internalError, "internal server error")
 
-    func response() -> Response {
-        var headers = self.headers
-        headers[.contentType] = "application/json; charset=utf-8"
-        let data = (try? APIJSON.encoder().encode(body)) ?? Data()
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    /// HTTPResponseError: the JSON error body through the context's encoder, with this
+    /// error's status and headers.
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = try body.response(status: status, from: request, context: context)
+        for field in headers { response.headers.append(field) }
+        return response
     }
 }

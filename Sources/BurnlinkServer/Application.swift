@@ -27,6 +27,12 @@ public func buildApplication(
         // closes, the body stream fails, and the controller removes what was staged.
         server: .http1(configuration: .init(idleTimeout: timeAmount(configuration.idleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "burnlink"),
+        onServerRunning: { [logger] channel in
+            // The bound address (a --port 0 server's real port): tests and scripts read it here.
+            guard let address = channel.localAddress, let port = address.port, let ip = address.ipAddress else { return }
+            let host = ip.contains(":") ? "[\(ip)]" : ip
+            logger.notice("listening on http://\(host):\(port)")
+        },
         logger: logger
     )
     if let shared = store as? any SharedSecretStore {

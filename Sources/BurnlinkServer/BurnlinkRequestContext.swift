@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import NIOCore
 
@@ -14,4 +15,7 @@ public struct BurnlinkRequestContext: RequestContext, RemoteAddressRequestContex
     /// Only for bodies Hummingbird collects itself; secret uploads are streamed and
     /// limited by the controller.
     public var maxUploadSize: Int { 64 * 1024 }
+
+    /// JSON as docs/http-api.md writes it (APIJSON), with `application/json; charset=utf-8`.
+    public var responseEncoder: JSONEncoder { APIEncoding.encoder }
 }

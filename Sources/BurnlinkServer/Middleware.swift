@@ -17,59 +17,87 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Turns every error into the JSON error body of the API, so no framework text, stack
-/// or input ever reaches a client.
+/// Turns every error into the JSON error body of the API (APIError, an HTTPResponseError),
+/// so no framework text, stack or input ever reaches a client.
 struct ErrorResponseMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as APIError {
-            metrics.rejected(error.body.error)
-            return error.response()
-        } catch let error as StoreError {
+        } catch {
+            let apiError = Self.apiError(for: error, logger: context.logger)
+            metrics.rejected(apiError.body.error)
+            return try apiError.response(from: request, context: context)
+        }
+    }
+
+    static func apiError(for error: any Error, logger: Logger) -> APIError {
+        switch error {
+        case let error as APIError:
+            return error
+        case let error as StoreError:
             if case .unavailable(let detail) = error {
-                context.logger.error("storage unavailable", metadata: ["error": "\(detail)"])
+                logger.error("storage unavailable", metadata: ["error": "\(detail)"])
             }
-            metrics.rejected(.unavailable)
-            return APIError.unavailable.response()
-        } catch let error as HTTPError {
-            let apiError: APIError = switch error.status {
+            return .unavailable
+        case let error as HTTPError:
+            return switch error.status {
             case .notFound: .notFound
             case .methodNotAllowed: APIError(.methodNotAllowed, .methodNotAllowed, "method not allowed on this route")
             case .contentTooLarge: APIError(.contentTooLarge, .payloadTooLarge, "request body too large")
             case .badRequest: APIError(.badRequest, .badRequest, "malformed request")
             default: APIError(error.status, .internalError, error.status.reasonPhrase)
             }
-            metrics.rejected(apiError.body.error)
-            return apiError.response()
-        } catch {
+        default:
             // The type only: an error's text could carry request data.
-            context.logger.error("unexpected error", metadata: ["error.type": "\(type(of: error))"])
-            metrics.rejected(.internalError)
-            return APIError.internalError.response()
+            logger.error("unexpected error", metadata: ["error.type": "\(type(of: error))"])
+            return .internalError
         }
     }
 }
 
 /// One log line and one latency sample per request: method, route pattern (never the
 /// concrete path, which holds an id), status, duration. No header, id, token or body.
+/// For a streamed envelope the clock stops once its body is written, so a claim of a large
+/// secret counts the whole transfer; a body cut off by the client is logged as such.
 struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
-        let response = try await next(request, context)
-        let elapsed = ContinuousClock.now - start
+        var response = try await next(request, context)
         let route = context.endpointPath ?? "NotFound"
-        metrics.request(method: request.method.rawValue, route: route, status: response.status.code, duration: elapsed)
-        context.logger.info("request", metadata: [
-            "method": "\(request.method.rawValue)",
-            "route": "\(route)",
-            "status": "\(response.status.code)",
-            "duration_ms": "\(Self.milliseconds(elapsed))",
-        ])
+        let status = response.status.code
+        let logger = context.logger
+        let metrics = self.metrics
+        let method = request.method.rawValue
+        @Sendable func record(complete: Bool) {
+            let elapsed = ContinuousClock.now - start
+            metrics.request(method: method, route: route, status: status, duration: elapsed)
+            var metadata: Logger.Metadata = [
+                "method": "\(method)", "route": "\(route)", "status": "\(status)",
+                "duration_ms": "\(Self.milliseconds(elapsed))",
+            ]
+            if !complete { metadata["body"] = "cut" }
+            logger.info("request", metadata: metadata)
+        }
+        // Only envelopes (claim, /envelope) stream. Every other body is one buffer that
+        // Hummingbird writes together with the head; wrapping it would split that write.
+        guard response.headers[.contentType] == "application/octet-stream" else {
+            record(complete: true)
+            return response
+        }
+        let body = response.body
+        response.body = ResponseBody(contentLength: body.contentLength) { writer in
+            do {
+                try await body.write(writer)
+                record(complete: true)
+            } catch {
+                record(complete: false)
+                throw error
+            }
+        }
         return response
     }
 

@@ -57,7 +57,7 @@ struct SecretsController: Sendable {
 
         let body = CreateSecretResponse(id: record.id.encoded, expiresAt: record.expiresAt,
                                         maxViews: record.maxViews, publicURL: configuration.publicURL)
-        return try jsonResponse(body, status: .created)
+        return try body.response(status: .created, from: request, context: context)
     }
 
     private func newRecord(_ request: Request) throws(APIError) -> SecretRecord {
@@ -171,7 +171,7 @@ struct SecretsController: Sendable {
               let metadata = try await store.metadata(id: id, claimVerifier: verifier, now: clock.now()) else {
             throw failed(client, .notFound)
         }
-        return try jsonResponse(metadata)
+        return try metadata.response(from: request, context: context)
     }
 
     // MARK: claim
@@ -277,7 +277,7 @@ struct SecretsController: Sendable {
             ticket.map(notifier.cancel)
             throw failed(client, .notFound)
         }
-        guard let ticket else { return try jsonResponse(first) }
+        guard let ticket else { return try first.response(from: request, context: context) }
         // Handlers run inside the server's service, so its graceful shutdown reaches here:
         // open long-polls then answer with the receipt as it stands, and the server can exit.
         let notifier = self.notifier
@@ -286,7 +286,7 @@ struct SecretsController: Sendable {
         } onGracefulShutdown: {
             notifier.beginShutdown()
         }
-        return try jsonResponse(current)
+        return try current.response(from: request, context: context)
     }
 
     /// Sleeps until this process sees a change to the receipt, the secret expires, the
@@ -346,12 +346,6 @@ struct SecretsController: Sendable {
         return error
     }
 
-    func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try APIJSON.encoder().encode(value)
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
 }
 
 /// The storage quota as one upload sees it: what everything else holds, and the limit.

@@ -116,9 +116,9 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
             databaseDescription = configuration.databasePath
         }
         let app = buildApplication(configuration: configuration, store: store, logger: logger)
-        let base = "http://\(configuration.host):\(configuration.port)"
-        logger.notice("burnlink-server listening", metadata: [
-            "address": "\(base)", "database": "\(databaseDescription)",
+        // The address it listens on is logged once bound ("listening on http://HOST:PORT").
+        logger.notice("burnlink-server starting", metadata: [
+            "database": "\(databaseDescription)",
             "max_size": "\(configuration.maxSize)",
             // How many, never which: the digests stay in their file.
             "creator_tokens": "\(configuration.creatorTokens.map { String($0.digests.count) } ?? "off")",

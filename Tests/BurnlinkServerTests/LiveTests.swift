@@ -46,6 +46,11 @@ final class RawConnection {
 
     func send(_ text: String) { send(Array(text.utf8)) }
 
+    /// One recv into `buffer`: the byte count, 0 at end of stream, -1 on error or timeout.
+    func receive(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        recv(socket, buffer.baseAddress, buffer.count, 0)
+    }
+
     /// Reads until the peer closes or stops sending for the receive timeout.
     func receiveAll() -> String {
         var data: [UInt8] = []
@@ -227,4 +232,56 @@ struct LiveTests {
         #expect(statuses.filter { $0 == 200 }.count == 1)
         #expect(statuses.allSatisfy { $0 == 200 || $0 == 404 }, "\(Set(statuses))")
     }
+}
+
+@Suite("request metrics, live server")
+struct RequestMetricsTests {
+    @Test("a claim's request duration ends when its streamed body has been written, not when streaming starts")
+    func durationCoversTheStreamedBody() async throws {
+        let server = try TestServer()
+        let sender = TestSender()
+        // Larger than the loopback socket buffers, so the server must wait for the reader.
+        let body = randomBytes(32 << 20)
+        try await server.application().test(.live) { client in
+            let id = try await client.createSecret(body, sender: sender)
+            let connection = try RawConnection(port: try #require(client.port))
+            defer { connection.close() }
+            var lines = ["POST \(API.claimPath(id)) HTTP/1.1", "Host: 127.0.0.1", "Content-Length: 0"]
+            for field in sender.claimHeaders { lines.append("\(field.name.rawName): \(field.value)") }
+            connection.send(lines.joined(separator: "\r\n") + "\r\n\r\n")
+            // A slow reader: nothing is read for two seconds, then everything.
+            try await Task.sleep(for: .seconds(2))
+            let received = await connection.receiveBytesOffPool(atLeast: body.count)
+            #expect(received >= body.count, "\(received) bytes")
+        }
+        let exposition = server.metrics.exposition()
+        let sumLine = exposition.split(separator: "\n").first {
+            $0.hasPrefix("burnlink_request_duration_seconds_sum") && $0.contains(#"route="/api/v1/secrets/{id}/claim""#)
+        }
+        let seconds = try #require(sumLine.flatMap { Double($0.split(separator: " ").last ?? "") }, "\(exposition)")
+        #expect(seconds >= 1.9, "the claim was timed at \(seconds) s; its reader took over 2 s")
+    }
+}
+
+extension RawConnection {
+    /// Reads on a thread of its own until `count` bytes arrived (head included) or the peer stops.
+    func receiveBytesOffPool(atLeast count: Int) async -> Int {
+        let socket = UncheckedSocket(connection: self)
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                var total = 0
+                var buffer = [UInt8](repeating: 0, count: 1 << 16)
+                while total < count {
+                    let read = buffer.withUnsafeMutableBytes { socket.connection.receive(into: $0) }
+                    if read <= 0 { break }
+                    total += read
+                }
+                continuation.resume(returning: total)
+            }
+        }
+    }
+}
+
+private struct UncheckedSocket: @unchecked Sendable {
+    let connection: RawConnection
 }

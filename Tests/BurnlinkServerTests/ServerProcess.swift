@@ -36,7 +36,7 @@ final class ServerProcess: Sendable {
         for _ in 0..<200 where port == nil {
             try await Task.sleep(for: .milliseconds(50))
             let text = output.text
-            if let range = text.range(of: "listening on 127.0.0.1:") {
+            if let range = text.range(of: "listening on http://127.0.0.1:") {
                 port = Int(text[range.upperBound...].prefix { $0.isNumber })
             }
             if !process.isRunning { break }

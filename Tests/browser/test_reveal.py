@@ -53,7 +53,7 @@ class Server:
         deadline = time.monotonic() + 60
         self.port = None
         while self.port is None and time.monotonic() < deadline and self.process.poll() is None:
-            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", "".join(self.log))
+            match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", "".join(self.log))
             if match:
                 self.port = int(match.group(1))
             else:

@@ -16,7 +16,7 @@ BUILD_DIR = Path(os.environ.get("BURNLINK_BUILD_DIR", ROOT / ".build" / "debug")
 SERVER = BUILD_DIR / "burnlink-server"
 CLI = BUILD_DIR / "burnlink"
 
-_LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
+_LISTENING = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
 
 
 class Server:

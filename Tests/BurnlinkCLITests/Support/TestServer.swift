@@ -64,7 +64,7 @@ final class TestServer: Sendable {
         while port == nil, ContinuousClock.now < deadline, process.isRunning {
             try await Task.sleep(for: .milliseconds(20))
             let text = log.text
-            if let range = text.range(of: "listening on 127.0.0.1:") {
+            if let range = text.range(of: "listening on http://127.0.0.1:") {
                 port = Int(text[range.upperBound...].prefix { $0.isNumber })
             }
         }
