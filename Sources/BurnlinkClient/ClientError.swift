@@ -69,6 +69,12 @@ public enum ClientError: Error, Sendable, Equatable {
         case .wrongPassword: "nothing was revealed; try again with the right password"
         case .passwordAttemptsExhausted: "ask the sender to send the secret again"
         case .integrity(.truncated): "the transfer was cut short; what was received cannot be trusted"
+        case .integrity(.unsupportedVersion), .integrity(.unsupportedParameters):
+            "the secret was made by a newer version of burnlink; update this one to read it"
+        case .integrity(.notAnEnvelope): "the server answered with something that is not a burnlink secret"
+        case .integrity(.invalidMetadata): "the secret's own description (kind, name or size) is not acceptable; nothing of it was kept"
+        case .integrity(.passwordRequired), .integrity(.noPasswordExpected):
+            "the server's word on the password does not match the secret itself; nothing was revealed"
         case .integrity: "the data was altered or the link is damaged; nothing unverified was kept"
         case .server(413, _, _): "send something smaller, or use a server whose operator set a higher --max-size"
         case .server(401, "creator_token_required", _):

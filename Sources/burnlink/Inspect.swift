@@ -72,14 +72,15 @@ struct Status: AsyncParsableCommand {
         commandName: "status",
         abstract: "Show what happened to a secret you sent: waiting, viewed (delivered or not), expired, revoked or burned.",
         discussion: """
-        A view is "delivered" once the recipient's client confirmed that every byte arrived and
-        verified, "not confirmed" when its claim window ran out first (the secret was destroyed
-        unread by anyone else), "pending" in between.
+        A view is "delivered" once the recipient's client confirmed that every byte arrived \
+        and verified, "not confirmed" when its claim window ran out first (the secret was \
+        destroyed unread by anyone else), "pending" in between.
 
-        With --wait, blocks until the secret is delivered or can no longer be (--timeout SECONDS
-        to give up earlier): made for a CI job that hands over a credential and waits until it is
-        picked up.
-        Exit code: 0 delivered, or still waiting without --wait; 3 expired, revoked or burned
+        With --wait, blocks until the secret is delivered or can no longer be (--timeout \
+        SECONDS to give up earlier): made for a CI job that hands over a credential and waits \
+        until it is picked up.
+
+        Exit code: 0 delivered, or still waiting without --wait; 3 expired, revoked or burned \
         unread; 7 --timeout ran out first; 8 claimed but never confirmed: lost on the way.
         """
     )

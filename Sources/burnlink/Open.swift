@@ -29,10 +29,19 @@ struct Open: AsyncParsableCommand {
         commandName: "open",
         abstract: "Open a link: fetch the ciphertext once (the server destroys it) and decrypt it.",
         discussion: """
-        Reads the link from standard input when none is given. Text goes to stdout; --output
-        writes a file (mode 0600) that appears only once everything has verified. A file secret
-        is never printed on a terminal: it is saved in the current directory instead. Where
-        the output goes is checked (place, permissions, free space) before the view is used.
+        Reads the link from standard input when none is given (better than an argument, \
+        which other local users can read until burnlink has started).
+
+        --output writes a file (mode 0600) that appears only once everything has verified. \
+        On standard output, text is released chunk by chunk as each chunk verifies: should \
+        a later chunk fail (exit 5), what came before it has already been written to the \
+        pipe. A file secret is never printed on a terminal: it is saved in the current \
+        directory instead, and a text secret's control characters are shown escaped there \
+        unless --raw.
+
+        Where the output goes is checked (place, permissions, free space) before the view is \
+        used. If the transfer fails after the claim, the secret is held for this machine for \
+        the server's claim window: run the same command again.
         """
     )
 
@@ -106,6 +115,10 @@ struct Open: AsyncParsableCommand {
         let peeked = try await opener.peek(link)
         try sink.checkRoom(for: peeked.metadata.size)
         var passwordKey: SecretBytes?
+        if peeked.metadata.passwordKDF == nil, passwordFile != nil {
+            // Not an error: the link alone opens it, and refusing would only delay the recipient.
+            messages.say("note: this secret has no password; the password given was not used.")
+        }
         if peeked.metadata.passwordKDF != nil {
             guard let password = try readPassword() else {
                 throw ClientError.usage("this secret is protected by a password",

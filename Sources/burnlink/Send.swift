@@ -17,8 +17,10 @@ struct Send: AsyncParsableCommand {
         commandName: "send",
         abstract: "Encrypt a secret locally, upload the ciphertext, print the link.",
         discussion: """
-        Reads the secret from standard input, or from FILE. Prints the link, and only the link,
-        on stdout (one per recipient). The secret is never taken from the command line.
+        Reads the secret from standard input, or from FILE. Prints the link, and only the \
+        link, on stdout (one per recipient). The secret is never taken from the command line. \
+        A link or receipt that cannot be written (a full disk, a closed pipe) revokes the \
+        secret: nobody holds a link to it.
         """
     )
 

@@ -27,6 +27,17 @@ struct PasswordTests {
         }
     }
 
+    @Test("a password given for a secret without one: it opens, with a note that the password was not used")
+    func passwordNotNeeded() async throws {
+        try await withServer { server in
+            let passwordFile = try server.writeFile("password.txt", "not needed\n")
+            let link = try await server.send("no password here")
+            let opened = try await server.open(link, ["--password-file", passwordFile])
+            #expect(opened.status == 0 && opened.out == "no password here", "\(opened)")
+            #expect(opened.err.contains("note: this secret has no password; the password given was not used."), "\(opened)")
+        }
+    }
+
     @Test("attempts exhausted (server allows 2): both wrong tries exit 4, then the right password finds it gone (3)")
     func attemptsExhausted() async throws {
         try await withServer(["--password-attempts", "2"]) { server in
