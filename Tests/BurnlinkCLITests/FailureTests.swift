@@ -178,7 +178,7 @@ struct FailureTests {
         #expect(help.out.contains("USAGE"), "\(help)")
         // The exit codes are documented in --help.
         for code in ["0  success", "1  other failure", "2  usage", "3  gone", "4  wrong password",
-                     "5  integrity failure", "6  network", "7  status --wait"] {
+                     "5  integrity", "6  network", "7  status --wait", "8  status"] {
             #expect(help.out.contains(code), "help lacks '\(code)'")
         }
         let subcommandHelp = try await CLI.run(["help", "open"], environment: environment)
