@@ -41,15 +41,23 @@ public struct InnerMetadata: Equatable, Sendable {
         self.contentSize = contentSize
     }
 
-    /// Characters that change how a name is displayed without being seen (docs/format.md,
-    /// "File names"): the bidirectional controls, which make `invoice<U+202E>fdp.exe` show as
-    /// `invoiceexe.pdf`, the line and paragraph separators, and the zero-width space, word
-    /// joiner and byte order mark. The zero-width joiners (U+200C, U+200D) are kept: scripts
-    /// and emoji need them.
-    static let invisibleControls: Set<UInt32> = [
-        0x061C, 0x200B, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E,
-        0x2028, 0x2029, 0x2060, 0x2066, 0x2067, 0x2068, 0x2069, 0xFEFF,
+    /// The format characters refused in file names (docs/format.md 3.2, a fixed list rather
+    /// than the runtime's Unicode tables, so every implementation refuses the same set): the
+    /// bidirectional controls, which make `invoice<U+202E>fdp.exe` show as `invoiceexe.pdf`,
+    /// and invisible characters that make two names look alike. Kept: U+200C and U+200D,
+    /// which scripts and emoji need, and the tag characters of emoji flags.
+    static let invisibleControls: [ClosedRange<UInt32>] = [
+        0x00AD...0x00AD, 0x0600...0x0605, 0x061C...0x061C, 0x06DD...0x06DD,
+        0x070F...0x070F, 0x0890...0x0891, 0x08E2...0x08E2, 0x180E...0x180E,
+        0x200B...0x200B, 0x200E...0x200F, 0x202A...0x202E, 0x2060...0x2064,
+        0x2066...0x206F, 0xFEFF...0xFEFF, 0xFFF9...0xFFFB, 0x110BD...0x110BD,
+        0x110CD...0x110CD, 0x13430...0x1343F, 0x1BCA0...0x1BCA3, 0x1D173...0x1D17A,
+        0xE0001...0xE0001,
     ]
+
+    static func isInvisibleControl(_ value: UInt32) -> Bool {
+        invisibleControls.contains { $0.contains(value) }
+    }
 
     /// Why `name` (UTF-8) is not an acceptable file name, or nil when it is.
     public static func fileNameProblem(_ name: [UInt8]) -> String? {
@@ -62,7 +70,7 @@ public struct InnerMetadata: Equatable, Sendable {
             switch scalar.value {
             case 0x2F, 0x5C: return "contains a path separator"
             case 0x00...0x1F, 0x7F...0x9F: return "contains a control character"
-            case _ where invisibleControls.contains(scalar.value):
+            case _ where isInvisibleControl(scalar.value):
                 return "contains an invisible formatting character (U+\(String(scalar.value, radix: 16, uppercase: true)))"
             default: continue
             }

@@ -63,7 +63,7 @@ public struct TerminalEscaper: Sendable {
                 index += 1
                 continue
             }
-            if (0x80...0x9F).contains(scalar.value) || InnerMetadata.invisibleControls.contains(scalar.value) {
+            if (0x80...0x9F).contains(scalar.value) || InnerMetadata.isInvisibleControl(scalar.value) {
                 output.append(contentsOf: Array("\\u{\(String(scalar.value, radix: 16, uppercase: true))}".utf8))
                 escapedCount += 1
             } else {
