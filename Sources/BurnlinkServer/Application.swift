@@ -82,7 +82,8 @@ func makeRouter(
     let router = Router(context: BurnlinkRequestContext.self)
     router.middlewares.add(SecurityHeadersMiddleware())
     router.middlewares.add(RequestLogMiddleware(metrics: metrics))
-    router.middlewares.add(ErrorResponseMiddleware(metrics: metrics))
+    let allowedMethods = AllowedMethods()
+    router.middlewares.add(ErrorResponseMiddleware(metrics: metrics, allowedMethods: allowedMethods))
 
     let controller = SecretsController(
         store: store, configuration: configuration, clock: clock, metrics: metrics, notifier: notifier,
@@ -108,5 +109,6 @@ func makeRouter(
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                         body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
     }
+    allowedMethods.load(router.routes)
     return router
 }

@@ -21,10 +21,16 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
 /// so no framework text, stack or input ever reaches a client.
 struct ErrorResponseMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
+    let allowedMethods: AllowedMethods
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            // No route for this method and path: 405 when another method has one.
+            let apiError = allowedMethods.allowed(forPath: request.uri.path).map(allowedMethods.error(allowing:)) ?? .notFound
+            metrics.rejected(apiError.body.error)
+            return try apiError.response(from: request, context: context)
         } catch {
             let apiError = Self.apiError(for: error, logger: context.logger)
             metrics.rejected(apiError.body.error)

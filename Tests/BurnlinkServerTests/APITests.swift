@@ -32,6 +32,33 @@ struct APITests {
         }
     }
 
+    @Test("a method a route does not take gets 405 with Allow, by the path's shape alone; an unknown path stays 404")
+    func methodNotAllowed() async throws {
+        let server = try TestServer { $0.rateLimit = RateLimitConfiguration(createsPerMinute: 100, failuresPerMinute: 1) }
+        try await server.application().test(.router) { client in
+            let id = SecretID.random().encoded
+            let cases: [(String, HTTPRequest.Method, String)] = [
+                ("/healthz", .post, "GET, HEAD"), ("/metrics", .delete, "GET"), (API.secretsPath, .put, "POST"),
+                (API.secretsPath, .trace, "POST"), (API.secretPath(id), .post, "GET, DELETE"), (API.claimPath(id), .get, "POST"),
+                (API.claimPath("not-an-id"), .delete, "POST"), ("/s/\(id)", .options, "GET"),
+            ]
+            for (path, method, allow) in cases {
+                try await client.execute(uri: path, method: method) { response in
+                    #expect(response.status == .methodNotAllowed, "\(method) \(path)")
+                    #expect(response.headers[.allow] == allow, "\(method) \(path)")
+                    #expect(response.headers[.cacheControl] == "no-store")
+                    #expect(String(buffer: response.body).contains(#""error":"method_not_allowed""#))
+                }
+            }
+            try await client.execute(uri: "/api/v1/nothing", method: .get) { #expect($0.status == .notFound) }
+            // None of those used up the failure budget (one failure a minute): a lookup still answers 404, not 429.
+            try await client.execute(uri: API.secretPath(id), method: .get,
+                                     headers: [.authorization: "Bearer \(TestSender().claimToken.base64URL)"]) {
+                #expect($0.status == .notFound)
+            }
+        }
+    }
+
     @Test("metadata never consumes a view")
     func metadataDoesNotConsume() async throws {
         let server = try TestServer()
