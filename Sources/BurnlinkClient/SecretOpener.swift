@@ -83,6 +83,9 @@ public struct SecretOpener: Sendable {
         guard let text = parameters else {
             throw .usage("this secret has no password")
         }
+        guard KDFParameters.passwordByteRange.contains(password.count) else {
+            throw .usage("a password must be 1 to \(KDFParameters.passwordByteRange.upperBound) bytes")
+        }
         do {
             let parameters = try KDFParameters(encoded: text)
             return try parameters.deriveKey(password: password)

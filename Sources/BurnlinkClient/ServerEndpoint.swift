@@ -1,3 +1,4 @@
+import BurnlinkCore
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -20,6 +21,14 @@ public struct ServerEndpoint: Sendable, Equatable {
               components.user == nil, components.password == nil, components.query == nil, components.fragment == nil,
               components.path.isEmpty else {
             throw .usage("invalid server URL '\(text)'", hint: "expected https://host[:port], e.g. https://burn.example.com")
+        }
+        // The scheme in lower case, and a host the link grammar takes: a link built on this
+        // base must parse, or the secret would be stored and nobody could open it.
+        url = scheme + url.dropFirst(scheme.count)
+        let probe = "\(url)/s/\(SecretID.random().encoded)#\(Base64URL.encode([UInt8](repeating: 0, count: Link.keyByteCount)))"
+        guard (try? Link(parsing: probe)) != nil else {
+            throw .usage("invalid server URL '\(text)': its host is not one a link can carry",
+                         hint: "a host is letters, digits, '.' and '-', an IPv4 address, or an IPv6 address in brackets")
         }
         if scheme == "http", !insecure, !Self.isLoopback(host) {
             throw .usage("refusing plain http:// to \(host): the secret's ciphertext and tokens would travel unprotected",

@@ -66,19 +66,22 @@ public struct KDFParameters: Equatable, Sendable {
         guard fields[0] == Self.algorithm else {
             throw .badKDFParameters("unsupported algorithm")
         }
-        let ops = try Self.decimal(fields[1], named: "ops")
-        let memory = try Self.decimal(fields[2], named: "mem")
-        guard fields[3].hasPrefix("salt="),
+        let ops = try Self.decimal(fields[1], named: "ops", position: "second")
+        let memory = try Self.decimal(fields[2], named: "mem", position: "third")
+        guard fields[3].hasPrefix("salt=") else { throw .badKDFParameters("the fourth field must be salt=S") }
+        guard
               let salt = Base64URL.decode(fields[3].dropFirst("salt=".count), count: Self.saltByteCount) else {
             throw .badKDFParameters("salt must be \(Self.saltByteCount) bytes in base64url")
         }
         try self.init(ops: ops, memory: memory, salt: salt)
     }
 
-    private static func decimal(_ field: Substring, named name: String) throws(BurnlinkError) -> UInt64 {
+    private static func decimal(_ field: Substring, named name: String, position: String) throws(BurnlinkError) -> UInt64 {
         let prefix = name + "="
+        // Fields are read by position: a field in the wrong place is named as such.
+        guard field.hasPrefix(prefix) else { throw .badKDFParameters("the \(position) field must be \(name)=N") }
         let digits = field.dropFirst(prefix.count)
-        guard field.hasPrefix(prefix), (1...20).contains(digits.count),
+        guard (1...20).contains(digits.count),
               digits.allSatisfy({ $0.isASCII && $0.isNumber }),
               digits == "0" || !digits.hasPrefix("0"),
               let value = UInt64(digits) else {

@@ -95,6 +95,7 @@ struct Open: AsyncParsableCommand {
             messages.say("Resuming the open of this link that did not finish; the secret is held for it until \(ClientError.clock(saved.deadline)).")
         }
         var passwordKey: SecretBytes?
+        if saved.passwordKDF == nil, passwordFile != nil { noteUnusedPassword(messages) }
         if saved.passwordKDF != nil {
             guard let password = try readPassword() else {
                 throw ClientError.usage("this secret is protected by a password",
@@ -115,10 +116,7 @@ struct Open: AsyncParsableCommand {
         let peeked = try await opener.peek(link)
         try sink.checkRoom(for: peeked.metadata.size)
         var passwordKey: SecretBytes?
-        if peeked.metadata.passwordKDF == nil, passwordFile != nil {
-            // Not an error: the link alone opens it, and refusing would only delay the recipient.
-            messages.say("note: this secret has no password; the password given was not used.")
-        }
+        if peeked.metadata.passwordKDF == nil, passwordFile != nil { noteUnusedPassword(messages) }
         if peeked.metadata.passwordKDF != nil {
             guard let password = try readPassword() else {
                 throw ClientError.usage("this secret is protected by a password",
@@ -154,6 +152,11 @@ struct Open: AsyncParsableCommand {
         if opened.delivery == .unconfirmed {
             messages.say("note: the server could not be told that the secret arrived; the sender's receipt will say it was not confirmed.")
         }
+    }
+
+    /// Not an error: the link alone opens the secret, and refusing would only delay the recipient.
+    private func noteUnusedPassword(_ messages: Messages) {
+        messages.say("note: this secret has no password; the password given was not used.")
     }
 
     private func readPassword() throws(ClientError) -> SecretBytes? {

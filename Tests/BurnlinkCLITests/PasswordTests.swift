@@ -38,6 +38,18 @@ struct PasswordTests {
         }
     }
 
+    @Test("a password over 1,024 bytes on open is a usage error (exit 2), nothing claimed")
+    func overlongPassword() async throws {
+        try await withServer { server in
+            let right = try server.writeFile("right.txt", "short and right\n")
+            let overlong = try server.writeFile("long.txt", String(repeating: "p", count: 1_500) + "\n")
+            let link = try await server.send("guarded", ["--password-file", right])
+            expectFailure(try await server.open(link, ["--password-file", overlong]), exit: 2, mentioning: ["1 to 1024 bytes"], hint: false)
+            let opened = try await server.open(link, ["--password-file", right])
+            #expect(opened.status == 0 && opened.out == "guarded", "\(opened)")
+        }
+    }
+
     @Test("attempts exhausted (server allows 2): both wrong tries exit 4, then the right password finds it gone (3)")
     func attemptsExhausted() async throws {
         try await withServer(["--password-attempts", "2"]) { server in

@@ -23,4 +23,13 @@ struct ServerEndpointTests {
         // The user may still say so explicitly.
         #expect(try ServerEndpoint(url, insecure: true).baseURL == url)
     }
+
+    @Test("the scheme is kept in lower case, and a host no link can carry is refused")
+    func linkableBase() throws {
+        #expect(try ServerEndpoint("HTTPS://burn.example.com").baseURL == "https://burn.example.com")
+        #expect(try ServerEndpoint("Http://127.0.0.1:8080/").baseURL == "http://127.0.0.1:8080")
+        for bad in ["https://my_host", "https://burn.example.com/prefix", "https://user@burn.example.com", "https://"] {
+            #expect(throws: ClientError.self, "\(bad)") { try ServerEndpoint(bad) }
+        }
+    }
 }

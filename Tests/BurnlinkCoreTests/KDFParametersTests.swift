@@ -39,6 +39,16 @@ private func expectBadKDFParameters(
 struct KDFParametersTests {
     // MARK: Encoding
 
+    @Test("fields are read by position: one out of place is named as such")
+    func reorderedFields() {
+        let salt = "AAAAAAAAAAAAAAAAAAAAAA"
+        for (text, message) in [("argon2id13; mem=8192; ops=3; salt=\(salt)", "the second field must be ops=N"),
+                                ("argon2id13; ops=3; salt=\(salt); mem=8192", "the third field must be mem=N"),
+                                ("argon2id13; ops=3; mem=8192; sal=\(salt)", "the fourth field must be salt=S")] {
+            #expect(throws: BurnlinkError.badKDFParameters(message)) { try KDFParameters(encoded: text) }
+        }
+    }
+
     @Test("the encoded form of a known salt, exactly as in the spec")
     func knownEncoding() throws {
         let parameters = try KDFParameters(ops: 3, memory: 67_108_864, salt: knownSalt)
