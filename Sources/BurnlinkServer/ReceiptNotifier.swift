@@ -49,22 +49,28 @@ final class ReceiptNotifier: Sendable {
         waiting.forEach { $0.resume() }
     }
 
-    /// Returns once the ticket's secret was notified since `register`, or after `timeout`.
-    /// The ticket is spent afterwards.
+    /// Returns once the ticket's secret was notified since `register`, after `timeout`, or
+    /// when the task is cancelled. The ticket is spent afterwards.
     func wait(_ ticket: Ticket, timeout: Duration) async {
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
-            self.fire(ticket)
-        }
-        await withCheckedContinuation { continuation in
-            let fired = state.withLock { state -> Bool in
-                guard case .pending = state.slots[ticket.secret]?[ticket.number] else { return true }
-                state.slots[ticket.secret]?[ticket.number] = .waiting(continuation)
-                return false
+        await withTaskGroup(of: Void.self) { timer in
+            timer.addTask {
+                try? await Task.sleep(for: timeout)
+                self.fire(ticket)
             }
-            if fired { continuation.resume() }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    let fired = state.withLock { state -> Bool in
+                        guard case .pending = state.slots[ticket.secret]?[ticket.number] else { return true }
+                        state.slots[ticket.secret]?[ticket.number] = .waiting(continuation)
+                        return false
+                    }
+                    if fired { continuation.resume() }
+                }
+            } onCancel: {
+                self.fire(ticket)
+            }
+            timer.cancelAll()
         }
-        timer.cancel()
         cancel(ticket)
     }
 

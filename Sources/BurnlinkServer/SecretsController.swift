@@ -92,15 +92,22 @@ struct SecretsController: Sendable {
     /// readable at once at the end. Over the limit, empty, or cut off: nothing remains.
     private func receiveBody(_ body: RequestBody, for record: SecretRecord, quota: QuotaCheck?,
                              context: BurnlinkRequestContext) async throws -> Int {
+        // One staged chunk may be written (a child task of `writes`) while the next one
+        // arrives, so the network and the database work side by side; chunks still reach
+        // the store in order.
+        try await withThrowingTaskGroup(of: Void.self) { writes in
+            try await receiveBody(body, for: record, quota: quota, context: context, writes: &writes)
+        }
+    }
+
+    private func receiveBody(_ body: RequestBody, for record: SecretRecord, quota: QuotaCheck?,
+                             context: BurnlinkRequestContext, writes: inout ThrowingTaskGroup<Void, any Error>) async throws -> Int {
         let chunkSize = StoreLimits.chunkSize
         var pending = ByteBuffer()
         var size = 0
         var chunksWritten = 0
         var uploadStarted = false
         var quota = quota
-        // One staged chunk may be written while the next one arrives, so the network and
-        // the database work side by side; chunks still reach the store in order.
-        var chunkInFlight: Task<Void, any Error>?
         do {
             for try await var piece in body {
                 size += piece.readableBytes
@@ -113,15 +120,15 @@ struct SecretsController: Sendable {
                             try await store.beginUpload(record)
                             uploadStarted = true
                         }
-                        try await chunkInFlight?.value
+                        try await writes.next()
                         let (store, id, index, chunk) = (store, record.id, chunksWritten, pending)
-                        chunkInFlight = Task { try await store.appendChunk(id: id, index: index, bytes: chunk) }
+                        writes.addTask { try await store.appendChunk(id: id, index: index, bytes: chunk) }
                         chunksWritten += 1
                         pending = ByteBuffer()
                         if quota != nil {
                             // Others' uploads grow too: re-read at every staged chunk, counting
                             // what this upload staged as its own (so its last chunk must be in).
-                            try await chunkInFlight?.value
+                            try await writes.next()
                             quota?.othersStored = try await store.storedBytes() - chunksWritten * chunkSize
                             guard quota?.allows(size) ?? true else { throw APIError.storageFull }
                         }
@@ -134,14 +141,20 @@ struct SecretsController: Sendable {
             if !uploadStarted {
                 try await store.create(record, ciphertext: pending)
             } else {
-                try await chunkInFlight?.value
+                try await writes.next()
                 try await store.appendChunk(id: record.id, index: chunksWritten, bytes: pending)
                 try await store.commitUpload(id: record.id, size: size, chunkCount: chunksWritten + 1)
             }
         } catch {
             // Too large, client gone, storage failure: leave nothing of this upload behind
             // (once the chunk being written, if any, is done, so the abort comes last).
-            _ = try? await chunkInFlight?.value
+            while true {
+                do {
+                    guard try await writes.next() != nil else { break }
+                } catch {
+                    continue
+                }
+            }
             if uploadStarted { try? await store.abortUpload(id: record.id) }
             if error is APIError || error is StoreError { throw error }
             // The body stream failed: the client hung up, or stalled until the idle timeout
@@ -301,7 +314,7 @@ struct SecretsController: Sendable {
             let remaining = ContinuousClock.now.duration(to: deadline)
             let secondsToExpiry = first.expiresAt.timeIntervalSince(clock.now())
             let untilExpiry = secondsToExpiry > 0 ? Duration.milliseconds(Int64(secondsToExpiry * 1000) + 50) : remaining
-            guard remaining > .zero, !notifier.isShuttingDown else { break }
+            guard remaining > .zero, !notifier.isShuttingDown, !Task.isCancelled else { break }
             // A shared store's change reports are best effort: re-read now and then anyway.
             // An open claim session ends unconfirmed at its deadline with no event to wake
             // anyone: re-read every second while one is pending.
