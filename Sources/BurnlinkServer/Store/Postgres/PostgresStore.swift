@@ -56,6 +56,9 @@ public final class PostgresStore: SharedSecretStore {
         configuration.options.maximumConnections = maximumConnections
         configuration.options.minimumConnections = 0
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        if let warning = url.transportWarning {
+            logger.warning("\(warning)")
+        }
         (receiptChanges, receiptChangeSink) = AsyncStream.makeStream(of: SecretID.self, bufferingPolicy: .bufferingNewest(4096))
     }
 
