@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// The shared `SecretStore`: PostgreSQL through postgres-nio, for several server replicas
 /// behind one load balancer.
@@ -41,8 +42,9 @@ public final class PostgresStore: SharedSecretStore {
     static let receiptChannel = "burnlink_receipt"
 
     /// - Parameters:
-    ///   - operationTimeout: an operation that cannot get a connection or an answer in this
-    ///     time fails with `.unavailable` (the API answers 503) instead of hanging.
+    ///   - operationTimeout: an operation that cannot get a connection in this time, or one
+    ///     of whose statements runs longer (a row lock held elsewhere, a slow disk), fails
+    ///     with `.unavailable` (the API answers 503) instead of hanging; see `perform`.
     ///   - maximumConnections: connections this replica opens at most.
     public init(url: PostgresURL, logger: Logger = Logger(label: "burnlink-postgres"),
                 staleUploadAge: TimeInterval = 3600, readerLease: TimeInterval = 6 * 3600,
@@ -55,6 +57,11 @@ public final class PostgresStore: SharedSecretStore {
         var configuration = try url.clientConfiguration()
         configuration.options.maximumConnections = maximumConnections
         configuration.options.minimumConnections = 0
+        // A run-time parameter sent when each connection starts (no extra round trip): the
+        // database aborts, and rolls back, any statement that runs past the operation timeout.
+        let (seconds, attoseconds) = operationTimeout.components
+        let timeoutMs = max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        configuration.options.additionalStartupParameters.append(("statement_timeout", "\(timeoutMs)"))
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         if let warning = url.transportWarning {
             logger.warning("\(warning)")
@@ -138,11 +145,22 @@ public final class PostgresStore: SharedSecretStore {
 
     /// Runs `body` on a pooled connection; database and connection failures and timeouts
     /// become `StoreError.unavailable`, store errors pass through.
+    ///
+    /// The answer must say what happened. postgres-nio cannot take back a statement once it
+    /// is sent: a claim abandoned at a deadline of our own could still commit afterwards,
+    /// and a 503 would then hide a view spent. So the deadline here ends only the wait for a
+    /// connection, when nothing has been sent; once `body` holds one, its real outcome is
+    /// awaited and returned. What bounds a statement is the database: every connection runs
+    /// with `statement_timeout` (see `init`), and a statement it aborts is rolled back, so
+    /// the 503 that follows is true.
     func perform<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let client = self.client
         do {
-            return try await withDeadline(operationTimeout) {
-                try await client.withConnection { connection in try await body(connection) }
+            return try await withConnectionDeadline(operationTimeout) { deadline in
+                try await client.withConnection { connection in
+                    try deadline.start()
+                    return try await body(connection)
+                }
             }
         } catch {
             throw StoreError(postgres: error)
@@ -176,20 +194,52 @@ extension StoreError {
     }
 }
 
-/// Thrown by `withDeadline` when the time ran out.
+/// Thrown by `withConnectionDeadline` when the time ran out before the operation started.
 struct DeadlineExceeded: Error {}
 
-/// Runs `body`, cancelling it and throwing `DeadlineExceeded` when it takes longer than
-/// `duration`. (Waiting for a pooled connection responds to cancellation at once.)
-func withDeadline<T: Sendable>(_ duration: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
+/// The deadline of one operation, which can end the wait for a connection but never an
+/// operation under way: whichever comes first, `start` or `expire`, decides.
+final class ConnectionDeadline: Sendable {
+    private enum State { case waiting, started, expired }
+    private let state = Mutex(State.waiting)
+
+    /// Call with the connection in hand, before anything is sent: throws `DeadlineExceeded`
+    /// when the time ran out first.
+    func start() throws {
+        try state.withLock { state in
+            if state == .expired { throw DeadlineExceeded() }
+            state = .started
+        }
+    }
+
+    /// The time ran out: true when the operation had not started, and never will.
+    func expire() -> Bool {
+        state.withLock { state in
+            guard state == .waiting else { return false }
+            state = .expired
+            return true
+        }
+    }
+}
+
+/// Runs `body`, throwing `DeadlineExceeded` when it has not called `start()` on its deadline
+/// within `duration` (the wait for a pooled connection responds to the cancellation at
+/// once); once started, `body` runs to its end and its outcome is returned.
+func withConnectionDeadline<T: Sendable>(
+    _ duration: Duration, _ body: @escaping @Sendable (ConnectionDeadline) async throws -> T
+) async throws -> T {
+    let deadline = ConnectionDeadline()
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body(deadline) }
         group.addTask {
-            try await Task.sleep(for: duration)
+            try? await Task.sleep(for: duration)
             return nil
         }
         defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw DeadlineExceeded() }
-        return value
+        while let next = try await group.next() {
+            if let value = next { return value }
+            if deadline.expire() { throw DeadlineExceeded() }
+        }
+        throw DeadlineExceeded()  // not reached: the body's task always answers
     }
 }
