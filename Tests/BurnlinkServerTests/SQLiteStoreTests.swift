@@ -3,7 +3,9 @@ import BurnlinkProtocol
 @testable import BurnlinkServer
 import Foundation
 import GRDB
+import Logging
 import NIOCore
+import ServiceLifecycle
 import Testing
 
 // What the SQLite store promises beyond the contract: its files and their settings,
@@ -28,7 +30,11 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         try await writer.write { db in try db.execute(sql: "CREATE TABLE t (x BLOB)") }
         let checkpointer = try SQLiteCheckpointer(path: path, label: "test-checkpoint", interval: .milliseconds(10),
                                                   waitForQuiet: .milliseconds(100))
-        defer { try? checkpointer.close() }
+        let loop = Task { await checkpointer.run() }
+        defer {
+            loop.cancel()
+            try? checkpointer.close()
+        }
 
         // An operation four times longer than the quiet period: no pass may begin beside it.
         let (before, after) = try await checkpointer.during {
@@ -42,9 +48,35 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         #expect(after == before)
 
         // Once quiet for the period, passes resume.
-        try await Task.sleep(for: .milliseconds(400))
-        #expect(checkpointer.checkpointsRun > after)
+        #expect(await eventually { checkpointer.checkpointsRun > after })
         try writer.close()
+    }
+
+    @Test("as a service, the store checkpoints both files while it runs, and stops at graceful shutdown")
+    func runsAsAService() async throws {
+        let (directory, path) = Self.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: path)
+        var logger = Logger(label: "burnlink-test")
+        logger.logLevel = .error
+        let group = ServiceGroup(services: [store], logger: logger)
+        let running = Task { try await group.run() }
+
+        // The chunk file opens with the first large upload; its checkpoints start then.
+        let sample = StoreSample(size: 0)
+        try await store.upload(sample, chunks: threeChunks())
+        #expect(await eventually { store.checkpointsRun.main > 0 && (store.checkpointsRun.chunkFile ?? 0) > 0 })
+
+        await group.triggerGracefulShutdown()
+        try await running.value
+        // Its checkpoints have stopped; the store itself still answers until it is closed.
+        let stopped = store.checkpointsRun
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(store.checkpointsRun == stopped)
+        #expect(try await store.storedBytes() == threeChunks().reduce(0) { $0 + $1.count })
+        try store.close()
+        try store.close()  // a second close does nothing
+        await #expect(throws: StoreError.self) { try await store.storedBytes() }
     }
 
     /// Over 8 MiB the SQLite store frees ciphertext in steps after the ending operation;

@@ -3,6 +3,7 @@ import BurnlinkProtocol
 import Foundation
 import GRDB
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// The embedded `SecretStore`: SQLite through GRDB. The main file holds every secret's
@@ -44,7 +45,10 @@ import Synchronization
 /// Ciphertext lives in `secret_chunk`, or in the chunk file when `in_chunk_file` is 1 (an
 /// upload of more than one chunk). `stored_bytes` is what the secret's chunks hold right
 /// now wherever they are (0 once they are deleted), so no query ever has to measure blobs.
-public final class SQLiteStore: SecretStore {
+///
+/// The store is a ServiceLifecycle `Service`: `run()` runs the checkpoints of both files
+/// until graceful shutdown, after the server it was added before.
+public final class SQLiteStore: SecretStore, Service {
     /// The database file.
     public let path: String
     private let writerLock: SQLiteWriterLock
@@ -54,7 +58,10 @@ public final class SQLiteStore: SecretStore {
     /// exists, else by the first upload that needs it, so that a store that never sees a
     /// large secret holds no file, connections or descriptors for it.
     let chunkFile = Mutex<SQLiteChunkFile?>(nil)
+    /// The chunk file once it is open, for `run()` to run its checkpoints.
+    private let chunkFileOpened = AsyncStream.makeStream(of: SQLiteChunkFile.self)
     private let checkpointer: SQLiteCheckpointer
+    private let closed = Mutex(false)
     let staleUploadAge: TimeInterval
     let readerLease: TimeInterval
 
@@ -80,6 +87,7 @@ public final class SQLiteStore: SecretStore {
             if FileManager.default.fileExists(atPath: chunkFilePath) {
                 let file = try SQLiteChunkFile(path: chunkFilePath)
                 chunkFile.withLock { $0 = file }
+                chunkFileOpened.continuation.yield(file)
                 // Only active secrets, and those an open claim session holds, keep chunks in
                 // the chunk file (recover ended the rest).
                 let keep = try pool.read { db in
@@ -98,9 +106,33 @@ public final class SQLiteStore: SecretStore {
         committer = GroupCommit(writer: pool)
     }
 
-    /// Closes every connection. Operations after `close()` fail with `.unavailable`.
-    /// Call it once no operation is in flight (the server does, after its requests finished).
+    /// Runs the checkpoints of the main file and of the chunk file (from when it opens) until
+    /// a graceful shutdown or cancellation. Added to the server's service group before the
+    /// server, it stops after the server's requests have finished.
+    ///
+    /// It leaves the store open: in-process users (the HTTP tests) read the store after the
+    /// application stopped, and a process that exits loses nothing by not closing (every
+    /// answered write is durable). Closing at shutdown waits for those tests to end their
+    /// checks within the application's lifetime.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask(priority: .utility) { await self.checkpointer.run() }
+                group.addTask(priority: .utility) {
+                    for await file in self.chunkFileOpened.stream {
+                        await file.runCheckpoints()
+                        return  // a store opens its chunk file once
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes every connection; a second call does nothing. Operations after `close()` fail
+    /// with `.unavailable`. Call it once no operation is in flight and `run()` has returned.
     public func close() throws {
+        guard closed.withLock({ closed in defer { closed = true }; return !closed }) else { return }
+        chunkFileOpened.continuation.finish()
         defer { writerLock.release() }
         do {
             try checkpointer.close()
@@ -129,6 +161,11 @@ public final class SQLiteStore: SecretStore {
         }
     }
 
+    /// Checkpoints run so far by `run()` in the main file and in the chunk file (for tests).
+    var checkpointsRun: (main: Int, chunkFile: Int?) {
+        (checkpointer.checkpointsRun, chunkFile.withLock { $0 }?.checkpointsRun)
+    }
+
     /// The chunk file's settings (for tests).
     func chunkFileSettings() async throws -> (pageSize: Int, journalMode: String, synchronous: Int, secureDelete: Int) {
         try await inChunkFile { try await $0.settings() }
@@ -151,8 +188,10 @@ public final class SQLiteStore: SecretStore {
         do {
             let file = try chunkFile.withLock { file in
                 if let file { return file }
-                file = try SQLiteChunkFile(path: Self.chunkFilePath(for: path))
-                return file!
+                let opened = try SQLiteChunkFile(path: Self.chunkFilePath(for: path))
+                chunkFileOpened.continuation.yield(opened)
+                file = opened
+                return opened
             }
             return try await body(file)
         } catch is CancellationError {
