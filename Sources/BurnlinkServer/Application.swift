@@ -40,6 +40,10 @@ public func buildApplication(
         // before the first request; changes made by other replicas wake local long-polls.
         app.addServices(shared, ReceiptChangeRelay(store: shared, notifier: notifier))
         app.beforeServerStarts { try await shared.prepare() }
+    } else if let service = store as? any Service {
+        // The store's own background work (SQLite's checkpoints) runs before the server and
+        // stops after it.
+        app.addServices(service)
     }
     app.addServices(sweeper)
     return app

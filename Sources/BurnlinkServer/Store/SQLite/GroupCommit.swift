@@ -69,6 +69,9 @@ actor GroupCommit {
             queue.append(Pending(operation: { db in try operation(db) }, continuation: continuation, durable: durable))
             if !draining {
                 draining = true
+                // Not a child of the store's service: every submitted operation must be
+                // answered whether or not the service runs (tests and tools use the store
+                // without it), and this task ends as soon as the queue is empty.
                 Task { await self.drain() }
             }
         }

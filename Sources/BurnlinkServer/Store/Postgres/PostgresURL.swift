@@ -103,6 +103,38 @@ public struct PostgresURL: Sendable, Equatable {
         return "postgres://\(username)@\(location)/\(database)?sslmode=\(sslMode.rawValue)"
     }
 
+    /// Whether the database is on this machine: a Unix socket, `localhost`, or a loopback
+    /// address (127.0.0.0/8, ::1).
+    public var isLocal: Bool {
+        if unixSocketDirectory != nil { return true }
+        let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if name == "localhost" || name == "::1" { return true }
+        let octets = name.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// What to warn the operator of at start, or nil: a database on another host reached
+    /// without verified TLS, where whoever is on the path can read the traffic (verifiers,
+    /// ciphertext) or stand in for the server. `prefer`, the default as in libpq, silently
+    /// falls back to plaintext when the server offers no TLS; `require` encrypts but
+    /// accepts any certificate. Local connections never leave the machine.
+    public var transportWarning: String? {
+        guard !isLocal else { return nil }
+        let advice = "use sslmode=verify-full (with sslrootcert=) for a database on another host"
+        switch sslMode {
+        case .verifyCA, .verifyFull:
+            return nil
+        case .disable:
+            return "the connection to the database at \(host) is not encrypted (sslmode=disable); \(advice)"
+        case .allow, .prefer:
+            return "the connection to the database at \(host) may fall back to plaintext and does not verify the "
+                + "server's certificate (sslmode=\(sslMode.rawValue)); \(advice)"
+        case .require:
+            return "the connection to the database at \(host) does not verify the server's certificate "
+                + "(sslmode=require); \(advice)"
+        }
+    }
+
     /// The client configuration postgres-nio needs.
     public func clientConfiguration() throws -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration

@@ -12,48 +12,40 @@ extension PostgresStore {
     public func session(id: SecretID, claimVerifier: [UInt8], sessionVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
                         now: Date) async throws -> SessionLookup {
         let key = Self.key(id)
-        let nowMs = SQLiteStore.milliseconds(now)
+        let now = EpochMilliseconds(now)
         return try await perform { [logger] connection in
-            guard let row = try await connection.query("""
+            let row = try await connection.firstRow("""
                 SELECT claim_verifier, password_verifier, password_attempts_left, size, chunk_count
                 FROM secret WHERE id = \(key)
-                """, logger: logger).collect().first else {
-                _ = ConstantTime.equal(Self.absentVerifier, claimVerifier)
-                return .notFound
-            }
-            let (stored, passwordVerifier, attemptsLeft, size, chunkCount) =
-                try row.decode((ByteBuffer, ByteBuffer?, Int, Int, Int).self)
-            guard ConstantTime.equal(Array(buffer: stored), claimVerifier),
+                """, logger: logger)
+            guard let row, StoredVerifier.matches(try row.value("claim_verifier", as: Data.self), claimVerifier),
                   let view = try await Self.findSession(connection, logger, key: key, sessionVerifier: sessionVerifier),
-                  view.isOpen, nowMs < view.deadline else { return .notFound }
-            if let passwordVerifier {
+                  view.isOpen, now < view.deadline else { return .notFound }
+            if let passwordVerifier = try row.value("password_verifier", as: Data?.self) {
                 guard let passwordProofVerifier else { return .passwordRequired }
-                guard ConstantTime.equal(Array(buffer: passwordVerifier), passwordProofVerifier) else {
-                    return .wrongPassword(attemptsLeft: attemptsLeft)
+                guard ConstantTime.equal(passwordVerifier, passwordProofVerifier) else {
+                    return .wrongPassword(attemptsLeft: try row.value("password_attempts_left"))
                 }
             }
-            return .open(SessionEnvelope(size: size, chunkCount: chunkCount, deadline: SQLiteStore.date(view.deadline)))
+            return .open(SessionEnvelope(size: try row.value("size"), chunkCount: try row.value("chunk_count"),
+                                         deadline: view.deadline.date))
         }
     }
 
     public func confirm(id: SecretID, claimVerifier: [UInt8], sessionVerifier: [UInt8], now: Date) async throws -> Bool {
         let key = Self.key(id)
-        let nowMs = SQLiteStore.milliseconds(now)
+        let now = EpochMilliseconds(now)
         return try await transaction { connection, logger in
-            guard let row = try await connection.query("SELECT claim_verifier FROM secret WHERE id = \(key)",
-                                                       logger: logger).collect().first else {
-                _ = ConstantTime.equal(Self.absentVerifier, claimVerifier)
-                return false
-            }
-            guard ConstantTime.equal(Array(buffer: try row.decode(ByteBuffer.self)), claimVerifier),
+            let stored = try await connection.firstRow("SELECT claim_verifier FROM secret WHERE id = \(key)", logger: logger)
+            guard StoredVerifier.matches(try stored?.value("claim_verifier", as: Data.self), claimVerifier),
                   let view = try await Self.findSession(connection, logger, key: key, sessionVerifier: sessionVerifier)
             else { return false }
-            if view.delivery == "delivered" { return true }  // a repeat after a lost answer
+            if view.delivery == .delivered { return true }  // a repeat after a lost answer
             // The WHERE clause repeats the checks: a sweep on another replica may end it first.
             let confirmed = try await connection.query("""
-                UPDATE secret_view SET delivery = 'delivered', confirmed_at = \(nowMs)
-                WHERE secret_id = \(key) AND view_no = \(view.number) AND delivery = 'pending'
-                  AND session_deadline > \(nowMs)
+                UPDATE secret_view SET delivery = \(unescaped: Delivery.delivered.sql), confirmed_at = \(now)
+                WHERE secret_id = \(key) AND view_no = \(view.number) AND delivery = \(unescaped: Delivery.pending.sql)
+                  AND session_deadline > \(now)
                 RETURNING 1
                 """, logger: logger).collect()
             guard !confirmed.isEmpty else { return false }
@@ -65,20 +57,20 @@ extension PostgresStore {
 
     /// Ends every session past its deadline as unconfirmed, in batches that replicas
     /// sweeping at once share (SKIP LOCKED); returns how many this replica ended.
-    func endLapsedSessions(nowMs: Int64) async throws -> Int {
-        var ended = 0
-        while true {
+    func endLapsedSessions(now: EpochMilliseconds) async throws -> Int {
+        try await StoreLimits.inSweepBatches {
             let count = try await transaction { connection, logger in
-                let rows = try await connection.query("""
-                    UPDATE secret_view SET delivery = 'unconfirmed'
+                let rows = try await connection.rows("""
+                    UPDATE secret_view SET delivery = \(unescaped: Delivery.unconfirmed.sql)
                     WHERE (secret_id, view_no) IN (SELECT secret_id, view_no FROM secret_view
-                                                   WHERE delivery = 'pending' AND session_deadline <= \(nowMs)
-                                                   LIMIT \(Self.sweepBatch) FOR UPDATE SKIP LOCKED)
-                      AND delivery = 'pending'
+                                                   WHERE delivery = \(unescaped: Delivery.pending.sql)
+                                                     AND session_deadline <= \(now)
+                                                   LIMIT \(StoreLimits.sweepBatch) FOR UPDATE SKIP LOCKED)
+                      AND delivery = \(unescaped: Delivery.pending.sql)
                     RETURNING secret_id
-                    """, logger: logger).collect()
+                    """, logger: logger)
                 for row in rows {
-                    let key = try row.decode(ByteBuffer.self)
+                    let key: ByteBuffer = try row.value("secret_id")
                     try await Self.releaseReader(connection, logger, key: key)
                     if let id = SecretID(bytes: Array(buffer: key)) {
                         try await Self.notifyReceiptChange(connection, logger, id)
@@ -86,8 +78,7 @@ extension PostgresStore {
                 }
                 return rows.count
             }
-            ended += count
-            if count < Self.sweepBatch { return ended }
+            return (count, count)
         }
     }
 
@@ -96,12 +87,13 @@ extension PostgresStore {
     private static func findSession(_ connection: PostgresConnection, _ logger: Logger, key: ByteBuffer,
                                     sessionVerifier: [UInt8]) async throws -> StoredClaimSession? {
         var found: StoredClaimSession?
-        for try await (number, delivery, verifier, deadline) in try await connection.query("""
+        for row in try await connection.rows("""
             SELECT view_no, delivery, session_verifier, session_deadline FROM secret_view
             WHERE secret_id = \(key) AND session_verifier IS NOT NULL
-            """, logger: logger).decode((Int, String, ByteBuffer, Int64).self) {
-            if ConstantTime.equal(Array(buffer: verifier), sessionVerifier) {
-                found = StoredClaimSession(number: number, delivery: delivery, deadline: deadline)
+            """, logger: logger) {
+            if ConstantTime.equal(try row.value("session_verifier", as: Data.self), sessionVerifier) {
+                found = StoredClaimSession(number: try row.value("view_no"), delivery: try row.value("delivery"),
+                                           deadline: try row.value("session_deadline"))
             }
         }
         return found

@@ -7,9 +7,14 @@ import Synchronization
 /// commits wait for a whole copy-back and a sync of the database file: 50-300 ms each,
 /// every 53 MiB, during a 1 GiB upload (about half its time). The writer keeps an
 /// automatic checkpoint only as a backstop, for a WAL the checkpointer cannot keep up with.
+///
+/// Its loop is `run()`, which the store's own `run()` runs as a child task (the store is a
+/// ServiceLifecycle `Service`), so no checkpoint outlives the store. A store used without
+/// running it (tests, tools) relies on the backstop alone.
 final class SQLiteCheckpointer: Sendable {
     private let queue: DatabaseQueue
-    private let loop: Task<Void, Never>
+    private let interval: Duration
+    private let waitForQuiet: Duration?
 
     /// Reads and writes in progress, and the instant the last one ended, for `waitForQuiet`.
     private let activity = Activity()
@@ -50,16 +55,20 @@ final class SQLiteCheckpointer: Sendable {
             // After a checkpoint, cut the WAL back (a large upload passes through it).
             try db.execute(sql: "PRAGMA journal_size_limit = \(64 << 20)")
         }
-        let queue = try DatabaseQueue(path: path, configuration: configuration)
-        self.queue = queue
-        loop = Task.detached(priority: .utility) { [activity] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                if let waitForQuiet, !activity.quiet(for: waitForQuiet) { continue }
-                // PASSIVE: copies what no reader still needs, never waits for the writer.
-                _ = try? await queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
-                activity.checkpoints.withLock { $0 += 1 }
-            }
+        queue = try DatabaseQueue(path: path, configuration: configuration)
+        self.interval = interval
+        self.waitForQuiet = waitForQuiet
+    }
+
+    /// Checkpoints every `interval` until the calling task is cancelled.
+    func run() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled { return }
+            if let waitForQuiet, !activity.quiet(for: waitForQuiet) { continue }
+            // PASSIVE: copies what no reader still needs, never waits for the writer.
+            _ = try? await queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            activity.checkpoints.withLock { $0 += 1 }
         }
     }
 
@@ -81,8 +90,8 @@ final class SQLiteCheckpointer: Sendable {
         return try await operation()
     }
 
+    /// Call once `run()` has returned (or was never called).
     func close() throws {
-        loop.cancel()
         try queue.close()
     }
 }

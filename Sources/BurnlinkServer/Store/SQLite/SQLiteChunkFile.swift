@@ -68,6 +68,14 @@ final class SQLiteChunkFile: Sendable {
         return migrator
     }
 
+    /// Checkpoints run so far by `runCheckpoints` (for tests).
+    var checkpointsRun: Int { checkpointer.checkpointsRun }
+
+    /// The checkpoints of this file, until the calling task is cancelled (`SQLiteCheckpointer.run`).
+    func runCheckpoints() async {
+        await checkpointer.run()
+    }
+
     func close() throws {
         try checkpointer.close()
         try pool.close()

@@ -10,24 +10,21 @@ import GRDB
 extension SQLiteStore {
     /// SQL: the `secret` row in scope has a claim session that is still open.
     static let hasPendingSession = """
-        EXISTS (SELECT 1 FROM secret_view WHERE secret_view.secret_id = secret.id AND delivery = 'pending')
+        EXISTS (SELECT 1 FROM secret_view WHERE secret_view.secret_id = secret.id AND delivery = \(Delivery.pending.sql))
         """
 
     public func session(id: SecretID, claimVerifier: [UInt8], sessionVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
                         now: Date) async throws -> SessionLookup {
         let key = Data(id.bytes)
-        let nowMs = Self.milliseconds(now)
+        let now = EpochMilliseconds(now)
         return try await read { db in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+            let row = try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT claim_verifier, password_verifier, password_attempts_left, size, chunk_count
                 FROM secret WHERE id = ?
-                """), arguments: [key]) else {
-                _ = ConstantTime.equal(Self.absentVerifier, claimVerifier)
-                return .notFound
-            }
-            guard ConstantTime.equal(row["claim_verifier"] as Data, claimVerifier),
-                  let view = try Self.openSession(db, key: key, sessionVerifier: sessionVerifier),
-                  nowMs < view.deadline else { return .notFound }
+                """), arguments: [key])
+            guard let row, StoredVerifier.matches(row["claim_verifier"], claimVerifier),
+                  let view = try Self.findSession(db, key: key, sessionVerifier: sessionVerifier),
+                  view.isOpen, now < view.deadline else { return .notFound }
             if let passwordVerifier = row["password_verifier"] as Data? {
                 guard let passwordProofVerifier else { return .passwordRequired }
                 guard ConstantTime.equal(passwordVerifier, passwordProofVerifier) else {
@@ -35,26 +32,24 @@ extension SQLiteStore {
                 }
             }
             return .open(SessionEnvelope(size: row["size"], chunkCount: row["chunk_count"],
-                                         deadline: Self.date(view.deadline)))
+                                         deadline: view.deadline.date))
         }
     }
 
     public func confirm(id: SecretID, claimVerifier: [UInt8], sessionVerifier: [UInt8], now: Date) async throws -> Bool {
         let key = Data(id.bytes)
-        let nowMs = Self.milliseconds(now)
+        let now = EpochMilliseconds(now)
         let (confirmed, deferred) = try await committer.submit { db -> (Bool, StoredCiphertext?) in
-            guard let stored = try Data.fetchOne(db.cachedStatement(sql: "SELECT claim_verifier FROM secret WHERE id = ?"),
-                                                 arguments: [key]) else {
-                _ = ConstantTime.equal(Self.absentVerifier, claimVerifier)
-                return (false, nil)
-            }
-            guard ConstantTime.equal(stored, claimVerifier),
+            let stored = try Data.fetchOne(db.cachedStatement(sql: "SELECT claim_verifier FROM secret WHERE id = ?"),
+                                           arguments: [key])
+            guard StoredVerifier.matches(stored, claimVerifier),
                   let view = try Self.findSession(db, key: key, sessionVerifier: sessionVerifier) else { return (false, nil) }
-            if view.delivery == "delivered" { return (true, nil) }  // a repeat after a lost answer
-            guard view.delivery == "pending", nowMs < view.deadline else { return (false, nil) }
+            if view.delivery == .delivered { return (true, nil) }  // a repeat after a lost answer
+            guard view.isOpen, now < view.deadline else { return (false, nil) }
             try db.cachedStatement(sql: """
-                UPDATE secret_view SET delivery = 'delivered', confirmed_at = ? WHERE secret_id = ? AND view_no = ?
-                """).execute(arguments: [nowMs, key, view.number])
+                UPDATE secret_view SET delivery = \(Delivery.delivered.sql), confirmed_at = ?
+                WHERE secret_id = ? AND view_no = ?
+                """).execute(arguments: [now, key, view.number])
             return (true, try Self.releaseReader(db, key: key))
         }
         if let deferred {
@@ -67,32 +62,25 @@ extension SQLiteStore {
     }
 
     /// Ends every session past its deadline as unconfirmed, in batches; returns how many.
-    func endLapsedSessions(nowMs: Int64) async throws -> Int {
-        var ended = 0
-        while true {
+    func endLapsedSessions(now: EpochMilliseconds) async throws -> Int {
+        try await StoreLimits.inSweepBatches {
             let (count, deferred) = try await committer.submit { db -> (Int, [StoredCiphertext]) in
-                let lapsed = try Row.fetchAll(db.cachedStatement(sql: """
-                    UPDATE secret_view SET delivery = 'unconfirmed'
+                let lapsed = try Data.fetchAll(db.cachedStatement(sql: """
+                    UPDATE secret_view SET delivery = \(Delivery.unconfirmed.sql)
                     WHERE (secret_id, view_no) IN (SELECT secret_id, view_no FROM secret_view
-                                                   WHERE delivery = 'pending' AND session_deadline <= ? LIMIT ?)
+                                                   WHERE delivery = \(Delivery.pending.sql) AND session_deadline <= ?
+                                                   LIMIT ?)
                     RETURNING secret_id
-                    """), arguments: [nowMs, Self.sweepBatch])
+                    """), arguments: [now, StoreLimits.sweepBatch])
                 var deferred: [StoredCiphertext] = []
-                for row in lapsed {
-                    if let ciphertext = try Self.releaseReader(db, key: row[0]) { deferred.append(ciphertext) }
+                for key in lapsed {
+                    if let ciphertext = try Self.releaseReader(db, key: key) { deferred.append(ciphertext) }
                 }
                 return (lapsed.count, deferred)
             }
             for ciphertext in deferred { try await discardInSteps(ciphertext) }
-            ended += count
-            if count < Self.sweepBatch { return ended }
+            return (count, count)
         }
-    }
-
-    /// The open session of `key` whose verifier is `sessionVerifier`, if any.
-    private static func openSession(_ db: Database, key: Data, sessionVerifier: [UInt8]) throws -> StoredClaimSession? {
-        guard let view = try findSession(db, key: key, sessionVerifier: sessionVerifier), view.isOpen else { return nil }
-        return view
     }
 
     /// The view of `key` whose session verifier is `sessionVerifier`, whatever its delivery.

@@ -1,0 +1,245 @@
+import BurnlinkCore
+import BurnlinkProtocol
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// The shared `SecretStore`: PostgreSQL through postgres-nio, for several server replicas
+/// behind one load balancer.
+///
+/// - The schema is the SQLite store's (same tables, same states, times in milliseconds);
+///   see `PostgresSchema`. Migrations run under an advisory lock (`prepare`).
+/// - Every state change is one transaction at READ COMMITTED. Each decision (a claim, a
+///   wrong password, a revoke, an expiry) is a single conditional `UPDATE ... RETURNING`
+///   whose WHERE clause repeats every check, so two replicas racing on one secret cannot
+///   both win: PostgreSQL re-evaluates the WHERE clause on the row it locked. Tokens are
+///   first compared in constant time in this process; the WHERE clause only repeats it.
+/// - Unlike the SQLite store, no replica may clear uploads or reader counts on start
+///   (another replica may own them): stale uploads and readers that died are reclaimed by
+///   `sweep` after their lease, and sweeps on several replicas skip each other's rows
+///   (`FOR UPDATE SKIP LOCKED`).
+/// - Receipt changes are published with `NOTIFY` in the changing transaction (delivered at
+///   commit) and read back with `LISTEN` on every replica, so a long-poll on one replica
+///   wakes when a claim lands on another.
+/// - The store is a `Service`: `run()` drives the connection pool and the listener.
+///
+/// Its operations are split by concern like the SQLite store's: `+Create`, `+Claim`,
+/// `+Sessions`, `+Receipts`, `+Sweep` and `+Discard`; the schema is `PostgresSchema`.
+public final class PostgresStore: SharedSecretStore {
+    public let url: PostgresURL
+    private let client: PostgresClient
+    let logger: Logger
+    let staleUploadAge: TimeInterval
+    let readerLease: TimeInterval
+    private let operationTimeout: Duration
+    public let receiptChanges: AsyncStream<SecretID>
+    private let receiptChangeSink: AsyncStream<SecretID>.Continuation
+
+    /// The notification channel for receipt changes; payload: the id, base64url.
+    static let receiptChannel = "burnlink_receipt"
+
+    /// - Parameters:
+    ///   - operationTimeout: an operation that cannot get a connection in this time, or one
+    ///     of whose statements runs longer (a row lock held elsewhere, a slow disk), fails
+    ///     with `.unavailable` (the API answers 503) instead of hanging; see `perform`.
+    ///   - maximumConnections: connections this replica opens at most.
+    public init(url: PostgresURL, logger: Logger = Logger(label: "burnlink-postgres"),
+                staleUploadAge: TimeInterval = 3600, readerLease: TimeInterval = 6 * 3600,
+                operationTimeout: Duration = .seconds(5), maximumConnections: Int = 20) throws {
+        self.url = url
+        self.logger = logger
+        self.staleUploadAge = staleUploadAge
+        self.readerLease = readerLease
+        self.operationTimeout = operationTimeout
+        var configuration = try url.clientConfiguration()
+        configuration.options.maximumConnections = maximumConnections
+        configuration.options.minimumConnections = 0
+        // A run-time parameter sent when each connection starts (no extra round trip): the
+        // database aborts, and rolls back, any statement that runs past the operation timeout.
+        let (seconds, attoseconds) = operationTimeout.components
+        let timeoutMs = max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        configuration.options.additionalStartupParameters.append(("statement_timeout", "\(timeoutMs)"))
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        if let warning = url.transportWarning {
+            logger.warning("\(warning)")
+        }
+        (receiptChanges, receiptChangeSink) = AsyncStream.makeStream(of: SecretID.self, bufferingPolicy: .bufferingNewest(4096))
+    }
+
+    // MARK: - Lifecycle
+
+    /// Runs the connection pool and the receipt listener until cancelled or shut down.
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            group.addTask {
+                await cancelWhenGracefulShutdown { await self.listenForReceiptChanges() }
+            }
+        }
+        receiptChangeSink.finish()
+    }
+
+    /// Creates or migrates the schema. Safe to run from several replicas at once.
+    public func prepare() async throws {
+        try await perform { [logger] connection in
+            try await PostgresSchema.migrate(connection, logger: logger)
+            // Chunks without a secret row should never exist (a row goes only with or after its
+            // chunks, and is committed before an upload's chunks): a safety net, run once per
+            // start rather than as a scan of every chunk in each sweep.
+            try await connection.query("""
+                DELETE FROM secret_chunk c WHERE NOT EXISTS (SELECT 1 FROM secret s WHERE s.id = c.secret_id)
+                """, logger: logger)
+        }
+    }
+
+    /// Holds one connection in LISTEN; reconnects with a backoff when the database goes away.
+    /// Notifications sent while disconnected are lost: long-polls re-read on their own
+    /// schedule (`SharedSecretStore.receiptRecheckInterval`), so nothing waits forever.
+    private func listenForReceiptChanges() async {
+        var backoff = Duration.milliseconds(250)
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.receiptChannel) { notifications in
+                        backoff = .milliseconds(250)
+                        for try await notification in notifications {
+                            if let id = SecretID(encoded: notification.payload) {
+                                receiptChangeSink.yield(id)
+                            }
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("receipt listener disconnected", metadata: ["error.type": "\(type(of: error))"])
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+    }
+
+    // MARK: - Connections
+
+    static func key(_ id: SecretID) -> ByteBuffer { ByteBuffer(bytes: id.bytes) }
+
+    /// Delivered to every replica's listener when the transaction commits (and never if it
+    /// rolls back).
+    static func notifyReceiptChange(_ connection: PostgresConnection, _ logger: Logger, _ id: SecretID) async throws {
+        try await connection.query("SELECT pg_notify(\(receiptChannel), \(id.encoded))", logger: logger)
+    }
+
+    /// One transaction on a pooled connection, within the operation timeout.
+    func transaction<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
+    ) async throws -> T {
+        let logger = self.logger
+        return try await perform { connection in
+            try await connection.withTransaction(logger: logger) { connection in
+                try await body(connection, logger)
+            }
+        }
+    }
+
+    /// Runs `body` on a pooled connection; database and connection failures and timeouts
+    /// become `StoreError.unavailable`, store errors pass through.
+    ///
+    /// The answer must say what happened. postgres-nio cannot take back a statement once it
+    /// is sent: a claim abandoned at a deadline of our own could still commit afterwards,
+    /// and a 503 would then hide a view spent. So the deadline here ends only the wait for a
+    /// connection, when nothing has been sent; once `body` holds one, its real outcome is
+    /// awaited and returned. What bounds a statement is the database: every connection runs
+    /// with `statement_timeout` (see `init`), and a statement it aborts is rolled back, so
+    /// the 503 that follows is true.
+    func perform<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let client = self.client
+        do {
+            return try await withConnectionDeadline(operationTimeout) { deadline in
+                try await client.withConnection { connection in
+                    try deadline.start()
+                    return try await body(connection)
+                }
+            }
+        } catch {
+            throw StoreError(postgres: error)
+        }
+    }
+}
+
+extension StoreError {
+    /// What a PostgreSQL failure means to a caller: store errors thrown inside a transaction
+    /// keep their meaning; everything else is the database being unavailable.
+    init(postgres error: any Error) {
+        switch error {
+        case let error as StoreError:
+            self = error
+        case let error as PostgresTransactionError:
+            if let inner = error.closureError {
+                self.init(postgres: inner)
+            } else {
+                self = .unavailable("transaction failed")
+            }
+        case let error as PSQLError:
+            // The SQL state, never the query: a query's binds hold ids and verifiers.
+            self = .unavailable("postgres: \(error.code)" + (error.serverInfo?[.sqlState].map { " (\($0))" } ?? ""))
+        case is DeadlineExceeded:
+            self = .unavailable("the database did not answer in time")
+        case is CancellationError:
+            self = .unavailable("cancelled")
+        default:
+            self = .unavailable("\(type(of: error))")
+        }
+    }
+}
+
+/// Thrown by `withConnectionDeadline` when the time ran out before the operation started.
+struct DeadlineExceeded: Error {}
+
+/// The deadline of one operation, which can end the wait for a connection but never an
+/// operation under way: whichever comes first, `start` or `expire`, decides.
+final class ConnectionDeadline: Sendable {
+    private enum State { case waiting, started, expired }
+    private let state = Mutex(State.waiting)
+
+    /// Call with the connection in hand, before anything is sent: throws `DeadlineExceeded`
+    /// when the time ran out first.
+    func start() throws {
+        try state.withLock { state in
+            if state == .expired { throw DeadlineExceeded() }
+            state = .started
+        }
+    }
+
+    /// The time ran out: true when the operation had not started, and never will.
+    func expire() -> Bool {
+        state.withLock { state in
+            guard state == .waiting else { return false }
+            state = .expired
+            return true
+        }
+    }
+}
+
+/// Runs `body`, throwing `DeadlineExceeded` when it has not called `start()` on its deadline
+/// within `duration` (the wait for a pooled connection responds to the cancellation at
+/// once); once started, `body` runs to its end and its outcome is returned.
+func withConnectionDeadline<T: Sendable>(
+    _ duration: Duration, _ body: @escaping @Sendable (ConnectionDeadline) async throws -> T
+) async throws -> T {
+    let deadline = ConnectionDeadline()
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body(deadline) }
+        group.addTask {
+            try? await Task.sleep(for: duration)
+            return nil
+        }
+        defer { group.cancelAll() }
+        while let next = try await group.next() {
+            if let value = next { return value }
+            if deadline.expire() { throw DeadlineExceeded() }
+        }
+        throw DeadlineExceeded()  // not reached: the body's task always answers
+    }
+}
