@@ -16,23 +16,23 @@ public enum KeySchedule {
     /// `T`: proves to the server that the caller holds the link. Depends on `K` only, so
     /// metadata can be fetched before a password is known.
     public static func claimToken(linkKey: SecretBytes) -> SecretBytes {
-        HKDF.derive(salt: [UInt8](), ikm: [linkKey], info: claimInfo, length: tokenByteCount)
+        BurnlinkCrypto.HKDF.derive(salt: [UInt8](), ikm: [linkKey], info: claimInfo, length: tokenByteCount)
     }
 
     /// `Q`: proves knowledge of the password, and only together with the link.
     public static func passwordProof(linkKey: SecretBytes, passwordKey: SecretBytes) -> SecretBytes {
-        HKDF.derive(salt: [UInt8](), ikm: [linkKey, passwordKey], info: passwordInfo, length: tokenByteCount)
+        BurnlinkCrypto.HKDF.derive(salt: [UInt8](), ikm: [linkKey, passwordKey], info: passwordInfo, length: tokenByteCount)
     }
 
     /// `E`: the envelope key, bound to the exact header through the HKDF salt.
     static func payloadKey(linkKey: SecretBytes, passwordKey: SecretBytes?, header: [UInt8]) -> SecretBytes {
         let ikm: [any ContiguousBytes] = passwordKey.map { [linkKey, $0] } ?? [linkKey]
-        return HKDF.derive(salt: header, ikm: ikm, info: payloadInfo, length: tokenByteCount)
+        return BurnlinkCrypto.HKDF.derive(salt: header, ikm: ikm, info: payloadInfo, length: tokenByteCount)
     }
 
     /// What the server stores in place of a token: SHA-256 of it.
     public static func verifier(of token: SecretBytes) -> [UInt8] {
-        SHA256.hash(token)
+        BurnlinkCrypto.SHA256.hash(token)
     }
 
     /// A fresh link key `K`.

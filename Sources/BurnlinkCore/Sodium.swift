@@ -49,21 +49,27 @@ public enum ConstantTime {
     }
 }
 
-/// SHA-256, used for the verifiers the server stores instead of tokens.
-public enum SHA256 {
-    public static let digestSize = Int(crypto_hash_sha256_BYTES)
+/// This project's primitives under one name, so that they never clash with swift-crypto's
+/// `SHA256` or `HKDF` in a module that imports both.
+public enum BurnlinkCrypto {}
 
-    public static func hash(_ message: some ContiguousBytes) -> [UInt8] {
-        Sodium.ensureReady()
-        var digest = [UInt8](repeating: 0, count: digestSize)
-        message.withUnsafeBytes { m in
-            digest.withUnsafeMutableBytes { d in
-                _ = crypto_hash_sha256(
-                    d.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                    m.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(m.count))
+extension BurnlinkCrypto {
+    /// SHA-256, used for the verifiers the server stores instead of tokens.
+    public enum SHA256 {
+        public static let digestSize = Int(crypto_hash_sha256_BYTES)
+
+        public static func hash(_ message: some ContiguousBytes) -> [UInt8] {
+            Sodium.ensureReady()
+            var digest = [UInt8](repeating: 0, count: digestSize)
+            message.withUnsafeBytes { m in
+                digest.withUnsafeMutableBytes { d in
+                    _ = crypto_hash_sha256(
+                        d.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                        m.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(m.count))
+                }
             }
+            return digest
         }
-        return digest
     }
 }
 

@@ -78,13 +78,13 @@ public struct CreatorTokens: Sendable, Equatable {
 
     /// The digest line for a token, as the file holds it.
     public static func digestLine(token: String) -> String {
-        SHA256.hash(Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        BurnlinkCrypto.SHA256.hash(Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     /// Whether `token` is one of the issued tokens. Every digest is compared, in constant
     /// time, whatever matched: the time taken says nothing about which one or how close.
     public func admits(token: [UInt8]) -> Bool {
-        let digest = SHA256.hash(token)
+        let digest = BurnlinkCrypto.SHA256.hash(token)
         var matched = false
         for candidate in digests {
             matched = ConstantTime.equal(candidate, digest) || matched

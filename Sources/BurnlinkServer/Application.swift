@@ -1,3 +1,4 @@
+import BurnlinkCore
 import BurnlinkProtocol
 import Foundation
 import HTTPTypes
@@ -35,15 +36,13 @@ public func buildApplication(
         },
         logger: logger
     )
-    if let shared = store as? any SharedSecretStore {
-        // The store's pool runs before the server and stops after it; the schema is ready
-        // before the first request; changes made by other replicas wake local long-polls.
-        app.addServices(shared, ReceiptChangeRelay(store: shared, notifier: notifier))
-        app.beforeServerStarts { try await shared.prepare() }
-    } else if let service = store as? any Service {
-        // The store's own background work (SQLite's checkpoints) runs before the server and
-        // stops after it.
-        app.addServices(service)
+    // The store runs before the server and stops after it (PostgreSQL's pool, SQLite's
+    // checkpoints); its schema is ready before the first request.
+    app.addServices(store)
+    app.beforeServerStarts { try await store.prepare() }
+    if let changes = store.receiptChanges {
+        // Changes made by other replicas wake this process's long-polls.
+        app.addServices(ReceiptChangeRelay(changes: changes, notifier: notifier))
     }
     app.addServices(sweeper)
     return app
@@ -56,12 +55,12 @@ private func timeAmount(_ duration: Duration) -> TimeAmount {
 
 /// Wakes this process's receipt long-polls for changes reported by a shared store.
 struct ReceiptChangeRelay: Service {
-    let store: any SharedSecretStore
+    let changes: AsyncStream<SecretID>
     let notifier: ReceiptNotifier
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            for await id in store.receiptChanges { notifier.notify(id) }
+            for await id in changes { notifier.notify(id) }
         }
     }
 }

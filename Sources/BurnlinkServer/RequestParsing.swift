@@ -49,7 +49,7 @@ enum RequestParsing {
     static func bearerVerifier(_ request: Request) -> [UInt8]? {
         guard let value = request.headers[.authorization],
               let token = API.HeaderValue.bearerToken(value) else { return nil }
-        return SHA256.hash(token)
+        return BurnlinkCrypto.SHA256.hash(token)
     }
 
     /// The secret id in the path; a malformed one is answered like a missing secret.

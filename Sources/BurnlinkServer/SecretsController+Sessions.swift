@@ -22,7 +22,7 @@ extension SecretsController {
         }
         let now = clock.now()
         let lookup = try await store.session(id: id, claimVerifier: verifier, sessionVerifier: sessionVerifier,
-                                             passwordProofVerifier: proof.map { SHA256.hash($0) }, now: now)
+                                             passwordProofVerifier: proof.map { BurnlinkCrypto.SHA256.hash($0) }, now: now)
         switch lookup {
         case .notFound:
             throw failed(client, .notFound)
@@ -65,6 +65,6 @@ extension SecretsController {
               let session = request.headers[.burnlinkClaimSession].flatMap(API.HeaderValue.digest) else {
             throw failed(client, .notFound)
         }
-        return (id, verifier, SHA256.hash(session))
+        return (id, verifier, BurnlinkCrypto.SHA256.hash(session))
     }
 }

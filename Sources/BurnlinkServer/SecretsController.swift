@@ -201,10 +201,10 @@ struct SecretsController: Sendable {
         let now = clock.now()
         let session = configuration.claimWindow > 0 ? chosen.map { SecretBytes(copying: $0) } ?? SecretBytes.random(count: 32) : nil
         let terms = session.map {
-            ClaimSessionTerms(verifier: SHA256.hash($0), deadline: now.addingTimeInterval(configuration.claimWindow))
+            ClaimSessionTerms(verifier: BurnlinkCrypto.SHA256.hash($0), deadline: now.addingTimeInterval(configuration.claimWindow))
         }
         let result = try await store.claim(id: id, claimVerifier: verifier,
-                                           passwordProofVerifier: proof.map { SHA256.hash($0) }, session: terms, now: now)
+                                           passwordProofVerifier: proof.map { BurnlinkCrypto.SHA256.hash($0) }, session: terms, now: now)
         switch result {
         case .notFound:
             throw failed(client, .notFound)
@@ -318,7 +318,7 @@ struct SecretsController: Sendable {
             // A shared store's change reports are best effort: re-read now and then anyway.
             // An open claim session ends unconfirmed at its deadline with no event to wake
             // anyone: re-read every second while one is pending.
-            var recheck = (store as? any SharedSecretStore)?.receiptRecheckInterval ?? remaining
+            var recheck = store.receiptRecheckInterval ?? remaining
             if current.deliveryPending { recheck = min(recheck, .seconds(1)) }
             await notifier.wait(waiting, timeout: min(remaining, untilExpiry, recheck))
             current = try await store.receipt(id: id, receiptVerifier: verifier, now: clock.now()) ?? first

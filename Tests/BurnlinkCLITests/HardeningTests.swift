@@ -18,7 +18,7 @@ struct IssuedToken {
     init() throws {
         token = "tok-" + KeySchedule.newReceiptToken().base64URL
         directory = try TemporaryDirectory()
-        let digest = SHA256.hash(Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        let digest = BurnlinkCrypto.SHA256.hash(Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
         try Files.write("# creator tokens for the tests\n\(digest)  -\n", to: file)
     }
 }
@@ -113,8 +113,8 @@ struct HardeningTests {
                 "claim token": claimToken.base64URL, "password proof": proof.base64URL,
                 "claim verifier": Base64URL.encode(KeySchedule.verifier(of: claimToken)),
                 "proof verifier": Base64URL.encode(KeySchedule.verifier(of: proof)),
-                "receipt verifier": Base64URL.encode(SHA256.hash(receiptBytes)),
-                "creator token digest": SHA256.hash(Array(issued.token.utf8)).map { String(format: "%02x", $0) }.joined(),
+                "receipt verifier": Base64URL.encode(BurnlinkCrypto.SHA256.hash(receiptBytes)),
+                "creator token digest": BurnlinkCrypto.SHA256.hash(Array(issued.token.utf8)).map { String(format: "%02x", $0) }.joined(),
             ]
             for (name, bytes) in [("id", Array(ParsedLink.base64URLDecode(link.id))), ("key", Array(ParsedLink.base64URLDecode(link.key)))] {
                 forbidden[name + " (hex)"] = ParsedLink.hex(Data(bytes))

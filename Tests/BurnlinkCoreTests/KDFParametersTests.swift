@@ -391,7 +391,7 @@ struct KeyScheduleTests {
         let claim = KeySchedule.claimToken(linkKey: linkKey)
         #expect(hex(KeySchedule.verifier(of: claim))
             == "58284ccf571f23eb8536e6606529c6c24a5e49104ed1f8ac2f9dfec3d2e23b89")
-        #expect(KeySchedule.verifier(of: claim) == SHA256.hash(claim.bytes))
+        #expect(KeySchedule.verifier(of: claim) == BurnlinkCrypto.SHA256.hash(claim.bytes))
         #expect(KeySchedule.verifier(of: claim).count == 32)
     }
 

@@ -87,7 +87,7 @@ enum VectorCatalog {
                 if let name = metadata.fileName { fields.append(("name", name)) }
                 fields.append(("size", metadata.contentSize.map(String.init) ?? "none"))
                 fields.append(("content-length", String(content.count)))
-                fields.append(("content-sha256", hexString(SHA256.hash(content))))
+                fields.append(("content-sha256", hexString(BurnlinkCrypto.SHA256.hash(content))))
             }
             return VectorFile(fields: fields, body: envelope)
         }

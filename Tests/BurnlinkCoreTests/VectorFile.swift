@@ -85,6 +85,6 @@ extension VectorFile: CustomStringConvertible {
     /// Short enough to read in a failed expectation: the header and a digest of the body.
     var description: String {
         let header = fields.map { "\($0.name): \($0.value)" }.joined(separator: "; ")
-        return "[\(header); body \(body.count) bytes sha256 \(hexString(BurnlinkCore.SHA256.hash(body)))]"
+        return "[\(header); body \(body.count) bytes sha256 \(hexString(BurnlinkCrypto.SHA256.hash(body)))]"
     }
 }

@@ -40,7 +40,7 @@ struct VectorTests {
             #expect(metadata.fileName == vector["name"])
             #expect(metadata.contentSize.map(String.init) ?? "none" == vector["size"])
             #expect(String(content.count) == vector["content-length"])
-            #expect(hexString(SHA256.hash(content)) == vector["content-sha256"])
+            #expect(hexString(BurnlinkCrypto.SHA256.hash(content)) == vector["content-sha256"])
             if let proof = vector["password-proof"], let password = vector["password"] {
                 let parameters = try KDFParameters(encoded: vector.require("kdf"))
                 let passwordKey = try parameters.deriveKey(password: KDFParameters.passwordBytes(password))
@@ -85,9 +85,9 @@ struct VectorTests {
         let salt = try hexBytes(vector.require("salt"))
         let info = try hexBytes(vector.require("info"))
         let length = try #require(Int(vector.require("length")))
-        let prk = HKDF.extract(salt: salt, ikm: [ikm])
+        let prk = BurnlinkCrypto.HKDF.extract(salt: salt, ikm: [ikm])
         #expect(hexString(prk.bytes) == vector["prk"])
-        let okm = HKDF.derive(salt: salt, ikm: [Array(ikm.prefix(5)), Array(ikm.dropFirst(5))], info: info, length: length)
+        let okm = BurnlinkCrypto.HKDF.derive(salt: salt, ikm: [Array(ikm.prefix(5)), Array(ikm.dropFirst(5))], info: info, length: length)
         #expect(hexString(okm.bytes) == vector["okm"])
     }
 

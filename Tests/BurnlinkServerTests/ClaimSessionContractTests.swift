@@ -11,7 +11,7 @@ import Testing
 /// A session secret as the server makes it, and its terms.
 struct SessionSample {
     let secret = StoreSample.randomBytes(32)
-    var verifier: [UInt8] { SHA256.hash(secret) }
+    var verifier: [UInt8] { BurnlinkCrypto.SHA256.hash(secret) }
 
     func terms(deadline: Date) -> ClaimSessionTerms { ClaimSessionTerms(verifier: verifier, deadline: deadline) }
 }

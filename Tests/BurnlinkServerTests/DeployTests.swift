@@ -125,7 +125,7 @@ struct DeployTests {
             let secret = randomBytes(size)
             let created = try await sendRequest(client, .POST, nginx.baseURL + API.secretsPath,
                                                 headers: sender.createHeaderList(), body: secret)
-            #expect(created.status == 201)
+            try #require(created.status == 201, "\(created.status): \(String(decoding: created.body, as: UTF8.self))")
             let id = try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(created.body)).id
             ids.append(id)
             let claimed = try await sendRequest(client, .POST, nginx.baseURL + API.claimPath(id), headers: sender.claimHeaderList)
@@ -161,6 +161,7 @@ struct DeployTests {
         let waiter = TestSender()
         let created = try await sendRequest(client, .POST, nginx.baseURL + API.secretsPath,
                                             headers: waiter.createHeaderList(), body: randomBytes(32))
+        try #require(created.status == 201, "\(created.status): \(String(decoding: created.body, as: UTF8.self))")
         let id = try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(created.body)).id
         ids.append(id)
         async let receipt = sendRequest(client, .GET, nginx.baseURL + API.receiptPath(id) + "?wait=20",

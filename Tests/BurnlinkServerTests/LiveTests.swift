@@ -18,8 +18,12 @@ import Glibc
 final class RawConnection {
     private var socket: Int32
 
-    init(port: Int) throws {
+    /// `receiveBuffer`: a small SO_RCVBUF, set before connecting, makes a slow reader.
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer {
+            setsockopt(socket, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -240,11 +244,12 @@ struct RequestMetricsTests {
     func durationCoversTheStreamedBody() async throws {
         let server = try TestServer()
         let sender = TestSender()
-        // Larger than the loopback socket buffers, so the server must wait for the reader.
-        let body = randomBytes(32 << 20)
+        // Larger than what the server's socket buffer (at most 4 MiB by default) and this
+        // reader's small one can hold, so the server must wait for the reader.
+        let body = [UInt8](repeating: 0xA5, count: 12 << 20)
         try await server.application().test(.live) { client in
             let id = try await client.createSecret(body, sender: sender)
-            let connection = try RawConnection(port: try #require(client.port))
+            let connection = try RawConnection(port: try #require(client.port), receiveBuffer: 64 << 10)
             defer { connection.close() }
             var lines = ["POST \(API.claimPath(id)) HTTP/1.1", "Host: 127.0.0.1", "Content-Length: 0"]
             for field in sender.claimHeaders { lines.append("\(field.name.rawName): \(field.value)") }

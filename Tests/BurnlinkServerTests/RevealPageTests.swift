@@ -55,7 +55,7 @@ struct RevealPageTests {
                 try await client.execute(uri: path, method: .get) { response in
                     #expect(response.status == .ok)
                     #expect(response.headers[Self.csp] == RevealPage.contentSecurityPolicy)
-                    let digest = Data(SHA256.hash(Array(buffer: response.body))).base64EncodedString()
+                    let digest = Data(BurnlinkCrypto.SHA256.hash(Array(buffer: response.body))).base64EncodedString()
                     #expect(integrity == "sha256-" + digest, "\(path)")
                 }
             }

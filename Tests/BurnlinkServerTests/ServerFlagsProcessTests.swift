@@ -142,7 +142,7 @@ struct ServerFlagsProcessTests {
         let token = "a-token-for-alice-0123456789"
         let (status, text) = try await run(token + "\n")
         #expect(status == 0, "\(text)")
-        #expect(text == Data(SHA256.hash(Array(token.utf8))).map { String(format: "%02x", $0) }.joined() + "\n")
+        #expect(text == Data(BurnlinkCrypto.SHA256.hash(Array(token.utf8))).map { String(format: "%02x", $0) }.joined() + "\n")
         let (badStatus, badText) = try await run("too short\n")
         #expect(badStatus != 0)
         #expect(badText.contains("16 to 512"), "\(badText)")

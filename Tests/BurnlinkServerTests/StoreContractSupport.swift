@@ -71,18 +71,7 @@ struct StoreSample: Sendable {
     var buffer: ByteBuffer { ByteBuffer(bytes: ciphertext) }
 
     static func randomBytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        var bytes = [UInt8](repeating: 0, count: count)
-        bytes.withUnsafeMutableBytes { raw in
-            var offset = 0
-            while offset < count {
-                var word: UInt64 = generator.next()
-                let length = min(8, count - offset)
-                withUnsafeBytes(of: &word) { raw.baseAddress!.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: length) }
-                offset += length
-            }
-        }
-        return bytes
+        BurnlinkServerTests.randomBytes(count)
     }
 
     /// 2026-01-01T00:00:00.250Z: on a whole millisecond, not on a whole second.
@@ -92,9 +81,9 @@ struct StoreSample: Sendable {
          attempts: Int = 5, receipt: Bool = true, createdAt: Date = StoreSample.t0) {
         record = SecretRecord(
             id: .random(),
-            claimVerifier: SHA256.hash(StoreSample.randomBytes(32)),
-            receiptVerifier: receipt ? SHA256.hash(StoreSample.randomBytes(32)) : nil,
-            passwordVerifier: password ? SHA256.hash(StoreSample.randomBytes(32)) : nil,
+            claimVerifier: BurnlinkCrypto.SHA256.hash(StoreSample.randomBytes(32)),
+            receiptVerifier: receipt ? BurnlinkCrypto.SHA256.hash(StoreSample.randomBytes(32)) : nil,
+            passwordVerifier: password ? BurnlinkCrypto.SHA256.hash(StoreSample.randomBytes(32)) : nil,
             passwordKDF: password ? "argon2id$v=19$m=65536,t=3,p=1$\(Base64URL.encode(StoreSample.randomBytes(16)))" : nil,
             passwordAttempts: attempts,
             createdAt: createdAt,
@@ -176,7 +165,7 @@ extension StoreContractHelpers {
     /// `seconds` after `StoreSample.t0`.
     func at(_ seconds: TimeInterval) -> Date { StoreSample.t0.addingTimeInterval(seconds) }
     /// A verifier nobody holds.
-    func wrong() -> [UInt8] { SHA256.hash(StoreSample.randomBytes(32)) }
+    func wrong() -> [UInt8] { BurnlinkCrypto.SHA256.hash(StoreSample.randomBytes(32)) }
     func bytes(_ buffer: ByteBuffer?) -> [UInt8]? { buffer.map { Array($0.readableBytesView) } }
 
     /// Three chunks as an uploader cuts them: two full 1 MiB chunks and a shorter last one.

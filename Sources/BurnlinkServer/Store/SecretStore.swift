@@ -151,7 +151,19 @@ public enum StoreError: Error, Equatable, Sendable {
 ///   most `maxViews` times in total, under any concurrency;
 /// - expiry holds at read time, whether or not the sweeper has run;
 /// - token checks compare digests in constant time.
-public protocol SecretStore: Sendable {
+public protocol SecretStore: Service {
+    /// Readies the store before the server accepts requests (schema migrations); safe when
+    /// several processes do it at once. Needs `run()` to be running. Default: nothing to do.
+    func prepare() async throws
+    /// Ids whose receipt changed in any process sharing the store (this one included), for
+    /// a store several processes share; nil for one only this process writes. A single
+    /// consumer; best effort: a change may go unreported while the connection is down, so
+    /// waiters also re-read every `receiptRecheckInterval`.
+    var receiptChanges: AsyncStream<SecretID>? { get }
+    /// How often a receipt long-poll re-reads on its own, for changes whose report was
+    /// lost; nil when every change is seen in this process.
+    var receiptRecheckInterval: Duration? { get }
+
     /// Stores a secret whose whole ciphertext is in hand (at most `chunkSize` bytes).
     func create(_ record: SecretRecord, ciphertext: ByteBuffer) async throws
     /// Starts a large upload: chunks are written as they arrive and stay invisible until
@@ -213,28 +225,15 @@ public enum StoreLimits {
     public static let chunkSize = 1 << 20
 }
 
-/// A store that several server processes share (PostgreSQL): it has a lifecycle of its own
-/// and tells every process about receipt changes made by any of them.
-public protocol SharedSecretStore: SecretStore, Service {
-    /// Readies the store before the server accepts requests (schema migrations); safe when
-    /// several processes do it at once. Needs `run()` to be running.
-    func prepare() async throws
-    /// Ids whose receipt changed, in any process sharing the store (this one included).
-    /// A single consumer; best effort: a change may go unreported while the connection
-    /// is down, so waiters also re-read every `receiptRecheckInterval`.
-    var receiptChanges: AsyncStream<SecretID> { get }
-}
-
 extension SecretStore {
+    public func prepare() async throws {}
+    public var receiptChanges: AsyncStream<SecretID>? { nil }
+    public var receiptRecheckInterval: Duration? { nil }
+
     /// A claim that opens no session (a server with claim window 0).
     public func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
                       now: Date) async throws -> ClaimResult {
         try await claim(id: id, claimVerifier: claimVerifier, passwordProofVerifier: passwordProofVerifier,
                         session: nil, now: now)
     }
-}
-
-extension SharedSecretStore {
-    /// How often a receipt long-poll re-reads on its own, for changes whose report was lost.
-    public var receiptRecheckInterval: Duration { .seconds(5) }
 }

@@ -143,7 +143,7 @@ public struct WebAssets: Sendable {
     private static func asset(at path: String, contentType: String, hint: String = "") throws(WebAssetsError) -> Asset {
         let bytes = try read(path, hint: hint)
         return Asset(body: ByteBuffer(bytes: bytes), contentType: contentType,
-                     integrity: "sha256-" + Data(SHA256.hash(bytes)).base64EncodedString())
+                     integrity: "sha256-" + Data(BurnlinkCrypto.SHA256.hash(bytes)).base64EncodedString())
     }
 
     private static func read(_ path: String, hint: String = "") throws(WebAssetsError) -> [UInt8] {

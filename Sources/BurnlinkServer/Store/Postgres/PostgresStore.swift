@@ -28,14 +28,14 @@ import Synchronization
 ///
 /// Its operations are split by concern like the SQLite store's: `+Create`, `+Claim`,
 /// `+Sessions`, `+Receipts`, `+Sweep` and `+Discard`; the schema is `PostgresSchema`.
-public final class PostgresStore: SharedSecretStore {
+public final class PostgresStore: SecretStore {
     public let url: PostgresURL
     private let client: PostgresClient
     let logger: Logger
     let staleUploadAge: TimeInterval
     let readerLease: TimeInterval
     private let operationTimeout: Duration
-    public let receiptChanges: AsyncStream<SecretID>
+    private let changeStream: AsyncStream<SecretID>
     private let receiptChangeSink: AsyncStream<SecretID>.Continuation
 
     /// The notification channel for receipt changes; payload: the id, base64url.
@@ -66,7 +66,7 @@ public final class PostgresStore: SharedSecretStore {
         if let warning = url.transportWarning {
             logger.warning("\(warning)")
         }
-        (receiptChanges, receiptChangeSink) = AsyncStream.makeStream(of: SecretID.self, bufferingPolicy: .bufferingNewest(4096))
+        (changeStream, receiptChangeSink) = AsyncStream.makeStream(of: SecretID.self, bufferingPolicy: .bufferingNewest(4096))
     }
 
     // MARK: - Lifecycle
@@ -95,9 +95,14 @@ public final class PostgresStore: SharedSecretStore {
         }
     }
 
+    /// Several replicas share the database: changes they make arrive through LISTEN.
+    public var receiptChanges: AsyncStream<SecretID>? { changeStream }
+    /// NOTIFYs sent while this replica's LISTEN connection is down are lost.
+    public var receiptRecheckInterval: Duration? { .seconds(5) }
+
     /// Holds one connection in LISTEN; reconnects with a backoff when the database goes away.
     /// Notifications sent while disconnected are lost: long-polls re-read on their own
-    /// schedule (`SharedSecretStore.receiptRecheckInterval`), so nothing waits forever.
+    /// schedule (`receiptRecheckInterval`), so nothing waits forever.
     private func listenForReceiptChanges() async {
         var backoff = Duration.milliseconds(250)
         while !Task.isCancelled {

@@ -48,7 +48,7 @@ import Synchronization
 ///
 /// The store is a ServiceLifecycle `Service`: `run()` runs the checkpoints of both files
 /// until graceful shutdown, after the server it was added before.
-public final class SQLiteStore: SecretStore, Service {
+public final class SQLiteStore: SecretStore {
     /// The database file.
     public let path: String
     private let writerLock: SQLiteWriterLock
