@@ -126,6 +126,9 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
             "max_concurrent_uploads": "\(configuration.maxConcurrentUploads.map(String.init) ?? "off")",
         ])
         try await app.runService()
+        // Every service has stopped: nothing uses the store any more.
+        try await store.shutDown()
+        logger.notice("burnlink-server stopped")
     }
 
     func makeConfiguration() throws -> ServerConfiguration {

@@ -15,7 +15,8 @@ import Glibc
 struct ServerFlagsProcessTests {
     @Test("SIGTERM with a receipt long-poll open: the poll answers 200 with the receipt, the server exits 0 promptly")
     func shutdownEndsLongPolls() async throws {
-        let server = try await ServerProcess(arguments: ["--database", temporaryDatabasePath()])
+        let database = temporaryDatabasePath()
+        let server = try await ServerProcess(arguments: ["--database", database])
         let client = HTTPClient.shared
         let sender = TestSender()
         let created = try await sendRequest(client, .POST, server.baseURL + API.secretsPath,
@@ -43,6 +44,10 @@ struct ServerFlagsProcessTests {
         let receipt = try APIJSON.decoder().decode(ReceiptResponse.self, from: Data(answer.body))
         #expect(receipt.state == .waiting)
         #expect(receipt.viewsLeft == 1)
+        // The store was shut down: its last checkpoint moved the write-ahead log into the
+        // database file and emptied it.
+        let log = (try? FileManager.default.attributesOfItem(atPath: database + "-wal")[.size] as? Int) ?? 0
+        #expect(log == 0, "the write-ahead log still holds \(log) bytes: the store was not shut down")
         if server.process.isRunning { kill(server.process.processIdentifier, SIGKILL) }
     }
 

@@ -163,6 +163,9 @@ public protocol SecretStore: Service {
     /// How often a receipt long-poll re-reads on its own, for changes whose report was
     /// lost; nil when every change is seen in this process.
     var receiptRecheckInterval: Duration? { get }
+    /// Releases what the store holds once the server has stopped (after `run()` returned).
+    /// Default: nothing to release (a pool that `run()` owns is gone with it).
+    func shutDown() async throws
 
     /// Stores a secret whose whole ciphertext is in hand (at most `chunkSize` bytes).
     func create(_ record: SecretRecord, ciphertext: ByteBuffer) async throws
@@ -229,6 +232,7 @@ extension SecretStore {
     public func prepare() async throws {}
     public var receiptChanges: AsyncStream<SecretID>? { nil }
     public var receiptRecheckInterval: Duration? { nil }
+    public func shutDown() async throws {}
 
     /// A claim that opens no session (a server with claim window 0).
     public func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?,

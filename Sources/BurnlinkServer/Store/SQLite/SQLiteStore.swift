@@ -111,9 +111,8 @@ public final class SQLiteStore: SecretStore {
     /// server, it stops after the server's requests have finished.
     ///
     /// It leaves the store open: in-process users (the HTTP tests) read the store after the
-    /// application stopped, and a process that exits loses nothing by not closing (every
-    /// answered write is durable). Closing at shutdown waits for those tests to end their
-    /// checks within the application's lifetime.
+    /// application stopped. The server executable shuts it down once the application has
+    /// stopped (`shutDown()`): the last checkpoint runs and the writer lock is released.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
@@ -128,6 +127,11 @@ public final class SQLiteStore: SecretStore {
         }
     }
 
+    /// SecretStore: the server has stopped, so close.
+    public func shutDown() async throws {
+        try close()
+    }
+
     /// Closes every connection; a second call does nothing. Operations after `close()` fail
     /// with `.unavailable`. Call it once no operation is in flight and `run()` has returned.
     public func close() throws {
@@ -135,6 +139,9 @@ public final class SQLiteStore: SecretStore {
         chunkFileOpened.continuation.finish()
         defer { writerLock.release() }
         do {
+            // A last full checkpoint, so the database file alone holds everything and the
+            // log is empty for whoever opens it next.
+            try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
             try checkpointer.close()
             try pool.close()
             try chunkFile.withLock { $0 }?.close()
