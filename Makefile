@@ -44,7 +44,7 @@ test-deps: system-deps
 build: system-deps
 	$(SWIFT) build
 
-## Release binaries with Swift's runtime linked in: the CLI starts in about 7 ms instead of 11.
+## Release binaries with Swift's runtime linked in: the CLI starts faster (docs/benchmarks.md).
 release: system-deps
 	$(SWIFT) build -c release --static-swift-stdlib
 

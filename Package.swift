@@ -63,9 +63,9 @@ let package = Package(
             ]
         ),
         // The CLI and the modules it links (BurnlinkCore, BurnlinkProtocol, BurnlinkClient)
-        // import FoundationEssentials, never Foundation: Foundation would bring ICU and about
-        // 1,800 more protocol conformances for the runtime to scan at every start
-        // (docs/benchmarks.md, "CLI start-up").
+        // import FoundationEssentials, never Foundation: Foundation would bring ICU and many
+        // more protocol conformances for the runtime to scan at every start
+        // (docs/benchmarks.md, "CLI start-up, and the copy-back that met the first open").
         .executableTarget(
             name: "burnlink",
             dependencies: [

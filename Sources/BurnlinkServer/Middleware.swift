@@ -107,8 +107,9 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         return response
     }
 
-    /// "12.34": milliseconds with two decimals, without `String(format:)`, which cost about
-    /// 2 % of the server's CPU under load (perf, 1 KiB creates).
+    /// "12.34": milliseconds with two decimals, without `String(format:)`, which showed up
+    /// in profiles of the server under load (docs/benchmarks.md, "Five more runs, and what
+    /// did not help").
     static func milliseconds(_ duration: Duration) -> String {
         let (seconds, attoseconds) = duration.components
         let hundredths = seconds * 100_000 + (attoseconds + 5_000_000_000_000) / 10_000_000_000_000

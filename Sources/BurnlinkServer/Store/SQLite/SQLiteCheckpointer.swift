@@ -4,8 +4,10 @@ import Synchronization
 /// Copies a WAL-mode SQLite file's WAL back into the file from a connection of its own,
 /// every `interval`, so that checkpoints run beside the commits instead of inside them.
 /// In the writer, SQLite's automatic checkpoints (every 1,000 pages by default) made some
-/// commits wait for a whole copy-back and a sync of the database file: 50-300 ms each,
-/// every 53 MiB, during a 1 GiB upload (about half its time). The writer keeps an
+/// commits wait for a whole copy-back and a sync of the database file, stalls that took
+/// about half of a 1 GiB upload's time (docs/benchmarks.md, "Large secrets in a chunk file
+/// of their own"; for small commits, "Chunks keyed by sequence number, and checkpoints
+/// beside the commits"). The writer keeps an
 /// automatic checkpoint only as a backstop, for a WAL the checkpointer cannot keep up with.
 ///
 /// Its loop is `run()`, which the store's own `run()` runs as a child task (the store is a

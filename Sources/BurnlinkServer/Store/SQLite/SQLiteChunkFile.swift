@@ -7,19 +7,21 @@ import NIOCore
 /// in a SQLite file of its own beside the main database (`<database>-chunks`).
 ///
 /// Why apart: the main file keeps 4 KiB pages, which suit its small rows (1 KiB creates
-/// ran 10-15 % slower on 16 KiB pages). Through 4 KiB pages a 1 MiB chunk is 256 overflow
-/// pages, each written with two system calls to the WAL and copied again at checkpoint;
-/// that bounded ingest at about 230 MB/s. Here pages are 64 KiB, and the file has its own
-/// writer, so large uploads and the freeing of large ciphertext no longer queue behind,
-/// or hold up, the creates and claims of the main file (docs/benchmarks.md).
+/// ran slower on larger pages). Through 4 KiB pages a 1 MiB chunk is 256 overflow pages,
+/// each written with two system calls to the WAL and copied again at checkpoint; that
+/// bounded ingest. Here pages are 64 KiB, and the file has its own writer, so large
+/// uploads and the freeing of large ciphertext no longer queue behind, or hold up, the
+/// creates and claims of the main file (docs/benchmarks.md, "Large secrets in a chunk
+/// file of their own").
 ///
 /// WAL, `secure_delete=ON`, owner-only, like the main file, but `synchronous=NORMAL`:
-/// appends and deletions are not synced one by one (an fsync per 1 MiB chunk held this
-/// disk to about 310 MB/s); `sync()` makes them all durable at once, and the store calls
-/// it before an upload commits. The main file stays the authority: a chunk here is
-/// readable only through a secret row there, so a crash can only leave chunks that no
-/// secret reads (or bring back chunks of a secret that ended), which `SQLiteStore`
-/// removes at open and in its sweep; never a readable secret without its chunks.
+/// appends and deletions are not synced one by one (an fsync per 1 MiB chunk held the
+/// upload to the disk's synced-write rate; same section); `sync()` makes them all durable
+/// at once, and the store calls it before an upload commits. The main file stays the
+/// authority: a chunk here is readable only through a secret row there, so a crash can
+/// only leave chunks that no secret reads (or bring back chunks of a secret that ended),
+/// which `SQLiteStore` removes at open and in its sweep; never a readable secret without
+/// its chunks.
 ///
 /// Schema: `chunk(secret_id BLOB, idx INTEGER, data BLOB)`, unique on (secret_id, idx).
 /// Keyed by the random id, not the main file's reusable `seq`, so a chunk left by a crash
@@ -29,8 +31,8 @@ final class SQLiteChunkFile: Sendable {
     private let pool: DatabasePool
     private let checkpointer: SQLiteCheckpointer
 
-    /// Page size of a new chunk file. 1 GiB written as 1 MiB chunks took 2.0-2.4 s here,
-    /// against 4.5 s with 4 KiB pages (WAL, same machine).
+    /// Page size of a new chunk file: 1 MiB chunks write about twice as fast as through
+    /// 4 KiB pages (docs/benchmarks.md, "Figures that were in code comments").
     static let pageSize = 65_536
     /// The WAL may grow this large while uploads stream without a pause: the checkpointer
     /// waits for a quiet moment, so a large upload is written once while it streams and

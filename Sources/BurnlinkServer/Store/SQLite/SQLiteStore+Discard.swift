@@ -45,14 +45,15 @@ extension SQLiteStore {
     /// Ciphertext larger than this is freed in steps (`discardInSteps`) rather than inside
     /// the operation that ends its secret. With `secure_delete=ON`, freeing 1 GiB rewrites
     /// 1 GiB of pages; in one transaction that would hold the single writer, and every
-    /// create and claim queued behind it, for seconds: measured after reading a 1 GiB
-    /// secret, no create completed in the next 5 s; in steps of 2 chunks, creates ran at
-    /// about 390/s meanwhile with a p99 of 49 ms (docs/benchmarks.md). Since the chunk
-    /// file, only secrets uploaded before it hold that much in this file; chunk-file
-    /// ciphertext is always freed in steps, on the chunk file's own writer.
+    /// create and claim queued behind it, for seconds: right after a 1 GiB secret was
+    /// read no create completed, while in small steps creates kept running
+    /// (docs/benchmarks.md, "Large secrets: uploads, and freeing the ciphertext"). Since
+    /// the chunk file, only secrets uploaded before it hold that much in this file;
+    /// chunk-file ciphertext is always freed in steps, on the chunk file's own writer.
     static let inlineDiscardLimit = 8 * StoreLimits.chunkSize
-    /// Chunks freed per step of `deleteChunksInSteps` (a step is then ~10-20 ms of writer
-    /// time with secure_delete; 8 chunks gave creates a p99 of 86 ms during a burn).
+    /// Chunks freed per step of `deleteChunksInSteps`: small enough that a step holds the
+    /// writer only briefly with secure_delete; larger steps raised the creates' p99 during
+    /// a burn (docs/benchmarks.md, "Large secrets: uploads, and freeing the ciphertext").
     private static let discardStep = 2
 
     /// Frees an ended secret's ciphertext a few chunks per operation, so that other
@@ -84,8 +85,8 @@ extension SQLiteStore {
     /// most half of the writer's time and of the disk. For the ciphertext of an ended
     /// secret, which nobody can read any more: rewriting 1 GiB with zeros at full speed
     /// slowed everything else on the machine, the download that ended the secret
-    /// included (measured: `burnlink open` of 1 GiB right after its send took 3.9-5.2 s
-    /// unpaced, 3.0-3.6 s paced).
+    /// included: a 1 GiB open right after its send was faster with pacing
+    /// (docs/benchmarks.md, "Large secrets: uploads, and freeing the ciphertext").
     @discardableResult
     func deleteChunksInSteps(_ ciphertext: StoredCiphertext, paced: Bool = false) async throws -> Int {
         let key = ciphertext.key
