@@ -1,13 +1,14 @@
 import AsyncHTTPClient
 import BurnlinkCore
 import BurnlinkProtocol
+import NIOCore
+import NIOHTTP1
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import NIOCore
-import NIOHTTP1
 
 /// The version 1 HTTP API (docs/http-api.md) over AsyncHTTPClient. Tokens go only in
 /// headers; bodies stream both ways.
@@ -35,7 +36,9 @@ public struct APIClient: Sendable {
     }
 
     /// Uploads an envelope streamed from `body`.
-    public func create(headers: [(String, String)], body: HTTPClientRequest.Body) async throws(ClientError) -> CreateSecretResponse {
+    public func create(headers: [(String, String)], body: HTTPClientRequest.Body) async throws(ClientError)
+        -> CreateSecretResponse
+    {
         var request = HTTPClientRequest(url: endpoint.baseURL + API.secretsPath)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/octet-stream")
@@ -57,7 +60,8 @@ public struct APIClient: Sendable {
     /// Claims one view. On success the caller must read `body` to the end. `session` is the
     /// claim session the server opened (nil from a server with claim window 0).
     public func claim(id: SecretID, claimToken: SecretBytes, passwordProof: SecretBytes?, session chosen: SecretBytes? = nil)
-        async throws(ClientError) -> (size: Int?, session: (secret: SecretBytes, window: Int)?, body: HTTPClientResponse.Body) {
+        async throws(ClientError) -> (size: Int?, session: (secret: SecretBytes, window: Int)?, body: HTTPClientResponse.Body)
+    {
         var request = HTTPClientRequest(url: endpoint.baseURL + API.claimPath(id.encoded))
         request.method = .POST
         request.headers.add(name: "Authorization", value: "Bearer \(claimToken.base64URL)")
@@ -67,10 +71,12 @@ public struct APIClient: Sendable {
         guard response.status == .ok else { throw await failure(response) }
         var session: (SecretBytes, Int)?
         if let value = response.headers.first(name: API.Header.claimSession),
-           let secret = API.HeaderValue.digest(value) {
+            let secret = API.HeaderValue.digest(value)
+        {
             // A window the server leaves out or garbles still gets a session: it decides the
             // deadline anyway; the client only uses it to tell the user how long it has.
-            let window = response.headers.first(name: API.Header.claimWindow)
+            let window =
+                response.headers.first(name: API.Header.claimWindow)
                 .flatMap { API.HeaderValue.decimal($0, in: 1...API.maximumClaimWindow) } ?? 60
             session = (SecretBytes(copying: secret), window)
         }
@@ -81,8 +87,10 @@ public struct APIClient: Sendable {
     /// section 3.3.2). The server must answer exactly that range: anything else is refused,
     /// so a hostile server cannot splice bytes into a resumed stream unnoticed (and the
     /// envelope's authentication would catch it anyway).
-    public func envelope(id: SecretID, claimToken: SecretBytes, session: SecretBytes, passwordProof: SecretBytes?,
-                         from offset: Int) async throws(ClientError) -> HTTPClientResponse.Body {
+    public func envelope(
+        id: SecretID, claimToken: SecretBytes, session: SecretBytes, passwordProof: SecretBytes?,
+        from offset: Int
+    ) async throws(ClientError) -> HTTPClientResponse.Body {
         var request = HTTPClientRequest(url: endpoint.baseURL + API.envelopePath(id.encoded))
         request.headers.add(name: "Authorization", value: "Bearer \(claimToken.base64URL)")
         request.headers.add(name: API.Header.claimSession, value: session.base64URL)
@@ -94,8 +102,9 @@ public struct APIClient: Sendable {
             return response.body
         case 206 where offset > 0:
             guard let range = response.headers.first(name: "Content-Range"), range.hasPrefix("bytes \(offset)-") else {
-                throw .network("the server answered another range than the one asked for",
-                               hint: "the server may be misconfigured or hostile")
+                throw .network(
+                    "the server answered another range than the one asked for",
+                    hint: "the server may be misconfigured or hostile")
             }
             return response.body
         case 200, 206:
@@ -146,14 +155,16 @@ public struct APIClient: Sendable {
         if let error = error as? ClientError { return error }
         let text = String(describing: error)
         if text.contains("SSL") || text.contains("TLS") || text.contains("certificate") || text.contains("handshake") {
-            return .network("TLS with \(server) failed: \(text)",
-                            hint: "check the server's certificate and the system's trust store")
+            return .network(
+                "TLS with \(server) failed: \(text)",
+                hint: "check the server's certificate and the system's trust store")
         }
         if let httpError = error as? HTTPClientError, httpError == .deadlineExceeded || httpError == .readTimeout {
             return .network("\(server) did not answer in time", hint: "check the server and your network, then retry")
         }
-        return .network("cannot reach \(server) (\(text))",
-                        hint: "is the server running and the URL right? (--server, BURNLINK_SERVER, or the config file)")
+        return .network(
+            "cannot reach \(server) (\(text))",
+            hint: "is the server running and the URL right? (--server, BURNLINK_SERVER, or the config file)")
     }
 
     /// The API error as a `ClientError`: 404 is "gone" whatever the cause, by design.
@@ -169,8 +180,9 @@ public struct APIClient: Sendable {
             let wait = response.headers.first(name: "Retry-After").map { TerminalEscaper.escaped($0) } ?? "a while"
             return .network("the server is rate-limiting this address", hint: "retry in \(wait) seconds")
         case (let status, let code):
-            return .server(status: Int(status), code: code?.rawValue ?? "unknown",
-                           message: error.map { TerminalEscaper.escaped($0.message) } ?? "HTTP \(status) without an error body")
+            return .server(
+                status: Int(status), code: code?.rawValue ?? "unknown",
+                message: error.map { TerminalEscaper.escaped($0.message) } ?? "HTTP \(status) without an error body")
         }
     }
 

@@ -1,10 +1,11 @@
 import BurnlinkCore
+import NIOPosix
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -53,7 +54,8 @@ public final class PlaintextReader: @unchecked Sendable {
             let descriptor = self.descriptor
             do {
                 progress = try await BlockingIO.pool.runIfActive {
-                    let buffer = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: address), count: capacity)
+                    let buffer = UnsafeMutableRawBufferPointer(
+                        start: UnsafeMutableRawPointer(bitPattern: address), count: capacity)
                     return Self.fill(buffer, from: filled, descriptor: descriptor, wait: true)
                 }
             } catch {

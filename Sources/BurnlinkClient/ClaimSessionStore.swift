@@ -1,4 +1,5 @@
 import BurnlinkCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -28,8 +29,10 @@ public struct SavedClaimSession: Codable, Sendable, Equatable {
     /// sent until then: if that answer is lost, the session may or may not exist.
     public var granted: Bool
 
-    public init(server: String, id: String, session: String, deadline: Date, passwordKDF: String?, size: Int?,
-                granted: Bool) {
+    public init(
+        server: String, id: String, session: String, deadline: Date, passwordKDF: String?, size: Int?,
+        granted: Bool
+    ) {
         self.server = server
         self.id = id
         self.session = session
@@ -129,8 +132,9 @@ public struct ClaimSessionStore: Sendable {
             let descriptor = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
             guard descriptor >= 0 else { continue }
             guard flock(descriptor, LOCK_EX | LOCK_NB) == 0,
-                  let data = FileManager.default.contents(atPath: path),
-                  let session = try? JSONDecoder().decode(SavedClaimSession.self, from: data) else {
+                let data = FileManager.default.contents(atPath: path),
+                let session = try? JSONDecoder().decode(SavedClaimSession.self, from: data)
+            else {
                 close(descriptor)  // in use by another run, or not a record of ours
                 continue
             }

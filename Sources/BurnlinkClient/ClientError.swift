@@ -1,4 +1,5 @@
 import BurnlinkCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -51,7 +52,8 @@ public enum ClientError: Error, Sendable, Equatable {
         switch self {
         case .usage(let message, _): message
         case .gone: "this secret is gone: it was already opened, it expired or was revoked, or the link is wrong"
-        case .wrongPassword(let left): "wrong password (\(left) attempt\(left == 1 ? "" : "s") left before the secret is destroyed)"
+        case .wrongPassword(let left):
+            "wrong password (\(left) attempt\(left == 1 ? "" : "s") left before the secret is destroyed)"
         case .passwordAttemptsExhausted: "wrong password, and that was the last attempt: the secret has been destroyed"
         case .integrity(let error): "\(error)"
         case .network(let message, _): message
@@ -72,7 +74,8 @@ public enum ClientError: Error, Sendable, Equatable {
         case .integrity(.unsupportedVersion), .integrity(.unsupportedParameters):
             "the secret was made by a newer version of burnlink; update this one to read it"
         case .integrity(.notAnEnvelope): "the server answered with something that is not a burnlink secret"
-        case .integrity(.invalidMetadata): "the secret's own description (kind, name or size) is not acceptable; nothing of it was kept"
+        case .integrity(.invalidMetadata):
+            "the secret's own description (kind, name or size) is not acceptable; nothing of it was kept"
         case .integrity(.passwordRequired), .integrity(.noPasswordExpected):
             "the server's word on the password does not match the secret itself; nothing was revealed"
         case .integrity: "the data was altered or the link is damaged; nothing unverified was kept"

@@ -20,9 +20,10 @@ public enum FileNames {
 
     /// The sender's name made safe, at most `maximumBytes` UTF-8 bytes, extension kept.
     public static func sanitised(_ name: String, maximumBytes: Int) -> String {
-        var cleaned = String(name.unicodeScalars.filter { scalar in
-            !(scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "/" || scalar == "\\")
-        })
+        var cleaned = String(
+            name.unicodeScalars.filter { scalar in
+                !(scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "/" || scalar == "\\")
+            })
         while cleaned.hasPrefix(".") || cleaned.hasPrefix("-") { cleaned.removeFirst() }
         cleaned = cleaned.trimmingWhitespace()
         if cleaned.isEmpty { cleaned = "burnlink-secret" }
@@ -47,7 +48,8 @@ public enum FileNames {
     /// `longestExtension` bytes is no extension worth keeping: it stays in the stem.
     static func split(_ name: String) -> (stem: String, dotExtension: String) {
         guard let component = FilePath.Component(name), let ext = component.extension, !ext.isEmpty,
-              ext.utf8.count < longestExtension else {
+            ext.utf8.count < longestExtension
+        else {
             return (name, "")
         }
         return (component.stem, "." + ext)
@@ -59,7 +61,8 @@ public enum FileNames {
     /// clusters) where that leaves something, whole scalars otherwise (a single cluster
     /// can be hundreds of bytes of combining marks). Never empty.
     static func prefix(_ text: String, maximumBytes: Int) -> String {
-        var result = "", count = 0
+        var result = ""
+        var count = 0
         for character in text {
             count += character.utf8.count
             guard count <= maximumBytes else { break }

@@ -33,19 +33,25 @@ public enum OutputChecks {
     public static func fileTarget(_ path: String, overwrite: Bool) throws(ClientError) {
         let anotherName = "choose another --output"
         let name = FilePath(path).lastComponent?.string ?? ""
-        guard !path.isEmpty else { throw .usage("--output needs a file name", hint: "use --output . to keep the sender's file name") }
+        guard !path.isEmpty else {
+            throw .usage("--output needs a file name", hint: "use --output . to keep the sender's file name")
+        }
         if path.hasSuffix("/") || name == "." || name == ".." || isDirectory(path) {
-            guard isDirectory(path) else { throw .usage("no such directory: \(path)", hint: "create it first, or " + anotherName) }
-            throw .usage("\(path) is a directory",
-                         hint: "give a file name in it (--output \(path.hasSuffix("/") ? path : path + "/")NAME), "
-                             + "or run open from inside it with --output . to keep the sender's file name")
+            guard isDirectory(path) else {
+                throw .usage("no such directory: \(path)", hint: "create it first, or " + anotherName)
+            }
+            throw .usage(
+                "\(path) is a directory",
+                hint: "give a file name in it (--output \(path.hasSuffix("/") ? path : path + "/")NAME), "
+                    + "or run open from inside it with --output . to keep the sender's file name")
         }
         let directory = directory(of: path)
         try writableDirectory(directory, hint: anotherName)
         let limit = FileNames.maximumLength(in: directory)
         guard name.utf8.count <= limit else {
-            throw .usage("the file name is too long: \(name.utf8.count) bytes, and \(directory) takes at most \(limit)",
-                         hint: "choose a shorter --output")
+            throw .usage(
+                "the file name is too long: \(name.utf8.count) bytes, and \(directory) takes at most \(limit)",
+                hint: "choose a shorter --output")
         }
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
@@ -54,9 +60,11 @@ public enum OutputChecks {
         let kind = info.st_mode & S_IFMT
         let what = kind == S_IFLNK ? "a symbolic link" : "not a regular file"
         if !overwrite {
-            throw .usage(kind == S_IFREG ? "\(path) already exists" : "\(path) already exists (\(what))",
-                         hint: kind == S_IFREG ? anotherName + ", or add --force to replace it"
-                             : anotherName + "; --force replaces only a regular file")
+            throw .usage(
+                kind == S_IFREG ? "\(path) already exists" : "\(path) already exists (\(what))",
+                hint: kind == S_IFREG
+                    ? anotherName + ", or add --force to replace it"
+                    : anotherName + "; --force replaces only a regular file")
         }
         guard kind == S_IFREG else {
             throw .usage("\(path) is \(what); --force replaces only a regular file", hint: anotherName)

@@ -1,12 +1,13 @@
 import AsyncHTTPClient
 import BurnlinkCore
 import BurnlinkProtocol
+import NIOCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import NIOCore
 
 /// Where opened content goes. Nothing reaches a file's final name before the whole
 /// envelope has verified.
@@ -90,8 +91,9 @@ public struct SecretOpener: Sendable {
             let parameters = try KDFParameters(encoded: text)
             return try parameters.deriveKey(password: password)
         } catch {
-            throw .other("refusing the server's password parameters: \(error)",
-                         hint: "the server asked for more work than a client allows; it may be hostile")
+            throw .other(
+                "refusing the server's password parameters: \(error)",
+                hint: "the server asked for more work than a client allows; it may be hostile")
         }
     }
 
@@ -103,18 +105,21 @@ public struct SecretOpener: Sendable {
     /// the record removed. A failure that leaves the session open is thrown as `.held`,
     /// so the user learns that running the same command again resumes.
     @discardableResult
-    public func open(_ link: Link, passwordKey: SecretBytes?, into sink: some PlaintextSink,
-                     sessions: ClaimSessionStore? = nil, passwordKDF: String? = nil, size: Int? = nil,
-                     progress: (@Sendable (Int) -> Void)? = nil) async throws(ClientError) -> OpenedSecret {
+    public func open(
+        _ link: Link, passwordKey: SecretBytes?, into sink: some PlaintextSink,
+        sessions: ClaimSessionStore? = nil, passwordKDF: String? = nil, size: Int? = nil,
+        progress: (@Sendable (Int) -> Void)? = nil
+    ) async throws(ClientError) -> OpenedSecret {
         let api = try api(for: link)
         let claimToken = KeySchedule.claimToken(linkKey: link.key)
         let proof = passwordKey.map { KeySchedule.passwordProof(linkKey: link.key, passwordKey: $0) }
         // The session secret is chosen here and recorded before the claim is sent, so that
         // even a claim whose answer is lost can be resumed (by this run, or a re-run).
         let chosen = SecretBytes.random(count: 32)
-        var saved = SavedClaimSession(server: link.serverURL, id: link.id.encoded, session: chosen.base64URL,
-                                      deadline: Date().addingTimeInterval(TimeInterval(API.maximumClaimWindow)),
-                                      passwordKDF: passwordKDF, size: size, granted: false)
+        var saved = SavedClaimSession(
+            server: link.serverURL, id: link.id.encoded, session: chosen.base64URL,
+            deadline: Date().addingTimeInterval(TimeInterval(API.maximumClaimWindow)),
+            passwordKDF: passwordKDF, size: size, granted: false)
         let record = try? sessions?.create(saved)
         Interruption.saying(record == nil ? nil : Self.interruptedMessage(until: nil))
         defer { Interruption.saying(nil) }
@@ -125,13 +130,15 @@ public struct SecretOpener: Sendable {
             // The answer never arrived: the claim may or may not have been granted. Only the
             // session can tell, and only this client holds it.
             do {
-                return try await receive(nil, link: link, api: api, claimToken: claimToken, proof: proof,
-                                         passwordKey: passwordKey,
-                                         session: OpenSession(secret: chosen, saved: saved, record: record),
-                                         into: sink, progress: progress)
+                return try await receive(
+                    nil, link: link, api: api, claimToken: claimToken, proof: proof,
+                    passwordKey: passwordKey,
+                    session: OpenSession(secret: chosen, saved: saved, record: record),
+                    into: sink, progress: progress)
             } catch .gone {
-                throw .network("\(message); the server holds no claim for this run, so nothing was used",
-                               hint: hint ?? "run the same command again")
+                throw .network(
+                    "\(message); the server holds no claim for this run, so nothing was used",
+                    hint: hint ?? "run the same command again")
             }
         } catch {
             record?.remove()
@@ -151,8 +158,9 @@ public struct SecretOpener: Sendable {
             record?.remove()
             Interruption.saying("\nburnlink: interrupted after the secret was claimed: it is gone\n")
         }
-        return try await receive(claimed.body, link: link, api: api, claimToken: claimToken, proof: proof,
-                                 passwordKey: passwordKey, session: session, into: sink, progress: progress)
+        return try await receive(
+            claimed.body, link: link, api: api, claimToken: claimToken, proof: proof,
+            passwordKey: passwordKey, session: session, into: sink, progress: progress)
     }
 
     static func interruptedMessage(until deadline: Date?) -> String {
@@ -168,8 +176,10 @@ public struct SecretOpener: Sendable {
     /// Opens a claim session recorded by an earlier run: the envelope is fetched again from
     /// its start (the earlier run's partial output was removed), no view is used.
     @discardableResult
-    public func resume(_ link: Link, record: ClaimSessionRecord, passwordKey: SecretBytes?, into sink: some PlaintextSink,
-                       progress: (@Sendable (Int) -> Void)? = nil) async throws(ClientError) -> OpenedSecret {
+    public func resume(
+        _ link: Link, record: ClaimSessionRecord, passwordKey: SecretBytes?, into sink: some PlaintextSink,
+        progress: (@Sendable (Int) -> Void)? = nil
+    ) async throws(ClientError) -> OpenedSecret {
         let saved = record.session
         guard let secret = saved.secret else {
             record.remove()
@@ -181,8 +191,9 @@ public struct SecretOpener: Sendable {
         let session = OpenSession(secret: secret, saved: saved, record: record)
         Interruption.saying(Self.interruptedMessage(until: saved.granted ? saved.deadline : nil))
         defer { Interruption.saying(nil) }
-        return try await receive(nil, link: link, api: api, claimToken: claimToken, proof: proof,
-                                 passwordKey: passwordKey, session: session, into: sink, progress: progress)
+        return try await receive(
+            nil, link: link, api: api, claimToken: claimToken, proof: proof,
+            passwordKey: passwordKey, session: session, into: sink, progress: progress)
     }
 
     /// A claim session this process holds.
@@ -196,10 +207,12 @@ public struct SecretOpener: Sendable {
 
     /// Decrypts `first` (nil: the session's envelope, fetched now) into `sink`, resuming a
     /// cut download within the session, then commits and confirms.
-    private func receive(_ first: HTTPClientResponse.Body?, link: Link, api: APIClient, claimToken: SecretBytes,
-                         proof: SecretBytes?, passwordKey: SecretBytes?, session: OpenSession?,
-                         into sink: some PlaintextSink,
-                         progress: (@Sendable (Int) -> Void)?) async throws(ClientError) -> OpenedSecret {
+    private func receive(
+        _ first: HTTPClientResponse.Body?, link: Link, api: APIClient, claimToken: SecretBytes,
+        proof: SecretBytes?, passwordKey: SecretBytes?, session: OpenSession?,
+        into sink: some PlaintextSink,
+        progress: (@Sendable (Int) -> Void)?
+    ) async throws(ClientError) -> OpenedSecret {
         let opener = EnvelopeOpener(linkKey: link.key, passwordKey: passwordKey)
         let state = ReceiveState()
         var body: HTTPClientResponse.Body? = first
@@ -211,8 +224,9 @@ public struct SecretOpener: Sendable {
             while true {
                 do {
                     if body == nil, let session {
-                        body = try await fetchAgain(api: api, link: link, claimToken: claimToken, session: session,
-                                                    proof: proof, from: state.received)
+                        body = try await fetchAgain(
+                            api: api, link: link, claimToken: claimToken, session: session,
+                            proof: proof, from: state.received)
                     }
                     try await consume(body!, opener: opener, state: state, sink: sink, progress: progress)
                     break
@@ -228,8 +242,9 @@ public struct SecretOpener: Sendable {
             }
             let target = state.output.reserve(state.pending + opener.maximumFinishOutput, keeping: state.pending)
             state.pending += try opener.finish(into: UnsafeMutableRawBufferPointer(rebasing: target[state.pending...]))
-            try await deliver(UnsafeRawBufferPointer(rebasing: target.prefix(state.pending)), opener: opener, sink: sink,
-                              started: &state.started)
+            try await deliver(
+                UnsafeRawBufferPointer(rebasing: target.prefix(state.pending)), opener: opener, sink: sink,
+                started: &state.started)
             try await sink.commit()
         } catch {
             await sink.abandon()
@@ -253,11 +268,14 @@ public struct SecretOpener: Sendable {
 
     /// The envelope of an open session from `offset`; a failure the network or a busy server
     /// may have caused is a `StreamCut`, to be tried again.
-    private func fetchAgain(api: APIClient, link: Link, claimToken: SecretBytes, session: OpenSession,
-                            proof: SecretBytes?, from offset: Int) async throws -> HTTPClientResponse.Body {
+    private func fetchAgain(
+        api: APIClient, link: Link, claimToken: SecretBytes, session: OpenSession,
+        proof: SecretBytes?, from offset: Int
+    ) async throws -> HTTPClientResponse.Body {
         do {
-            return try await api.envelope(id: link.id, claimToken: claimToken, session: session.secret,
-                                          passwordProof: proof, from: offset)
+            return try await api.envelope(
+                id: link.id, claimToken: claimToken, session: session.secret,
+                passwordProof: proof, from: offset)
         } catch .network(let message, let hint) {
             throw StreamCut(error: .network(message, hint: hint))
         } catch .server(let status, let code, let message) where status >= 500 {
@@ -281,8 +299,10 @@ public struct SecretOpener: Sendable {
         var received = 0
     }
 
-    private func consume(_ body: HTTPClientResponse.Body, opener: EnvelopeOpener, state: ReceiveState,
-                         sink: some PlaintextSink, progress: (@Sendable (Int) -> Void)?) async throws {
+    private func consume(
+        _ body: HTTPClientResponse.Body, opener: EnvelopeOpener, state: ReceiveState,
+        sink: some PlaintextSink, progress: (@Sendable (Int) -> Void)?
+    ) async throws {
         var iterator = body.makeAsyncIterator()
         while true {
             let next: ByteBuffer?
@@ -293,16 +313,18 @@ public struct SecretOpener: Sendable {
             }
             guard let piece = next else { return }
             state.received += piece.readableBytes
-            let target = state.output.reserve(state.pending + opener.maximumUpdateOutput(inputCount: piece.readableBytes),
-                                              keeping: state.pending)
+            let target = state.output.reserve(
+                state.pending + opener.maximumUpdateOutput(inputCount: piece.readableBytes),
+                keeping: state.pending)
             let pending = state.pending
             let count = try piece.withUnsafeReadableBytes { (sealed) throws(BurnlinkError) -> Int in
                 try opener.update(sealed, into: UnsafeMutableRawBufferPointer(rebasing: target[pending...]))
             }
             state.pending += count
             if state.pending >= Self.deliverySize {
-                try await deliver(UnsafeRawBufferPointer(rebasing: target.prefix(state.pending)), opener: opener,
-                                  sink: sink, started: &state.started)
+                try await deliver(
+                    UnsafeRawBufferPointer(rebasing: target.prefix(state.pending)), opener: opener,
+                    sink: sink, started: &state.started)
                 state.pending = 0
             }
             progress?(state.received)
@@ -347,8 +369,10 @@ public struct SecretOpener: Sendable {
 
     static let deliverySize = 1 << 20
 
-    private func deliver(_ content: UnsafeRawBufferPointer, opener: EnvelopeOpener, sink: some PlaintextSink,
-                         started: inout Bool) async throws(ClientError) {
+    private func deliver(
+        _ content: UnsafeRawBufferPointer, opener: EnvelopeOpener, sink: some PlaintextSink,
+        started: inout Bool
+    ) async throws(ClientError) {
         if !started, let metadata = opener.metadata {
             try await sink.begin(metadata)
             started = true

@@ -2,12 +2,13 @@ import AsyncAlgorithms
 import AsyncHTTPClient
 import BurnlinkCore
 import BurnlinkProtocol
+import NIOCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import NIOCore
 
 /// What to send and how.
 public struct SendOptions: Sendable {
@@ -48,8 +49,10 @@ public struct SecretSender: Sendable {
 
     /// `contentSize` is the input's size when known (a regular file), so uploads carry a
     /// Content-Length and an oversized secret is refused before it is sent.
-    public func send(_ input: PlaintextReader, contentSize: Int?, options: SendOptions,
-                     progress: (@Sendable (Int) -> Void)? = nil) async throws(ClientError) -> [SentSecret] {
+    public func send(
+        _ input: PlaintextReader, contentSize: Int?, options: SendOptions,
+        progress: (@Sendable (Int) -> Void)? = nil
+    ) async throws(ClientError) -> [SentSecret] {
         precondition(options.recipients >= 1)
         let first = try await input.next()
         if first.isEmpty && !options.allowEmpty {
@@ -73,9 +76,10 @@ public struct SecretSender: Sendable {
         let bodies: [HTTPClientRequest.Body]
         let streams = !(input.reachedEnd && first.count <= Self.wholeUploadLimit)
         if streams {
-            let length: HTTPClientRequest.Body.Length = contentSize.map {
-                .known(Int64(Envelope.sealedCount(contentCount: $0, metadata: options.metadata)))
-            } ?? .unknown
+            let length: HTTPClientRequest.Body.Length =
+                contentSize.map {
+                    .known(Int64(Envelope.sealedCount(contentCount: $0, metadata: options.metadata)))
+                } ?? .unknown
             bodies = recipients.map { .stream($0.channel, length: length) }
         } else {
             bodies = recipients.map { .bytes($0.sealedWhole(first)) }
@@ -131,8 +135,10 @@ public struct SecretSender: Sendable {
 
     /// Reads the input once and feeds every recipient's sealer; each `send` waits until
     /// that upload has taken the piece, so memory stays at a piece per recipient.
-    private static func produce(input: PlaintextReader, recipients: [Recipient],
-                                progress: (@Sendable (Int) -> Void)?) async throws {
+    private static func produce(
+        input: PlaintextReader, recipients: [Recipient],
+        progress: (@Sendable (Int) -> Void)?
+    ) async throws {
         var piece = input.lastPiece  // the first piece, already read
         var total = 0
         while !piece.isEmpty {
@@ -155,7 +161,10 @@ public struct SecretSender: Sendable {
 
     private func createHeaders(_ recipient: Recipient, options: SendOptions) -> [(String, String)] {
         var headers = [
-            (API.Header.claimVerifier, Base64URL.encode(KeySchedule.verifier(of: KeySchedule.claimToken(linkKey: recipient.linkKey)))),
+            (
+                API.Header.claimVerifier,
+                Base64URL.encode(KeySchedule.verifier(of: KeySchedule.claimToken(linkKey: recipient.linkKey)))
+            ),
             (API.Header.receiptVerifier, Base64URL.encode(KeySchedule.verifier(of: recipient.receiptToken))),
             (API.Header.maxViews, String(options.views)),
         ]
@@ -180,11 +189,13 @@ public struct SecretSender: Sendable {
         do {
             _ = try Link(parsing: link)
         } catch {
-            throw .network("the server's public URL '\(TerminalEscaper.escaped(base))' does not make a valid link (\(error)); the secret was revoked",
-                           hint: "the server's operator must fix its --public-url (https://host[:port], nothing after it)")
+            throw .network(
+                "the server's public URL '\(TerminalEscaper.escaped(base))' does not make a valid link (\(error)); the secret was revoked",
+                hint: "the server's operator must fix its --public-url (https://host[:port], nothing after it)")
         }
-        return SentSecret(link: link, receipt: SenderReceipt(server: api.endpoint.baseURL, id: id, token: recipient.receiptToken),
-                          expiresAt: response.expiresAt, maxViews: response.maxViews)
+        return SentSecret(
+            link: link, receipt: SenderReceipt(server: api.endpoint.baseURL, id: id, token: recipient.receiptToken),
+            expiresAt: response.expiresAt, maxViews: response.maxViews)
     }
 
     /// Best effort: revokes what was created, for secrets whose link cannot be handed out.

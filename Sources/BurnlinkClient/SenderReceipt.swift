@@ -1,4 +1,5 @@
 import BurnlinkCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -28,15 +29,17 @@ public struct SenderReceipt: Sendable {
     }
 
     public init(parsing text: String) throws(ClientError) {
-        let usage = ClientError.usage("this is not a burnlink receipt",
-                                      hint: "a receipt starts with '\(Self.prefix)'; the link itself is not a receipt")
+        let usage = ClientError.usage(
+            "this is not a burnlink receipt",
+            hint: "a receipt starts with '\(Self.prefix)'; the link itself is not a receipt")
         guard text.hasPrefix(Self.prefix) else { throw usage }
         let parts = text.dropFirst(Self.prefix.count).split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let id = SecretID(encoded: parts[0]),
-              let token = Base64URL.decodeSecret(parts[1], count: KeySchedule.tokenByteCount),
-              let serverBytes = Base64URL.decode(parts[2]),
-              let server = String(validating: serverBytes, as: UTF8.self),
-              server.hasPrefix("https://") || server.hasPrefix("http://") else { throw usage }
+            let token = Base64URL.decodeSecret(parts[1], count: KeySchedule.tokenByteCount),
+            let serverBytes = Base64URL.decode(parts[2]),
+            let server = String(validating: serverBytes, as: UTF8.self),
+            server.hasPrefix("https://") || server.hasPrefix("http://")
+        else { throw usage }
         self.init(server: server, id: id, token: token)
     }
 }

@@ -1,4 +1,5 @@
 import BurnlinkCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -17,9 +18,10 @@ public struct ServerEndpoint: Sendable, Equatable {
         var url = text.trimmingWhitespace()
         while url.hasSuffix("/") { url.removeLast() }
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
-              scheme == "https" || scheme == "http", let host = components.host, !host.isEmpty,
-              components.user == nil, components.password == nil, components.query == nil, components.fragment == nil,
-              components.path.isEmpty else {
+            scheme == "https" || scheme == "http", let host = components.host, !host.isEmpty,
+            components.user == nil, components.password == nil, components.query == nil, components.fragment == nil,
+            components.path.isEmpty
+        else {
             throw .usage("invalid server URL '\(text)'", hint: "expected https://host[:port], e.g. https://burn.example.com")
         }
         // The scheme in lower case, and a host the link grammar takes: a link built on this
@@ -27,12 +29,14 @@ public struct ServerEndpoint: Sendable, Equatable {
         url = scheme + url.dropFirst(scheme.count)
         let probe = "\(url)/s/\(SecretID.random().encoded)#\(Base64URL.encode([UInt8](repeating: 0, count: Link.keyByteCount)))"
         guard (try? Link(parsing: probe)) != nil else {
-            throw .usage("invalid server URL '\(text)': its host is not one a link can carry",
-                         hint: "a host is letters, digits, '.' and '-', an IPv4 address, or an IPv6 address in brackets")
+            throw .usage(
+                "invalid server URL '\(text)': its host is not one a link can carry",
+                hint: "a host is letters, digits, '.' and '-', an IPv4 address, or an IPv6 address in brackets")
         }
         if scheme == "http", !insecure, !Self.isLoopback(host) {
-            throw .usage("refusing plain http:// to \(host): the secret's ciphertext and tokens would travel unprotected",
-                         hint: "use https://, or pass --insecure if you really mean it")
+            throw .usage(
+                "refusing plain http:// to \(host): the secret's ciphertext and tokens would travel unprotected",
+                hint: "use https://, or pass --insecure if you really mean it")
         }
         baseURL = url
     }
@@ -51,14 +55,16 @@ public struct ServerEndpoint: Sendable, Equatable {
         if bare == "localhost" { return true }
         // Strict dotted decimal: resolvers read "0127.0.0.1" as octal and "127.1" as 127.0.0.1.
         let parts = bare.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts.allSatisfy({ part in
-            !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCIIDigitCharacter)
-                && (part == "0" || part.first != "0") && Int(part)! <= 255
-        }) else { return false }
+        guard parts.count == 4,
+            parts.allSatisfy({ part in
+                !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCIIDigitCharacter)
+                    && (part == "0" || part.first != "0") && Int(part)! <= 255
+            })
+        else { return false }
         return parts[0] == "127"
     }
 }
 
-private extension Character {
-    var isASCIIDigitCharacter: Bool { isASCII && isNumber }
+extension Character {
+    fileprivate var isASCIIDigitCharacter: Bool { isASCII && isNumber }
 }

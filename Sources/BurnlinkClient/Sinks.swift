@@ -1,5 +1,6 @@
 import BurnlinkCore
 import SystemPackage
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else

@@ -1,4 +1,5 @@
 import CSodium
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -41,8 +42,9 @@ public enum Base64URL {
             output.withUnsafeMutableBufferPointer { out in
                 input.withMemoryRebound(to: CChar.self) { chars in
                     // A nil end pointer makes libsodium fail unless the whole input is consumed.
-                    sodium_base642bin(out.baseAddress!, out.count, chars.baseAddress!, chars.count,
-                                      nil, &written, nil, variant)
+                    sodium_base642bin(
+                        out.baseAddress!, out.count, chars.baseAddress!, chars.count,
+                        nil, &written, nil, variant)
                 }
             }
         }

@@ -1,4 +1,5 @@
 import CSodium
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -73,8 +74,9 @@ public final class EnvelopeSealer {
     private var finished = false
 
     public convenience init(linkKey: SecretBytes, passwordKey: SecretBytes? = nil, metadata: InnerMetadata) {
-        self.init(linkKey: linkKey, passwordKey: passwordKey, metadata: metadata,
-                  noncePrefix: Sodium.randomBytes(count: Envelope.noncePrefixCount))
+        self.init(
+            linkKey: linkKey, passwordKey: passwordKey, metadata: metadata,
+            noncePrefix: Sodium.randomBytes(count: Envelope.noncePrefixCount))
     }
 
     /// With a chosen nonce prefix: for known-answer vectors only, never for real secrets.
@@ -125,8 +127,9 @@ public final class EnvelopeSealer {
             }
             if pendingCount == 0 && input.count > Envelope.chunkSize {
                 // Seal straight from the caller's buffer: no copy for all but the tail.
-                written += seal(UnsafeRawBufferPointer(rebasing: input.prefix(Envelope.chunkSize)),
-                                final: false, into: output, at: written)
+                written += seal(
+                    UnsafeRawBufferPointer(rebasing: input.prefix(Envelope.chunkSize)),
+                    final: false, into: output, at: written)
                 input = UnsafeRawBufferPointer(rebasing: input.dropFirst(Envelope.chunkSize))
                 continue
             }
@@ -144,8 +147,9 @@ public final class EnvelopeSealer {
         precondition(output.count >= maximumFinishOutput, "output too small")
         var written = takeHeader(into: output)
         // Metadata is at least 4 bytes, so the final chunk is never empty.
-        written += seal(UnsafeRawBufferPointer(rebasing: pending.prefix(pendingCount)), final: true,
-                        into: output, at: written)
+        written += seal(
+            UnsafeRawBufferPointer(rebasing: pending.prefix(pendingCount)), final: true,
+            into: output, at: written)
         Sodium.wipe(pending)
         pendingCount = 0
         finished = true
@@ -174,8 +178,10 @@ public final class EnvelopeSealer {
         return pendingHeader.count
     }
 
-    private func seal(_ chunk: UnsafeRawBufferPointer, final: Bool,
-                      into output: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+    private func seal(
+        _ chunk: UnsafeRawBufferPointer, final: Bool,
+        into output: UnsafeMutableRawBufferPointer, at offset: Int
+    ) -> Int {
         let nonce = Envelope.nonce(prefix: noncePrefix, counter: counter, final: final)
         counter += 1
         return SecretBox.seal(chunk, nonce: nonce, key: payloadKey, into: output.baseAddress! + offset)
@@ -221,7 +227,8 @@ public final class EnvelopeOpener {
 
     /// Opens every chunk of `sealed` that is known not to be the last; writes their
     /// content to `output` (at least `maximumUpdateOutput` bytes) and returns the count.
-    public func update(_ sealed: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(BurnlinkError) -> Int {
+    public func update(_ sealed: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(BurnlinkError) -> Int
+    {
         try checkUsable()
         precondition(output.count >= maximumUpdateOutput(inputCount: sealed.count), "output too small")
         do throws(BurnlinkError) {
@@ -233,8 +240,9 @@ public final class EnvelopeOpener {
                     pendingCount = 0
                 }
                 if pendingCount == 0 && input.count > Envelope.sealedChunkSize {
-                    written += try open(UnsafeRawBufferPointer(rebasing: input.prefix(Envelope.sealedChunkSize)),
-                                        final: false, into: output, at: written)
+                    written += try open(
+                        UnsafeRawBufferPointer(rebasing: input.prefix(Envelope.sealedChunkSize)),
+                        final: false, into: output, at: written)
                     input = UnsafeRawBufferPointer(rebasing: input.dropFirst(Envelope.sealedChunkSize))
                     continue
                 }
@@ -287,14 +295,16 @@ public final class EnvelopeOpener {
 
     /// Convenience over `update` for callers holding the envelope in an array.
     public func update(_ sealed: some ContiguousBytes) throws(BurnlinkError) -> [UInt8] {
-        let result = sealed.withUnsafeBytes { input in Result { () throws(BurnlinkError) in
-            var output = [UInt8](repeating: 0, count: maximumUpdateOutput(inputCount: input.count))
-            let result = output.withUnsafeMutableBytes { buffer in
-                Result { () throws(BurnlinkError) in try update(input, into: buffer) }
+        let result = sealed.withUnsafeBytes { input in
+            Result { () throws(BurnlinkError) in
+                var output = [UInt8](repeating: 0, count: maximumUpdateOutput(inputCount: input.count))
+                let result = output.withUnsafeMutableBytes { buffer in
+                    Result { () throws(BurnlinkError) in try update(input, into: buffer) }
+                }
+                output.removeSubrange(try result.get()...)
+                return output
             }
-            output.removeSubrange(try result.get()...)
-            return output
-        } }
+        }
         return try result.get()
     }
 
@@ -329,8 +339,10 @@ public final class EnvelopeOpener {
         return UnsafeRawBufferPointer(rebasing: input.dropFirst(take))
     }
 
-    private func open(_ chunk: UnsafeRawBufferPointer, final: Bool,
-                      into output: UnsafeMutableRawBufferPointer, at offset: Int) throws(BurnlinkError) -> Int {
+    private func open(
+        _ chunk: UnsafeRawBufferPointer, final: Bool,
+        into output: UnsafeMutableRawBufferPointer, at offset: Int
+    ) throws(BurnlinkError) -> Int {
         guard let payloadKey, chunk.count > Envelope.tagCount else { throw .truncated }
         let nonce = Envelope.nonce(prefix: noncePrefix, counter: counter, final: final)
         let target = output.baseAddress! + offset
@@ -364,12 +376,13 @@ public final class EnvelopeOpener {
     }
 }
 
-
 /// `crypto_secretbox_easy` and its inverse over raw buffers: tag (16 bytes) then ciphertext.
 enum SecretBox {
     /// Writes `message.count + tagCount` bytes to `output`; returns that count.
-    static func seal(_ message: UnsafeRawBufferPointer, nonce: [UInt8], key: SecretBytes,
-                     into output: UnsafeMutableRawPointer) -> Int {
+    static func seal(
+        _ message: UnsafeRawBufferPointer, nonce: [UInt8], key: SecretBytes,
+        into output: UnsafeMutableRawPointer
+    ) -> Int {
         Sodium.ensureReady()
         precondition(nonce.count == Int(crypto_secretbox_NONCEBYTES) && key.count == Int(crypto_secretbox_KEYBYTES))
         key.withUnsafeBytes { keyBytes in
@@ -383,8 +396,10 @@ enum SecretBox {
 
     /// Writes `box.count - tagCount` bytes to `output` and returns that count, or nil
     /// (writing nothing) when the box does not authenticate.
-    static func open(_ box: UnsafeRawBufferPointer, nonce: [UInt8], key: SecretBytes,
-                     into output: UnsafeMutableRawPointer) -> Int? {
+    static func open(
+        _ box: UnsafeRawBufferPointer, nonce: [UInt8], key: SecretBytes,
+        into output: UnsafeMutableRawPointer
+    ) -> Int? {
         Sodium.ensureReady()
         precondition(nonce.count == Int(crypto_secretbox_NONCEBYTES) && key.count == Int(crypto_secretbox_KEYBYTES))
         guard box.count >= Envelope.tagCount else { return nil }

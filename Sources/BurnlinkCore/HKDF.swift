@@ -1,4 +1,5 @@
 import CSodium
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -42,7 +43,9 @@ extension BurnlinkCrypto {
                         hmac(key: key, parts: [previous, ByteArray(info), [counter]])
                     }
                     let take = min(hashLength, length - written)
-                    block.withUnsafeBytes { okm.baseAddress!.advanced(by: written).copyMemory(from: $0.baseAddress!, byteCount: take) }
+                    block.withUnsafeBytes {
+                        okm.baseAddress!.advanced(by: written).copyMemory(from: $0.baseAddress!, byteCount: take)
+                    }
                     written += take
                     previous = block
                     counter &+= 1

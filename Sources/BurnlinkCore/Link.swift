@@ -21,7 +21,8 @@ public struct SecretID: Hashable, Sendable, CustomStringConvertible {
 
     public init?(encoded: some StringProtocol) {
         guard encoded.utf8.count == Self.encodedCount,
-              let bytes = Base64URL.decode(encoded, count: Self.byteCount) else { return nil }
+            let bytes = Base64URL.decode(encoded, count: Self.byteCount)
+        else { return nil }
         self.bytes = bytes
         self.encoded = String(encoded)
     }
@@ -109,7 +110,8 @@ public struct Link: Sendable {
 
         guard let fragment, !fragment.isEmpty else { throw .malformedLink(.missingFragment) }
         guard fragment.utf8.count == Self.keyEncodedCount,
-              let key = Base64URL.decodeSecret(fragment, count: Self.keyByteCount) else {
+            let key = Base64URL.decodeSecret(fragment, count: Self.keyByteCount)
+        else {
             throw .malformedLink(.badKey)
         }
         try self.init(scheme: scheme, host: host, port: port, id: id, key: key)
@@ -135,9 +137,10 @@ public struct Link: Sendable {
         guard isValidHost(host) else { throw .malformedLink(.badHost) }
         guard let portPart else { return (host, nil) }
         guard (1...5).contains(portPart.count),
-              portPart.allSatisfy({ (0x30...0x39).contains($0.value) }),  // ASCII digits only
-              portPart.first != "0",
-              let port = Int(Substring(portPart)), (1...65535).contains(port) else {
+            portPart.allSatisfy({ (0x30...0x39).contains($0.value) }),  // ASCII digits only
+            portPart.first != "0",
+            let port = Int(Substring(portPart)), (1...65535).contains(port)
+        else {
             throw .malformedLink(.badPort)
         }
         return (host, port)
@@ -149,9 +152,10 @@ public struct Link: Sendable {
             // IPv6 literal: brackets around hex digits, ':' and '.' (for embedded IPv4).
             guard bytes.count >= 4, bytes.last == UInt8(ascii: "]") else { return false }
             let inner = bytes.dropFirst().dropLast()
-            return inner.contains(UInt8(ascii: ":")) && inner.allSatisfy { byte in
-                isHexDigit(byte) || byte == UInt8(ascii: ":") || byte == UInt8(ascii: ".")
-            }
+            return inner.contains(UInt8(ascii: ":"))
+                && inner.allSatisfy { byte in
+                    isHexDigit(byte) || byte == UInt8(ascii: ":") || byte == UInt8(ascii: ".")
+                }
         }
         guard (1...253).contains(bytes.count) else { return false }
         return bytes.allSatisfy { byte in

@@ -1,4 +1,5 @@
 import CSodium
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -28,7 +29,8 @@ public struct KDFParameters: Equatable, Sendable {
             throw .badKDFParameters("ops must be \(Self.opsRange.lowerBound) to \(Self.opsRange.upperBound), got \(ops)")
         }
         guard Self.memoryRange.contains(memory) else {
-            throw .badKDFParameters("mem must be \(Self.memoryRange.lowerBound) to \(Self.memoryRange.upperBound) bytes, got \(memory)")
+            throw .badKDFParameters(
+                "mem must be \(Self.memoryRange.lowerBound) to \(Self.memoryRange.upperBound) bytes, got \(memory)")
         }
         guard memory % 1024 == 0 else {
             throw .badKDFParameters("mem must be a multiple of 1024 bytes, got \(memory)")
@@ -70,7 +72,8 @@ public struct KDFParameters: Equatable, Sendable {
         let memory = try Self.decimal(fields[2], named: "mem", position: "third")
         guard fields[3].hasPrefix("salt=") else { throw .badKDFParameters("the fourth field must be salt=S") }
         guard
-              let salt = Base64URL.decode(fields[3].dropFirst("salt=".count), count: Self.saltByteCount) else {
+            let salt = Base64URL.decode(fields[3].dropFirst("salt=".count), count: Self.saltByteCount)
+        else {
             throw .badKDFParameters("salt must be \(Self.saltByteCount) bytes in base64url")
         }
         try self.init(ops: ops, memory: memory, salt: salt)
@@ -82,9 +85,10 @@ public struct KDFParameters: Equatable, Sendable {
         guard field.hasPrefix(prefix) else { throw .badKDFParameters("the \(position) field must be \(name)=N") }
         let digits = field.dropFirst(prefix.count)
         guard (1...20).contains(digits.count),
-              digits.allSatisfy({ $0.isASCII && $0.isNumber }),
-              digits == "0" || !digits.hasPrefix("0"),
-              let value = UInt64(digits) else {
+            digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+            digits == "0" || !digits.hasPrefix("0"),
+            let value = UInt64(digits)
+        else {
             throw .badKDFParameters("\(name) must be a decimal number")
         }
         return value

@@ -3,7 +3,8 @@ extension StringProtocol {
     /// `package`: a convenience of this project's modules, not part of its public API.
     package func trimmingWhitespace() -> String {
         guard let first = firstIndex(where: { !$0.isWhitespace }),
-              let last = lastIndex(where: { !$0.isWhitespace }) else { return "" }
+            let last = lastIndex(where: { !$0.isWhitespace })
+        else { return "" }
         return String(self[first...last])
     }
 }
@@ -58,7 +59,8 @@ public struct TerminalEscaper: Sendable {
             }
             let end = min(index + length, input.count)
             guard length > 1, let character = String(validating: input[index..<end], as: UTF8.self),
-                  let scalar = character.unicodeScalars.first else {
+                let scalar = character.unicodeScalars.first
+            else {
                 appendByteEscape(byte, to: &output)
                 index += 1
                 continue

@@ -163,8 +163,10 @@ public struct ReceiptResponse: Codable, Equatable, Sendable {
     /// Each claim with its delivery, oldest first (`viewedAt` lists the same times).
     public var views: [ReceiptView]
 
-    public init(state: ReceiptState, createdAt: Date, expiresAt: Date, maxViews: Int, viewsLeft: Int,
-                views: [ReceiptView], endedAt: Date?) {
+    public init(
+        state: ReceiptState, createdAt: Date, expiresAt: Date, maxViews: Int, viewsLeft: Int,
+        views: [ReceiptView], endedAt: Date?
+    ) {
         self.state = state
         self.createdAt = createdAt
         self.expiresAt = expiresAt
@@ -201,7 +203,8 @@ public struct ReceiptResponse: Codable, Equatable, Sendable {
         viewedAt = try container.decode([Date].self, forKey: .viewedAt)
         endedAt = try container.decodeIfPresent(Date.self, forKey: .endedAt)
         // A server from before claim sessions sends no `views`: its claims were sent, untracked.
-        views = try container.decodeIfPresent([ReceiptView].self, forKey: .views)
+        views =
+            try container.decodeIfPresent([ReceiptView].self, forKey: .views)
             ?? viewedAt.map { ReceiptView(viewedAt: $0, delivery: .sent, confirmedAt: nil) }
     }
 

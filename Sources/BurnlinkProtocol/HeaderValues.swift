@@ -1,4 +1,5 @@
 import BurnlinkCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -20,9 +21,10 @@ extension API {
         public static func decimal(_ value: some StringProtocol, in range: ClosedRange<Int>) -> Int? {
             // At most 10 digits, so the value always fits an Int and parsing stays cheap.
             guard !value.isEmpty, value.utf8.count <= 10,
-                  value.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
-                  value == "0" || value.utf8.first != 0x30,
-                  let number = Int(value), range.contains(number) else { return nil }
+                value.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+                value == "0" || value.utf8.first != 0x30,
+                let number = Int(value), range.contains(number)
+            else { return nil }
             return number
         }
 
@@ -56,16 +58,19 @@ extension API {
         /// For messages: the creator-token grammar in words.
         public static let creatorTokenGrammar = "16 to 512 characters of A-Z a-z 0-9 - . _ ~ + / ="
 
-        private static let creatorTokenAlphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=".utf8)
+        private static let creatorTokenAlphabet = Set(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=".utf8)
 
         /// `Range: bytes=N-`, the only range form the envelope route takes: N as ASCII
         /// digits without a leading zero (at most 18, so it always fits). Anything else: nil.
         public static func rangeStart(_ value: some StringProtocol) -> Int? {
-            let prefix = "bytes=", bytes = Array(value.utf8)
+            let prefix = "bytes="
+            let bytes = Array(value.utf8)
             guard bytes.count > prefix.utf8.count + 1, bytes.starts(with: prefix.utf8), bytes.last == 0x2D else { return nil }
             let digits = String(decoding: bytes.dropFirst(prefix.utf8.count).dropLast(), as: UTF8.self)
             guard digits.utf8.count <= 18, digits.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
-                  digits == "0" || digits.utf8.first != 0x30 else { return nil }
+                digits == "0" || digits.utf8.first != 0x30
+            else { return nil }
             return Int(digits)
         }
 
@@ -73,7 +78,8 @@ extension API {
         /// itself), without surrounding white space; nil when there is none.
         public static func lastForwardedAddress(_ value: some StringProtocol) -> String? {
             guard let last = value.split(separator: ",").last?.trimmingWhitespace(),
-                  !last.isEmpty else { return nil }
+                !last.isEmpty
+            else { return nil }
             return last
         }
     }

@@ -5,8 +5,12 @@
 public enum Quantity {
     /// Bytes, with an optional unit: B, KiB, MiB, GiB (binary) or KB, MB, GB (decimal).
     public static func bytes(_ text: some StringProtocol) -> Int? {
-        scaled(text, units: [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10),
-                             ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1)])
+        scaled(
+            text,
+            units: [
+                ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10),
+                ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1),
+            ])
     }
 
     /// Whole seconds, with an optional unit: s, m, h, d, w (seconds without one).
@@ -24,7 +28,8 @@ public enum Quantity {
 
     /// `bytes` in the largest binary unit that divides it: 104857600 as "100MiB".
     public static func text(bytes: Int) -> String {
-        for (unit, factor) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes >= factor && bytes % factor == 0 {
+        for (unit, factor) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes >= factor && bytes % factor == 0
+        {
             return "\(bytes / factor)\(unit)"
         }
         return "\(bytes)B"
@@ -53,7 +58,8 @@ public enum Quantity {
         }
         // At most 18 digits, so the number itself always fits an Int.
         guard (1...18).contains(digits.utf8.count), digits.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
-              let number = Int(digits) else { return nil }
+            let number = Int(digits)
+        else { return nil }
         let (product, overflow) = number.multipliedReportingOverflow(by: factor)
         return overflow ? nil : product
     }

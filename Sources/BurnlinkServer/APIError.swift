@@ -9,16 +9,19 @@ public struct APIError: HTTPResponseError, Sendable {
     public var body: ErrorResponse
     public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String,
-                attemptsLeft: Int? = nil, headers: HTTPFields = [:]) {
+    public init(
+        _ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String,
+        attemptsLeft: Int? = nil, headers: HTTPFields = [:]
+    ) {
         self.status = status
         self.body = ErrorResponse(error: code, message: message, attemptsLeft: attemptsLeft)
         self.headers = headers
     }
 
     /// The one answer for missing, expired, used, revoked, burned and wrong-token secrets.
-    public static let notFound = APIError(.notFound, .notFound,
-                                          "no such secret: it may have been read already, expired, or never existed")
+    public static let notFound = APIError(
+        .notFound, .notFound,
+        "no such secret: it may have been read already, expired, or never existed")
 
     public static func badHeader(_ name: String, _ problem: String) -> APIError {
         APIError(.badRequest, .badRequest, "header \(name): \(problem)")
@@ -38,33 +41,38 @@ public struct APIError: HTTPResponseError, Sendable {
     public static func tooManyUploads(limit: Int) -> APIError {
         var headers = HTTPFields()
         headers[.retryAfter] = "1"
-        return APIError(.tooManyRequests, .rateLimited,
-                        "too many uploads in progress from this address (at most \(limit) at once); retry when one has finished",
-                        headers: headers)
+        return APIError(
+            .tooManyRequests, .rateLimited,
+            "too many uploads in progress from this address (at most \(limit) at once); retry when one has finished",
+            headers: headers)
     }
 
     /// 401: the secret has a password and no proof came. Nothing used, no attempt counted.
-    public static let passwordRequired = APIError(.unauthorized, .passwordRequired,
-                                                  "this secret is protected by a password: send \(API.Header.passwordProof)",
-                                                  headers: [.wwwAuthenticate: #"Burnlink-Password-Proof realm="burnlink""#])
+    public static let passwordRequired = APIError(
+        .unauthorized, .passwordRequired,
+        "this secret is protected by a password: send \(API.Header.passwordProof)",
+        headers: [.wwwAuthenticate: #"Burnlink-Password-Proof realm="burnlink""#])
 
     /// 403: a wrong proof; nothing was revealed, `attemptsLeft` remain.
     public static func wrongPassword(attemptsLeft: Int) -> APIError {
         APIError(.forbidden, .wrongPassword, "wrong password; nothing was revealed", attemptsLeft: attemptsLeft)
     }
 
-    public static let storageFull = APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), .storageFull,
-                                             "the server's storage quota is used up; retry later or send something smaller")
+    public static let storageFull = APIError(
+        .init(code: 507, reasonPhrase: "Insufficient Storage"), .storageFull,
+        "the server's storage quota is used up; retry later or send something smaller")
 
     /// 401 for a create without a valid creator token. The challenge names the scheme;
     /// `invalid_token` only when one was presented (RFC 6750 section 3).
     public static func creatorTokenRequired(presented: Bool) -> APIError {
         var headers = HTTPFields()
         headers[.wwwAuthenticate] = presented ? #"Bearer realm="burnlink", error="invalid_token""# : #"Bearer realm="burnlink""#
-        return APIError(.unauthorized, .creatorTokenRequired,
-                        presented ? "this creator token is not accepted here"
-                                  : "this server only accepts secrets from holders of a creator token: send Authorization: Bearer <token>",
-                        headers: headers)
+        return APIError(
+            .unauthorized, .creatorTokenRequired,
+            presented
+                ? "this creator token is not accepted here"
+                : "this server only accepts secrets from holders of a creator token: send Authorization: Bearer <token>",
+            headers: headers)
     }
 
     static let unavailable = APIError(.serviceUnavailable, .unavailable, "the server's storage is unavailable; retry later")

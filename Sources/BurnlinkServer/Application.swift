@@ -20,8 +20,9 @@ public func buildApplication(
 
     let notifier = ReceiptNotifier()
     let router = makeRouter(configuration: configuration, store: store, clock: clock, metrics: metrics, notifier: notifier)
-    let sweeper = Sweeper(store: store, clock: clock, interval: configuration.sweepInterval,
-                          receiptRetention: configuration.receiptRetention, metrics: metrics, logger: logger)
+    let sweeper = Sweeper(
+        store: store, clock: clock, interval: configuration.sweepInterval,
+        receiptRetention: configuration.receiptRetention, metrics: metrics, logger: logger)
     var app = Application(
         router: router,
         // The idle timeout also ends uploads whose body stalls (slow-loris): the connection
@@ -109,8 +110,9 @@ func makeRouter(
     router.head("/healthz", use: health)
     router.get("/metrics") { _, _ -> Response in
         if let bytes = try? await store.storedBytes() { metrics.setStoredBytes(bytes) }
-        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                        body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+            body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
     }
     allowedMethods.load(router.routes)
     return router

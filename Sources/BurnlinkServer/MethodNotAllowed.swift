@@ -33,9 +33,10 @@ final class AllowedMethods: Sendable {
         let segments = Self.segments(path)
         return routes.withLock { routes in
             routes.first { route in
-                route.segments.count == segments.count && zip(route.segments, segments).allSatisfy { pattern, segment in
-                    pattern.hasPrefix("{") && pattern.hasSuffix("}") ? !segment.isEmpty : pattern == segment
-                }
+                route.segments.count == segments.count
+                    && zip(route.segments, segments).allSatisfy { pattern, segment in
+                        pattern.hasPrefix("{") && pattern.hasSuffix("}") ? !segment.isEmpty : pattern == segment
+                    }
             }?.methods
         }
     }

@@ -7,7 +7,8 @@ import Logging
 /// Headers every response carries, errors included: nothing is cached, nothing leaks
 /// through the referrer, nothing is sniffed or indexed.
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response
+    {
         var response = try await next(request, context)
         response.headers[.cacheControl] = "no-store"
         response.headers[.referrerPolicy] = "no-referrer"
@@ -23,7 +24,8 @@ struct ErrorResponseMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
     let allowedMethods: AllowedMethods
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response
+    {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
@@ -70,7 +72,8 @@ struct ErrorResponseMiddleware<Context: RequestContext>: RouterMiddleware {
 struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response
+    {
         let start = ContinuousClock.now
         var response = try await next(request, context)
         let route = context.endpointPath ?? "NotFound"

@@ -48,7 +48,8 @@ enum RequestParsing {
     /// compares. A missing or malformed token gives nil: callers answer it like a wrong one.
     static func bearerVerifier(_ request: Request) -> [UInt8]? {
         guard let value = request.headers[.authorization],
-              let token = API.HeaderValue.bearerToken(value) else { return nil }
+            let token = API.HeaderValue.bearerToken(value)
+        else { return nil }
         return BurnlinkCrypto.SHA256.hash(token)
     }
 
@@ -62,7 +63,8 @@ enum RequestParsing {
     /// Anything else there counts against the proxy's own address, never as a key of its own.
     static func client(_ request: Request, context: BurnlinkRequestContext, trustProxy: Bool) -> ClientKey {
         if trustProxy, let forwarded = request.headers[values: .xForwardedFor].last,
-           let last = API.HeaderValue.lastForwardedAddress(forwarded), let key = ClientKey(address: last) {
+            let last = API.HeaderValue.lastForwardedAddress(forwarded), let key = ClientKey(address: last)
+        {
             return key
         }
         return context.remoteAddress?.ipAddress.flatMap { ClientKey(address: $0) } ?? .unknown

@@ -21,8 +21,9 @@ extension SecretsController {
             offset = start
         }
         let now = clock.now()
-        let lookup = try await store.session(id: id, claimVerifier: verifier, sessionVerifier: sessionVerifier,
-                                             passwordProofVerifier: proof.map { BurnlinkCrypto.SHA256.hash($0) }, now: now)
+        let lookup = try await store.session(
+            id: id, claimVerifier: verifier, sessionVerifier: sessionVerifier,
+            passwordProofVerifier: proof.map { BurnlinkCrypto.SHA256.hash($0) }, now: now)
         switch lookup {
         case .notFound:
             throw failed(client, .notFound)
@@ -32,23 +33,28 @@ extension SecretsController {
             throw failed(client, .wrongPassword(attemptsLeft: attemptsLeft))
         case .open(let envelope):
             guard offset < envelope.size else {
-                throw APIError(.rangeNotSatisfiable, .rangeNotSatisfiable,
-                               "the range starts at or past the end of the envelope (\(envelope.size) bytes)",
-                               headers: [.contentRange: "bytes */\(envelope.size)"])
+                throw APIError(
+                    .rangeNotSatisfiable, .rangeNotSatisfiable,
+                    "the range starts at or past the end of the envelope (\(envelope.size) bytes)",
+                    headers: [.contentRange: "bytes */\(envelope.size)"])
             }
             var headers = HTTPFields()
             let left = max(1, Int(envelope.deadline.timeIntervalSince(now).rounded(.up)))
             headers[.burnlinkClaimWindow] = String(left)
-            return envelopeResponse(id: id, size: envelope.size, chunkCount: envelope.chunkCount, firstChunk: nil,
-                                    offset: offset, mustFinishRead: false, headers: headers)
+            return envelopeResponse(
+                id: id, size: envelope.size, chunkCount: envelope.chunkCount, firstChunk: nil,
+                offset: offset, mustFinishRead: false, headers: headers)
         }
     }
 
     @Sendable func confirm(_ request: Request, context: BurnlinkRequestContext) async throws -> Response {
         let client = try checkFailureBudget(request, context: context)
         let (id, verifier, sessionVerifier) = try sessionCredentials(request, context: context, client: client)
-        guard try await store.confirm(id: id, claimVerifier: verifier, sessionVerifier: sessionVerifier,
-                                      now: clock.now()) else {
+        guard
+            try await store.confirm(
+                id: id, claimVerifier: verifier, sessionVerifier: sessionVerifier,
+                now: clock.now())
+        else {
             throw failed(client, .notFound)
         }
         metrics.deliveryConfirmed()
@@ -58,11 +64,14 @@ extension SecretsController {
 
     /// The id, the claim token's verifier and the session secret's: anything missing or
     /// malformed is answered like a wrong token.
-    private func sessionCredentials(_ request: Request, context: BurnlinkRequestContext,
-                                    client: ClientKey) throws(APIError) -> (SecretID, [UInt8], [UInt8]) {
+    private func sessionCredentials(
+        _ request: Request, context: BurnlinkRequestContext,
+        client: ClientKey
+    ) throws(APIError) -> (SecretID, [UInt8], [UInt8]) {
         guard let id = RequestParsing.secretID(context),
-              let verifier = RequestParsing.bearerVerifier(request),
-              let session = request.headers[.burnlinkClaimSession].flatMap(API.HeaderValue.digest) else {
+            let verifier = RequestParsing.bearerVerifier(request),
+            let session = request.headers[.burnlinkClaimSession].flatMap(API.HeaderValue.digest)
+        else {
             throw failed(client, .notFound)
         }
         return (id, verifier, BurnlinkCrypto.SHA256.hash(session))

@@ -55,8 +55,9 @@ struct SecretsController: Sendable {
         metrics.secretCreated()
         context.logger.debug("secret stored", metadata: ["size": "\(size)"])
 
-        let body = CreateSecretResponse(id: record.id.encoded, expiresAt: record.expiresAt,
-                                        maxViews: record.maxViews, publicURL: configuration.publicURL)
+        let body = CreateSecretResponse(
+            id: record.id.encoded, expiresAt: record.expiresAt,
+            maxViews: record.maxViews, publicURL: configuration.publicURL)
         return try body.response(status: .created, from: request, context: context)
     }
 
@@ -77,7 +78,8 @@ struct SecretsController: Sendable {
             }
         }
         let maxExpiry = Int(configuration.maxExpiry)
-        let expiresIn = try RequestParsing.integer(request, .burnlinkExpiresIn, in: Int(configuration.minExpiry)...maxExpiry)
+        let expiresIn =
+            try RequestParsing.integer(request, .burnlinkExpiresIn, in: Int(configuration.minExpiry)...maxExpiry)
             ?? min(Int(configuration.defaultExpiry), maxExpiry)
         let maxViews = try RequestParsing.integer(request, .burnlinkMaxViews, in: API.maxViewsRange) ?? 1
         let now = clock.now()
@@ -90,8 +92,10 @@ struct SecretsController: Sendable {
     /// Streams the body into the store in chunk-sized rows and returns its size. A body
     /// that fits one chunk is stored in one transaction; a larger one is staged and made
     /// readable at once at the end. Over the limit, empty, or cut off: nothing remains.
-    private func receiveBody(_ body: RequestBody, for record: SecretRecord, quota: QuotaCheck?,
-                             context: BurnlinkRequestContext) async throws -> Int {
+    private func receiveBody(
+        _ body: RequestBody, for record: SecretRecord, quota: QuotaCheck?,
+        context: BurnlinkRequestContext
+    ) async throws -> Int {
         // One staged chunk may be written (a child task of `writes`) while the next one
         // arrives, so the network and the database work side by side; chunks still reach
         // the store in order.
@@ -100,8 +104,10 @@ struct SecretsController: Sendable {
         }
     }
 
-    private func receiveBody(_ body: RequestBody, for record: SecretRecord, quota: QuotaCheck?,
-                             context: BurnlinkRequestContext, writes: inout ThrowingTaskGroup<Void, any Error>) async throws -> Int {
+    private func receiveBody(
+        _ body: RequestBody, for record: SecretRecord, quota: QuotaCheck?,
+        context: BurnlinkRequestContext, writes: inout ThrowingTaskGroup<Void, any Error>
+    ) async throws -> Int {
         let chunkSize = StoreLimits.chunkSize
         var pending = ByteBuffer()
         var size = 0
@@ -181,7 +187,8 @@ struct SecretsController: Sendable {
         let client = try checkFailureBudget(request, context: context)
         guard let id = RequestParsing.secretID(context) else { throw failed(client, .notFound) }
         guard let verifier = RequestParsing.bearerVerifier(request),
-              let metadata = try await store.metadata(id: id, claimVerifier: verifier, now: clock.now()) else {
+            let metadata = try await store.metadata(id: id, claimVerifier: verifier, now: clock.now())
+        else {
             throw failed(client, .notFound)
         }
         return try metadata.response(from: request, context: context)
@@ -199,12 +206,15 @@ struct SecretsController: Sendable {
         // known before the decision, so the store records its digest in the same step.
         let chosen = try RequestParsing.digest(request, .burnlinkClaimSession)
         let now = clock.now()
-        let session = configuration.claimWindow > 0 ? chosen.map { SecretBytes(copying: $0) } ?? SecretBytes.random(count: 32) : nil
+        let session =
+            configuration.claimWindow > 0 ? chosen.map { SecretBytes(copying: $0) } ?? SecretBytes.random(count: 32) : nil
         let terms = session.map {
-            ClaimSessionTerms(verifier: BurnlinkCrypto.SHA256.hash($0), deadline: now.addingTimeInterval(configuration.claimWindow))
+            ClaimSessionTerms(
+                verifier: BurnlinkCrypto.SHA256.hash($0), deadline: now.addingTimeInterval(configuration.claimWindow))
         }
-        let result = try await store.claim(id: id, claimVerifier: verifier,
-                                           passwordProofVerifier: proof.map { BurnlinkCrypto.SHA256.hash($0) }, session: terms, now: now)
+        let result = try await store.claim(
+            id: id, claimVerifier: verifier,
+            passwordProofVerifier: proof.map { BurnlinkCrypto.SHA256.hash($0) }, session: terms, now: now)
         switch result {
         case .notFound:
             throw failed(client, .notFound)
@@ -216,8 +226,11 @@ struct SecretsController: Sendable {
         case .passwordAttemptsExhausted:
             metrics.secretBurned()
             notifier.notify(id)
-            throw failed(client, APIError(.forbidden, .passwordAttemptsExhausted,
-                                          "too many wrong passwords: the secret has been destroyed", attemptsLeft: 0))
+            throw failed(
+                client,
+                APIError(
+                    .forbidden, .passwordAttemptsExhausted,
+                    "too many wrong passwords: the secret has been destroyed", attemptsLeft: 0))
         case .granted(let grant):
             metrics.secretClaimed()
             notifier.notify(id)
@@ -227,16 +240,19 @@ struct SecretsController: Sendable {
                 headers[.burnlinkClaimSession] = session.base64URL
                 headers[.burnlinkClaimWindow] = String(Int(configuration.claimWindow.rounded(.up)))
             }
-            return envelopeResponse(id: id, size: grant.size, chunkCount: grant.chunkCount, firstChunk: grant.firstChunk,
-                                    mustFinishRead: grant.mustFinishRead, headers: headers)
+            return envelopeResponse(
+                id: id, size: grant.size, chunkCount: grant.chunkCount, firstChunk: grant.firstChunk,
+                mustFinishRead: grant.mustFinishRead, headers: headers)
         }
     }
 
     /// Streams the envelope from byte `offset` (200 from the start, else 206): chunk by
     /// chunk from the store, so memory stays flat whatever the size. A claim's first chunk
     /// came with its grant.
-    func envelopeResponse(id: SecretID, size: Int, chunkCount: Int, firstChunk: ByteBuffer?, offset: Int = 0,
-                          mustFinishRead: Bool, headers extra: HTTPFields) -> Response {
+    func envelopeResponse(
+        id: SecretID, size: Int, chunkCount: Int, firstChunk: ByteBuffer?, offset: Int = 0,
+        mustFinishRead: Bool, headers extra: HTTPFields
+    ) -> Response {
         var headers = extra
         headers[.contentType] = "application/octet-stream"
         if offset > 0 { headers[.contentRange] = "bytes \(offset)-\(size - 1)/\(size)" }
@@ -254,7 +270,9 @@ struct SecretsController: Sendable {
                         }
                         chunk = stored
                     }
-                    if index == offset / chunkSize { chunk.moveReaderIndex(forwardBy: min(offset % chunkSize, chunk.readableBytes)) }
+                    if index == offset / chunkSize {
+                        chunk.moveReaderIndex(forwardBy: min(offset % chunkSize, chunk.readableBytes))
+                    }
                     try await writer.write(chunk)
                 }
                 try await writer.finish(nil)
@@ -279,7 +297,8 @@ struct SecretsController: Sendable {
         var wait = 0
         if let text = request.uri.queryParameters.get("wait") {
             guard !text.isEmpty, text.count <= 3, text.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  let seconds = Int(text), (0...API.maximumReceiptWait).contains(seconds) else {
+                let seconds = Int(text), (0...API.maximumReceiptWait).contains(seconds)
+            else {
                 throw APIError(.badRequest, .badRequest, "wait must be 0 to \(API.maximumReceiptWait) seconds")
             }
             wait = seconds
@@ -304,13 +323,16 @@ struct SecretsController: Sendable {
 
     /// Sleeps until this process sees a change to the receipt, the secret expires, the
     /// caller's limit, or shutdown begins; a wake-up that changed nothing sleeps again.
-    private func longPoll(id: SecretID, verifier: [UInt8], first: Receipt, ticket: ReceiptNotifier.Ticket,
-                          deadline: ContinuousClock.Instant) async throws -> Receipt {
+    private func longPoll(
+        id: SecretID, verifier: [UInt8], first: Receipt, ticket: ReceiptNotifier.Ticket,
+        deadline: ContinuousClock.Instant
+    ) async throws -> Receipt {
         var ticket: ReceiptNotifier.Ticket? = ticket
         var current = first
         defer { if let ticket { notifier.cancel(ticket) } }
         while let waiting = ticket, current == first,
-              current.deliveryPending || (current.viewsLeft > 0 && (current.state == .waiting || current.state == .viewed)) {
+            current.deliveryPending || (current.viewsLeft > 0 && (current.state == .waiting || current.state == .viewed))
+        {
             let remaining = ContinuousClock.now.duration(to: deadline)
             let secondsToExpiry = first.expiresAt.timeIntervalSince(clock.now())
             let untilExpiry = secondsToExpiry > 0 ? Duration.milliseconds(Int64(secondsToExpiry * 1000) + 50) : remaining
@@ -336,7 +358,8 @@ struct SecretsController: Sendable {
         let client = try checkFailureBudget(request, context: context)
         guard let id = RequestParsing.secretID(context) else { throw failed(client, .notFound) }
         guard let verifier = RequestParsing.bearerVerifier(request),
-              try await store.revoke(id: id, receiptVerifier: verifier, now: clock.now()) else {
+            try await store.revoke(id: id, receiptVerifier: verifier, now: clock.now())
+        else {
             throw failed(client, .notFound)
         }
         metrics.secretRevoked()

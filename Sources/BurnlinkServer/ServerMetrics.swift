@@ -50,9 +50,11 @@ public final class ServerMetrics: Sendable {
     }
 
     func request(method: String, route: String, status: Int, duration: Duration) {
-        Timer(label: "burnlink_request_duration_seconds",
-              dimensions: [("method", method), ("route", route), ("status", String(status))], factory: factory)
-            .recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        Timer(
+            label: "burnlink_request_duration_seconds",
+            dimensions: [("method", method), ("route", route), ("status", String(status))], factory: factory
+        )
+        .recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
     /// The Prometheus text exposition.

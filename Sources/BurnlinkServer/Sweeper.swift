@@ -27,10 +27,12 @@ struct Sweeper: Service {
             metrics.deliveriesUnconfirmed(report.unconfirmed)
             metrics.setStoredBytes(try await store.storedBytes())
             if report != SweepReport() {
-                logger.info("sweep", metadata: [
-                    "expired": "\(report.expired)", "orphaned_chunks": "\(report.orphanedChunks)",
-                    "receipts_removed": "\(report.receiptsRemoved)", "unconfirmed": "\(report.unconfirmed)",
-                ])
+                logger.info(
+                    "sweep",
+                    metadata: [
+                        "expired": "\(report.expired)", "orphaned_chunks": "\(report.orphanedChunks)",
+                        "receipts_removed": "\(report.receiptsRemoved)", "unconfirmed": "\(report.unconfirmed)",
+                    ])
             }
         } catch {
             logger.error("sweep failed", metadata: ["error.type": "\(type(of: error))"])

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BurnlinkClient
 import BurnlinkCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -21,27 +22,27 @@ struct Burnlink: AsyncParsableCommand {
         commandName: "burnlink",
         abstract: "Share a secret through a link that works once. Encrypted on your machine; the server never sees the key.",
         discussion: """
-        Exit codes:
-          0  success
-          1  other failure
-          2  usage: bad arguments, a malformed link or receipt, unreadable input
-          3  gone: opened, expired, revoked, burned, never existed, or a wrong key
-          4  wrong password (the secret stays, unless the attempts ran out)
-          5  integrity: altered, cut short, or not readable by this version
-          6  network or server trouble
-          7  status --wait reached its --timeout
-          8  status: claimed but never confirmed as delivered (lost on the way)
-          129, 130, 143  SIGHUP, SIGINT (Ctrl-C), SIGTERM; an open keeps its claim
+            Exit codes:
+              0  success
+              1  other failure
+              2  usage: bad arguments, a malformed link or receipt, unreadable input
+              3  gone: opened, expired, revoked, burned, never existed, or a wrong key
+              4  wrong password (the secret stays, unless the attempts ran out)
+              5  integrity: altered, cut short, or not readable by this version
+              6  network or server trouble
+              7  status --wait reached its --timeout
+              8  status: claimed but never confirmed as delivered (lost on the way)
+              129, 130, 143  SIGHUP, SIGINT (Ctrl-C), SIGTERM; an open keeps its claim
 
-        Defaults come from $XDG_CONFIG_HOME/burnlink/config, else \
-        ~/.config/burnlink/config: lines such as "server = https://burn.example.com", \
-        "expires = 24h", "views = 1". A server that lets only token holders create takes \
-        the token from BURNLINK_TOKEN or a "token = ..." line (send only; keep that file \
-        private).
+            Defaults come from $XDG_CONFIG_HOME/burnlink/config, else \
+            ~/.config/burnlink/config: lines such as "server = https://burn.example.com", \
+            "expires = 24h", "views = 1". A server that lets only token holders create takes \
+            the token from BURNLINK_TOKEN or a "token = ..." line (send only; keep that file \
+            private).
 
-        A link or receipt is best given on standard input: as an argument, other local \
-        users can read it (ps, /proc) until burnlink has started and wiped it.
-        """,
+            A link or receipt is best given on standard input: as an argument, other local \
+            users can read it (ps, /proc) until burnlink has started and wiped it.
+            """,
         version: version,
         subcommands: [Send.self, Open.self, Peek.self, Status.self, Revoke.self]
     )

@@ -22,8 +22,9 @@ enum FreeSpace {
         guard fstat(STDOUT_FILENO, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return }
         var info = statvfs()
         guard fstatvfs(STDOUT_FILENO, &info) == 0 else { return }
-        try compare(bytes, available(info), place: "standard output's filesystem",
-                    hint: "free some space, or send standard output elsewhere")
+        try compare(
+            bytes, available(info), place: "standard output's filesystem",
+            hint: "free some space, or send standard output elsewhere")
     }
 
     /// What an unprivileged write may use: f_bavail, not f_bfree (root's reserve).
@@ -33,7 +34,8 @@ enum FreeSpace {
 
     private static func compare(_ bytes: Int, _ available: UInt64, place: String, hint: String) throws(ClientError) {
         guard UInt64(max(bytes, 0)) > available else { return }
-        throw .usage("not enough space in \(place): the secret needs up to \(ProgressBar.size(bytes)), "
-                     + "and \(ProgressBar.size(Int(clamping: available))) is free", hint: hint)
+        throw .usage(
+            "not enough space in \(place): the secret needs up to \(ProgressBar.size(bytes)), "
+                + "and \(ProgressBar.size(Int(clamping: available))) is free", hint: hint)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BurnlinkClient
 import BurnlinkCore
 import BurnlinkProtocol
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -37,7 +38,8 @@ struct Peek: AsyncParsableCommand {
             return
         }
         let expiresIn = Int(metadata.expiresAt.timeIntervalSinceNow)
-        try Terminal.writeOutput("""
+        try Terminal.writeOutput(
+            """
             size:       \(ProgressBar.size(metadata.size)) encrypted
             expires in: \(Settings.describe(seconds: expiresIn))
             views left: \(metadata.viewsLeft)
@@ -58,7 +60,8 @@ struct ReceiptInput: ParsableArguments {
     func load() throws(ClientError) -> SenderReceipt {
         if let receiptFile {
             guard let text = try? String(contentsOfFile: receiptFile, encoding: .utf8),
-                  let line = text.split(separator: "\n").first else {
+                let line = text.split(separator: "\n").first
+            else {
                 throw .usage("cannot read a receipt from \(receiptFile)")
             }
             return try SenderReceipt(parsing: String(line).trimmingWhitespace())
@@ -72,17 +75,17 @@ struct Status: AsyncParsableCommand {
         commandName: "status",
         abstract: "Show what happened to a secret you sent: waiting, viewed (delivered or not), expired, revoked or burned.",
         discussion: """
-        A view is "delivered" once the recipient's client confirmed that every byte arrived \
-        and verified, "not confirmed" when its claim window ran out first (the secret was \
-        destroyed unread by anyone else), "pending" in between.
+            A view is "delivered" once the recipient's client confirmed that every byte arrived \
+            and verified, "not confirmed" when its claim window ran out first (the secret was \
+            destroyed unread by anyone else), "pending" in between.
 
-        With --wait, blocks until the secret is delivered or can no longer be (--timeout \
-        SECONDS to give up earlier): made for a CI job that hands over a credential and waits \
-        until it is picked up.
+            With --wait, blocks until the secret is delivered or can no longer be (--timeout \
+            SECONDS to give up earlier): made for a CI job that hands over a credential and waits \
+            until it is picked up.
 
-        Exit code: 0 delivered, or still waiting without --wait; 3 expired, revoked or burned \
-        unread; 7 --timeout ran out first; 8 claimed but never confirmed: lost on the way.
-        """
+            Exit code: 0 delivered, or still waiting without --wait; 3 expired, revoked or burned \
+            unread; 7 --timeout ran out first; 8 claimed but never confirmed: lost on the way.
+            """
     )
 
     @OptionGroup var input: ReceiptInput
@@ -125,8 +128,10 @@ struct Status: AsyncParsableCommand {
         try print(current)
         if current.delivered { return }
         if Self.lostOnTheWay(current) {
-            Messages.error(.other("the secret was claimed but its delivery was never confirmed: it was lost on the way",
-                                  hint: "nobody else can read it; send it again"))
+            Messages.error(
+                .other(
+                    "the secret was claimed but its delivery was never confirmed: it was lost on the way",
+                    hint: "nobody else can read it; send it again"))
             throw ExitCode(8)
         }
         if [.expired, .revoked, .burned].contains(current.state) { throw ExitCode(3) }
@@ -164,7 +169,8 @@ struct Status: AsyncParsableCommand {
         for view in receipt.views {
             var line = "viewed at:  \(view.viewedAt.formatted(.iso8601))"
             switch view.delivery {
-            case .delivered: line += view.confirmedAt.map { " (delivered, confirmed at \($0.formatted(.iso8601)))" } ?? " (delivered)"
+            case .delivered:
+                line += view.confirmedAt.map { " (delivered, confirmed at \($0.formatted(.iso8601)))" } ?? " (delivered)"
             case .pending: line += " (claimed; not confirmed yet)"
             case .unconfirmed: line += " (not confirmed: lost on the way)"
             case .sent: break
@@ -178,7 +184,8 @@ struct Status: AsyncParsableCommand {
 }
 
 struct Revoke: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Destroy a secret you sent before it is opened.")
+    static let configuration = CommandConfiguration(
+        commandName: "revoke", abstract: "Destroy a secret you sent before it is opened.")
 
     @OptionGroup var input: ReceiptInput
     @OptionGroup var connection: ConnectionOptions
@@ -189,7 +196,9 @@ struct Revoke: AsyncParsableCommand {
         do {
             try await api.revoke(receipt)
         } catch .gone {
-            Terminal.writeAll(STDERR_FILENO, """
+            Terminal.writeAll(
+                STDERR_FILENO,
+                """
                 burnlink: error: nothing to revoke: the secret was already opened, expired or revoked
                 hint: 'burnlink status' shows what happened
 

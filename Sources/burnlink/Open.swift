@@ -1,6 +1,7 @@
 import ArgumentParser
 import BurnlinkClient
 import BurnlinkCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -29,26 +30,28 @@ struct Open: AsyncParsableCommand {
         commandName: "open",
         abstract: "Open a link: fetch the ciphertext once (the server destroys it) and decrypt it.",
         discussion: """
-        Reads the link from standard input when none is given (better than an argument, \
-        which other local users can read until burnlink has started).
+            Reads the link from standard input when none is given (better than an argument, \
+            which other local users can read until burnlink has started).
 
-        --output writes a file (mode 0600) that appears only once everything has verified. \
-        On standard output, text is released chunk by chunk as each chunk verifies: should \
-        a later chunk fail (exit 5), what came before it has already been written to the \
-        pipe. A file secret is never printed on a terminal: it is saved in the current \
-        directory instead, and a text secret's control characters are shown escaped there \
-        unless --raw.
+            --output writes a file (mode 0600) that appears only once everything has verified. \
+            On standard output, text is released chunk by chunk as each chunk verifies: should \
+            a later chunk fail (exit 5), what came before it has already been written to the \
+            pipe. A file secret is never printed on a terminal: it is saved in the current \
+            directory instead, and a text secret's control characters are shown escaped there \
+            unless --raw.
 
-        Where the output goes is checked (place, permissions, free space) before the view is \
-        used. If the transfer fails after the claim, the secret is held for this machine for \
-        the server's claim window: run the same command again.
-        """
+            Where the output goes is checked (place, permissions, free space) before the view is \
+            used. If the transfer fails after the claim, the secret is held for this machine for \
+            the server's claim window: run the same command again.
+            """
     )
 
     @Argument(help: "The link; '-' or nothing reads it from standard input.")
     var link: String?
 
-    @Option(name: .shortAndLong, help: "Write the secret to this file; '.' uses the sender's file name in the current directory; '-' is standard output.")
+    @Option(
+        name: .shortAndLong,
+        help: "Write the secret to this file; '.' uses the sender's file name in the current directory; '-' is standard output.")
     var output: String?
 
     @Flag(help: "Replace --output if it exists (only a regular file is ever replaced).")
@@ -88,45 +91,55 @@ struct Open: AsyncParsableCommand {
     }
 
     /// Fetches again the secret of a claim session an earlier run recorded.
-    private func resume(_ record: ClaimSessionRecord, link: Link, opener: SecretOpener, sink: OutputSink,
-                        messages: Messages) async throws(ClientError) {
+    private func resume(
+        _ record: ClaimSessionRecord, link: Link, opener: SecretOpener, sink: OutputSink,
+        messages: Messages
+    ) async throws(ClientError) {
         let saved = record.session
         if saved.granted {
-            messages.say("Resuming the open of this link that did not finish; the secret is held for it until \(ClientError.clock(saved.deadline)).")
+            messages.say(
+                "Resuming the open of this link that did not finish; the secret is held for it until \(ClientError.clock(saved.deadline))."
+            )
         }
         var passwordKey: SecretBytes?
         if saved.passwordKDF == nil, passwordFile != nil { noteUnusedPassword(messages) }
         if saved.passwordKDF != nil {
             guard let password = try readPassword() else {
-                throw ClientError.usage("this secret is protected by a password",
-                                        hint: "run it on a terminal to be asked, or use --password-file")
+                throw ClientError.usage(
+                    "this secret is protected by a password",
+                    hint: "run it on a terminal to be asked, or use --password-file")
             }
             passwordKey = try opener.passwordKey(parameters: saved.passwordKDF, password: password)
         }
         let progress = ProgressBar.make(label: "downloading and decrypting", total: saved.size, quiet: connection.quiet)
-        let opened = try await opener.resume(link, record: record, passwordKey: passwordKey, into: sink,
-                                             progress: progress?.callback)
+        let opened = try await opener.resume(
+            link, record: record, passwordKey: passwordKey, into: sink,
+            progress: progress?.callback)
         progress?.finish()
         report(opened, sink: sink, messages: messages)
     }
 
     /// Peeks, asks what must be asked, then claims and opens.
-    private func claimAndOpen(link: Link, opener: SecretOpener, sink: OutputSink, sessions: ClaimSessionStore?,
-                              messages: Messages) async throws {
+    private func claimAndOpen(
+        link: Link, opener: SecretOpener, sink: OutputSink, sessions: ClaimSessionStore?,
+        messages: Messages
+    ) async throws {
         let peeked = try await opener.peek(link)
         try sink.checkRoom(for: peeked.metadata.size)
         var passwordKey: SecretBytes?
         if peeked.metadata.passwordKDF == nil, passwordFile != nil { noteUnusedPassword(messages) }
         if peeked.metadata.passwordKDF != nil {
             guard let password = try readPassword() else {
-                throw ClientError.usage("this secret is protected by a password",
-                                        hint: "run it on a terminal to be asked, or use --password-file")
+                throw ClientError.usage(
+                    "this secret is protected by a password",
+                    hint: "run it on a terminal to be asked, or use --password-file")
             }
             passwordKey = try opener.passwordKey(for: peeked, password: password)
         }
         if !yes && Terminal.stdinIsTerminal {
             let views = peeked.metadata.viewsLeft
-            let question = views <= 1
+            let question =
+                views <= 1
                 ? "This secret can be viewed once and is then destroyed. Reveal it now? [y/N] "
                 : "This secret can be viewed \(views) more times. Reveal it now? [y/N] "
             guard Terminal.confirm(question) == true else {
@@ -135,9 +148,10 @@ struct Open: AsyncParsableCommand {
             }
         }
         let progress = ProgressBar.make(label: "downloading and decrypting", total: peeked.metadata.size, quiet: connection.quiet)
-        let opened = try await opener.open(link, passwordKey: passwordKey, into: sink, sessions: sessions,
-                                           passwordKDF: peeked.metadata.passwordKDF, size: peeked.metadata.size,
-                                           progress: progress?.callback)
+        let opened = try await opener.open(
+            link, passwordKey: passwordKey, into: sink, sessions: sessions,
+            passwordKDF: peeked.metadata.passwordKDF, size: peeked.metadata.size,
+            progress: progress?.callback)
         progress?.finish()
         report(opened, sink: sink, messages: messages)
     }
@@ -146,11 +160,13 @@ struct Open: AsyncParsableCommand {
         if sink.endedWithoutNewline && Terminal.stdoutIsTerminal { Terminal.writeAll(STDERR_FILENO, "\n") }
         if let saved = sink.savedPath { messages.say("saved to \(saved)") }
         if sink.escapedCount > 0 {
-            messages.say("note: the secret holds \(sink.escapedCount) control or invisible character(s), shown escaped above "
-                + "(\\xNN, \\u{XXXX}) so that they could not act on this terminal; --raw prints such a secret as it is.")
+            messages.say(
+                "note: the secret holds \(sink.escapedCount) control or invisible character(s), shown escaped above "
+                    + "(\\xNN, \\u{XXXX}) so that they could not act on this terminal; --raw prints such a secret as it is.")
         }
         if opened.delivery == .unconfirmed {
-            messages.say("note: the server could not be told that the secret arrived; the sender's receipt will say it was not confirmed.")
+            messages.say(
+                "note: the server could not be told that the secret arrived; the sender's receipt will say it was not confirmed.")
         }
     }
 

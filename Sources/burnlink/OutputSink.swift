@@ -1,5 +1,6 @@
 import BurnlinkClient
 import BurnlinkCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -45,9 +46,11 @@ final class OutputSink: PlaintextSink, @unchecked Sendable {
     }
 
     static let senderNameHint = "run it from a directory you can write, or give --output PATH"
-    static let terminalHint = "a file secret is saved in the current directory rather than shown on a terminal: "
+    static let terminalHint =
+        "a file secret is saved in the current directory rather than shown on a terminal: "
         + "cd to a directory you can write, or give --output PATH"
-    static let terminalSpaceHint = "a file secret is saved in the current directory rather than shown on a terminal: "
+    static let terminalSpaceHint =
+        "a file secret is saved in the current directory rather than shown on a terminal: "
         + "free some space, cd to a directory with room, or give --output PATH"
 
     /// Refuses, before the claim, an output that clearly cannot hold `size` bytes (the
@@ -55,7 +58,8 @@ final class OutputSink: PlaintextSink, @unchecked Sendable {
     func checkRoom(for size: Int) throws(ClientError) {
         switch mode {
         case .path(let file):
-            try FreeSpace.check(size, in: OutputChecks.directory(of: file.path), hint: "free some space, or choose another --output")
+            try FreeSpace.check(
+                size, in: OutputChecks.directory(of: file.path), hint: "free some space, or choose another --output")
         case .senderName(let directory):
             try FreeSpace.check(size, in: directory, hint: "free some space, or choose another --output")
         case .standardOutput(let onTerminal, _):
@@ -78,7 +82,8 @@ final class OutputSink: PlaintextSink, @unchecked Sendable {
             if metadata.kind == .file && onTerminal {
                 // The view is already used: keep the file rather than refuse and lose it.
                 try useFile(in: ".", metadata: metadata)
-                Terminal.writeAll(STDERR_FILENO, "This secret is a file; it is not printed on a terminal. (Next time: --output PATH.)\n")
+                Terminal.writeAll(
+                    STDERR_FILENO, "This secret is a file; it is not printed on a terminal. (Next time: --output PATH.)\n")
             } else {
                 target = DescriptorSink(descriptor: STDOUT_FILENO)
                 // Text from a stranger must not drive the terminal (escape sequences can

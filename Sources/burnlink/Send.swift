@@ -1,12 +1,13 @@
 import ArgumentParser
 import BurnlinkClient
 import BurnlinkCore
+import SystemPackage
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -17,11 +18,11 @@ struct Send: AsyncParsableCommand {
         commandName: "send",
         abstract: "Encrypt a secret locally, upload the ciphertext, print the link.",
         discussion: """
-        Reads the secret from standard input, or from FILE. Prints the link, and only the \
-        link, on stdout (one per recipient). The secret is never taken from the command line. \
-        A link or receipt that cannot be written (a full disk, a closed pipe) revokes the \
-        secret: nobody holds a link to it.
-        """
+            Reads the secret from standard input, or from FILE. Prints the link, and only the \
+            link, on stdout (one per recipient). The secret is never taken from the command line. \
+            A link or receipt that cannot be written (a full disk, a closed pipe) revokes the \
+            secret: nobody holds a link to it.
+            """
     )
 
     @Argument(help: "A file to send; '-' or nothing reads standard input.")
@@ -135,7 +136,8 @@ struct Send: AsyncParsableCommand {
             for secret in sent {
                 if (try? await api.revoke(secret.receipt)) != nil { revoked += 1 }
             }
-            let outcome = revoked == sent.count
+            let outcome =
+                revoked == sent.count
                 ? "so the secret was revoked: nobody can open it"
                 : "and \(sent.count - revoked) of \(sent.count) secret(s) could not be revoked; they expire on their own"
             throw .other("\(error.message); \(outcome)", hint: error.hint ?? "send it again once the output can be written")
@@ -208,13 +210,15 @@ struct Send: AsyncParsableCommand {
         let receipts = sent.map { $0.receipt.formatted }.joined(separator: "\n") + "\n"
         let descriptor = open(receiptFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw .other("cannot write \(receiptFile): \(String(cString: strerror(errno)))", hint: "choose another --receipt-file")
+            throw .other(
+                "cannot write \(receiptFile): \(String(cString: strerror(errno)))", hint: "choose another --receipt-file")
         }
         var failure = Terminal.write(descriptor, receipts)
         if failure == nil, fsync(descriptor) != 0, errno != EINVAL { failure = errno }  // EINVAL: a pipe or a device
         if close(descriptor) != 0, failure == nil { failure = errno }
         if let failure {
-            throw .other("cannot write \(receiptFile): \(String(cString: strerror(failure)))", hint: "choose another --receipt-file")
+            throw .other(
+                "cannot write \(receiptFile): \(String(cString: strerror(failure)))", hint: "choose another --receipt-file")
         }
     }
 }

@@ -1,5 +1,6 @@
 import BurnlinkClient
 import BurnlinkProtocol
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -40,7 +41,8 @@ struct ConfigFile {
     var token: String?
 
     static var path: String {
-        let base = Environment.value("XDG_CONFIG_HOME")
+        let base =
+            Environment.value("XDG_CONFIG_HOME")
             ?? (Environment.value("HOME") ?? FileManager.default.homeDirectoryForCurrentUser.path) + "/.config"
         return base + "/burnlink/config"
     }
@@ -65,7 +67,8 @@ struct ConfigFile {
                 guard let views = Int(parts[1]) else { throw .usage("\(path) line \(number + 1): views must be a number") }
                 config.views = views
             default:
-                throw .usage("\(path) line \(number + 1): unknown key '\(parts[0])'", hint: "known keys: server, expires, views, token")
+                throw .usage(
+                    "\(path) line \(number + 1): unknown key '\(parts[0])'", hint: "known keys: server, expires, views, token")
             }
         }
         return config
@@ -87,8 +90,9 @@ enum Settings {
         let value = Environment.value("BURNLINK_TOKEN") ?? config.token
         guard let token = value?.trimmingWhitespace(), !token.isEmpty else { return nil }
         guard API.HeaderValue.creatorToken(token) != nil else {
-            throw .usage("the creator token (BURNLINK_TOKEN or the config file's 'token') is malformed",
-                         hint: "a token is \(API.HeaderValue.creatorTokenGrammar); ask the server's operator for yours")
+            throw .usage(
+                "the creator token (BURNLINK_TOKEN or the config file's 'token') is malformed",
+                hint: "a token is \(API.HeaderValue.creatorTokenGrammar); ask the server's operator for yours")
         }
         return token
     }
@@ -113,7 +117,9 @@ enum Settings {
     /// "in 23h 59m" style, for people.
     static func describe(seconds: Int) -> String {
         if seconds <= 0 { return "now" }
-        let days = seconds / 86_400, hours = seconds % 86_400 / 3600, minutes = seconds % 3600 / 60
+        let days = seconds / 86_400
+        let hours = seconds % 86_400 / 3600
+        let minutes = seconds % 3600 / 60
         if days > 0 { return "\(days)d \(hours)h" }
         if hours > 0 { return "\(hours)h \(minutes)m" }
         if minutes > 0 { return "\(minutes)m \(seconds % 60)s" }

@@ -1,11 +1,12 @@
 import BurnlinkClient
 import BurnlinkCore
+import NIOConcurrencyHelpers
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -169,7 +170,8 @@ final class ProgressBar: @unchecked Sendable {
             let width = 24
             let filled = Int(fraction * Double(width))
             let eta = rate > 0 ? Int(Double(total - done) / rate) : 0
-            line += " / \(Self.size(total)) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))]"
+            line +=
+                " / \(Self.size(total)) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))]"
             line += " \(Self.size(Int(rate)))/s ETA \(eta / 60)m\(eta % 60 < 10 ? "0" : "")\(eta % 60)s"
         } else {
             line += " \(Self.size(Int(rate)))/s"

@@ -22,8 +22,10 @@ public struct SecretRecord: Sendable, Equatable {
     public var expiresAt: Date
     public var maxViews: Int
 
-    public init(id: SecretID, claimVerifier: [UInt8], receiptVerifier: [UInt8]?, passwordVerifier: [UInt8]?,
-                passwordKDF: String?, passwordAttempts: Int, createdAt: Date, expiresAt: Date, maxViews: Int) {
+    public init(
+        id: SecretID, claimVerifier: [UInt8], receiptVerifier: [UInt8]?, passwordVerifier: [UInt8]?,
+        passwordKDF: String?, passwordAttempts: Int, createdAt: Date, expiresAt: Date, maxViews: Int
+    ) {
         self.id = id
         self.claimVerifier = claimVerifier
         self.receiptVerifier = receiptVerifier
@@ -189,13 +191,17 @@ public protocol SecretStore: Service {
     /// the view is recorded `pending`, and the ciphertext is kept (whatever the views left)
     /// until `confirm` or the deadline; the grant then never sets `mustFinishRead`. Without
     /// it the view is recorded `sent`, and the last view's ciphertext goes with the read.
-    func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
-               session: ClaimSessionTerms?, now: Date) async throws -> ClaimResult
+    func claim(
+        id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
+        session: ClaimSessionTerms?, now: Date
+    ) async throws -> ClaimResult
     /// An open claim session of this secret whose verifier is `sessionVerifier`, checked
     /// with the claim token (and the password proof, without counting a wrong one).
     /// Never changes state.
-    func session(id: SecretID, claimVerifier: [UInt8], sessionVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
-                 now: Date) async throws -> SessionLookup
+    func session(
+        id: SecretID, claimVerifier: [UInt8], sessionVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
+        now: Date
+    ) async throws -> SessionLookup
     /// Ends an open claim session as delivered; true also when it was confirmed already.
     /// False for anything else (wrong token or session, past its deadline).
     func confirm(id: SecretID, claimVerifier: [UInt8], sessionVerifier: [UInt8], now: Date) async throws -> Bool
@@ -235,9 +241,12 @@ extension SecretStore {
     public func shutDown() async throws {}
 
     /// A claim that opens no session (a server with claim window 0).
-    public func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
-                      now: Date) async throws -> ClaimResult {
-        try await claim(id: id, claimVerifier: claimVerifier, passwordProofVerifier: passwordProofVerifier,
-                        session: nil, now: now)
+    public func claim(
+        id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
+        now: Date
+    ) async throws -> ClaimResult {
+        try await claim(
+            id: id, claimVerifier: claimVerifier, passwordProofVerifier: passwordProofVerifier,
+            session: nil, now: now)
     }
 }

@@ -150,8 +150,9 @@ struct StoredReceipt: Sendable {
         case .revoked: shown = .revoked
         case .burned: shown = .burned
         }
-        return Receipt(state: shown, createdAt: createdAt.date, expiresAt: expiresAt.date, maxViews: maxViews,
-                       viewsLeft: viewsLeft, views: views, endedAt: endedAt?.date)
+        return Receipt(
+            state: shown, createdAt: createdAt.date, expiresAt: expiresAt.date, maxViews: maxViews,
+            viewsLeft: viewsLeft, views: views, endedAt: endedAt?.date)
     }
 }
 
@@ -159,8 +160,10 @@ extension ReceiptView {
     /// A stored view as it reads at `now`: a pending session past its deadline reads as
     /// unconfirmed at once, whether or not a sweep has run. Unknown delivery text (never
     /// written) reads as sent.
-    init(viewedAt: EpochMilliseconds, delivery text: String, deadline: EpochMilliseconds?,
-         confirmedAt: EpochMilliseconds?, at now: EpochMilliseconds) {
+    init(
+        viewedAt: EpochMilliseconds, delivery text: String, deadline: EpochMilliseconds?,
+        confirmedAt: EpochMilliseconds?, at now: EpochMilliseconds
+    ) {
         var delivery = Delivery(rawValue: text) ?? .sent
         if delivery == .pending, let deadline, now >= deadline { delivery = .unconfirmed }
         self.init(viewedAt: viewedAt.date, delivery: delivery, confirmedAt: confirmedAt?.date)

@@ -28,7 +28,8 @@ public enum RevealPage {
     public static func addRoutes(to router: Router<BurnlinkRequestContext>, configuration: ServerConfiguration) {
         let loaded: Result<WebAssets, WebAssetsError>
         do {
-            loaded = .success(try WebAssets.load(directory: configuration.webDirectory, tweetnaclPath: configuration.tweetnaclPath))
+            loaded = .success(
+                try WebAssets.load(directory: configuration.webDirectory, tweetnaclPath: configuration.tweetnaclPath))
         } catch {
             Logger(label: "burnlink-server").warning("the browser reveal page is unavailable", metadata: ["reason": "\(error)"])
             loaded = .failure(error)
@@ -49,8 +50,9 @@ public enum RevealPage {
         switch loaded {
         case .success(let assets): return assets
         case .failure:
-            throw APIError(.serviceUnavailable, .unavailable,
-                           "the browser page is not installed on this server; open the link with `burnlink open`")
+            throw APIError(
+                .serviceUnavailable, .unavailable,
+                "the browser page is not installed on this server; open the link with `burnlink open`")
         }
     }
 
@@ -103,8 +105,9 @@ public struct WebAssets: Sendable {
     static func defaultDirectories() -> [String] {
         var candidates: [String] = []
         if let executable = Bundle.main.executableURL?.resolvingSymlinksInPath() {
-            candidates.append(executable.deletingLastPathComponent()
-                .appendingPathComponent("../share/burnlink/web").standardizedFileURL.path)
+            candidates.append(
+                executable.deletingLastPathComponent()
+                    .appendingPathComponent("../share/burnlink/web").standardizedFileURL.path)
         }
         let sourceTree = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent()  // Web
@@ -126,8 +129,9 @@ public struct WebAssets: Sendable {
         for file in directoryFiles {
             assets[file.name] = try asset(at: root + "/" + file.name, contentType: file.contentType)
         }
-        assets[tweetnaclName] = try asset(at: tweetnaclPath, contentType: "text/javascript; charset=utf-8",
-                                          hint: " (install Debian's node-tweetnacl)")
+        assets[tweetnaclName] = try asset(
+            at: tweetnaclPath, contentType: "text/javascript; charset=utf-8",
+            hint: " (install Debian's node-tweetnacl)")
 
         var template = String(decoding: try read(root + "/reveal.html"), as: UTF8.self)
         for (name, asset) in assets {
@@ -142,8 +146,9 @@ public struct WebAssets: Sendable {
 
     private static func asset(at path: String, contentType: String, hint: String = "") throws(WebAssetsError) -> Asset {
         let bytes = try read(path, hint: hint)
-        return Asset(body: ByteBuffer(bytes: bytes), contentType: contentType,
-                     integrity: "sha256-" + Data(BurnlinkCrypto.SHA256.hash(bytes)).base64EncodedString())
+        return Asset(
+            body: ByteBuffer(bytes: bytes), contentType: contentType,
+            integrity: "sha256-" + Data(BurnlinkCrypto.SHA256.hash(bytes)).base64EncodedString())
     }
 
     private static func read(_ path: String, hint: String = "") throws(WebAssetsError) -> [UInt8] {

@@ -8,8 +8,10 @@ import PostgresNIO
 /// Claims in the PostgreSQL store, and the reads that never change state: metadata and the
 /// chunks of a read in progress.
 extension PostgresStore {
-    public func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
-                      session: ClaimSessionTerms?, now: Date) async throws -> ClaimResult {
+    public func claim(
+        id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
+        session: ClaimSessionTerms?, now: Date
+    ) async throws -> ClaimResult {
         let key = Self.key(id)
         let delivery = (session == nil ? Delivery.sent : .pending).rawValue
         let sessionVerifier = session.map { ByteBuffer(bytes: $0.verifier) }
@@ -19,23 +21,27 @@ extension PostgresStore {
         // No transaction around the whole: the first read only screens (constant-time token
         // check, password), and every statement after it re-checks what it relies on.
         return try await perform { [logger] connection in
-            let row = try await connection.firstRow("""
+            let row = try await connection.firstRow(
+                """
                 SELECT claim_verifier, password_verifier, state, expires_at, views_left, chunk_count
                 FROM secret WHERE id = \(key)
                 """, logger: logger)
             guard let row, StoredVerifier.matches(try row.value("claim_verifier", as: Data.self), claimVerifier),
-                  try StoredStatus(row: row).isReadable(at: now) else { return .notFound }
+                try StoredStatus(row: row).isReadable(at: now)
+            else { return .notFound }
 
             if let passwordVerifier = try row.value("password_verifier", as: Data?.self) {
                 guard let passwordProofVerifier else { return .passwordRequired }
                 if !ConstantTime.equal(passwordVerifier, passwordProofVerifier) {
                     return try await connection.withTransaction(logger: logger) { connection -> ClaimResult in
-                        let left = try await connection.query("""
+                        let left = try await connection.query(
+                            """
                             UPDATE secret SET password_attempts_left = password_attempts_left - 1
                             WHERE id = \(key) AND claim_verifier = \(verifier) AND password_attempts_left > 0
                               AND \(unescaped: StoredStatus.readableSQL())\(now)
                             RETURNING password_attempts_left
-                            """, logger: logger).collect().first?.decode(Int.self)
+                            """, logger: logger
+                        ).collect().first?.decode(Int.self)
                         // No row: the secret stopped being readable meanwhile (another replica).
                         guard let left else { return .notFound }
                         try await Self.notifyReceiptChange(connection, logger, id)
@@ -56,38 +62,43 @@ extension PostgresStore {
             // implies (the view record, the last view's discard of the ciphertext, the byte
             // count, the receipt notification) rides in the same statement, one round trip;
             // all its parts see the rows as they were, so chunk 0 is read even as it goes.
-            guard let decided = try await connection.firstRow("""
-                WITH decided AS (
-                    UPDATE secret SET
-                        views_left = views_left - 1,
-                        active_readers = active_readers + \(readers),
-                        state = CASE WHEN views_left = 1 THEN \(unescaped: StoredState.exhausted.sql) ELSE state END,
-                        ended_at = CASE WHEN views_left = 1 THEN \(now) ELSE ended_at END,
-                        stored_bytes = CASE WHEN views_left = 1 AND active_readers + \(readers) = 0
-                                            THEN 0 ELSE stored_bytes END
-                    WHERE id = \(key) AND claim_verifier = \(verifier) AND \(unescaped: StoredStatus.readableSQL())\(now)
-                    RETURNING id, views_left, active_readers, max_views, size, chunk_count,
-                              views_left = 0 AND active_readers = 0 AS discard
-                ), viewed AS (
-                    INSERT INTO secret_view (secret_id, view_no, viewed_at, delivery, session_verifier, session_deadline)
-                    SELECT id, max_views - views_left, \(now), \(delivery), \(sessionVerifier), \(sessionDeadline)
-                    FROM decided
-                ), discarded AS (
-                    DELETE FROM secret_chunk WHERE secret_id = \(key) AND EXISTS (SELECT 1 FROM decided WHERE discard)
-                ), counted AS (
-                    UPDATE store_stats SET stored_bytes = stored_bytes - (SELECT size FROM decided)
-                    WHERE slot = \(slot) AND EXISTS (SELECT 1 FROM decided WHERE discard AND size <> 0)
-                ), notified AS (
-                    SELECT pg_notify(\(Self.receiptChannel), \(id.encoded)) FROM decided
-                )
-                SELECT d.views_left, d.size, d.chunk_count, c.data, (SELECT count(*) FROM notified) AS notified
-                FROM decided d LEFT JOIN secret_chunk c ON c.secret_id = d.id AND c.idx = 0
-                """, logger: logger) else { return .notFound }
+            guard
+                let decided = try await connection.firstRow(
+                    """
+                    WITH decided AS (
+                        UPDATE secret SET
+                            views_left = views_left - 1,
+                            active_readers = active_readers + \(readers),
+                            state = CASE WHEN views_left = 1 THEN \(unescaped: StoredState.exhausted.sql) ELSE state END,
+                            ended_at = CASE WHEN views_left = 1 THEN \(now) ELSE ended_at END,
+                            stored_bytes = CASE WHEN views_left = 1 AND active_readers + \(readers) = 0
+                                                THEN 0 ELSE stored_bytes END
+                        WHERE id = \(key) AND claim_verifier = \(verifier) AND \(unescaped: StoredStatus.readableSQL())\(now)
+                        RETURNING id, views_left, active_readers, max_views, size, chunk_count,
+                                  views_left = 0 AND active_readers = 0 AS discard
+                    ), viewed AS (
+                        INSERT INTO secret_view (secret_id, view_no, viewed_at, delivery, session_verifier, session_deadline)
+                        SELECT id, max_views - views_left, \(now), \(delivery), \(sessionVerifier), \(sessionDeadline)
+                        FROM decided
+                    ), discarded AS (
+                        DELETE FROM secret_chunk WHERE secret_id = \(key) AND EXISTS (SELECT 1 FROM decided WHERE discard)
+                    ), counted AS (
+                        UPDATE store_stats SET stored_bytes = stored_bytes - (SELECT size FROM decided)
+                        WHERE slot = \(slot) AND EXISTS (SELECT 1 FROM decided WHERE discard AND size <> 0)
+                    ), notified AS (
+                        SELECT pg_notify(\(Self.receiptChannel), \(id.encoded)) FROM decided
+                    )
+                    SELECT d.views_left, d.size, d.chunk_count, c.data, (SELECT count(*) FROM notified) AS notified
+                    FROM decided d LEFT JOIN secret_chunk c ON c.secret_id = d.id AND c.idx = 0
+                    """, logger: logger)
+            else { return .notFound }
             // With a session, the session holds the reader: the stream need not finish it.
-            return .granted(ClaimGrant(size: try decided.value("size"), chunkCount: try decided.value("chunk_count"),
-                                       viewsLeft: try decided.value("views_left"),
-                                       firstChunk: try decided.value("data", as: ByteBuffer?.self) ?? ByteBuffer(),
-                                       mustFinishRead: multiChunk && session == nil))
+            return .granted(
+                ClaimGrant(
+                    size: try decided.value("size"), chunkCount: try decided.value("chunk_count"),
+                    viewsLeft: try decided.value("views_left"),
+                    firstChunk: try decided.value("data", as: ByteBuffer?.self) ?? ByteBuffer(),
+                    mustFinishRead: multiChunk && session == nil))
         }
     }
 
@@ -100,15 +111,19 @@ extension PostgresStore {
         let key = Self.key(id)
         let now = EpochMilliseconds(now)
         return try await perform { [logger] connection in
-            let row = try await connection.firstRow("""
+            let row = try await connection.firstRow(
+                """
                 SELECT claim_verifier, state, expires_at, views_left, size, password_kdf
                 FROM secret WHERE id = \(key)
                 """, logger: logger)
-            guard let row, StoredVerifier.matches(try row.value("claim_verifier", as: Data.self), claimVerifier) else { return nil }
+            guard let row, StoredVerifier.matches(try row.value("claim_verifier", as: Data.self), claimVerifier) else {
+                return nil
+            }
             let status = try StoredStatus(row: row)
             guard status.isReadable(at: now) else { return nil }
-            return SecretMetadata(size: try row.value("size"), expiresAt: status.expiresAt.date, viewsLeft: status.viewsLeft,
-                                  passwordKDF: try row.value("password_kdf"))
+            return SecretMetadata(
+                size: try row.value("size"), expiresAt: status.expiresAt.date, viewsLeft: status.viewsLeft,
+                passwordKDF: try row.value("password_kdf"))
         }
     }
 
@@ -116,10 +131,14 @@ extension PostgresStore {
         let key = Self.key(id)
         return try await perform { [logger] connection in
             // One statement: the reader count and the chunk are read from one snapshot.
-            guard let row = try await connection.query("""
-                SELECT c.data FROM secret s JOIN secret_chunk c ON c.secret_id = s.id AND c.idx = \(index)
-                WHERE s.id = \(key) AND s.active_readers > 0
-                """, logger: logger).collect().first else { return nil }
+            guard
+                let row = try await connection.query(
+                    """
+                    SELECT c.data FROM secret s JOIN secret_chunk c ON c.secret_id = s.id AND c.idx = \(index)
+                    WHERE s.id = \(key) AND s.active_readers > 0
+                    """, logger: logger
+                ).collect().first
+            else { return nil }
             return try row.decode(ByteBuffer.self)
         }
     }

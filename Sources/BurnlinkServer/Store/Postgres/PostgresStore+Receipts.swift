@@ -11,12 +11,14 @@ extension PostgresStore {
         let key = Self.key(id)
         let now = EpochMilliseconds(now)
         return try await transaction { connection, logger in
-            let stored = try await connection.firstRow("SELECT receipt_verifier FROM secret WHERE id = \(key)",
-                                                       logger: logger)
+            let stored = try await connection.firstRow(
+                "SELECT receipt_verifier FROM secret WHERE id = \(key)",
+                logger: logger)
             let verifier = try stored?.value("receipt_verifier", as: Data?.self) ?? nil
             guard StoredVerifier.matches(verifier, receiptVerifier) else { return false }
-            let ended = try await Self.end(connection, logger, key: key, state: .revoked, endedAt: now,
-                                           onlyIfReadableAt: now)
+            let ended = try await Self.end(
+                connection, logger, key: key, state: .revoked, endedAt: now,
+                onlyIfReadableAt: now)
             if ended { try await Self.notifyReceiptChange(connection, logger, id) }
             return ended
         }
@@ -26,7 +28,8 @@ extension PostgresStore {
         let key = Self.key(id)
         let now = EpochMilliseconds(now)
         return try await perform { [logger] connection in
-            let row = try await connection.firstRow("""
+            let row = try await connection.firstRow(
+                """
                 SELECT receipt_verifier, state, created_at, expires_at, max_views, views_left, ended_at
                 FROM secret WHERE id = \(key)
                 """, logger: logger)
@@ -34,10 +37,12 @@ extension PostgresStore {
             else { return nil }
             let stored = try StoredReceipt(row: row)
             guard stored.exists else { return nil }
-            let views = try await connection.rows("""
+            let views = try await connection.rows(
+                """
                 SELECT viewed_at, delivery, session_deadline, confirmed_at FROM secret_view
                 WHERE secret_id = \(key) ORDER BY viewed_at, view_no
-                """, logger: logger).map { try ReceiptView(row: $0, at: now) }
+                """, logger: logger
+            ).map { try ReceiptView(row: $0, at: now) }
             return stored.receipt(views: views, at: now)
         }
     }

@@ -21,7 +21,8 @@ extension PostgresStore {
         // 1. Secrets whose time ran out: state expired, ciphertext gone unless being read.
         report.expired = try await StoreLimits.inSweepBatches {
             let expired = try await transaction { connection, logger in
-                let rows = try await connection.rows("""
+                let rows = try await connection.rows(
+                    """
                     UPDATE secret SET state = \(unescaped: StoredState.expired.sql), ended_at = expires_at
                     WHERE id IN (SELECT id FROM secret WHERE state = \(unescaped: StoredState.active.sql)
                                    AND expires_at <= \(now)
@@ -45,7 +46,8 @@ extension PostgresStore {
         let leaseCutoff = now - readerLease
         report.orphanedChunks += try await StoreLimits.inSweepBatches {
             try await transaction { connection, logger in
-                let rows = try await connection.rows("""
+                let rows = try await connection.rows(
+                    """
                     UPDATE secret SET active_readers = 0
                     WHERE id IN (SELECT id FROM secret
                                  WHERE stored_bytes > 0 AND state IN \(unescaped: StoredState.endedSQL)
@@ -58,8 +60,9 @@ extension PostgresStore {
                     """, logger: logger)
                 var chunks = 0
                 for row in rows {
-                    chunks += try await Self.discardChunks(connection, logger, key: try row.value("id"),
-                                                           storedBytes: try row.value("stored_bytes"))
+                    chunks += try await Self.discardChunks(
+                        connection, logger, key: try row.value("id"),
+                        storedBytes: try row.value("stored_bytes"))
                 }
                 return (rows.count, chunks)
             }
@@ -69,7 +72,8 @@ extension PostgresStore {
         let uploadCutoff = now - staleUploadAge
         report.orphanedChunks += try await StoreLimits.inSweepBatches {
             try await transaction { connection, logger in
-                let rows = try await connection.rows("""
+                let rows = try await connection.rows(
+                    """
                     DELETE FROM secret
                     WHERE id IN (SELECT id FROM secret
                                  WHERE state = \(unescaped: StoredState.uploading.sql) AND created_at < \(uploadCutoff)
@@ -89,7 +93,8 @@ extension PostgresStore {
         let retentionCutoff = now - receiptRetention
         report.receiptsRemoved = try await StoreLimits.inSweepBatches {
             let removed = try await transaction { connection, logger in
-                let rows = try await connection.rows("""
+                let rows = try await connection.rows(
+                    """
                     DELETE FROM secret
                     WHERE id IN (SELECT id FROM secret
                                  WHERE ended_at IS NOT NULL AND ended_at < \(retentionCutoff) AND stored_bytes = 0
@@ -98,8 +103,9 @@ extension PostgresStore {
                     RETURNING id
                     """, logger: logger)
                 for row in rows {
-                    try await connection.query("DELETE FROM secret_view WHERE secret_id = \(try row.value("id", as: ByteBuffer.self))",
-                                               logger: logger)
+                    try await connection.query(
+                        "DELETE FROM secret_view WHERE secret_id = \(try row.value("id", as: ByteBuffer.self))",
+                        logger: logger)
                 }
                 return rows.count
             }

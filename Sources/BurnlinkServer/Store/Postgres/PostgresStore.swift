@@ -46,9 +46,11 @@ public final class PostgresStore: SecretStore {
     ///     of whose statements runs longer (a row lock held elsewhere, a slow disk), fails
     ///     with `.unavailable` (the API answers 503) instead of hanging; see `perform`.
     ///   - maximumConnections: connections this replica opens at most.
-    public init(url: PostgresURL, logger: Logger = Logger(label: "burnlink-postgres"),
-                staleUploadAge: TimeInterval = 3600, readerLease: TimeInterval = 6 * 3600,
-                operationTimeout: Duration = .seconds(5), maximumConnections: Int = 20) throws {
+    public init(
+        url: PostgresURL, logger: Logger = Logger(label: "burnlink-postgres"),
+        staleUploadAge: TimeInterval = 3600, readerLease: TimeInterval = 6 * 3600,
+        operationTimeout: Duration = .seconds(5), maximumConnections: Int = 20
+    ) throws {
         self.url = url
         self.logger = logger
         self.staleUploadAge = staleUploadAge
@@ -89,7 +91,8 @@ public final class PostgresStore: SecretStore {
             // Chunks without a secret row should never exist (a row goes only with or after its
             // chunks, and is committed before an upload's chunks): a safety net, run once per
             // start rather than as a scan of every chunk in each sweep.
-            try await connection.query("""
+            try await connection.query(
+                """
                 DELETE FROM secret_chunk c WHERE NOT EXISTS (SELECT 1 FROM secret s WHERE s.id = c.secret_id)
                 """, logger: logger)
         }

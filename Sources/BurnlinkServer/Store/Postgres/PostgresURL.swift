@@ -144,8 +144,9 @@ public struct PostgresURL: Sendable, Equatable {
                 unixSocketPath: "\(unixSocketDirectory)/.s.PGSQL.\(port)",
                 username: username, password: password, database: database)
         } else {
-            configuration = PostgresClient.Configuration(host: host, port: port, username: username, password: password,
-                                                         database: database, tls: try tls())
+            configuration = PostgresClient.Configuration(
+                host: host, port: port, username: username, password: password,
+                database: database, tls: try tls())
         }
         configuration.options.connectTimeout = .seconds(connectTimeout)
         configuration.options.additionalStartupParameters = [("application_name", applicationName)]

@@ -15,13 +15,17 @@ extension EpochMilliseconds: PostgresNonThrowingEncodable, PostgresDecodable {
     static var psqlType: PostgresDataType { Int64.psqlType }
     static var psqlFormat: PostgresFormat { Int64.psqlFormat }
 
-    func encode<JSONEncoder: PostgresJSONEncoder>(into byteBuffer: inout ByteBuffer,
-                                                  context: PostgresEncodingContext<JSONEncoder>) {
+    func encode<JSONEncoder: PostgresJSONEncoder>(
+        into byteBuffer: inout ByteBuffer,
+        context: PostgresEncodingContext<JSONEncoder>
+    ) {
         rawValue.encode(into: &byteBuffer, context: context)
     }
 
-    init<JSONDecoder: PostgresJSONDecoder>(from buffer: inout ByteBuffer, type: PostgresDataType, format: PostgresFormat,
-                                           context: PostgresDecodingContext<JSONDecoder>) throws {
+    init<JSONDecoder: PostgresJSONDecoder>(
+        from buffer: inout ByteBuffer, type: PostgresDataType, format: PostgresFormat,
+        context: PostgresDecodingContext<JSONDecoder>
+    ) throws {
         self.init(rawValue: try Int64(from: &buffer, type: type, format: format, context: context))
     }
 }
@@ -56,9 +60,10 @@ extension StoredReceipt {
     /// From a row of `secret` with the columns `state`, `created_at`, `expires_at`, `ended_at`,
     /// `max_views` and `views_left`.
     init(row: PostgresRandomAccessRow) throws {
-        self.init(state: try row.value("state"), createdAt: try row.value("created_at"),
-                  expiresAt: try row.value("expires_at"), endedAt: try row.value("ended_at"),
-                  maxViews: try row.value("max_views"), viewsLeft: try row.value("views_left"))
+        self.init(
+            state: try row.value("state"), createdAt: try row.value("created_at"),
+            expiresAt: try row.value("expires_at"), endedAt: try row.value("ended_at"),
+            maxViews: try row.value("max_views"), viewsLeft: try row.value("views_left"))
     }
 }
 
@@ -66,7 +71,8 @@ extension ReceiptView {
     /// From a row of `secret_view` with the columns `viewed_at`, `delivery`,
     /// `session_deadline` and `confirmed_at`.
     init(row: PostgresRandomAccessRow, at now: EpochMilliseconds) throws {
-        self.init(viewedAt: try row.value("viewed_at"), delivery: try row.value("delivery"),
-                  deadline: try row.value("session_deadline"), confirmedAt: try row.value("confirmed_at"), at: now)
+        self.init(
+            viewedAt: try row.value("viewed_at"), delivery: try row.value("delivery"),
+            deadline: try row.value("session_deadline"), confirmedAt: try row.value("confirmed_at"), at: now)
     }
 }

@@ -43,29 +43,32 @@ final class SQLiteChunkFile: Sendable {
     init(path: String) throws {
         self.path = path
         // NORMAL: appends are synced together by `sync()` (see the type's comment).
-        pool = try SQLiteStore.openPool(path: path, label: "burnlink-chunks", synchronous: SQLiteStore.synchronousNormal,
-                                        pageSize: Self.pageSize)
+        pool = try SQLiteStore.openPool(
+            path: path, label: "burnlink-chunks", synchronous: SQLiteStore.synchronousNormal,
+            pageSize: Self.pageSize)
         try Self.migrator.migrate(pool)
         try SQLiteCheckpointer.leaveCheckpoints(of: pool, backstopBytes: Self.walBackstopBytes)
-        checkpointer = try SQLiteCheckpointer(path: path, label: "burnlink-chunks-checkpoint",
-                                              waitForQuiet: .milliseconds(250))
+        checkpointer = try SQLiteCheckpointer(
+            path: path, label: "burnlink-chunks-checkpoint",
+            waitForQuiet: .milliseconds(250))
     }
 
     private static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             // A rowid table: chunks append in arrival order; only the small index is sorted by id.
-            try db.execute(sql: """
-                CREATE TABLE chunk (
-                    secret_id BLOB NOT NULL CHECK (length(secret_id) = 16),
-                    idx INTEGER NOT NULL CHECK (idx >= 0),
-                    data BLOB NOT NULL,
-                    UNIQUE (secret_id, idx)
-                );
-                -- One row, changed by a commit whose only purpose is to sync the WAL (see sync()).
-                CREATE TABLE sync_mark (id INTEGER PRIMARY KEY CHECK (id = 1), commits INTEGER NOT NULL);
-                INSERT INTO sync_mark (id, commits) VALUES (1, 0);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE chunk (
+                        secret_id BLOB NOT NULL CHECK (length(secret_id) = 16),
+                        idx INTEGER NOT NULL CHECK (idx >= 0),
+                        data BLOB NOT NULL,
+                        UNIQUE (secret_id, idx)
+                    );
+                    -- One row, changed by a commit whose only purpose is to sync the WAL (see sync()).
+                    CREATE TABLE sync_mark (id INTEGER PRIMARY KEY CHECK (id = 1), commits INTEGER NOT NULL);
+                    INSERT INTO sync_mark (id, commits) VALUES (1, 0);
+                    """)
         }
         return migrator
     }
@@ -130,16 +133,18 @@ final class SQLiteChunkFile: Sendable {
             }
         }
         guard code == SQLITE_DONE else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
-                                sql: statement.sql)
+            throw DatabaseError(
+                resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                sql: statement.sql)
         }
     }
 
     func read(secret: Data, index: Int) async throws -> ByteBuffer? {
         try await checkpointer.during {
             try await pool.read { db in
-                try SQLiteStore.fetchBlob(db.cachedStatement(sql: "SELECT data FROM chunk WHERE secret_id = ? AND idx = ?"),
-                                          arguments: [secret, index])
+                try SQLiteStore.fetchBlob(
+                    db.cachedStatement(sql: "SELECT data FROM chunk WHERE secret_id = ? AND idx = ?"),
+                    arguments: [secret, index])
             }
         }
     }
@@ -149,11 +154,13 @@ final class SQLiteChunkFile: Sendable {
     func delete(secret: Data, from index: Int = 0, limit: Int = .max) async throws -> (chunks: Int, bytes: Int) {
         try await checkpointer.during {
             try await pool.write { db in
-                let freed = try Int.fetchAll(db.cachedStatement(sql: """
-                    DELETE FROM chunk WHERE rowid IN (
-                        SELECT rowid FROM chunk WHERE secret_id = ? AND idx >= ? ORDER BY idx LIMIT ?)
-                    RETURNING length(data)
-                    """), arguments: [secret, index, limit])
+                let freed = try Int.fetchAll(
+                    db.cachedStatement(
+                        sql: """
+                            DELETE FROM chunk WHERE rowid IN (
+                                SELECT rowid FROM chunk WHERE secret_id = ? AND idx >= ? ORDER BY idx LIMIT ?)
+                            RETURNING length(data)
+                            """), arguments: [secret, index, limit])
                 return (freed.count, freed.reduce(0, +))
             }
         }
@@ -168,9 +175,12 @@ final class SQLiteChunkFile: Sendable {
     private static func secrets(_ db: Database) throws -> [Data] {
         var ids: [Data] = []
         var last = Data()
-        while let next = try Data.fetchOne(db.cachedStatement(sql: """
-            SELECT secret_id FROM chunk WHERE secret_id > ? ORDER BY secret_id LIMIT 1
-            """), arguments: [last]) {
+        while let next = try Data.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT secret_id FROM chunk WHERE secret_id > ? ORDER BY secret_id LIMIT 1
+                    """), arguments: [last])
+        {
             ids.append(next)
             last = next
         }
@@ -194,10 +204,12 @@ final class SQLiteChunkFile: Sendable {
     /// The settings the writer runs with (for tests).
     func settings() async throws -> (pageSize: Int, journalMode: String, synchronous: Int, secureDelete: Int) {
         try await pool.writeWithoutTransaction { db in
-            (try Int.fetchOne(db, sql: "PRAGMA page_size") ?? -1,
-             try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
-             try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1,
-             try Int.fetchOne(db, sql: "PRAGMA secure_delete") ?? -1)
+            (
+                try Int.fetchOne(db, sql: "PRAGMA page_size") ?? -1,
+                try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
+                try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1,
+                try Int.fetchOne(db, sql: "PRAGMA secure_delete") ?? -1
+            )
         }
     }
 }

@@ -42,8 +42,9 @@ extension SQLiteStore {
     }
 
     static func readChunk(_ db: Database, seq: Int64, index: Int) throws -> ByteBuffer? {
-        try fetchBlob(db.cachedStatement(sql: "SELECT data FROM secret_chunk WHERE key = ?"),
-                      arguments: [chunkKey(seq, index)])
+        try fetchBlob(
+            db.cachedStatement(sql: "SELECT data FROM secret_chunk WHERE key = ?"),
+            arguments: [chunkKey(seq, index)])
     }
 
     /// The blob of the first row, copied straight from SQLite's row into a ByteBuffer (one copy).
@@ -74,9 +75,13 @@ extension SQLiteStore {
     /// Takes `bytes` just deleted off the secret's `stored_bytes` and the store's total,
     /// never more than the secret still counts (its row may be gone, or already at 0).
     static func accountFreed(_ db: Database, key: Data, bytes: Int) throws {
-        guard bytes > 0, let counted = try Int.fetchOne(db.cachedStatement(sql: """
-            SELECT stored_bytes FROM secret WHERE id = ?
-            """), arguments: [key]) else { return }
+        guard bytes > 0,
+            let counted = try Int.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT stored_bytes FROM secret WHERE id = ?
+                        """), arguments: [key])
+        else { return }
         let delta = min(counted, bytes)
         try db.cachedStatement(sql: "UPDATE secret SET stored_bytes = ? WHERE id = ?").execute(arguments: [counted - delta, key])
         try adjustStoredBytes(db, by: -delta)

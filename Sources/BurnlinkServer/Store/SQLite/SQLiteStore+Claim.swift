@@ -7,8 +7,10 @@ import NIOCore
 /// Claims in the SQLite store, and the reads that never change state: metadata and the
 /// chunks of a read in progress.
 extension SQLiteStore {
-    public func claim(id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
-                      session: ClaimSessionTerms?, now: Date) async throws -> ClaimResult {
+    public func claim(
+        id: SecretID, claimVerifier: [UInt8], passwordProofVerifier: [UInt8]?,
+        session: ClaimSessionTerms?, now: Date
+    ) async throws -> ClaimResult {
         let key = Data(id.bytes)
         let now = EpochMilliseconds(now)
         let session = session.map { (verifier: Data($0.verifier), deadline: EpochMilliseconds($0.deadline)) }
@@ -20,9 +22,10 @@ extension SQLiteStore {
         while true {
             let (step, deferred) = try await committer.submit { [firstChunkFromFile] db in
                 var deferred: StoredCiphertext?
-                let step = try Self.claim(db, key: key, claimVerifier: claimVerifier, proof: passwordProofVerifier,
-                                          session: session, now: now, firstChunkFromFile: firstChunkFromFile,
-                                          deferredDiscard: &deferred)
+                let step = try Self.claim(
+                    db, key: key, claimVerifier: claimVerifier, proof: passwordProofVerifier,
+                    session: session, now: now, firstChunkFromFile: firstChunkFromFile,
+                    deferredDiscard: &deferred)
                 return (step, deferred)
             }
             if let deferred { try await discardInSteps(deferred) }
@@ -47,25 +50,34 @@ extension SQLiteStore {
     /// `deferredDiscard` receives a secret this claim ended whose ciphertext cannot be
     /// freed inside the operation (see `discardInSteps`). `firstChunkFromFile`: chunk 0 of
     /// a secret kept in the chunk file, read by the caller after a `.readFirstChunk`.
-    private static func claim(_ db: Database, key: Data, claimVerifier: [UInt8], proof: [UInt8]?,
-                              session: (verifier: Data, deadline: EpochMilliseconds)?, now: EpochMilliseconds,
-                              firstChunkFromFile: ByteBuffer?, deferredDiscard: inout StoredCiphertext?) throws -> ClaimStep {
-        let row = try Row.fetchOne(db.cachedStatement(sql: """
-            SELECT claim_verifier, password_verifier, password_attempts_left, state, expires_at,
-                   views_left, max_views, size, chunk_count, seq, in_chunk_file
-            FROM secret WHERE id = ?
-            """), arguments: [key])
+    private static func claim(
+        _ db: Database, key: Data, claimVerifier: [UInt8], proof: [UInt8]?,
+        session: (verifier: Data, deadline: EpochMilliseconds)?, now: EpochMilliseconds,
+        firstChunkFromFile: ByteBuffer?, deferredDiscard: inout StoredCiphertext?
+    ) throws -> ClaimStep {
+        let row = try Row.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT claim_verifier, password_verifier, password_attempts_left, state, expires_at,
+                           views_left, max_views, size, chunk_count, seq, in_chunk_file
+                    FROM secret WHERE id = ?
+                    """), arguments: [key])
         guard let row, StoredVerifier.matches(row["claim_verifier"], claimVerifier),
-              StoredStatus(row: row).isReadable(at: now) else { return .done(.notFound) }
+            StoredStatus(row: row).isReadable(at: now)
+        else { return .done(.notFound) }
 
         if let passwordVerifier = row["password_verifier"] as Data? {
             guard let proof else { return .done(.passwordRequired) }
             if !ConstantTime.equal(passwordVerifier, proof) {
-                let left = try Int.fetchAll(db.cachedStatement(sql: """
-                    UPDATE secret SET password_attempts_left = password_attempts_left - 1
-                    WHERE id = ? AND state = \(StoredState.active.sql) AND password_attempts_left > 0
-                    RETURNING password_attempts_left
-                    """), arguments: [key]).first ?? 0
+                let left =
+                    try Int.fetchAll(
+                        db.cachedStatement(
+                            sql: """
+                                UPDATE secret SET password_attempts_left = password_attempts_left - 1
+                                WHERE id = ? AND state = \(StoredState.active.sql) AND password_attempts_left > 0
+                                RETURNING password_attempts_left
+                                """), arguments: [key]
+                    ).first ?? 0
                 if left > 0 { return .done(.wrongPassword(attemptsLeft: left)) }
                 deferredDiscard = try end(db, key: key, state: .burned, endedAt: now)
                 return .done(.passwordAttemptsExhausted)
@@ -85,30 +97,42 @@ extension SQLiteStore {
         // The decision itself: one conditional statement, atomic whatever the isolation. The
         // last view also ends the secret; its ciphertext goes in this transaction unless a
         // multi-chunk reader (this one) is counted. (SET expressions see the old values.)
-        guard let decided = try Row.fetchAll(db.cachedStatement(sql: """
-            UPDATE secret SET
-                views_left = views_left - 1,
-                active_readers = active_readers + ?,
-                state = CASE WHEN views_left = 1 THEN \(StoredState.exhausted.sql) ELSE state END,
-                ended_at = CASE WHEN views_left = 1 THEN ? ELSE ended_at END
-            WHERE id = ? AND \(StoredStatus.readableSQL(now: "?"))
-            RETURNING views_left, active_readers, stored_bytes
-            """), arguments: [holdsReader ? 1 : 0, now, key, now]).first else { return .done(.notFound) }
+        guard
+            let decided = try Row.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE secret SET
+                            views_left = views_left - 1,
+                            active_readers = active_readers + ?,
+                            state = CASE WHEN views_left = 1 THEN \(StoredState.exhausted.sql) ELSE state END,
+                            ended_at = CASE WHEN views_left = 1 THEN ? ELSE ended_at END
+                        WHERE id = ? AND \(StoredStatus.readableSQL(now: "?"))
+                        RETURNING views_left, active_readers, stored_bytes
+                        """), arguments: [holdsReader ? 1 : 0, now, key, now]
+            ).first
+        else { return .done(.notFound) }
         let left: Int = decided["views_left"]
         let readers: Int = decided["active_readers"]
         let storedBytes: Int = decided["stored_bytes"]
-        try db.cachedStatement(sql: """
-            INSERT INTO secret_view (secret_id, view_no, viewed_at, delivery, session_verifier, session_deadline)
-            VALUES (?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [key, maxViews - left, now, (session == nil ? Delivery.sent : .pending).rawValue,
-                                      session?.verifier, session?.deadline])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO secret_view (secret_id, view_no, viewed_at, delivery, session_verifier, session_deadline)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            key, maxViews - left, now, (session == nil ? Delivery.sent : .pending).rawValue,
+            session?.verifier, session?.deadline,
+        ])
         let firstChunk = try firstChunkFromFile ?? readChunk(db, seq: ciphertext.seq, index: 0) ?? ByteBuffer()
         if left == 0, readers == 0, storedBytes > 0, try discardChunks(db, ciphertext, storedBytes: storedBytes) == nil {
             deferredDiscard = ciphertext
         }
         // With a session, the session holds the reader: the stream need not finish it.
-        return .done(.granted(ClaimGrant(size: size, chunkCount: chunkCount, viewsLeft: left,
-                                         firstChunk: firstChunk, mustFinishRead: multiChunk && session == nil)))
+        return .done(
+            .granted(
+                ClaimGrant(
+                    size: size, chunkCount: chunkCount, viewsLeft: left,
+                    firstChunk: firstChunk, mustFinishRead: multiChunk && session == nil)))
     }
 
     /// Only a claim granted with `mustFinishRead` must call this, exactly once.
@@ -122,15 +146,18 @@ extension SQLiteStore {
         let key = Data(id.bytes)
         let now = EpochMilliseconds(now)
         return try await read { db in
-            let row = try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT claim_verifier, state, expires_at, views_left, size, password_kdf
-                FROM secret WHERE id = ?
-                """), arguments: [key])
+            let row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT claim_verifier, state, expires_at, views_left, size, password_kdf
+                        FROM secret WHERE id = ?
+                        """), arguments: [key])
             guard let row, StoredVerifier.matches(row["claim_verifier"], claimVerifier) else { return nil }
             let status = StoredStatus(row: row)
             guard status.isReadable(at: now) else { return nil }
-            return SecretMetadata(size: row["size"], expiresAt: status.expiresAt.date, viewsLeft: status.viewsLeft,
-                                  passwordKDF: row["password_kdf"])
+            return SecretMetadata(
+                size: row["size"], expiresAt: status.expiresAt.date, viewsLeft: status.viewsLeft,
+                passwordKDF: row["password_kdf"])
         }
     }
 
@@ -140,9 +167,13 @@ extension SQLiteStore {
     public func chunk(id: SecretID, index: Int) async throws -> ByteBuffer? {
         let key = Data(id.bytes)
         let found = try await read { db -> (chunk: ByteBuffer?, inChunkFile: Bool)? in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT active_readers, seq, in_chunk_file FROM secret WHERE id = ?
-                """), arguments: [key]), (row["active_readers"] as Int) > 0 else { return nil }
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT active_readers, seq, in_chunk_file FROM secret WHERE id = ?
+                            """), arguments: [key]), (row["active_readers"] as Int) > 0
+            else { return nil }
             if row["in_chunk_file"] as Bool { return (nil, true) }
             return (try Self.readChunk(db, seq: row["seq"], index: index), false)
         }

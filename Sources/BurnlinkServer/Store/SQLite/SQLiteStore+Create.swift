@@ -39,11 +39,13 @@ extension SQLiteStore {
         let count = bytes.readableBytes
         guard index < Self.chunksPerSecret else { throw StoreError.unavailable("too many chunks") }
         try await committer.submit(durable: false) { db in  // see beginUpload
-            let advanced = try Int64.fetchAll(db.cachedStatement(sql: """
-                UPDATE secret SET chunk_count = chunk_count + 1, stored_bytes = stored_bytes + ?
-                WHERE id = ? AND state = \(StoredState.uploading.sql) AND chunk_count = ?
-                RETURNING seq
-                """), arguments: [count, key, index])
+            let advanced = try Int64.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE secret SET chunk_count = chunk_count + 1, stored_bytes = stored_bytes + ?
+                        WHERE id = ? AND state = \(StoredState.uploading.sql) AND chunk_count = ?
+                        RETURNING seq
+                        """), arguments: [count, key, index])
             guard advanced.first != nil else {
                 try Self.checkNextChunk(db, key: key, index: index)
                 throw StoreError.noSuchUpload
@@ -54,11 +56,13 @@ extension SQLiteStore {
             try await inChunkFile { try await $0.append(secret: key, index: index, bytes: bytes) }
         } catch {
             _ = try? await committer.submit(durable: false) { db in
-                let undone = try Int.fetchAll(db.cachedStatement(sql: """
-                    UPDATE secret SET chunk_count = chunk_count - 1, stored_bytes = stored_bytes - ?
-                    WHERE id = ? AND state = \(StoredState.uploading.sql) AND chunk_count = ?
-                    RETURNING 1
-                    """), arguments: [count, key, index + 1])
+                let undone = try Int.fetchAll(
+                    db.cachedStatement(
+                        sql: """
+                            UPDATE secret SET chunk_count = chunk_count - 1, stored_bytes = stored_bytes - ?
+                            WHERE id = ? AND state = \(StoredState.uploading.sql) AND chunk_count = ?
+                            RETURNING 1
+                            """), arguments: [count, key, index + 1])
                 if !undone.isEmpty { try Self.adjustStoredBytes(db, by: -count) }
             }
             throw error
@@ -67,9 +71,11 @@ extension SQLiteStore {
 
     /// Throws unless chunk `index` is the next one the upload `key` expects.
     private static func checkNextChunk(_ db: Database, key: Data, index: Int) throws {
-        let expected = try Int.fetchOne(db.cachedStatement(sql: """
-            SELECT chunk_count FROM secret WHERE id = ? AND state = \(StoredState.uploading.sql)
-            """), arguments: [key])
+        let expected = try Int.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT chunk_count FROM secret WHERE id = ? AND state = \(StoredState.uploading.sql)
+                    """), arguments: [key])
         guard let expected else { throw StoreError.noSuchUpload }
         guard expected == index else {
             throw StoreError.unavailable("upload chunk \(index) out of order (expected \(expected))")
@@ -83,15 +89,20 @@ extension SQLiteStore {
         // Appends to the chunk file are not synced one by one: one sync covers them all.
         if chunkCount > 0 { try await inChunkFile { try await $0.sync() } }
         try await committer.submit { db in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT chunk_count, stored_bytes, seq FROM secret WHERE id = ? AND state = \(StoredState.uploading.sql)
-                """), arguments: [key]) else { throw StoreError.noSuchUpload }
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT chunk_count, stored_bytes, seq FROM secret WHERE id = ? AND state = \(StoredState.uploading.sql)
+                            """), arguments: [key])
+            else { throw StoreError.noSuchUpload }
             let storedCount: Int = row["chunk_count"]
             let storedBytes: Int = row["stored_bytes"]
             let seq: Int64 = row["seq"]
             guard storedCount == chunkCount, storedBytes == size else {
                 throw StoreError.unavailable(
-                    "upload mismatch: \(storedCount) chunks of \(storedBytes) bytes appended, commit says \(chunkCount) of \(size)")
+                    "upload mismatch: \(storedCount) chunks of \(storedBytes) bytes appended, commit says \(chunkCount) of \(size)"
+                )
             }
             if chunkCount == 0 {
                 // An empty secret still has its (empty) chunk 0, like one made by `create`,
@@ -100,10 +111,12 @@ extension SQLiteStore {
             }
             // Every appended chunk is already durable in the chunk file, so this commit
             // (durable) can never make a secret readable without its chunks.
-            try db.cachedStatement(sql: """
-                UPDATE secret SET state = \(StoredState.active.sql), size = ?, chunk_count = ?, in_chunk_file = ?
-                WHERE id = ?
-                """).execute(arguments: [size, max(chunkCount, 1), chunkCount > 0, key])
+            try db.cachedStatement(
+                sql: """
+                    UPDATE secret SET state = \(StoredState.active.sql), size = ?, chunk_count = ?, in_chunk_file = ?
+                    WHERE id = ?
+                    """
+            ).execute(arguments: [size, max(chunkCount, 1), chunkCount > 0, key])
         }
     }
 
@@ -113,17 +126,25 @@ extension SQLiteStore {
         let key = Data(id.bytes)
         // A read, not a write: the caller's appends have all committed by now.
         let staged = try await read { db -> (ciphertext: StoredCiphertext, storedBytes: Int)? in
-            try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT seq, stored_bytes, in_chunk_file FROM secret WHERE id = ? AND state = \(StoredState.uploading.sql)
-                """), arguments: [key]).map { (StoredCiphertext(row: $0, key: key), $0["stored_bytes"]) }
+            try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT seq, stored_bytes, in_chunk_file FROM secret WHERE id = ? AND state = \(StoredState.uploading.sql)
+                        """), arguments: [key]
+            ).map { (StoredCiphertext(row: $0, key: key), $0["stored_bytes"]) }
         }
         if let staged, staged.ciphertext.inChunkFile || staged.storedBytes > Self.inlineDiscardLimit {
             try await deleteChunksInSteps(staged.ciphertext)
         }
         try await committer.submit { db in
-            guard let removed = try Row.fetchAll(db.cachedStatement(sql: """
-                DELETE FROM secret WHERE id = ? AND state = \(StoredState.uploading.sql) RETURNING stored_bytes, seq
-                """), arguments: [key]).first else { return }
+            guard
+                let removed = try Row.fetchAll(
+                    db.cachedStatement(
+                        sql: """
+                            DELETE FROM secret WHERE id = ? AND state = \(StoredState.uploading.sql) RETURNING stored_bytes, seq
+                            """), arguments: [key]
+                ).first
+            else { return }
             _ = try Self.deleteChunks(db, seq: removed["seq"])
             try Self.adjustStoredBytes(db, by: -(removed["stored_bytes"] as Int))
         }
@@ -155,19 +176,23 @@ extension SQLiteStore {
     }
 
     /// Inserts a secret row; returns its `seq`, which keys its chunk rows.
-    private static func insert(_ db: Database, _ values: RecordValues, state: StoredState, size: Int, chunkCount: Int,
-                               storedBytes: Int, inChunkFile: Bool = false) throws -> Int64 {
+    private static func insert(
+        _ db: Database, _ values: RecordValues, state: StoredState, size: Int, chunkCount: Int,
+        storedBytes: Int, inChunkFile: Bool = false
+    ) throws -> Int64 {
         do {
-            try db.cachedStatement(sql: """
-                INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_verifier, password_kdf,
-                                    password_attempts_left, created_at, expires_at, max_views, views_left,
-                                    size, chunk_count, stored_bytes, in_chunk_file)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [
-                    values.key, state, values.claimVerifier, values.receiptVerifier, values.passwordVerifier,
-                    values.passwordKDF, values.passwordAttempts, values.createdAt, values.expiresAt,
-                    values.maxViews, values.maxViews, size, chunkCount, storedBytes, inChunkFile,
-                ])
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_verifier, password_kdf,
+                                        password_attempts_left, created_at, expires_at, max_views, views_left,
+                                        size, chunk_count, stored_bytes, in_chunk_file)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: [
+                values.key, state, values.claimVerifier, values.receiptVerifier, values.passwordVerifier,
+                values.passwordKDF, values.passwordAttempts, values.createdAt, values.expiresAt,
+                values.maxViews, values.maxViews, size, chunkCount, storedBytes, inChunkFile,
+            ])
             return db.lastInsertedRowID
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
             throw StoreError.duplicateID

@@ -10,10 +10,15 @@ extension SQLiteStore {
     /// now, or by the last reader's `finishRead` when a multi-chunk read is in progress.
     /// Returns the ciphertext when it is left for `discardInSteps`.
     static func end(_ db: Database, key: Data, state: StoredState, endedAt: EpochMilliseconds) throws -> StoredCiphertext? {
-        guard let row = try Row.fetchAll(db.cachedStatement(sql: """
-            UPDATE secret SET state = ?, ended_at = ? WHERE id = ?
-            RETURNING state, active_readers, stored_bytes, seq, in_chunk_file
-            """), arguments: [state, endedAt, key]).first else { return nil }
+        guard
+            let row = try Row.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE secret SET state = ?, ended_at = ? WHERE id = ?
+                        RETURNING state, active_readers, stored_bytes, seq, in_chunk_file
+                        """), arguments: [state, endedAt, key]
+            ).first
+        else { return nil }
         return try discardUnlessRead(db, row, key: key)
     }
 
@@ -21,10 +26,15 @@ extension SQLiteStore {
     /// the last one of an ended secret discards it. Returns the ciphertext when it is left
     /// for `discardInSteps`.
     static func releaseReader(_ db: Database, key: Data) throws -> StoredCiphertext? {
-        guard let row = try Row.fetchAll(db.cachedStatement(sql: """
-            UPDATE secret SET active_readers = max(active_readers - 1, 0) WHERE id = ?
-            RETURNING state, active_readers, stored_bytes, seq, in_chunk_file
-            """), arguments: [key]).first else { return nil }
+        guard
+            let row = try Row.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE secret SET active_readers = max(active_readers - 1, 0) WHERE id = ?
+                        RETURNING state, active_readers, stored_bytes, seq, in_chunk_file
+                        """), arguments: [key]
+            ).first
+        else { return nil }
         return try discardUnlessRead(db, row, key: key)
     }
 
@@ -66,8 +76,10 @@ extension SQLiteStore {
         let deleted = try await deleteChunksInSteps(ciphertext, paced: true)
         let key = ciphertext.key
         try await committer.submit { db in
-            let left = try Int.fetchOne(db.cachedStatement(sql: "SELECT stored_bytes FROM secret WHERE id = ?"),
-                                        arguments: [key]) ?? 0
+            let left =
+                try Int.fetchOne(
+                    db.cachedStatement(sql: "SELECT stored_bytes FROM secret WHERE id = ?"),
+                    arguments: [key]) ?? 0
             try db.cachedStatement(sql: "UPDATE secret SET stored_bytes = 0 WHERE id = ?").execute(arguments: [key])
             try Self.adjustStoredBytes(db, by: -left)
             _ = try Self.deleteChunks(db, seq: ciphertext.seq)  // none left: a safety net
@@ -107,13 +119,17 @@ extension SQLiteStore {
                 let (lowerKey, upper) = (lower, min(lower + Int64(Self.discardStep), end))
                 let next: Int64?
                 (count, next) = try await committer.submit(durable: false) { db -> (Int, Int64?) in
-                    let freed = try Int.fetchAll(db.cachedStatement(sql: """
-                        DELETE FROM secret_chunk WHERE key >= ? AND key < ? RETURNING length(data)
-                        """), arguments: [lowerKey, upper])
+                    let freed = try Int.fetchAll(
+                        db.cachedStatement(
+                            sql: """
+                                DELETE FROM secret_chunk WHERE key >= ? AND key < ? RETURNING length(data)
+                                """), arguments: [lowerKey, upper])
                     try Self.accountFreed(db, key: key, bytes: freed.reduce(0, +))
-                    let next = try Int64.fetchOne(db.cachedStatement(sql: """
-                        SELECT key FROM secret_chunk WHERE key >= ? AND key < ? ORDER BY key LIMIT 1
-                        """), arguments: [upper, end])
+                    let next = try Int64.fetchOne(
+                        db.cachedStatement(
+                            sql: """
+                                SELECT key FROM secret_chunk WHERE key >= ? AND key < ? ORDER BY key LIMIT 1
+                                """), arguments: [upper, end])
                     return (freed.count, next)
                 }
                 lower = next ?? end

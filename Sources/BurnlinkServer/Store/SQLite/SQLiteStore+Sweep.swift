@@ -19,11 +19,13 @@ extension SQLiteStore {
         // 1. Secrets whose time ran out: state expired, ciphertext gone unless being read.
         report.expired = try await StoreLimits.inSweepBatches {
             let (expired, deferred) = try await committer.submit { db in
-                let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                    UPDATE secret SET state = \(StoredState.expired.sql), ended_at = expires_at
-                    WHERE id IN (SELECT id FROM secret WHERE state = \(StoredState.active.sql) AND expires_at <= ? LIMIT ?)
-                    RETURNING id, active_readers, stored_bytes, seq, in_chunk_file
-                    """), arguments: [now, limit])
+                let rows = try Row.fetchAll(
+                    db.cachedStatement(
+                        sql: """
+                            UPDATE secret SET state = \(StoredState.expired.sql), ended_at = expires_at
+                            WHERE id IN (SELECT id FROM secret WHERE state = \(StoredState.active.sql) AND expires_at <= ? LIMIT ?)
+                            RETURNING id, active_readers, stored_bytes, seq, in_chunk_file
+                            """), arguments: [now, limit])
                 var deferred: [StoredCiphertext] = []
                 for row in rows where (row["active_readers"] as Int) == 0 && (row["stored_bytes"] as Int) > 0 {
                     let ciphertext = StoredCiphertext(row: row)
@@ -42,12 +44,14 @@ extension SQLiteStore {
         let leaseCutoff = now - readerLease
         report.orphanedChunks += try await StoreLimits.inSweepBatches {
             var (secrets, chunks, deferred) = try await committer.submit { db in
-                let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT id, stored_bytes, seq, in_chunk_file FROM secret
-                    WHERE stored_bytes > 0 AND state IN \(StoredState.endedSQL)
-                      AND (active_readers = 0 OR ended_at < ?) AND NOT \(Self.hasPendingSession)
-                    LIMIT ?
-                    """), arguments: [leaseCutoff, limit])
+                let rows = try Row.fetchAll(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT id, stored_bytes, seq, in_chunk_file FROM secret
+                            WHERE stored_bytes > 0 AND state IN \(StoredState.endedSQL)
+                              AND (active_readers = 0 OR ended_at < ?) AND NOT \(Self.hasPendingSession)
+                            LIMIT ?
+                            """), arguments: [leaseCutoff, limit])
                 var chunks = 0
                 var deferred: [StoredCiphertext] = []
                 for row in rows {
@@ -70,11 +74,13 @@ extension SQLiteStore {
         let uploadCutoff = now - staleUploadAge
         report.orphanedChunks += try await StoreLimits.inSweepBatches {
             var (uploads, chunks, inChunkFile) = try await committer.submit { db in
-                let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                    DELETE FROM secret
-                    WHERE id IN (SELECT id FROM secret WHERE state = \(StoredState.uploading.sql) AND created_at < ? LIMIT ?)
-                    RETURNING id, stored_bytes, seq, in_chunk_file
-                    """), arguments: [uploadCutoff, limit])
+                let rows = try Row.fetchAll(
+                    db.cachedStatement(
+                        sql: """
+                            DELETE FROM secret
+                            WHERE id IN (SELECT id FROM secret WHERE state = \(StoredState.uploading.sql) AND created_at < ? LIMIT ?)
+                            RETURNING id, stored_bytes, seq, in_chunk_file
+                            """), arguments: [uploadCutoff, limit])
                 var chunks = 0
                 var inChunkFile: [StoredCiphertext] = []
                 for row in rows {
@@ -95,14 +101,16 @@ extension SQLiteStore {
         let retentionCutoff = now - receiptRetention
         report.receiptsRemoved = try await StoreLimits.inSweepBatches {
             let removed = try await committer.submit { db in
-                let ids = try Data.fetchAll(db.cachedStatement(sql: """
-                    DELETE FROM secret
-                    WHERE id IN (SELECT id FROM secret
-                                 WHERE ended_at IS NOT NULL AND ended_at < ? AND stored_bytes = 0
-                                   AND state IN \(StoredState.endedSQL)
-                                 LIMIT ?)
-                    RETURNING id
-                    """), arguments: [retentionCutoff, limit])
+                let ids = try Data.fetchAll(
+                    db.cachedStatement(
+                        sql: """
+                            DELETE FROM secret
+                            WHERE id IN (SELECT id FROM secret
+                                         WHERE ended_at IS NOT NULL AND ended_at < ? AND stored_bytes = 0
+                                           AND state IN \(StoredState.endedSQL)
+                                         LIMIT ?)
+                            RETURNING id
+                            """), arguments: [retentionCutoff, limit])
                 for id in ids {
                     try db.cachedStatement(sql: "DELETE FROM secret_view WHERE secret_id = ?").execute(arguments: [id])
                 }
@@ -116,9 +124,11 @@ extension SQLiteStore {
         let chunkFileSecrets = chunkFile.withLock { $0 } == nil ? [] : try await inChunkFile { try await $0.secrets() }
         for secret in chunkFileSecrets {
             let orphaned = try await read { db in
-                try Row.fetchOne(db.cachedStatement(sql: "SELECT state, stored_bytes FROM secret WHERE id = ?"),
-                                 arguments: [secret])
-                    .map { row in (row["state"] as StoredState).isEnded && (row["stored_bytes"] as Int) == 0 } ?? true
+                try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT state, stored_bytes FROM secret WHERE id = ?"),
+                    arguments: [secret]
+                )
+                .map { row in (row["state"] as StoredState).isEnded && (row["stored_bytes"] as Int) == 0 } ?? true
             }
             if orphaned {
                 report.orphanedChunks += try await deleteChunksInSteps(StoredCiphertext(key: secret, seq: 0, inChunkFile: true))

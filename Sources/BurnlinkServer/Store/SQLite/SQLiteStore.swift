@@ -91,10 +91,12 @@ public final class SQLiteStore: SecretStore {
                 // Only active secrets, and those an open claim session holds, keep chunks in
                 // the chunk file (recover ended the rest).
                 let keep = try pool.read { db in
-                    try Data.fetchSet(db, sql: """
-                        SELECT id FROM secret
-                        WHERE in_chunk_file = 1 AND (state = \(StoredState.active.sql) OR \(Self.hasPendingSession))
-                        """)
+                    try Data.fetchSet(
+                        db,
+                        sql: """
+                            SELECT id FROM secret
+                            WHERE in_chunk_file = 1 AND (state = \(StoredState.active.sql) OR \(Self.hasPendingSession))
+                            """)
                 }
                 try file.removeAll(except: keep)
             }
@@ -135,7 +137,12 @@ public final class SQLiteStore: SecretStore {
     /// Closes every connection; a second call does nothing. Operations after `close()` fail
     /// with `.unavailable`. Call it once no operation is in flight and `run()` has returned.
     public func close() throws {
-        guard closed.withLock({ closed in defer { closed = true }; return !closed }) else { return }
+        guard
+            closed.withLock({ closed in
+                defer { closed = true }
+                return !closed
+            })
+        else { return }
         chunkFileOpened.continuation.finish()
         defer { writerLock.release() }
         do {
@@ -162,9 +169,11 @@ public final class SQLiteStore: SecretStore {
     /// The connection settings every connection gets (for tests).
     func connectionSettings() async throws -> (journalMode: String, synchronous: Int, secureDelete: Int) {
         try await pool.writeWithoutTransaction { db in
-            (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
-             try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1,
-             try Int.fetchOne(db, sql: "PRAGMA secure_delete") ?? -1)
+            (
+                try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
+                try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1,
+                try Int.fetchOne(db, sql: "PRAGMA secure_delete") ?? -1
+            )
         }
     }
 

@@ -20,8 +20,9 @@ extension StoredReceipt {
     /// From a row of `secret` with the columns `state`, `created_at`, `expires_at`, `ended_at`,
     /// `max_views` and `views_left`.
     init(row: Row) {
-        self.init(state: row["state"], createdAt: row["created_at"], expiresAt: row["expires_at"],
-                  endedAt: row["ended_at"], maxViews: row["max_views"], viewsLeft: row["views_left"])
+        self.init(
+            state: row["state"], createdAt: row["created_at"], expiresAt: row["expires_at"],
+            endedAt: row["ended_at"], maxViews: row["max_views"], viewsLeft: row["views_left"])
     }
 }
 
@@ -29,7 +30,8 @@ extension ReceiptView {
     /// From a row of `secret_view` with the columns `viewed_at`, `delivery`,
     /// `session_deadline` and `confirmed_at`.
     init(row: Row, at now: EpochMilliseconds) {
-        self.init(viewedAt: row["viewed_at"], delivery: row["delivery"], deadline: row["session_deadline"],
-                  confirmedAt: row["confirmed_at"], at: now)
+        self.init(
+            viewedAt: row["viewed_at"], delivery: row["delivery"], deadline: row["session_deadline"],
+            confirmedAt: row["confirmed_at"], at: now)
     }
 }
