@@ -460,3 +460,27 @@ def test_a_cut_download_resumes_and_the_receipt_says_delivered(server, browser):
         proxy.close()
     # Chromium reports the cut body as a failed load; nothing else may reach the console.
     assert all("net::ERR" in entry.get("message", "") for entry in browser.console()), browser.console()
+
+
+def test_a_file_name_with_a_bidi_override_is_refused_and_nothing_offered(server, browser):
+    # The known-answer vector: a valid envelope whose file name holds U+202E, which would
+    # show 'invoice<RLO>fdp.exe' as 'invoiceexe.pdf'. Uploaded as any client could.
+    raw = (Path(__file__).resolve().parents[1] / "Vectors" / "envelope-metadata-bidi-in-name.vector").read_bytes()
+    head, _, envelope = raw.partition(b"\n\n")
+    fields = dict(line.split(": ", 1) if ": " in line else (line.rstrip(":"), "")
+                  for line in head.decode().splitlines())
+    token = base64.urlsafe_b64decode(fields["claim-token"] + "=")
+    verifier = base64.urlsafe_b64encode(hashlib.sha256(token).digest()).decode().rstrip("=")
+    request = urllib.request.Request(f"{server.base}/api/v1/secrets", data=envelope, method="POST", headers={
+        "Content-Type": "application/octet-stream", "Burnlink-Claim-Verifier": verifier})
+    with urllib.request.urlopen(request) as response:
+        secret_id = json.load(response)["id"]
+
+    browser.open(f"{server.base}/s/{secret_id}#{fields['key']}")
+    browser.visible("details")
+    browser.driver.find_element(By.ID, "reveal").click()
+    browser.visible("problem")
+    assert browser.text("problem-title") == "The secret could not be decrypted"
+    assert "invalid-metadata" in browser.text("problem-text")
+    assert not browser.driver.find_element(By.ID, "file-result").is_displayed()
+    assert_console_clean(browser.console())
