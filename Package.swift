@@ -101,15 +101,18 @@ let package = Package(
             name: "fuzz-headers", dependencies: ["BurnlinkCore", "BurnlinkProtocol", "FuzzSupport"], path: "Fuzz/Headers"
         ),
         .testTarget(name: "BurnlinkCoreTests", dependencies: ["BurnlinkCore"]),
+        // What both process-level test targets share: one process runner, one server launcher.
+        .target(name: "BurnlinkTestSupport", path: "Tests/BurnlinkTestSupport"),
         .testTarget(
             name: "BurnlinkCLITests",
-            dependencies: ["BurnlinkClient", "BurnlinkCore", "BurnlinkProtocol"]
+            dependencies: ["BurnlinkClient", "BurnlinkCore", "BurnlinkProtocol", "BurnlinkTestSupport"]
         ),
         .testTarget(
             name: "BurnlinkServerTests",
             dependencies: [
                 "BurnlinkServer",
                 "BurnlinkProtocol",
+                "BurnlinkTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]

@@ -1,4 +1,5 @@
 import BurnlinkCore
+import BurnlinkTestSupport
 import Foundation
 import Testing
 
@@ -199,17 +200,8 @@ struct HardeningTests {
             // process's user exactly when it made itself non-dumpable, which also bars
             // ptrace by that user.
             let wrapper = #"ulimit -S -c unlimited; exec setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@""#
-            func start(_ command: [String]) throws -> (Process, FileHandle) {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/bin/sh")
-                process.arguments = ["-c", wrapper, "sh"] + command
-                process.environment = server.environment
-                let input = Pipe()
-                process.standardInput = input
-                process.standardOutput = Pipe()
-                process.standardError = Pipe()
-                try RunningProcess.launch(process)
-                return (process, input.fileHandleForWriting)
+            func start(_ command: [String]) throws -> ChildProcess {
+                try ChildProcess("/bin/sh", ["-c", wrapper, "sh"] + command, environment: server.environment, input: .stream)
             }
             func observe(_ pid: Int32, executable: String) async throws -> (owner: UInt32, core: [String]) {
                 for _ in 0..<250 {
@@ -232,28 +224,27 @@ struct HardeningTests {
 
             // The control: the same wrapper around a program that does nothing about it.
             let sleepPath = try #require(Binaries.onPath("sleep"))
-            let (control, controlInput) = try start([sleepPath, "30"])
-            let plain = try await observe(control.processIdentifier, executable: "sleep")
-            control.terminate()
-            try? controlInput.close()
+            let control = try start([sleepPath, "30"])
+            let plain = try await observe(control.pid, executable: "sleep")
+            control.signalIfRunning(SIGTERM)
+            control.closeInput()
             #expect(plain.owner == 65534, "the control is not dumpable either: this check cannot tell")
             #expect(plain.core.first != "0", "the control already has core dumps off: this check cannot tell")
 
             // burnlink send, holding part of a secret it has not finished reading.
             let secret = "half of a secret, " + UUID().uuidString
-            let (send, input) = try start([Binaries.cli.path, "send"])
-            input.write(Data(secret.prefix(10).utf8))
-            let hardened = try await observe(send.processIdentifier, executable: "burnlink")
+            let send = try start([Binaries.cli.path, "send"])
+            send.write(Data(secret.prefix(10).utf8))
+            let hardened = try await observe(send.pid, executable: "burnlink")
             #expect(send.isRunning, "send ended before it could be observed")
             #expect(hardened.owner == 0, "/proc/PID/environ belongs to uid \(hardened.owner): the process is still dumpable")
             #expect(hardened.core == ["0", "0"], "core file size limits: \(hardened.core)")
 
             // And it was really mid-send: the rest arrives, and the link carries the whole secret.
-            input.write(Data(secret.dropFirst(10).utf8))
-            try input.close()
-            for _ in 0..<500 where send.isRunning { try await Task.sleep(for: .milliseconds(20)) }
-            #expect(send.terminationStatus == 0)
-            let output = (send.standardOutput as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data()
+            send.write(Data(secret.dropFirst(10).utf8))
+            send.closeInput()
+            #expect(await send.waitForExit(timeout: .seconds(10)) == 0)
+            let output = await send.finish().stdout
             let opened = try await server.open(String(decoding: output, as: UTF8.self).trimmingCharacters(in: .newlines))
             #expect(opened.status == 0 && opened.out == secret, "\(opened)")
         }
@@ -271,9 +262,8 @@ func httpGet(_ url: String) async throws -> String {
 /// an error carrying the given message, and records the request lines it saw. Python's
 /// http.server, so nothing of burnlink's own server is involved.
 final class HostileServer: Sendable {
-    let process: Process
+    let process: ChildProcess
     let port: Int
-    private let output: Locked<String>
 
     static let script = """
     import http.server, json, sys
@@ -310,44 +300,34 @@ final class HostileServer: Sendable {
     server.serve_forever()
     """
 
-    private init(process: Process, port: Int, output: Locked<String>) {
+    private init(process: ChildProcess, port: Int) {
         self.process = process
         self.port = port
-        self.output = output
     }
 
     static func start(passwordKDF: String? = nil, publicURL: String? = nil, message: String = "no") async throws -> HostileServer {
         guard let python = Binaries.onPath("python3") else { throw CLITestFailure("python3 is not installed") }
         let config: [String: String?] = ["kdf": passwordKDF, "public_url": publicURL, "message": message]
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", script, String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        let output = Locked("")
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil } else { output.set(output.value + String(decoding: data, as: UTF8.self)) }
-        }
-        try RunningProcess.launch(process)
+        let process = try ChildProcess(
+            python, ["-c", script, String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)])
         for _ in 0..<500 {
-            if let range = output.value.range(of: "PORT "), let port = Int(output.value[range.upperBound...].prefix { $0.isNumber }) {
-                return HostileServer(process: process, port: port, output: output)
+            let output = process.outputSoFar
+            if let range = output.range(of: "PORT "), let port = Int(output[range.upperBound...].prefix { $0.isNumber }) {
+                return HostileServer(process: process, port: port)
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        process.terminate()
+        process.signalIfRunning(SIGTERM)
         throw CLITestFailure("the hostile server did not start")
     }
 
     /// The request lines seen so far ("GET /path", "POST /path", "DELETE /path").
     var requests: [String] {
-        output.value.split(separator: "\n").filter { $0.hasPrefix("GET ") || $0.hasPrefix("POST ") || $0.hasPrefix("DELETE ") }
+        process.outputSoFar.split(separator: "\n").filter { $0.hasPrefix("GET ") || $0.hasPrefix("POST ") || $0.hasPrefix("DELETE ") }
             .map(String.init)
     }
 
     func stop() {
-        if process.isRunning { process.terminate() }
+        process.signalIfRunning(SIGTERM)
     }
 }

@@ -1,3 +1,4 @@
+import BurnlinkTestSupport
 import Foundation
 import Testing
 

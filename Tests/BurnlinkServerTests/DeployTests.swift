@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import BurnlinkCore
 import BurnlinkProtocol
+import BurnlinkTestSupport
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -15,7 +16,7 @@ final class NginxProcess: Sendable {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("docs/deploy/nginx.conf")
 
-    let process: Process
+    let process: ChildProcess
     let port: Int
     let directory: URL
     var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -57,28 +58,23 @@ final class NginxProcess: Sendable {
             """
         try main.write(to: directory.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
 
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["-p", path, "-c", "\(path)/nginx.conf", "-g", "daemon off;"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        process = try ChildProcess(Self.binary, ["-p", path, "-c", "\(path)/nginx.conf", "-g", "daemon off;"])
         for _ in 0..<100 {
             if (try? await sendRequest(HTTPClient.shared, .GET, "http://127.0.0.1:\(port)/healthz"))?.status == 200 { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        process.terminate()
+        process.signalIfRunning(SIGTERM)
         let errors = (try? String(contentsOf: directory.appendingPathComponent("error.log"), encoding: .utf8)) ?? ""
         throw TestFailure("nginx did not start: \(errors)")
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.signalIfRunning(SIGKILL)
     }
 
     func stop() async {
-        process.terminate()
-        for _ in 0..<100 where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
+        process.signalIfRunning(SIGTERM)
+        _ = await process.waitForExit(timeout: .seconds(5))
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -115,7 +111,7 @@ struct DeployTests {
     func documentedConfiguration() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
         let arguments = ["--database", databaseURL, "--trust-proxy", "--max-size", "24MiB", "--rate-limit", "10000/min,40/min"]
-        let replicas = [try await ServerProcess(arguments: arguments), try await ServerProcess(arguments: arguments)]
+        let replicas = [try await LaunchedServer(arguments: arguments), try await LaunchedServer(arguments: arguments)]
         let nginx = try await NginxProcess(upstreams: replicas.map(\.port))
         var ids: [String] = []
 

@@ -1,4 +1,5 @@
 @testable import BurnlinkServer
+import BurnlinkTestSupport
 import Foundation
 import Logging
 import Testing
@@ -49,11 +50,11 @@ enum TestPostgres {
     /// Runs a helper program to its end; its output, trimmed. Fails unless it exits 0.
     @discardableResult
     private static func run(_ executable: String, _ arguments: [String]) async throws -> String {
-        let finished = try await runToEnd(URL(fileURLWithPath: executable), arguments)
+        let finished = try await ChildProcess.run(executable, arguments)
         guard finished.status == 0 else {
-            throw TestFailure("\(executable) \(arguments.last ?? "") failed: \(finished.errors)")
+            throw TestFailure("\(executable) \(arguments.last ?? "") failed: \(finished.err)")
         }
-        return finished.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        return finished.out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// A store on a fresh database, running (pool and listener) and migrated. Its deadline is

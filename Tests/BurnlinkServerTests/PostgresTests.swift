@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import BurnlinkCore
 import BurnlinkProtocol
 @testable import BurnlinkServer
+import BurnlinkTestSupport
 import Foundation
 import Logging
 import NIOCore
@@ -118,7 +119,7 @@ struct PostgresTests {
 struct PostgresReplicaTests {
     let client = HTTPClient.shared
 
-    func create(_ server: ServerProcess, _ sender: TestSender, body: [UInt8], maxViews: Int = 1) async throws -> String {
+    func create(_ server: LaunchedServer, _ sender: TestSender, body: [UInt8], maxViews: Int = 1) async throws -> String {
         let response = try await sendRequest(client, .POST, server.baseURL + API.secretsPath,
                                              headers: sender.createHeaderList(maxViews: maxViews), body: body)
         guard response.status == 201 else { throw TestFailure("create answered \(response.status)") }
@@ -128,8 +129,8 @@ struct PostgresReplicaTests {
     @Test("64 concurrent claims spread over two replicas: exactly max-views succeed, 20 rounds each")
     func concurrentClaimsAcrossReplicas() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
-        let replicas = [try await ServerProcess(arguments: ["--database", databaseURL]),
-                        try await ServerProcess(arguments: ["--database", databaseURL])]
+        let replicas = [try await LaunchedServer(arguments: ["--database", databaseURL]),
+                        try await LaunchedServer(arguments: ["--database", databaseURL])]
         for maxViews in [1, 3] {
             for round in 0..<20 {
                 let sender = TestSender()
@@ -159,8 +160,8 @@ struct PostgresReplicaTests {
     @Test("a receipt long-poll on one replica is released by a claim on the other")
     func receiptWaitAcrossReplicas() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
-        let a = try await ServerProcess(arguments: ["--database", databaseURL])
-        let b = try await ServerProcess(arguments: ["--database", databaseURL])
+        let a = try await LaunchedServer(arguments: ["--database", databaseURL])
+        let b = try await LaunchedServer(arguments: ["--database", databaseURL])
         let sender = TestSender()
         let id = try await create(a, sender, body: randomBytes(100))
 
@@ -185,8 +186,8 @@ struct PostgresReplicaTests {
     @Test("a claim on one replica is fetched again from an offset and confirmed on the other; a receipt long-poll on the first wakes at the confirm")
     func claimSessionAcrossReplicas() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
-        let a = try await ServerProcess(arguments: ["--database", databaseURL])
-        let b = try await ServerProcess(arguments: ["--database", databaseURL])
+        let a = try await LaunchedServer(arguments: ["--database", databaseURL])
+        let b = try await LaunchedServer(arguments: ["--database", databaseURL])
         let sender = TestSender()
         let secret = randomBytes(3 * StoreLimits.chunkSize + 777)
         let id = try await create(a, sender, body: secret)
@@ -221,8 +222,8 @@ struct PostgresReplicaTests {
     @Test("burnlink status --wait held on one replica returns when burnlink open claims on the other")
     func cliStatusWaitAcrossReplicas() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
-        let a = try await ServerProcess(arguments: ["--database", databaseURL])
-        let b = try await ServerProcess(arguments: ["--database", databaseURL])
+        let a = try await LaunchedServer(arguments: ["--database", databaseURL])
+        let b = try await LaunchedServer(arguments: ["--database", databaseURL])
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("burnlink-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -231,21 +232,21 @@ struct PostgresReplicaTests {
         let sent = try await CLIProcess.run(["send", "-q", "--server", a.baseURL, "--receipt-file", receiptFile],
                                             input: "across replicas\n")
         #expect(sent.status == 0)
-        let link = sent.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let link = sent.out.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(link.hasPrefix(a.baseURL + "/s/"))
 
-        let waiting = try CLIProcess(["status", "-q", "--wait", "--timeout", "30", "--receipt-file", receiptFile])
+        let waiting = try CLIProcess.start(["status", "-q", "--wait", "--timeout", "30", "--receipt-file", receiptFile])
         try await Task.sleep(for: .milliseconds(700))
-        #expect(waiting.process.isRunning, "status --wait returns only once something happens")
+        #expect(waiting.isRunning, "status --wait returns only once something happens")
         // The same secret through the other replica: only the address in the link changes.
         let opened = try await CLIProcess.run(["open", "-q", "--yes"],
                                               input: link.replacingOccurrences(of: a.baseURL, with: b.baseURL) + "\n")
         #expect(opened.status == 0)
-        #expect(opened.output == "across replicas\n")
+        #expect(opened.out == "across replicas\n")
         let started = ContinuousClock.now
-        let result = try await waiting.finish()
-        #expect(result.status == 0, "exit 0: viewed (\(result.errors))")
-        #expect(result.output.contains("viewed"))
+        let result = await waiting.finish()
+        #expect(result.status == 0, "exit 0: viewed (\(result.err))")
+        #expect(result.out.contains("viewed"))
         #expect(started.duration(to: .now) < .seconds(3), "released by the claim, not by the 5 s re-read")
         #expect(await a.stop() == 0)
         #expect(await b.stop() == 0)
@@ -255,8 +256,8 @@ struct PostgresReplicaTests {
     @Test("kill -9 one replica amid creates and claims: every confirmed create claimable exactly once on the other, no secret revealed twice")
     func killOneReplica() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
-        let victim = try await ServerProcess(arguments: ["--database", databaseURL])
-        let survivor = try await ServerProcess(arguments: ["--database", databaseURL])
+        let victim = try await LaunchedServer(arguments: ["--database", databaseURL])
+        let survivor = try await LaunchedServer(arguments: ["--database", databaseURL])
 
         // Secrets to claim through the victim while it dies, made beforehand on the survivor.
         struct Secret: Sendable { let id: String; let sender: TestSender; let body: [UInt8] }
@@ -364,7 +365,7 @@ struct PostgresReplicaTests {
     @Test("a PostgreSQL restart under a running server: 503 while it is down, recovery without a restart")
     func databaseRestart() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
-        let server = try await ServerProcess(arguments: ["--database", databaseURL])
+        let server = try await LaunchedServer(arguments: ["--database", databaseURL])
         let before = TestSender()
         let beforeID = try await create(server, before, body: randomBytes(64))
 
@@ -403,48 +404,13 @@ struct PostgresReplicaTests {
     }
 }
 
-/// The real `burnlink` CLI binary, beside the server binary.
-final class CLIProcess: Sendable {
-    static let binary = ServerProcess.binary.deletingLastPathComponent().appendingPathComponent("burnlink")
-    let process: Process
-    private let output = OutputBuffer()
-    private let errors = OutputBuffer()
-
-    init(_ arguments: [String], input: String? = nil) throws {
-        process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        let outputPipe = Pipe(), errorPipe = Pipe(), inputPipe = Pipe()
-        let output = self.output, errors = self.errors
-        outputPipe.fileHandleForReading.readabilityHandler = { output.append($0.availableData) }
-        errorPipe.fileHandleForReading.readabilityHandler = { errors.append($0.availableData) }
-        process.standardOutput = outputPipe
-        process.standardError = errorPipe
-        process.standardInput = inputPipe
-        try process.run()
-        if let input { inputPipe.fileHandleForWriting.write(Data(input.utf8)) }
-        try inputPipe.fileHandleForWriting.close()
+/// The real `burnlink` CLI binary, its stdin fed `input` (or closed at once).
+enum CLIProcess {
+    static func start(_ arguments: [String], input: String? = nil) throws -> ChildProcess {
+        try ChildProcess(Binaries.cli.path, arguments, input: .bytes(Data((input ?? "").utf8)), timeout: .seconds(60))
     }
 
-    /// Waits for the exit (by polling: see `TestPostgres.run`), at most 60 s.
-    func finish() async throws -> (status: Int32, output: String, errors: String) {
-        for _ in 0..<3000 where process.isRunning {
-            var status: Int32 = 0
-            if waitpid(process.processIdentifier, &status, WNOHANG) == process.processIdentifier {
-                try await Task.sleep(for: .milliseconds(50))
-                return ((status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), output.text, errors.text)
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        guard !process.isRunning else {
-            process.terminate()
-            throw TestFailure("burnlink \(process.arguments?.first ?? "") did not finish")
-        }
-        try await Task.sleep(for: .milliseconds(50))
-        return (process.terminationStatus, output.text, errors.text)
-    }
-
-    static func run(_ arguments: [String], input: String? = nil) async throws -> (status: Int32, output: String, errors: String) {
-        try await CLIProcess(arguments, input: input).finish()
+    static func run(_ arguments: [String], input: String? = nil) async throws -> ProcessResult {
+        try await start(arguments, input: input).finish()
     }
 }

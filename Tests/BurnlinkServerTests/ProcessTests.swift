@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import BurnlinkCore
 import BurnlinkProtocol
+import BurnlinkTestSupport
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -25,7 +26,7 @@ struct ProcessTests {
         let secret = randomBytes(5000)
         let burned = TestSender()
 
-        let first = try await ServerProcess(arguments: ["--database", database])
+        let first = try await LaunchedServer(arguments: ["--database", database])
         let created = try await send(client, .POST, first.baseURL + API.secretsPath, headers: createHeaders(sender), body: secret)
         #expect(created.status == 201)
         let id = try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(created.body)).id
@@ -36,7 +37,7 @@ struct ProcessTests {
         #expect(claimedBefore.status == 200)
         #expect(await first.stop() == 0, "graceful shutdown on SIGTERM exits 0")
 
-        let second = try await ServerProcess(arguments: ["--database", database])
+        let second = try await LaunchedServer(arguments: ["--database", database])
         let claimed = try await send(client, .POST, second.baseURL + API.claimPath(id),
                                      headers: [("Authorization", "Bearer \(sender.claimToken.base64URL)")])
         #expect(claimed.status == 200)
@@ -53,7 +54,7 @@ struct ProcessTests {
         let client = HTTPClient.shared
         let senders = (0..<20).map { _ in TestSender() }
 
-        let first = try await ServerProcess(arguments: ["--database", database])
+        let first = try await LaunchedServer(arguments: ["--database", database])
         var ids: [String] = []
         for sender in senders {
             let created = try await send(client, .POST, first.baseURL + API.secretsPath, headers: createHeaders(sender), body: [7, 7, 7])
@@ -62,7 +63,7 @@ struct ProcessTests {
         }
         await first.kill()
 
-        let second = try await ServerProcess(arguments: ["--database", database])
+        let second = try await LaunchedServer(arguments: ["--database", database])
         for (sender, id) in zip(senders, ids) {
             let claimed = try await send(client, .POST, second.baseURL + API.claimPath(id),
                                          headers: [("Authorization", "Bearer \(sender.claimToken.base64URL)")])
@@ -75,8 +76,8 @@ struct ProcessTests {
     @Test("bad flags are refused with a clear message")
     func badFlags() async throws {
         for arguments in [["--max-size", "lots"], ["--rate-limit", "fast"], ["--database", "postgres://db/x"], ["--port", "70000"]] {
-            let finished = try await runToEnd(ServerProcess.binary, arguments)
-            let output = finished.output + finished.errors
+            let finished = try await ChildProcess.run(Binaries.server.path, arguments)
+            let output = finished.out + finished.err
             #expect(finished.status != 0, "\(arguments)")
             #expect(output.contains("Error"), "\(arguments): \(output)")
         }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import BurnlinkProtocol
 @testable import BurnlinkServer
+import BurnlinkTestSupport
 import Foundation
 import NIOCore
 import Testing
@@ -51,7 +52,7 @@ struct SQLiteWriterLockTests: StoreContractHelpers {
         let database = temporaryDatabasePath()
         defer { try? FileManager.default.removeItem(atPath: (database as NSString).deletingLastPathComponent) }
         let client = HTTPClient.shared
-        let first = try await ServerProcess(arguments: ["--database", database])
+        let first = try await LaunchedServer(arguments: ["--database", database])
         let sender = TestSender()
         let secret = randomBytes(3000)
         let created = try await sendRequest(client, .POST, first.baseURL + API.secretsPath,
@@ -59,10 +60,10 @@ struct SQLiteWriterLockTests: StoreContractHelpers {
         #expect(created.status == 201)
         let id = try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(created.body)).id
 
-        let second = try await runToEnd(ServerProcess.binary, ["--port", "0", "--database", database], timeout: .seconds(30))
+        let second = try await ChildProcess.run(Binaries.server.path, ["--port", "0", "--database", database], timeout: .seconds(30))
         #expect(second.status != 0)
-        #expect(second.errors.contains("another burnlink-server is using \(database)"), "\(second.errors)")
-        #expect(!second.errors.contains("listening on"), "\(second.errors)")
+        #expect(second.err.contains("another burnlink-server is using \(database)"), "\(second.err)")
+        #expect(!second.err.contains("listening on"), "\(second.err)")
 
         let claimed = try await sendRequest(client, .POST, first.baseURL + API.claimPath(id), headers: sender.claimHeaderList)
         #expect(claimed.status == 200)
@@ -70,7 +71,7 @@ struct SQLiteWriterLockTests: StoreContractHelpers {
         #expect(await first.stop() == 0)
 
         // Once the first has stopped, the file is free.
-        let third = try await ServerProcess(arguments: ["--database", database])
+        let third = try await LaunchedServer(arguments: ["--database", database])
         #expect(await third.stop() == 0)
     }
 }

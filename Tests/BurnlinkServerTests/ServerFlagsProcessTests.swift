@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import BurnlinkCore
 import BurnlinkProtocol
+import BurnlinkTestSupport
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -16,7 +17,7 @@ struct ServerFlagsProcessTests {
     @Test("SIGTERM with a receipt long-poll open: the poll answers 200 with the receipt, the server exits 0 promptly")
     func shutdownEndsLongPolls() async throws {
         let database = temporaryDatabasePath()
-        let server = try await ServerProcess(arguments: ["--database", database])
+        let server = try await LaunchedServer(arguments: ["--database", database])
         let client = HTTPClient.shared
         let sender = TestSender()
         let created = try await sendRequest(client, .POST, server.baseURL + API.secretsPath,
@@ -31,7 +32,7 @@ struct ServerFlagsProcessTests {
         // Let the long-poll reach its wait before the signal.
         try await Task.sleep(for: .milliseconds(800))
         let signalled = ContinuousClock.now
-        server.process.terminate()
+        server.process.signalIfRunning(SIGTERM)
         var exitedAfter: Duration?
         for _ in 0..<300 where exitedAfter == nil {
             if !server.process.isRunning { exitedAfter = ContinuousClock.now - signalled } else { try await Task.sleep(for: .milliseconds(20)) }
@@ -39,7 +40,7 @@ struct ServerFlagsProcessTests {
         let answer = try await poll.value
         let elapsed = try #require(exitedAfter, "the server was still running 6 s after SIGTERM")
         #expect(elapsed < .seconds(5), "exit took \(elapsed)")
-        #expect(server.process.terminationStatus == 0)
+        #expect(server.process.status == 0)
         #expect(answer.status == 200, "\(String(decoding: answer.body, as: UTF8.self))")
         let receipt = try APIJSON.decoder().decode(ReceiptResponse.self, from: Data(answer.body))
         #expect(receipt.state == .waiting)
@@ -48,16 +49,16 @@ struct ServerFlagsProcessTests {
         // database file and emptied it.
         let log = (try? FileManager.default.attributesOfItem(atPath: database + "-wal")[.size] as? Int) ?? 0
         #expect(log == 0, "the write-ahead log still holds \(log) bytes: the store was not shut down")
-        if server.process.isRunning { kill(server.process.processIdentifier, SIGKILL) }
+        server.process.signalIfRunning(SIGKILL)
     }
 
     @Test("--max-concurrent-uploads, --storage-quota and --body-idle-timeout take effect in the process")
     func limitFlags() async throws {
-        let server = try await ServerProcess(arguments: [
+        let server = try await LaunchedServer(arguments: [
             "--database", temporaryDatabasePath(), "--storage-quota", "1KiB", "--body-idle-timeout", "6s",
             "--max-concurrent-uploads", "1",
         ])
-        defer { if server.process.isRunning { kill(server.process.processIdentifier, SIGKILL) } }
+        defer { server.process.signalIfRunning(SIGKILL) }
         // Raw connections: the server may answer before reading a refused body, and an HTTP
         // client still writing it would report the early close instead of the answer.
         func create(_ size: Int) async throws -> String {
@@ -118,8 +119,8 @@ struct ServerFlagsProcessTests {
                "https://burn.example.com:0", "burn.example.com", "https://burn.example.com\u{1B}[2J"]
                 .map { (["--public-url", $0], "is invalid for '--public-url") }
         for (arguments, expected) in cases {
-            let finished = try await runToEnd(ServerProcess.binary, arguments)
-            let output = finished.output + finished.errors
+            let finished = try await ChildProcess.run(Binaries.server.path, arguments)
+            let output = finished.out + finished.err
             #expect(finished.status != 0, "\(arguments)")
             #expect(output.contains(expected), "\(arguments): \(output)")
         }
@@ -127,22 +128,22 @@ struct ServerFlagsProcessTests {
 
     @Test("a BURNLINK_* variable is read by the same parser as its flag; a bad one names the variable")
     func environmentFallback() async throws {
-        let env = URL(fileURLWithPath: "/usr/bin/env")
+        let env = "/usr/bin/env"
         for (assignment, expected) in [("BURNLINK_MAX_SIZE=plenty", "BURNLINK_MAX_SIZE: 'plenty' is not valid; expected bytes"),
                                        ("BURNLINK_SWEEP_INTERVAL=+5s", "BURNLINK_SWEEP_INTERVAL: '+5s' is not valid"),
                                        ("BURNLINK_PUBLIC_URL=https://burn.example.com/x", "BURNLINK_PUBLIC_URL"),
                                        ("BURNLINK_CLAIM_WINDOW=2h", "--claim-window: expected whole seconds from 0 to 1h")] {
-            let finished = try await runToEnd(env, [assignment, ServerProcess.binary.path, "--port", "0"])
+            let finished = try await ChildProcess.run(env, [assignment, Binaries.server.path, "--port", "0"])
             #expect(finished.status != 0, "\(assignment)")
-            #expect((finished.output + finished.errors).contains(expected), "\(assignment): \(finished.errors)")
+            #expect((finished.out + finished.err).contains(expected), "\(assignment): \(finished.err)")
         }
     }
 
     @Test("hash-token reads the token on stdin and prints its SHA-256 in hex; a malformed token is refused")
     func hashToken() async throws {
         func run(_ input: String) async throws -> (Int32, String) {
-            let finished = try await runToEnd(ServerProcess.binary, ["hash-token"], input: input)
-            return (finished.status, finished.output + finished.errors)
+            let finished = try await ChildProcess.run(Binaries.server.path, ["hash-token"], input: .bytes(Data(input.utf8)))
+            return (finished.status, finished.out + finished.err)
         }
         let token = "a-token-for-alice-0123456789"
         let (status, text) = try await run(token + "\n")

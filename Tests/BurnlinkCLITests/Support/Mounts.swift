@@ -1,3 +1,4 @@
+import BurnlinkTestSupport
 import Foundation
 import Testing
 
@@ -42,22 +43,10 @@ enum Mounts {
         _ = run(umount!, [directory])
     }
 
-    /// Runs a tool to its end, synchronously (set-up and clean-up only): posix_spawn and our
-    /// own waitpid, output to /dev/null.
+    /// Runs a tool to its end, synchronously (set-up and clean-up only).
     @discardableResult
     private static func run(_ tool: String, _ arguments: [String]) -> Bool {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for descriptor: Int32 in [0, 1, 2] {
-            posix_spawn_file_actions_addopen(&actions, descriptor, "/dev/null", descriptor == 0 ? O_RDONLY : O_WRONLY, 0)
-        }
-        let argv = ([tool] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, tool, &actions, nil, argv, environ) == 0 else { return false }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return status == 0
+        guard let child = try? ChildProcess(tool, arguments) else { return false }
+        return child.finishBlocking().status == 0
     }
 }

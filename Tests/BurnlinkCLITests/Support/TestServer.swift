@@ -1,5 +1,5 @@
+import BurnlinkTestSupport
 import Foundation
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -8,14 +8,13 @@ import Glibc
 /// The real `burnlink-server` binary on a free port, with its own SQLite file and its own
 /// HOME for the CLI runs that talk to it (so no real config file is ever read).
 final class TestServer: Sendable {
-    let process: Process
-    let port: Int
+    let server: LaunchedServer
     let directory: TemporaryDirectory
-    private let log: ServerLog
 
-    var baseURL: String { "http://127.0.0.1:\(port)" }
+    var port: Int { server.port }
+    var baseURL: String { server.baseURL }
     var databasePath: String { directory.file("burnlink.sqlite") }
-    var logText: String { log.text }
+    var logText: String { server.log }
 
     /// The environment every `burnlink` run gets: this server, an empty HOME, nothing inherited.
     var environment: [String: String] {
@@ -32,58 +31,31 @@ final class TestServer: Sendable {
         ]
     }
 
-    private init(process: Process, port: Int, directory: TemporaryDirectory, log: ServerLog) {
-        self.process = process
-        self.port = port
+    private init(server: LaunchedServer, directory: TemporaryDirectory) {
+        self.server = server
         self.directory = directory
-        self.log = log
     }
 
     /// Starts the server and waits until it logs the port it listens on.
     static func start(_ extraArguments: [String] = []) async throws -> TestServer {
         let directory = try TemporaryDirectory()
         try FileManager.default.createDirectory(atPath: directory.file("home"), withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = Binaries.server
-        process.arguments = ["--host", "127.0.0.1", "--port", "0", "--rate-limit", "off",
-                             "--database", directory.file("burnlink.sqlite")] + extraArguments
-        process.environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
-        let errorPipe = Pipe()
-        process.standardError = errorPipe
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        let log = ServerLog()
-        errorPipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil } else { log.append(data) }
-        }
-        try RunningProcess.launch(process)
-
-        var port: Int?
-        let deadline = ContinuousClock.now + .seconds(30)
-        while port == nil, ContinuousClock.now < deadline, process.isRunning {
-            try await Task.sleep(for: .milliseconds(20))
-            let text = log.text
-            if let range = text.range(of: "listening on http://127.0.0.1:") {
-                port = Int(text[range.upperBound...].prefix { $0.isNumber })
-            }
-        }
-        guard let port else {
-            process.terminate()
+        do {
+            let server = try await LaunchedServer(
+                arguments: ["--host", "127.0.0.1", "--database", directory.file("burnlink.sqlite")]
+                    + extraArguments,
+                environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"],
+                timeout: .seconds(30))
+            return TestServer(server: server, directory: directory)
+        } catch {
             directory.remove()
-            throw CLITestFailure("burnlink-server did not start: \(log.text)")
+            throw error
         }
-        return TestServer(process: process, port: port, directory: directory, log: log)
     }
 
     /// SIGTERM, a bounded wait, SIGKILL if needed; removes the temporary directory.
     func stop() async {
-        if process.isRunning { process.terminate() }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while process.isRunning, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        await server.stop(timeout: .seconds(5))
         directory.remove()
     }
 }
@@ -99,12 +71,6 @@ func withServer<T>(_ extraArguments: [String] = [], _ body: (TestServer) async t
         await server.stop()
         throw error
     }
-}
-
-final class ServerLog: Sendable {
-    private let storage = Mutex("")
-    var text: String { storage.withLock { $0 } }
-    func append(_ data: Data) { storage.withLock { $0 += String(decoding: data, as: UTF8.self) } }
 }
 
 /// A port on 127.0.0.1 that nothing listens on: bound, read and closed again.
