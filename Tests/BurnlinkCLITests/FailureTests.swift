@@ -5,13 +5,15 @@ import Testing
 /// Every way things go wrong, each with its documented exit code and a message a person can act on.
 @Suite("failures and exit codes")
 struct FailureTests {
-    @Test("a malformed link exits 2 without touching the network", arguments: [
-        "not a link",
-        "ftp://127.0.0.1:1/s/AAAAAAAAAAAAAAAAAAAAAA#AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-        "http://127.0.0.1:1/s/AAAAAAAAAAAAAAAAAAAAAA",  // no key
-        "http://127.0.0.1:1/s/short#AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-        "http://127.0.0.1:1/s/AAAAAAAAAAAAAAAAAAAAAA#tooshort",
-    ])
+    @Test(
+        "a malformed link exits 2 without touching the network",
+        arguments: [
+            "not a link",
+            "ftp://127.0.0.1:1/s/AAAAAAAAAAAAAAAAAAAAAA#AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "http://127.0.0.1:1/s/AAAAAAAAAAAAAAAAAAAAAA",  // no key
+            "http://127.0.0.1:1/s/short#AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "http://127.0.0.1:1/s/AAAAAAAAAAAAAAAAAAAAAA#tooshort",
+        ])
     func malformedLink(link: String) async throws {
         let home = try TemporaryDirectory()
         defer { home.remove() }
@@ -30,18 +32,21 @@ struct FailureTests {
         expectFailure(try await CLI.run(["open"], stdin: "", environment: environment), exit: 2, mentioning: ["no link"])
     }
 
-    @Test("send whose link cannot be written (stdout on a full device, a closed pipe) exits 1 and revokes the secret",
-          arguments: ["/dev/full", "closed pipe"])
+    @Test(
+        "send whose link cannot be written (stdout on a full device, a closed pipe) exits 1 and revokes the secret",
+        arguments: ["/dev/full", "closed pipe"])
     func linkNotWritten(output: String) async throws {
         try await withServer { server in
             let receiptFile = server.directory.file("receipt")
             let send = "printf %s 'nobody will get this link' | \"$0\" send --receipt-file \"$1\""
             // For the pipe, the reader closes its end and says so before burnlink starts, so
             // the write meets no reader for certain (EPIPE), not by timing.
-            let script = output == "/dev/full"
+            let script =
+                output == "/dev/full"
                 ? "\(send) > /dev/full; echo \"exit=$?\" >&2"
                 : "{ while [ ! -e \"$1.closed\" ]; do sleep 0.05; done; \(send); echo \"exit=$?\" >&2; } | { exec <&-; touch \"$1.closed\"; }"
-            let sent = try await CLI.tool("/bin/sh", ["-c", script, Binaries.cli.path, receiptFile], environment: server.environment)
+            let sent = try await CLI.tool(
+                "/bin/sh", ["-c", script, Binaries.cli.path, receiptFile], environment: server.environment)
             #expect(sent.err.contains("exit=1"), "\(sent)")
             #expect(sent.err.contains("cannot write to standard output") && sent.err.contains("revoked"), "\(sent)")
             let status = try await CLI.run(["status", "--receipt-file", receiptFile], environment: server.environment)
@@ -49,12 +54,14 @@ struct FailureTests {
         }
     }
 
-    @Test("send whose --receipt-file cannot be written exits 1, prints no link and revokes the secret",
-          .enabled(if: SQLite.path != nil, "sqlite3 is not installed"))
+    @Test(
+        "send whose --receipt-file cannot be written exits 1, prints no link and revokes the secret",
+        .enabled(if: SQLite.path != nil, "sqlite3 is not installed"))
     func receiptNotWritten() async throws {
         try await withServer { server in
-            let sent = try await CLI.run(["send", "--receipt-file", "/dev/full"], stdin: "a receipt nobody keeps",
-                                         environment: server.environment)
+            let sent = try await CLI.run(
+                ["send", "--receipt-file", "/dev/full"], stdin: "a receipt nobody keeps",
+                environment: server.environment)
             expectFailure(sent, exit: 1, mentioning: ["cannot write /dev/full", "revoked"])
             #expect(sent.out.isEmpty, "\(sent)")
             #expect(try await SQLite.query(server.databasePath, "SELECT state FROM secret") == "revoked")
@@ -84,8 +91,9 @@ struct FailureTests {
         }
     }
 
-    @Test("a tampered ciphertext on the server exits 5 and leaves no file and no .part behind",
-          .enabled(if: SQLite.path != nil, "needs the sqlite3 command-line tool"))
+    @Test(
+        "a tampered ciphertext on the server exits 5 and leaves no file and no .part behind",
+        .enabled(if: SQLite.path != nil, "needs the sqlite3 command-line tool"))
     func tamperedCiphertext() async throws {
         try await withServer { server in
             let source = server.directory.file("document.bin")
@@ -94,7 +102,9 @@ struct FailureTests {
             let id = try ParsedLink(link).idHex
 
             // Flip the last stored byte (the final chunk's tag) in place, while the server runs.
-            let changed = try await SQLite.query(server.databasePath, """
+            let changed = try await SQLite.query(
+                server.databasePath,
+                """
                 UPDATE secret_chunk
                    SET data = CAST(substr(data, 1, length(data) - 1)
                                    || CASE WHEN substr(data, -1) = X'00' THEN X'01' ELSE X'00' END AS BLOB)
@@ -121,8 +131,9 @@ struct FailureTests {
             try Files.randomData(count: 300_000).write(to: URL(fileURLWithPath: source))
             let fromFile = try await CLI.run(["send", source], environment: server.environment)
             expectFailure(fromFile, exit: 6, mentioning: ["413", "limit"])
-            let fromPipe = try await CLI.run(["send"], stdin: try Data(contentsOf: URL(fileURLWithPath: source)),
-                                             environment: server.environment)
+            let fromPipe = try await CLI.run(
+                ["send"], stdin: try Data(contentsOf: URL(fileURLWithPath: source)),
+                environment: server.environment)
             expectFailure(fromPipe, exit: 6, mentioning: ["413", "limit"])
             // Under the limit still works.
             _ = try await server.send("small enough")
@@ -178,8 +189,10 @@ struct FailureTests {
         #expect(help.status == 0, "\(help)")
         #expect(help.out.contains("USAGE"), "\(help)")
         // The exit codes are documented in --help.
-        for code in ["0  success", "1  other failure", "2  usage", "3  gone", "4  wrong password",
-                     "5  integrity", "6  network", "7  status --wait", "8  status"] {
+        for code in [
+            "0  success", "1  other failure", "2  usage", "3  gone", "4  wrong password",
+            "5  integrity", "6  network", "7  status --wait", "8  status",
+        ] {
             #expect(help.out.contains(code), "help lacks '\(code)'")
         }
         let subcommandHelp = try await CLI.run(["help", "open"], environment: environment)

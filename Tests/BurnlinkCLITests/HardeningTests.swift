@@ -26,7 +26,9 @@ struct IssuedToken {
 
 @Suite("hardening: creator tokens, privacy, hostile servers, core dumps")
 struct HardeningTests {
-    @Test("a server with creator tokens: send without one exits 6 with a hint; with BURNLINK_TOKEN or the config file it works; open needs none")
+    @Test(
+        "a server with creator tokens: send without one exits 6 with a hint; with BURNLINK_TOKEN or the config file it works; open needs none"
+    )
     func creatorTokens() async throws {
         let issued = try IssuedToken()
         defer { issued.directory.remove() }
@@ -58,7 +60,8 @@ struct HardeningTests {
             let configFile = configDirectory + "/config"
             try Files.write("# mine\ntoken = \(issued.token)\n", to: configFile)
             chmod(configFile, 0o644)
-            let readable = try await CLI.run(["send"], stdin: "token from a readable config file", environment: server.environment)
+            let readable = try await CLI.run(
+                ["send"], stdin: "token from a readable config file", environment: server.environment)
             #expect(readable.status == 0, "\(readable)")
             #expect(readable.err.contains("burnlink: warning: \(configFile) holds a creator token"), "\(readable)")
             chmod(configFile, 0o600)
@@ -80,8 +83,9 @@ struct HardeningTests {
             let password = "pw-" + UUID().uuidString
             let passwordFile = try server.writeFile("password", password)
             let receiptFile = server.directory.file("receipt")
-            let sent = try await CLI.run(["send", "--password-file", passwordFile, "--receipt-file", receiptFile],
-                                         stdin: plaintext, environment: environment)
+            let sent = try await CLI.run(
+                ["send", "--password-file", passwordFile, "--receipt-file", receiptFile],
+                stdin: plaintext, environment: environment)
             #expect(sent.status == 0, "\(sent)")
             let link = try ParsedLink(sent.out)
             let receipt = try #require(Files.contents(receiptFile).map { String(decoding: $0, as: UTF8.self) })
@@ -102,7 +106,8 @@ struct HardeningTests {
             // Every secret value of the cycle, in the forms a careless log line would use.
             let key = try #require(Base64URL.decodeSecret(link.key, count: 32))
             let claimToken = KeySchedule.claimToken(linkKey: key)
-            let kdfText = try #require((try JSONSerialization.jsonObject(with: peek.stdout) as? [String: Any])?["password_kdf"] as? String)
+            let kdfText = try #require(
+                (try JSONSerialization.jsonObject(with: peek.stdout) as? [String: Any])?["password_kdf"] as? String)
             let passwordKey = try KDFParameters(encoded: kdfText).deriveKey(password: KDFParameters.passwordBytes(password))
             let proof = KeySchedule.passwordProof(linkKey: key, passwordKey: passwordKey)
             let receiptParts = receipt.split(separator: ".")
@@ -115,9 +120,12 @@ struct HardeningTests {
                 "claim verifier": Base64URL.encode(KeySchedule.verifier(of: claimToken)),
                 "proof verifier": Base64URL.encode(KeySchedule.verifier(of: proof)),
                 "receipt verifier": Base64URL.encode(BurnlinkCrypto.SHA256.hash(receiptBytes)),
-                "creator token digest": BurnlinkCrypto.SHA256.hash(Array(issued.token.utf8)).map { String(format: "%02x", $0) }.joined(),
+                "creator token digest": BurnlinkCrypto.SHA256.hash(Array(issued.token.utf8)).map { String(format: "%02x", $0) }
+                    .joined(),
             ]
-            for (name, bytes) in [("id", Array(ParsedLink.base64URLDecode(link.id))), ("key", Array(ParsedLink.base64URLDecode(link.key)))] {
+            for (name, bytes) in [
+                ("id", Array(ParsedLink.base64URLDecode(link.id))), ("key", Array(ParsedLink.base64URLDecode(link.key))),
+            ] {
                 forbidden[name + " (hex)"] = ParsedLink.hex(Data(bytes))
                 forbidden[name + " (hex, lower case)"] = ParsedLink.hex(Data(bytes)).lowercased()
                 forbidden[name + " (bytes)"] = "\(bytes)"
@@ -136,9 +144,12 @@ struct HardeningTests {
         }
     }
 
-    @Test("a hostile server's password parameters above the caps are refused before any work or claim",
-          arguments: ["argon2id13; ops=1000; mem=65536; salt=AAAAAAAAAAAAAAAAAAAAAA",
-                      "argon2id13; ops=3; mem=4294967296; salt=AAAAAAAAAAAAAAAAAAAAAA"])
+    @Test(
+        "a hostile server's password parameters above the caps are refused before any work or claim",
+        arguments: [
+            "argon2id13; ops=1000; mem=65536; salt=AAAAAAAAAAAAAAAAAAAAAA",
+            "argon2id13; ops=3; mem=4294967296; salt=AAAAAAAAAAAAAAAAAAAAAA",
+        ])
     func hostileKDFParameters(kdf: String) async throws {
         let hostile = try await HostileServer.start(passwordKDF: kdf)
         defer { hostile.stop() }
@@ -151,8 +162,9 @@ struct HardeningTests {
         let link = "http://127.0.0.1:\(hostile.port)/s/\(id)#\(key)"
         let environment = TestServer.environment(server: "http://127.0.0.1:\(hostile.port)", home: directory.file("home"))
 
-        let result = try await CLI.run(["open", "--password-file", passwordFile], stdin: link + "\n",
-                                       environment: environment, timeout: .seconds(60))
+        let result = try await CLI.run(
+            ["open", "--password-file", passwordFile], stdin: link + "\n",
+            environment: environment, timeout: .seconds(60))
         expectFailure(result, exit: 1, mentioning: ["refusing the server's password parameters"])
         // Argon2id at those settings would take minutes or gigabytes; the refusal is immediate.
         #expect(result.elapsed < .seconds(10), "\(result)")
@@ -161,7 +173,9 @@ struct HardeningTests {
         #expect(!requests.contains { $0.hasPrefix("POST") }, "the client claimed after refusing: \(requests)")
     }
 
-    @Test("a hostile server's public_url that makes no valid link: send exits 6, prints no link, revokes the secret, and no escape sequence reaches the terminal")
+    @Test(
+        "a hostile server's public_url that makes no valid link: send exits 6, prints no link, revokes the secret, and no escape sequence reaches the terminal"
+    )
     func hostilePublicURL() async throws {
         let hostile = try await HostileServer.start(publicURL: "https://burn.example.com/\u{1B}]0;owned\u{07}")
         defer { hostile.stop() }
@@ -183,16 +197,18 @@ struct HardeningTests {
         let id = Base64URL.encode(Array(repeating: UInt8(7), count: 16))
         let key = Base64URL.encode(Array(repeating: UInt8(9), count: 32))
         let environment = TestServer.environment(server: "http://127.0.0.1:\(hostile.port)", home: directory.file("home"))
-        let opened = try await CLI.run(["open", "--yes"], stdin: "http://127.0.0.1:\(hostile.port)/s/\(id)#\(key)\n",
-                                       environment: environment)
+        let opened = try await CLI.run(
+            ["open", "--yes"], stdin: "http://127.0.0.1:\(hostile.port)/s/\(id)#\(key)\n",
+            environment: environment)
         #expect(opened.status == 6, "\(opened)")
         #expect(opened.err.contains("\\x1b[2J\\x1b]52;c;cHduZWQ=\\x07all good\\u{202E}"), "\(opened)")
         #expect(!opened.stderr.contains(0x1B) && !opened.stderr.contains(0x07), "\(opened)")
         #expect(!opened.err.contains("\u{202E}"), "\(opened)")
     }
 
-    @Test("the CLI holding a secret has core dumps off and is not dumpable (ptrace and /proc owner)",
-          .enabled(if: Binaries.onPath("setpriv") != nil, "setpriv (util-linux) is not installed"))
+    @Test(
+        "the CLI holding a secret has core dumps off and is not dumpable (ptrace and /proc owner)",
+        .enabled(if: Binaries.onPath("setpriv") != nil, "setpriv (util-linux) is not installed"))
     func coreDumpsDisabled() async throws {
         try await withServer { server in
             // Run as an unprivileged user with core dumps allowed, so both effects can show:
@@ -266,46 +282,47 @@ final class HostileServer: Sendable {
     let port: Int
 
     static let script = """
-    import http.server, json, sys
-    config = json.loads(sys.argv[1])
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        def reply(self, status, body):
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        def do_GET(self):
-            print("GET " + self.path, flush=True)
-            self.reply(200, json.dumps({"size": 1000, "expires_at": "2030-01-01T00:00:00Z",
-                                        "views_left": 1, "password_kdf": config["kdf"]}).encode())
-        def do_POST(self):
-            print("POST " + self.path, flush=True)
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if self.path == "/api/v1/secrets":
-                self.reply(201, json.dumps({"id": "A" * 22, "expires_at": "2030-01-01T00:00:00Z", "max_views": 1,
-                                            "public_url": config["public_url"]}).encode())
-            else:
-                self.reply(400, json.dumps({"error": "bad_request", "message": config["message"]}).encode())
-        def do_DELETE(self):
-            print("DELETE " + self.path, flush=True)
-            self.send_response(204)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        def log_message(self, *args):
-            pass
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    print("PORT %d" % server.server_address[1], flush=True)
-    server.serve_forever()
-    """
+        import http.server, json, sys
+        config = json.loads(sys.argv[1])
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def reply(self, status, body):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            def do_GET(self):
+                print("GET " + self.path, flush=True)
+                self.reply(200, json.dumps({"size": 1000, "expires_at": "2030-01-01T00:00:00Z",
+                                            "views_left": 1, "password_kdf": config["kdf"]}).encode())
+            def do_POST(self):
+                print("POST " + self.path, flush=True)
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path == "/api/v1/secrets":
+                    self.reply(201, json.dumps({"id": "A" * 22, "expires_at": "2030-01-01T00:00:00Z", "max_views": 1,
+                                                "public_url": config["public_url"]}).encode())
+                else:
+                    self.reply(400, json.dumps({"error": "bad_request", "message": config["message"]}).encode())
+            def do_DELETE(self):
+                print("DELETE " + self.path, flush=True)
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            def log_message(self, *args):
+                pass
+        server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        print("PORT %d" % server.server_address[1], flush=True)
+        server.serve_forever()
+        """
 
     private init(process: ChildProcess, port: Int) {
         self.process = process
         self.port = port
     }
 
-    static func start(passwordKDF: String? = nil, publicURL: String? = nil, message: String = "no") async throws -> HostileServer {
+    static func start(passwordKDF: String? = nil, publicURL: String? = nil, message: String = "no") async throws -> HostileServer
+    {
         guard let python = Binaries.onPath("python3") else { throw CLITestFailure("python3 is not installed") }
         let config: [String: String?] = ["kdf": passwordKDF, "public_url": publicURL, "message": message]
         let process = try ChildProcess(
@@ -323,8 +340,10 @@ final class HostileServer: Sendable {
 
     /// The request lines seen so far ("GET /path", "POST /path", "DELETE /path").
     var requests: [String] {
-        process.outputSoFar.split(separator: "\n").filter { $0.hasPrefix("GET ") || $0.hasPrefix("POST ") || $0.hasPrefix("DELETE ") }
-            .map(String.init)
+        process.outputSoFar.split(separator: "\n").filter {
+            $0.hasPrefix("GET ") || $0.hasPrefix("POST ") || $0.hasPrefix("DELETE ")
+        }
+        .map(String.init)
     }
 
     func stop() {

@@ -5,8 +5,9 @@ import Testing
 /// A person at a terminal: `burnlink open` inside a tmux pane, answered with keystrokes.
 @Suite("interactive sessions through a pseudo-terminal")
 struct InteractiveTests {
-    @Test("password prompt without echo, then 'y' at the confirmation: the secret shows, the password never does",
-          .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
+    @Test(
+        "password prompt without echo, then 'y' at the confirmation: the secret shows, the password never does",
+        .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
     func passwordAndConfirm() async throws {
         try await withServer { server in
             let password = "tr0ub4dor-and-3"
@@ -30,8 +31,9 @@ struct InteractiveTests {
         }
     }
 
-    @Test("Ctrl-C at the password prompt: exit 130, the terminal echoes again, nothing was used",
-          .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
+    @Test(
+        "Ctrl-C at the password prompt: exit 130, the terminal echoes again, nothing was used",
+        .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
     func interruptedPasswordPrompt() async throws {
         try await withServer { server in
             let secret = "interrupted, not lost"
@@ -50,30 +52,35 @@ struct InteractiveTests {
         }
     }
 
-    @Test("while the confirmation waits, the link given as an argument is not in /proc/PID/cmdline",
-          .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
+    @Test(
+        "while the confirmation waits, the link given as an argument is not in /proc/PID/cmdline",
+        .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
     func linkHiddenFromOtherUsers() async throws {
         try await withServer { server in
             let link = try await server.send("only for the person at the keyboard")
             let key = String(link.split(separator: "#").last!)
             let id = String(link.split(separator: "/").last!.split(separator: "#").first!)
 
-            let (status, commandLine) = try await Tmux.session(server: server, command: [Binaries.cli.path, "open", link]) { tmux in
+            let (status, commandLine) = try await Tmux.session(server: server, command: [Binaries.cli.path, "open", link]) {
+                tmux in
                 try await tmux.waitFor("Reveal it now? [y/N]")
                 let commandLine = try await tmux.commandLine()
                 try await tmux.type("n")
                 return (try await tmux.exitStatus(), commandLine)
             }
             #expect(status == 1)
-            let visible = commandLine.split(separator: 0, omittingEmptySubsequences: true).map { String(decoding: $0, as: UTF8.self) }
+            let visible = commandLine.split(separator: 0, omittingEmptySubsequences: true).map {
+                String(decoding: $0, as: UTF8.self)
+            }
             #expect(visible == [Binaries.cli.path, "open"], "\(visible)")
             let text = String(decoding: commandLine, as: UTF8.self)
             #expect(!text.contains(key) && !text.contains(id), "\(visible)")
         }
     }
 
-    @Test("a text secret with escape sequences is shown escaped on a terminal, with a note; --raw prints it as it is",
-          .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
+    @Test(
+        "a text secret with escape sequences is shown escaped on a terminal, with a note; --raw prints it as it is",
+        .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
     func escapeSequencesShownEscaped() async throws {
         try await withServer { server in
             let secret = "\u{1B}[2J\u{1B}]0;owned\u{07}pass\u{1B}[8mword"
@@ -87,7 +94,8 @@ struct InteractiveTests {
             #expect(screen.contains("[burnlink exited with 0]"), "\(screen)")
 
             let again = try await server.send("plain \u{1B}[1mbold\u{1B}[0m text")
-            let rawScreen = try await Tmux.session(server: server, command: [Binaries.cli.path, "open", "--yes", "--raw", again]) { tmux in
+            let rawScreen = try await Tmux.session(server: server, command: [Binaries.cli.path, "open", "--yes", "--raw", again])
+            { tmux in
                 _ = try await tmux.exitStatus()
                 return try await tmux.capture()
             }
@@ -95,8 +103,9 @@ struct InteractiveTests {
         }
     }
 
-    @Test("answering 'n' at the confirmation: exit 1, nothing revealed, the link still works",
-          .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
+    @Test(
+        "answering 'n' at the confirmation: exit 1, nothing revealed, the link still works",
+        .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
     func declineConfirmation() async throws {
         try await withServer { server in
             let secret = "not yet, please"
@@ -150,12 +159,17 @@ struct Tmux: Sendable {
             .map { "\($0)=\(shellQuoted(environment[$0]!))" }.joined(separator: " ")
         // The shell survives a Ctrl-C meant for the command (a trap resets to the default in
         // the command), then reports its exit status and whether the terminal echoes.
-        let shell = "trap : INT; export \(exports); cd \(shellQuoted(server.directory.path)); "
+        let shell =
+            "trap : INT; export \(exports); cd \(shellQuoted(server.directory.path)); "
             + command.map(shellQuoted).joined(separator: " ")
             + "; echo \"\(exitMarker)$?]\"; stty -a | tr ' ;' '\\n\\n' | grep -x -e echo -e -echo; sleep 600"
-        let started = try await CLI.tool(path, ["-S", tmux.socket, "-f", "/dev/null", "new-session", "-d",
-                                                "-s", tmux.session, "-x", "100", "-y", "30", shell],
-                                         environment: environment)
+        let started = try await CLI.tool(
+            path,
+            [
+                "-S", tmux.socket, "-f", "/dev/null", "new-session", "-d",
+                "-s", tmux.session, "-x", "100", "-y", "30", shell,
+            ],
+            environment: environment)
         guard started.status == 0 else { throw CLITestFailure("tmux new-session failed: \(started)") }
         return tmux
     }

@@ -17,10 +17,12 @@ struct OutputCheckTests {
             let dangling = server.directory.file("dangling")
             let nowhere = server.directory.file("nowhere")
             try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: nowhere)
-            expectFailure(try await server.open(link, ["--output", dangling]), exit: 2,
-                          mentioning: ["already exists", "symbolic link"])
-            expectFailure(try await server.open(link, ["--output", dangling, "--force"]), exit: 2,
-                          mentioning: ["symbolic link", "--force replaces only a regular file"])
+            expectFailure(
+                try await server.open(link, ["--output", dangling]), exit: 2,
+                mentioning: ["already exists", "symbolic link"])
+            expectFailure(
+                try await server.open(link, ["--output", dangling, "--force"]), exit: 2,
+                mentioning: ["symbolic link", "--force replaces only a regular file"])
             #expect(!Files.exists(nowhere))
 
             let victim = try server.writeFile("victim", "untouched")
@@ -74,8 +76,9 @@ struct OutputCheckTests {
         }
     }
 
-    @Test("--output . in a read-only directory is refused before the claim (access() holds even for root there)",
-          .enabled(if: Mounts.available, Mounts.unavailableReason))
+    @Test(
+        "--output . in a read-only directory is refused before the claim (access() holds even for root there)",
+        .enabled(if: Mounts.available, Mounts.unavailableReason))
     func readOnlyDirectory() async throws {
         try await withServer { server in
             let link = try await server.send("somewhere writable, please", ["--name", "letter.txt"])
@@ -92,8 +95,9 @@ struct OutputCheckTests {
         }
     }
 
-    @Test("a file would be saved in the current directory when stdout is a terminal: a read-only one is refused before the claim",
-          .enabled(if: Mounts.available && Tmux.path != nil, "needs mount (root) and tmux"))
+    @Test(
+        "a file would be saved in the current directory when stdout is a terminal: a read-only one is refused before the claim",
+        .enabled(if: Mounts.available && Tmux.path != nil, "needs mount (root) and tmux"))
     func readOnlyDirectoryOnTerminal() async throws {
         try await withServer { server in
             let link = try await server.send("a file for a terminal", ["--name", "key.txt"])
@@ -102,7 +106,10 @@ struct OutputCheckTests {
             try Mounts.readOnly(sealed)
             defer { Mounts.unmount(sealed) }
 
-            let command = ["/bin/sh", "-c", "cd \(shellQuoted(sealed)) && exec \(shellQuoted(Binaries.cli.path)) open --yes \(shellQuoted(link))"]
+            let command = [
+                "/bin/sh", "-c",
+                "cd \(shellQuoted(sealed)) && exec \(shellQuoted(Binaries.cli.path)) open --yes \(shellQuoted(link))",
+            ]
             let (status, screen) = try await Tmux.session(server: server, command: command) { tmux in
                 (try await tmux.exitStatus(), try await tmux.capture())
             }
@@ -113,8 +120,9 @@ struct OutputCheckTests {
         }
     }
 
-    @Test("a 1 MiB filesystem refuses a 2 MiB secret before the claim: --output PATH, --output ., and stdout redirected there",
-          .enabled(if: Mounts.available, Mounts.unavailableReason))
+    @Test(
+        "a 1 MiB filesystem refuses a 2 MiB secret before the claim: --output PATH, --output ., and stdout redirected there",
+        .enabled(if: Mounts.available, Mounts.unavailableReason))
     func notEnoughSpace() async throws {
         try await withServer { server in
             let content = Files.randomData(count: 2 << 20)
@@ -146,22 +154,27 @@ struct OutputCheckTests {
         try await withServer { server in
             let link = try await server.send("to a writable stdout")
             let readOnly = try server.writeFile("read-only", "")
-            expectFailure(try await openWithShell(server, link, redirection: "1< \(shellQuoted(readOnly))"), exit: 2,
-                          mentioning: ["standard output is not open for writing"])
-            expectFailure(try await openWithShell(server, link, redirection: ">&-"), exit: 2,
-                          mentioning: ["standard output is closed"])
+            expectFailure(
+                try await openWithShell(server, link, redirection: "1< \(shellQuoted(readOnly))"), exit: 2,
+                mentioning: ["standard output is not open for writing"])
+            expectFailure(
+                try await openWithShell(server, link, redirection: ">&-"), exit: 2,
+                mentioning: ["standard output is closed"])
             try await expectUnspent(server, link, "to a writable stdout")
         }
     }
 
-    @Test("--output PATH created by someone else during the download: the verified secret stays in the .part file the error names",
-          .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
+    @Test(
+        "--output PATH created by someone else during the download: the verified secret stays in the .part file the error names",
+        .enabled(if: Tmux.path != nil, "tmux is not installed (apt-get install tmux)"))
     func targetAppearsDuringDownload() async throws {
         try await withServer { server in
             let secret = "kept, not lost"
             let link = try await server.send(secret)
             let target = server.directory.file("target.txt")
-            let (status, screen) = try await Tmux.session(server: server, command: [Binaries.cli.path, "open", "--output", target, link]) { tmux in
+            let (status, screen) = try await Tmux.session(
+                server: server, command: [Binaries.cli.path, "open", "--output", target, link]
+            ) { tmux in
                 // Past every check before the claim: now the name is taken.
                 try await tmux.waitFor("Reveal it now? [y/N]")
                 try Files.write("someone else's", to: target)
@@ -170,8 +183,9 @@ struct OutputCheckTests {
             }
             #expect(status == 1, "\(screen)")
             #expect(screen.contains("burnlink: error: cannot create \(target): File exists"), "\(screen)")
-            let part = try #require(Files.listing(server.directory.path).first { $0.hasPrefix(".target.txt.burnlink-") && $0.hasSuffix(".part") },
-                                    "no .part file kept: \(Files.listing(server.directory.path))")
+            let part = try #require(
+                Files.listing(server.directory.path).first { $0.hasPrefix(".target.txt.burnlink-") && $0.hasSuffix(".part") },
+                "no .part file kept: \(Files.listing(server.directory.path))")
             #expect(screen.contains("hint: the secret was saved as \(server.directory.path)/\(part) instead"), "\(screen)")
             #expect(Files.contents(server.directory.file(part)) == Data(secret.utf8))
             #expect(Files.contents(target) == Data("someone else's".utf8))
@@ -179,8 +193,10 @@ struct OutputCheckTests {
     }
 
     /// The link opens with a plain command: nothing was spent before.
-    private func expectUnspent(_ server: TestServer, _ link: String, _ content: String,
-                               sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    private func expectUnspent(
+        _ server: TestServer, _ link: String, _ content: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
         let opened = try await server.open(link)
         #expect(opened.status == 0 && opened.out == content, "the link was spent: \(opened)", sourceLocation: sourceLocation)
     }
@@ -188,7 +204,8 @@ struct OutputCheckTests {
     /// `burnlink open` with the link on stdin and stdout as `redirection` says, through sh.
     private func openWithShell(_ server: TestServer, _ link: String, redirection: String) async throws -> CLIResult {
         let linkFile = try server.writeFile("link-\(UUID().uuidString)", link + "\n")
-        return try await CLI.tool("/bin/sh", ["-c", "exec \(shellQuoted(Binaries.cli.path)) open < \(shellQuoted(linkFile)) \(redirection)"],
-                                  environment: server.environment)
+        return try await CLI.tool(
+            "/bin/sh", ["-c", "exec \(shellQuoted(Binaries.cli.path)) open < \(shellQuoted(linkFile)) \(redirection)"],
+            environment: server.environment)
     }
 }

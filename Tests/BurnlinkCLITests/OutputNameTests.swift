@@ -10,11 +10,12 @@ struct OutputNameTests {
     static let nameMax = 255
     static let temporaryOverhead = ".".utf8.count + ".burnlink-XXXXXXXX.part".utf8.count
 
-    @Test("a long sender name is cut by bytes, extension kept: saved with --output ., and numbered beside an existing one",
-          arguments: [
-              String(repeating: "é", count: 127),  // 254 bytes: fits NAME_MAX, not with the temporary name's 24
-              String(String(repeating: "日本語の書類", count: 13).prefix(76)) + ".pdf",  // 76 characters × 3 bytes + ".pdf"
-          ])
+    @Test(
+        "a long sender name is cut by bytes, extension kept: saved with --output ., and numbered beside an existing one",
+        arguments: [
+            String(repeating: "é", count: 127),  // 254 bytes: fits NAME_MAX, not with the temporary name's 24
+            String(String(repeating: "日本語の書類", count: 13).prefix(76)) + ".pdf",  // 76 characters × 3 bytes + ".pdf"
+        ])
     func longSenderName(name: String) async throws {
         try await withServer { server in
             let downloads = server.directory.file("downloads")
@@ -41,7 +42,9 @@ struct OutputNameTests {
         }
     }
 
-    @Test("--output NAME too long for .NAME.burnlink-….part opens through a shorter temporary name; a NAME over NAME_MAX is refused before the claim")
+    @Test(
+        "--output NAME too long for .NAME.burnlink-….part opens through a shorter temporary name; a NAME over NAME_MAX is refused before the claim"
+    )
     func longOutputName() async throws {
         try await withServer { server in
             let content = Files.randomData(count: 100_000)

@@ -45,7 +45,8 @@ struct PasswordTests {
             let right = try server.writeFile("right.txt", "short and right\n")
             let overlong = try server.writeFile("long.txt", String(repeating: "p", count: 1_500) + "\n")
             let link = try await server.send("guarded", ["--password-file", right])
-            expectFailure(try await server.open(link, ["--password-file", overlong]), exit: 2, mentioning: ["1 to 1024 bytes"], hint: false)
+            expectFailure(
+                try await server.open(link, ["--password-file", overlong]), exit: 2, mentioning: ["1 to 1024 bytes"], hint: false)
             let opened = try await server.open(link, ["--password-file", right])
             #expect(opened.status == 0 && opened.out == "guarded", "\(opened)")
         }
@@ -68,8 +69,9 @@ struct PasswordTests {
         }
     }
 
-    @Test("a password secret without a terminal and without --password-file is a usage error (exit 2)",
-          .enabled(if: !hasControllingTerminal, "the CLI would ask on this terminal"))
+    @Test(
+        "a password secret without a terminal and without --password-file is a usage error (exit 2)",
+        .enabled(if: !hasControllingTerminal, "the CLI would ask on this terminal"))
     func passwordNeedsAFileWithoutTerminal() async throws {
         try await withServer { server in
             let password = try server.writeFile("password.txt", "pw")
@@ -85,7 +87,8 @@ struct PasswordTests {
     @Test("--password-file - is refused when the secret also comes from stdin (exit 2)")
     func passwordFileDashWithStdin() async throws {
         try await withServer { server in
-            let refused = try await CLI.run(["send", "--password-file", "-"], stdin: "pw\nsecret", environment: server.environment)
+            let refused = try await CLI.run(
+                ["send", "--password-file", "-"], stdin: "pw\nsecret", environment: server.environment)
             expectFailure(refused, exit: 2, mentioning: ["--password-file"])
         }
     }

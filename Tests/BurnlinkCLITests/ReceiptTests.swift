@@ -20,7 +20,8 @@ struct ReceiptTests {
             #expect(status.status == 0, "\(status)")
             #expect(status.out.contains("state:      waiting"), "\(status)")
 
-            let json = try await CLI.run(["send", "--json", "--recipients", "2"], stdin: "json please", environment: server.environment)
+            let json = try await CLI.run(
+                ["send", "--json", "--recipients", "2"], stdin: "json please", environment: server.environment)
             #expect(json.status == 0, "\(json)")
             #expect(json.out.split(separator: "\n").count == 1, "\(json)")
             let entries = try #require(try JSONSerialization.jsonObject(with: json.stdout) as? [[String: Any]], "\(json)")
@@ -50,8 +51,9 @@ struct ReceiptTests {
         try await withServer { server in
             let receiptFile = server.directory.file("receipt")
             let link = try await server.send("pick me up", ["--receipt-file", receiptFile])
-            let waiting = try CLI.start(["status", "--wait", "--receipt-file", receiptFile],
-                                        environment: server.environment, timeout: .seconds(40))
+            let waiting = try CLI.start(
+                ["status", "--wait", "--receipt-file", receiptFile],
+                environment: server.environment, timeout: .seconds(40))
             // It blocks: still running well after a plain status would have answered.
             try await Task.sleep(for: .milliseconds(800))
             #expect(waiting.isRunning, "status --wait returned before anything happened")
@@ -63,22 +65,28 @@ struct ReceiptTests {
             #expect(status.status == 0, "\(status)")
             #expect(status.out.contains("state:      viewed"), "\(status)")
             #expect(status.out.contains("viewed at:"), "\(status)")
-            #expect(ContinuousClock.now - openedAt < .seconds(10), "status --wait took \(ContinuousClock.now - openedAt) after the open")
+            #expect(
+                ContinuousClock.now - openedAt < .seconds(10),
+                "status --wait took \(ContinuousClock.now - openedAt) after the open")
         }
     }
 
-    @Test("status --wait --timeout 2 on an unopened secret times out with exit 7; --timeout alone waits too; --wait 2 says what to write instead")
+    @Test(
+        "status --wait --timeout 2 on an unopened secret times out with exit 7; --timeout alone waits too; --wait 2 says what to write instead"
+    )
     func statusWaitTimesOut() async throws {
         try await withServer { server in
             let receiptFile = server.directory.file("receipt")
             _ = try await server.send("nobody comes", ["--receipt-file", receiptFile])
-            let status = try await CLI.run(["status", "--wait", "--timeout", "2", "--receipt-file", receiptFile], environment: server.environment)
+            let status = try await CLI.run(
+                ["status", "--wait", "--timeout", "2", "--receipt-file", receiptFile], environment: server.environment)
             #expect(status.status == 7, "\(status)")
             #expect(status.out.contains("state:      waiting"), "\(status)")
             #expect(status.err.hasPrefix("burnlink: error: timed out"), "\(status)")
             #expect(status.elapsed >= .seconds(1.5) && status.elapsed < .seconds(15), "\(status)")
 
-            let alone = try await CLI.run(["status", "--timeout", "1", "--receipt-file", receiptFile], environment: server.environment)
+            let alone = try await CLI.run(
+                ["status", "--timeout", "1", "--receipt-file", receiptFile], environment: server.environment)
             #expect(alone.status == 7, "\(alone)")
             let receipt = try #require(String(data: try Data(contentsOf: URL(fileURLWithPath: receiptFile)), encoding: .utf8))
             let old = try await CLI.run(["status", "--wait", "2"], stdin: receipt, environment: server.environment)
@@ -94,7 +102,8 @@ struct ReceiptTests {
             let receipt = try #require(Files.contents(receiptFile).map { String(decoding: $0, as: UTF8.self) })
 
             // The receipt as an argument this time.
-            let revoked = try await CLI.run(["revoke", receipt.trimmingCharacters(in: .newlines)], environment: server.environment)
+            let revoked = try await CLI.run(
+                ["revoke", receipt.trimmingCharacters(in: .newlines)], environment: server.environment)
             #expect(revoked.status == 0, "\(revoked)")
             #expect(revoked.stdout.isEmpty)
 
@@ -116,7 +125,9 @@ struct ReceiptTests {
             let receiptFile = server.directory.file("receipt")
             let link = try await server.send("distinct", ["--receipt-file", receiptFile])
             let receipt = try #require(Files.contents(receiptFile).map { String(decoding: $0, as: UTF8.self) })
-            expectFailure(try await CLI.run(["status", link], environment: server.environment), exit: 2, mentioning: ["not a burnlink receipt"])
+            expectFailure(
+                try await CLI.run(["status", link], environment: server.environment), exit: 2,
+                mentioning: ["not a burnlink receipt"])
             expectFailure(try await CLI.run(["revoke"], stdin: link + "\n", environment: server.environment), exit: 2)
             expectFailure(try await server.open(receipt), exit: 2)
             let opened = try await server.open(link)
@@ -124,12 +135,14 @@ struct ReceiptTests {
         }
     }
 
-    @Test("a --receipt-file that cannot be created is a usage error (exit 2) before anything is uploaded",
-          .enabled(if: SQLite.path != nil, "sqlite3 is not installed"))
+    @Test(
+        "a --receipt-file that cannot be created is a usage error (exit 2) before anything is uploaded",
+        .enabled(if: SQLite.path != nil, "sqlite3 is not installed"))
     func unwritableReceiptFile() async throws {
         try await withServer { server in
             for receiptFile in [server.directory.file("no/such/directory/receipt"), server.directory.path] {
-                let sent = try await CLI.run(["send", "--receipt-file", receiptFile], stdin: "never sent", environment: server.environment)
+                let sent = try await CLI.run(
+                    ["send", "--receipt-file", receiptFile], stdin: "never sent", environment: server.environment)
                 expectFailure(sent, exit: 2, mentioning: ["directory", "--receipt-file"])
             }
             #expect(try await SQLite.query(server.databasePath, "SELECT count(*) FROM secret") == "0")

@@ -1,6 +1,7 @@
-@testable import BurnlinkCore
 import Foundation
 import Testing
+
+@testable import BurnlinkCore
 
 /// SplitMix64: a tiny deterministic generator, so a failing random case reproduces from its seed.
 struct SeededSplitMix64: RandomNumberGenerator {
@@ -62,21 +63,25 @@ struct Base64URLTests {
         #expect(Base64URL.encode(Array(0..<16)) == "AAECAwQFBgcICQoLDA0ODw")
     }
 
-    @Test("encodedLength is ceil(4n/3)", arguments: [
-        (0, 0), (1, 2), (2, 3), (3, 4), (4, 6), (5, 7), (6, 8), (16, 22), (32, 43), (33, 44), (100, 134),
-    ])
+    @Test(
+        "encodedLength is ceil(4n/3)",
+        arguments: [
+            (0, 0), (1, 2), (2, 3), (3, 4), (4, 6), (5, 7), (6, 8), (16, 22), (32, 43), (33, 44), (100, 134),
+        ])
     func encodedLength(byteCount: Int, expected: Int) {
         #expect(Base64URL.encodedLength(byteCount: byteCount) == expected)
         #expect(Base64URL.encode([UInt8](repeating: 0xA5, count: byteCount)).utf8.count == expected)
     }
 
-    @Test("decode rejects padding, other alphabets, white space and impossible lengths", arguments: [
-        "Zg==", "Zg=", "Zm8=", "Zm9vYg==", "Zm9vYmE=", "=", "==", "Zm9v=",  // padding
-        "+/8A", "Zm9v+w", "Zm9v/w", "ab+c", "ab/c",  // standard base64 alphabet
-        "Zm9v Yg", " Zm9v", "Zm9v ", "Zm9v\n", "\nZm9v", "Zm9v\r\n", "Zm\n9v", "Zm9v\t",  // white space
-        "Zm9v.", "Zm9v*", "Zm9v%3D", "Zm9vé", "Zm9v\u{0}", "Ｚm9v",  // other characters
-        "Z", "Zm9vY", "AAAAA",  // a length of 1 mod 4 cannot be canonical
-    ])
+    @Test(
+        "decode rejects padding, other alphabets, white space and impossible lengths",
+        arguments: [
+            "Zg==", "Zg=", "Zm8=", "Zm9vYg==", "Zm9vYmE=", "=", "==", "Zm9v=",  // padding
+            "+/8A", "Zm9v+w", "Zm9v/w", "ab+c", "ab/c",  // standard base64 alphabet
+            "Zm9v Yg", " Zm9v", "Zm9v ", "Zm9v\n", "\nZm9v", "Zm9v\r\n", "Zm\n9v", "Zm9v\t",  // white space
+            "Zm9v.", "Zm9v*", "Zm9v%3D", "Zm9vé", "Zm9v\u{0}", "Ｚm9v",  // other characters
+            "Z", "Zm9vY", "AAAAA",  // a length of 1 mod 4 cannot be canonical
+        ])
     func rejects(text: String) {
         #expect(Base64URL.decode(text) == nil)
         #expect(Base64URL.decodeSecret(text, count: 1) == nil)
@@ -120,7 +125,7 @@ struct Base64URLTests {
     @Test("1-byte inputs: exactly one of the 16 last characters is accepted")
     func nonCanonicalOneByte() {
         // Two characters carry 12 bits for 8: the low 4 bits of the second must be zero.
-        for byte in UInt8.min ... UInt8.max {
+        for byte in UInt8.min...UInt8.max {
             let canonical = Base64URL.encode([byte])
             let chars = Array(canonical)
             #expect(chars.count == 2)

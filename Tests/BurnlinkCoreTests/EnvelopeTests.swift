@@ -1,5 +1,6 @@
-@_spi(Fuzzing) @testable import BurnlinkCore
 import Testing
+
+@_spi(Fuzzing) @testable import BurnlinkCore
 
 /// SplitMix64: a tiny seeded generator so every random case can be reproduced.
 struct SeededGenerator: RandomNumberGenerator {
@@ -25,16 +26,20 @@ func feedInPieces(_ bytes: [UInt8], using generator: inout SeededGenerator, _ fe
     }
 }
 
-func sealStreaming(_ content: [UInt8], metadata: InnerMetadata, linkKey: SecretBytes, passwordKey: SecretBytes? = nil,
-                   generator: inout SeededGenerator) -> [UInt8] {
+func sealStreaming(
+    _ content: [UInt8], metadata: InnerMetadata, linkKey: SecretBytes, passwordKey: SecretBytes? = nil,
+    generator: inout SeededGenerator
+) -> [UInt8] {
     let sealer = EnvelopeSealer(linkKey: linkKey, passwordKey: passwordKey, metadata: metadata)
     var envelope: [UInt8] = []
     feedInPieces(content, using: &generator) { envelope += sealer.update($0) }
     return envelope + sealer.finish()
 }
 
-func openStreaming(_ envelope: [UInt8], linkKey: SecretBytes, passwordKey: SecretBytes? = nil,
-                   generator: inout SeededGenerator) throws(BurnlinkError) -> (InnerMetadata?, [UInt8]) {
+func openStreaming(
+    _ envelope: [UInt8], linkKey: SecretBytes, passwordKey: SecretBytes? = nil,
+    generator: inout SeededGenerator
+) throws(BurnlinkError) -> (InnerMetadata?, [UInt8]) {
     let opener = EnvelopeOpener(linkKey: linkKey, passwordKey: passwordKey)
     var content: [UInt8] = []
     do {
@@ -73,8 +78,9 @@ struct EnvelopeTests {
         return sizes
     }()
 
-    @Test("decrypt(encrypt(x)) == x for sizes around chunk boundaries, fed in random pieces",
-          arguments: boundarySizes)
+    @Test(
+        "decrypt(encrypt(x)) == x for sizes around chunk boundaries, fed in random pieces",
+        arguments: boundarySizes)
     func roundTrip(size: Int) throws {
         var generator = SeededGenerator(seed: UInt64(size) &+ 1)
         let content = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -133,7 +139,10 @@ struct EnvelopeTests {
         for index in 0..<3 {
             let start = Envelope.headerCount + index * Envelope.sealedChunkSize
             offsets.formUnion((start..<start + 20).filter { $0 < envelope.count })
-            offsets.formUnion((max(start, min(start + Envelope.sealedChunkSize, envelope.count) - 20)..<min(start + Envelope.sealedChunkSize, envelope.count)))
+            offsets.formUnion(
+                (max(
+                    start, min(start + Envelope.sealedChunkSize, envelope.count) - 20)..<min(
+                        start + Envelope.sealedChunkSize, envelope.count)))
         }
         for _ in 0..<100 { offsets.insert(Int.random(in: 0..<envelope.count, using: &generator)) }
         for offset in offsets.sorted() {
@@ -217,7 +226,9 @@ struct EnvelopeTests {
 
 @Suite("Inner metadata")
 struct InnerMetadataTests {
-    @Test("acceptable file names", arguments: ["a", "report.pdf", "résumé €.txt", ".env", "..a", "a b", String(repeating: "x", count: 255)])
+    @Test(
+        "acceptable file names",
+        arguments: ["a", "report.pdf", "résumé €.txt", ".env", "..a", "a b", String(repeating: "x", count: 255)])
     func acceptsName(name: String) throws {
         let metadata = try InnerMetadata.file(name: name, size: 3)
         let encoded = metadata.encoded()
@@ -226,9 +237,13 @@ struct InnerMetadataTests {
         #expect(length == encoded.count)
     }
 
-    @Test("refused file names", arguments: ["", ".", "..", "a/b", "/etc/passwd", "a\\b", "a\u{0}b", "line\nbreak",
-                                             "tab\t", "del\u{7f}", "c1\u{85}", String(repeating: "x", count: 256),
-                                             String(repeating: "é", count: 128)])
+    @Test(
+        "refused file names",
+        arguments: [
+            "", ".", "..", "a/b", "/etc/passwd", "a\\b", "a\u{0}b", "line\nbreak",
+            "tab\t", "del\u{7f}", "c1\u{85}", String(repeating: "x", count: 256),
+            String(repeating: "é", count: 128),
+        ])
     func refusesName(name: String) {
         #expect(throws: BurnlinkError.self) { try InnerMetadata.file(name: name, size: nil) }
     }

@@ -1,6 +1,7 @@
-@testable import BurnlinkCore
 import Foundation
 import Testing
+
+@testable import BurnlinkCore
 
 private func hex(_ bytes: some Sequence<UInt8>) -> String {
     bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
@@ -42,9 +43,11 @@ struct KDFParametersTests {
     @Test("fields are read by position: one out of place is named as such")
     func reorderedFields() {
         let salt = "AAAAAAAAAAAAAAAAAAAAAA"
-        for (text, message) in [("argon2id13; mem=8192; ops=3; salt=\(salt)", "the second field must be ops=N"),
-                                ("argon2id13; ops=3; salt=\(salt); mem=8192", "the third field must be mem=N"),
-                                ("argon2id13; ops=3; mem=8192; sal=\(salt)", "the fourth field must be salt=S")] {
+        for (text, message) in [
+            ("argon2id13; mem=8192; ops=3; salt=\(salt)", "the second field must be ops=N"),
+            ("argon2id13; ops=3; salt=\(salt); mem=8192", "the third field must be mem=N"),
+            ("argon2id13; ops=3; mem=8192; sal=\(salt)", "the fourth field must be salt=S"),
+        ] {
             #expect(throws: BurnlinkError.badKDFParameters(message)) { try KDFParameters(encoded: text) }
         }
     }
@@ -327,7 +330,9 @@ struct KDFParametersTests {
         ]
         for sample in samples {
             let expected = Array(sample.precomposedStringWithCanonicalMapping.utf8)
-            #expect(KDFParameters.passwordBytes(sample).bytes == expected, "\(sample.unicodeScalars.map { String($0.value, radix: 16) })")
+            #expect(
+                KDFParameters.passwordBytes(sample).bytes == expected,
+                "\(sample.unicodeScalars.map { String($0.value, radix: 16) })")
         }
     }
 }
@@ -369,28 +374,34 @@ struct KeyScheduleTests {
         var flipped = linkKey.bytes
         flipped[31] ^= 0x80
         #expect(KeySchedule.claimToken(linkKey: SecretBytes(copying: flipped)) != KeySchedule.claimToken(linkKey: linkKey))
-        #expect(KeySchedule.passwordProof(linkKey: passwordKey, passwordKey: linkKey)
-            != KeySchedule.passwordProof(linkKey: linkKey, passwordKey: passwordKey))
+        #expect(
+            KeySchedule.passwordProof(linkKey: passwordKey, passwordKey: linkKey)
+                != KeySchedule.passwordProof(linkKey: linkKey, passwordKey: passwordKey))
     }
 
     @Test("claim token and password proof match an independent HKDF-SHA-256 (Python hmac)")
     func knownAnswers() {
-        #expect(hex(KeySchedule.claimToken(linkKey: linkKey).bytes)
-            == "85202ed76b34f235c025d87facb8d1b8d69b2dc2b4dd8f51ccdaf74562fb1b91")
-        #expect(hex(KeySchedule.passwordProof(linkKey: linkKey, passwordKey: passwordKey).bytes)
-            == "ef0fe97be4dc8be70eaaf8b974da035ab0d8c82c129e449f77da25a5e1822a47")
+        #expect(
+            hex(KeySchedule.claimToken(linkKey: linkKey).bytes)
+                == "85202ed76b34f235c025d87facb8d1b8d69b2dc2b4dd8f51ccdaf74562fb1b91")
+        #expect(
+            hex(KeySchedule.passwordProof(linkKey: linkKey, passwordKey: passwordKey).bytes)
+                == "ef0fe97be4dc8be70eaaf8b974da035ab0d8c82c129e449f77da25a5e1822a47")
     }
 
     @Test("verifier(of:) is SHA-256 of the token")
     func verifier() {
         // Values from Python's hashlib.
-        #expect(hex(KeySchedule.verifier(of: SecretBytes(copying: Array("abc".utf8))))
-            == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(hex(KeySchedule.verifier(of: linkKey))
-            == "630dcd2966c4336691125448bbb25b4ff412a49c732db2c8abc1b8581bd710dd")
+        #expect(
+            hex(KeySchedule.verifier(of: SecretBytes(copying: Array("abc".utf8))))
+                == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            hex(KeySchedule.verifier(of: linkKey))
+                == "630dcd2966c4336691125448bbb25b4ff412a49c732db2c8abc1b8581bd710dd")
         let claim = KeySchedule.claimToken(linkKey: linkKey)
-        #expect(hex(KeySchedule.verifier(of: claim))
-            == "58284ccf571f23eb8536e6606529c6c24a5e49104ed1f8ac2f9dfec3d2e23b89")
+        #expect(
+            hex(KeySchedule.verifier(of: claim))
+                == "58284ccf571f23eb8536e6606529c6c24a5e49104ed1f8ac2f9dfec3d2e23b89")
         #expect(KeySchedule.verifier(of: claim) == BurnlinkCrypto.SHA256.hash(claim.bytes))
         #expect(KeySchedule.verifier(of: claim).count == 32)
     }

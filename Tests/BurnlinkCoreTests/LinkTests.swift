@@ -1,6 +1,7 @@
-@testable import BurnlinkCore
 import Foundation
 import Testing
+
+@testable import BurnlinkCore
 
 /// bytes 0...15 and 0...31, so the link parts are easy to recognise.
 private let idText = "AAECAwQFBgcICQoLDA0ODw"
@@ -36,31 +37,42 @@ struct GoodLink: Sendable, CustomTestStringConvertible {
 @Suite("Link")
 struct LinkTests {
     static let goodLinks: [GoodLink] = [
-        GoodLink(text: "https://burn.example.com\(tail)", scheme: .https, host: "burn.example.com", port: nil,
-                 serverURL: "https://burn.example.com"),
-        GoodLink(text: "https://burn.example.com:8443\(tail)", scheme: .https, host: "burn.example.com", port: 8443,
-                 serverURL: "https://burn.example.com:8443"),
-        GoodLink(text: "http://127.0.0.1:8080\(tail)", scheme: .http, host: "127.0.0.1", port: 8080,
-                 serverURL: "http://127.0.0.1:8080"),
-        GoodLink(text: "http://127.0.0.1\(tail)", scheme: .http, host: "127.0.0.1", port: nil,
-                 serverURL: "http://127.0.0.1"),
-        GoodLink(text: "https://[2001:db8::1]:8443\(tail)", scheme: .https, host: "[2001:db8::1]", port: 8443,
-                 serverURL: "https://[2001:db8::1]:8443"),
-        GoodLink(text: "https://[2001:DB8::1]\(tail)", scheme: .https, host: "[2001:DB8::1]", port: nil,
-                 serverURL: "https://[2001:DB8::1]"),
+        GoodLink(
+            text: "https://burn.example.com\(tail)", scheme: .https, host: "burn.example.com", port: nil,
+            serverURL: "https://burn.example.com"),
+        GoodLink(
+            text: "https://burn.example.com:8443\(tail)", scheme: .https, host: "burn.example.com", port: 8443,
+            serverURL: "https://burn.example.com:8443"),
+        GoodLink(
+            text: "http://127.0.0.1:8080\(tail)", scheme: .http, host: "127.0.0.1", port: 8080,
+            serverURL: "http://127.0.0.1:8080"),
+        GoodLink(
+            text: "http://127.0.0.1\(tail)", scheme: .http, host: "127.0.0.1", port: nil,
+            serverURL: "http://127.0.0.1"),
+        GoodLink(
+            text: "https://[2001:db8::1]:8443\(tail)", scheme: .https, host: "[2001:db8::1]", port: 8443,
+            serverURL: "https://[2001:db8::1]:8443"),
+        GoodLink(
+            text: "https://[2001:DB8::1]\(tail)", scheme: .https, host: "[2001:DB8::1]", port: nil,
+            serverURL: "https://[2001:DB8::1]"),
         GoodLink(text: "http://[::1]:1\(tail)", scheme: .http, host: "[::1]", port: 1, serverURL: "http://[::1]:1"),
-        GoodLink(text: "https://[::ffff:192.0.2.1]:65535\(tail)", scheme: .https, host: "[::ffff:192.0.2.1]",
-                 port: 65535, serverURL: "https://[::ffff:192.0.2.1]:65535"),
-        GoodLink(text: "https://Burn.Example.COM\(tail)", scheme: .https, host: "Burn.Example.COM", port: nil,
-                 serverURL: "https://Burn.Example.COM"),
-        GoodLink(text: "http://localhost:3000\(tail)", scheme: .http, host: "localhost", port: 3000,
-                 serverURL: "http://localhost:3000"),
+        GoodLink(
+            text: "https://[::ffff:192.0.2.1]:65535\(tail)", scheme: .https, host: "[::ffff:192.0.2.1]",
+            port: 65535, serverURL: "https://[::ffff:192.0.2.1]:65535"),
+        GoodLink(
+            text: "https://Burn.Example.COM\(tail)", scheme: .https, host: "Burn.Example.COM", port: nil,
+            serverURL: "https://Burn.Example.COM"),
+        GoodLink(
+            text: "http://localhost:3000\(tail)", scheme: .http, host: "localhost", port: 3000,
+            serverURL: "http://localhost:3000"),
         GoodLink(text: "https://a\(tail)", scheme: .https, host: "a", port: nil, serverURL: "https://a"),
-        GoodLink(text: "https://xn--bcher-kva.example-1.org.:99\(tail)", scheme: .https,
-                 host: "xn--bcher-kva.example-1.org.", port: 99, serverURL: "https://xn--bcher-kva.example-1.org.:99"),
-        GoodLink(text: "https://\(String(repeating: "a", count: 253))\(tail)", scheme: .https,
-                 host: String(repeating: "a", count: 253), port: nil,
-                 serverURL: "https://\(String(repeating: "a", count: 253))"),
+        GoodLink(
+            text: "https://xn--bcher-kva.example-1.org.:99\(tail)", scheme: .https,
+            host: "xn--bcher-kva.example-1.org.", port: 99, serverURL: "https://xn--bcher-kva.example-1.org.:99"),
+        GoodLink(
+            text: "https://\(String(repeating: "a", count: 253))\(tail)", scheme: .https,
+            host: String(repeating: "a", count: 253), port: nil,
+            serverURL: "https://\(String(repeating: "a", count: 253))"),
     ]
 
     @Test("valid links parse into their parts and format back exactly", arguments: goodLinks)
@@ -87,14 +99,15 @@ struct LinkTests {
 
     @Test("500 random valid links round trip and carry their random id and key")
     func randomRoundTrip() throws {
-        var random = SeededSplitMix64(seed: 0x6C696E6B)
+        var random = SeededSplitMix64(seed: 0x6C69_6E6B)
         for index in 0..<500 {
             let idBytes = random.bytes(16)
             let keyBytes = random.bytes(32)
             let scheme: Link.Scheme = Bool.random(using: &random) ? .https : .http
             let host = Self.randomHost(using: &random)
             let port: Int? = Bool.random(using: &random) ? Int.random(in: 1...65535, using: &random) : nil
-            let text = "\(scheme.rawValue)://\(host)" + (port.map { ":\($0)" } ?? "")
+            let text =
+                "\(scheme.rawValue)://\(host)" + (port.map { ":\($0)" } ?? "")
                 + "/s/\(Base64URL.encode(idBytes))#\(Base64URL.encode(keyBytes))"
 
             let link = try Link(parsing: text)
@@ -107,8 +120,9 @@ struct LinkTests {
             #expect(link.key == SecretBytes(copying: keyBytes))
 
             // Built from its parts, the same link formats the same way.
-            let built = try Link(scheme: scheme, host: host, port: port, id: #require(SecretID(bytes: idBytes)),
-                                 key: SecretBytes(copying: keyBytes))
+            let built = try Link(
+                scheme: scheme, host: host, port: port, id: #require(SecretID(bytes: idBytes)),
+                key: SecretBytes(copying: keyBytes))
             #expect(built.formatted == text)
         }
     }
@@ -126,12 +140,14 @@ struct LinkTests {
             return (0..<4).map { _ in String(Int.random(in: 0...255, using: &random)) }.joined(separator: ".")
         default:
             let groups = (0..<8).map { _ in
-                String(UInt16.random(in: .min ... .max, using: &random), radix: 16,
-                       uppercase: Bool.random(using: &random))
+                String(
+                    UInt16.random(in: .min ... .max, using: &random), radix: 16,
+                    uppercase: Bool.random(using: &random))
             }
             if Bool.random(using: &random) {
                 let cut = Int.random(in: 0...7, using: &random)
-                return "[" + groups[..<cut].joined(separator: ":") + "::" + groups[(cut + 1)...].prefix(2).joined(separator: ":") + "]"
+                return "[" + groups[..<cut].joined(separator: ":") + "::" + groups[(cut + 1)...].prefix(2).joined(separator: ":")
+                    + "]"
             }
             return "[" + groups.joined(separator: ":") + "]"
         }
@@ -209,8 +225,9 @@ struct LinkTests {
         BadLink("/s/id/more", "https://burn.example.com/s/\(idText)/more#\(keyText)", .extraPathSegments),
         BadLink("trailing slash", "https://burn.example.com/s/\(idText)/#\(keyText)", .extraPathSegments),
         BadLink("/s//id", "https://burn.example.com/s//\(idText)#\(keyText)", .extraPathSegments),
-        BadLink("'/' inside the id is a path separator",
-                "https://burn.example.com/s/AAECAwQFBgcICQoLD/0ODw#\(keyText)", .extraPathSegments),
+        BadLink(
+            "'/' inside the id is a path separator",
+            "https://burn.example.com/s/AAECAwQFBgcICQoLD/0ODw#\(keyText)", .extraPathSegments),
         // Query.
         BadLink("?a=b before the fragment", "https://burn.example.com/s/\(idText)?a=b#\(keyText)", .queryPresent),
         BadLink("empty query", "https://burn.example.com/s/\(idText)?#\(keyText)", .queryPresent),
@@ -224,8 +241,9 @@ struct LinkTests {
         BadLink("'=' padding after 22", "https://burn.example.com/s/\(idText)==#\(keyText)", .badID),
         BadLink("'=' as 22nd character", "https://burn.example.com/s/AAECAwQFBgcICQoLDA0OD=#\(keyText)", .badID),
         BadLink("non-canonical last character", "https://burn.example.com/s/AAECAwQFBgcICQoLDA0ODx#\(keyText)", .badID),
-        BadLink("non-ASCII id that libsodium 1.0.18 would read as \"__\"",
-                "https://burn.example.com/s/é\(String(repeating: "_", count: 19))w#\(keyText)", .badID),
+        BadLink(
+            "non-ASCII id that libsodium 1.0.18 would read as \"__\"",
+            "https://burn.example.com/s/é\(String(repeating: "_", count: 19))w#\(keyText)", .badID),
         BadLink("non-ASCII in id", "https://burn.example.com/s/AAECAwQFBgcICQoLDA0Oé#\(keyText)", .badID),
         BadLink("percent-encoded id", "https://burn.example.com/s/AAECAwQFBgcICQoLDA0%4F#\(keyText)", .badID),
         // Fragment.
@@ -243,12 +261,15 @@ struct LinkTests {
         BadLink("trailing space", "https://burn.example.com/s/\(idText)#\(keyText) ", .badKey),
         BadLink("trailing newline", "https://burn.example.com/s/\(idText)#\(keyText)\n", .badKey),
         BadLink("leading space", "https://burn.example.com/s/\(idText)# \(keyText)", .badKey),
-        BadLink("space inside, 43 characters", "https://burn.example.com/s/\(idText)#\(keyText.prefix(20)) \(keyText.dropFirst(21))", .badKey),
+        BadLink(
+            "space inside, 43 characters", "https://burn.example.com/s/\(idText)#\(keyText.prefix(20)) \(keyText.dropFirst(21))",
+            .badKey),
         BadLink("a second '#'", "https://burn.example.com/s/\(idText)##\(keyText.dropFirst())", .badKey),
         BadLink("query after the key", "https://burn.example.com/s/\(idText)#\(keyText)?a=b", .badKey),
         BadLink("one byte key", "https://burn.example.com/s/\(idText)#AA", .badKey),
-        BadLink("non-ASCII key that libsodium 1.0.18 would read as \"__\"",
-                "https://burn.example.com/s/\(idText)#é\(String(repeating: "_", count: 40))8", .badKey),
+        BadLink(
+            "non-ASCII key that libsodium 1.0.18 would read as \"__\"",
+            "https://burn.example.com/s/\(idText)#é\(String(repeating: "_", count: 40))8", .badKey),
         BadLink("non-ASCII key", "https://burn.example.com/s/\(idText)#é\(keyText.dropFirst(2))", .badKey),
         // A combining mark merges with the delimiter before it into one Character; the parser
         // must still see the delimiter and blame the part the mark is in.
@@ -258,7 +279,8 @@ struct LinkTests {
         BadLink("combining mark after ']'", "https://[::1]\u{301}:80\(tail)", .badHost),
         BadLink("combining mark after the host's '/'", "https://burn.example.com/\u{301}s/\(idText)#\(keyText)", .wrongPath),
         BadLink("combining mark after '?'", "https://burn.example.com/s/\(idText)?\u{301}#\(keyText)", .queryPresent),
-        BadLink("combining mark after the id's '/'", "https://burn.example.com/s/\(idText)/\u{301}#\(keyText)", .extraPathSegments),
+        BadLink(
+            "combining mark after the id's '/'", "https://burn.example.com/s/\(idText)/\u{301}#\(keyText)", .extraPathSegments),
         BadLink("combining mark after '#'", "https://burn.example.com/s/\(idText)#\u{301}\(keyText)", .badKey),
         BadLink("combining mark alone after '#'", "https://burn.example.com/s/\(idText)#\u{301}", .badKey),
         BadLink("CR LF before '#'", "https://burn.example.com/s/\(idText)\r\n#\(keyText)", .badID),
@@ -301,10 +323,12 @@ struct LinkTests {
         #expect(plain.serverURL == "http://127.0.0.1")
     }
 
-    @Test("Link(scheme:host:port:id:key:) refuses a bad host", arguments: [
-        "", "burn example.com", "burn_link.example", "bücher.example", "burn.example.com:8443", "user@host",
-        "[::1", "::1", "[]", "[1234]", "burn.example.com/s", String(repeating: "a", count: 254),
-    ])
+    @Test(
+        "Link(scheme:host:port:id:key:) refuses a bad host",
+        arguments: [
+            "", "burn example.com", "burn_link.example", "bücher.example", "burn.example.com:8443", "user@host",
+            "[::1", "::1", "[]", "[1234]", "burn.example.com/s", String(repeating: "a", count: 254),
+        ])
     func buildRefusesHost(host: String) throws {
         let id = try #require(SecretID(bytes: Array(0..<16)))
         #expect(throws: BurnlinkError.malformedLink(.badHost)) {

@@ -1,5 +1,6 @@
-@_spi(Fuzzing) @testable import BurnlinkCore
 import Testing
+
+@_spi(Fuzzing) @testable import BurnlinkCore
 
 /// Round-trip properties over seeded random cases: every case is reproducible from its
 /// seed, which each failure message names.
@@ -21,8 +22,9 @@ struct PropertyTests {
         return Int.random(in: 0...(3 * chunk), using: &generator)
     }
 
-    @Test("for random contents, sizes, names and passwords: open(seal(x)) == x; a wrong password, a wrong key or any one changed byte fails",
-          arguments: 0..<40)
+    @Test(
+        "for random contents, sizes, names and passwords: open(seal(x)) == x; a wrong password, a wrong key or any one changed byte fails",
+        arguments: 0..<40)
     func roundTripAndTamper(seed: UInt64) throws {
         var generator = SeededGenerator(seed: 0xB0_12_7A_00 &+ seed)
         let size = Self.randomSize(using: &generator)

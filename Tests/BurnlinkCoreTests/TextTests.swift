@@ -54,17 +54,23 @@ struct TerminalEscaperTests {
 
 @Suite("file names: format characters")
 struct FileNameFormatCharacterTests {
-    @Test("bidirectional and invisible format characters are refused; the joiners names need are kept", arguments: [
-        "invoice\u{202E}fdp.exe", "a\u{200E}b", "pay\u{00AD}pal.pdf", "x\u{2066}y\u{2069}", "\u{FEFF}bom.txt",
-        "zero\u{200B}width", "tag\u{E0001}", "hiero\u{1343F}glyph",
-    ])
+    @Test(
+        "bidirectional and invisible format characters are refused; the joiners names need are kept",
+        arguments: [
+            "invoice\u{202E}fdp.exe", "a\u{200E}b", "pay\u{00AD}pal.pdf", "x\u{2066}y\u{2069}", "\u{FEFF}bom.txt",
+            "zero\u{200B}width", "tag\u{E0001}", "hiero\u{1343F}glyph",
+        ])
     func refused(_ name: String) {
-        #expect(InnerMetadata.fileNameProblem(Array(name.utf8))?.contains("invisible formatting character") == true, "\(name.unicodeScalars.map { String($0.value, radix: 16) })")
+        #expect(
+            InnerMetadata.fileNameProblem(Array(name.utf8))?.contains("invisible formatting character") == true,
+            "\(name.unicodeScalars.map { String($0.value, radix: 16) })")
     }
 
-    @Test("names with ZWNJ, ZWJ and emoji tag sequences are accepted", arguments: [
-        "می\u{200C}خواهم.txt", "👨\u{200D}👩\u{200D}👧.png", "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}.jpg",
-    ])
+    @Test(
+        "names with ZWNJ, ZWJ and emoji tag sequences are accepted",
+        arguments: [
+            "می\u{200C}خواهم.txt", "👨\u{200D}👩\u{200D}👧.png", "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}.jpg",
+        ])
     func accepted(_ name: String) {
         #expect(InnerMetadata.fileNameProblem(Array(name.utf8)) == nil)
     }

@@ -1,6 +1,7 @@
-@testable import BurnlinkCore
 import Foundation
 import Testing
+
+@testable import BurnlinkCore
 
 /// Decodes a vector's envelope the way a client would: KDF parameters first, then the
 /// stream fed in uneven pieces. Returns metadata and content, or throws the Core error.
@@ -87,7 +88,8 @@ struct VectorTests {
         let length = try #require(Int(vector.require("length")))
         let prk = BurnlinkCrypto.HKDF.extract(salt: salt, ikm: [ikm])
         #expect(hexString(prk.bytes) == vector["prk"])
-        let okm = BurnlinkCrypto.HKDF.derive(salt: salt, ikm: [Array(ikm.prefix(5)), Array(ikm.dropFirst(5))], info: info, length: length)
+        let okm = BurnlinkCrypto.HKDF.derive(
+            salt: salt, ikm: [Array(ikm.prefix(5)), Array(ikm.dropFirst(5))], info: info, length: length)
         #expect(hexString(okm.bytes) == vector["okm"])
     }
 

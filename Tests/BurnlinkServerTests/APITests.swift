@@ -1,12 +1,13 @@
 import BurnlinkCore
 import BurnlinkProtocol
-@testable import BurnlinkServer
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
+
+@testable import BurnlinkServer
 
 @Suite("HTTP API")
 struct APITests {
@@ -52,8 +53,10 @@ struct APITests {
             }
             try await client.execute(uri: "/api/v1/nothing", method: .get) { #expect($0.status == .notFound) }
             // None of those used up the failure budget (one failure a minute): a lookup still answers 404, not 429.
-            try await client.execute(uri: API.secretPath(id), method: .get,
-                                     headers: [.authorization: "Bearer \(TestSender().claimToken.base64URL)"]) {
+            try await client.execute(
+                uri: API.secretPath(id), method: .get,
+                headers: [.authorization: "Bearer \(TestSender().claimToken.base64URL)"]
+            ) {
                 #expect($0.status == .notFound)
             }
         }
@@ -64,7 +67,8 @@ struct APITests {
         let server = try TestServer()
         let sender = TestSender()
         try await server.application().test(.router) { client in
-            let id = try await client.createSecret(randomBytes(100), sender: sender, headers: sender.createHeaders(expiresIn: 3600, maxViews: 2))
+            let id = try await client.createSecret(
+                randomBytes(100), sender: sender, headers: sender.createHeaders(expiresIn: 3600, maxViews: 2))
             for _ in 0..<3 {
                 try await client.execute(uri: API.secretPath(id), method: .get, headers: sender.claimHeaders) { response in
                     #expect(response.status == .ok)
@@ -75,7 +79,9 @@ struct APITests {
                     #expect(String(buffer: response.body).contains(#""password_kdf":null"#))
                 }
             }
-            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) { #expect($0.status == .ok) }
+            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) {
+                #expect($0.status == .ok)
+            }
         }
     }
 
@@ -87,7 +93,9 @@ struct APITests {
         try await server.application().test(.router) { client in
             let id = try await client.createSecret(randomBytes(64), sender: sender)
             var bodies: Set<String> = []
-            for headers in [stranger.claimHeaders, [:], [.authorization: "Bearer not-a-token"], sender.receiptHeaders] as [HTTPFields] {
+            for headers in [stranger.claimHeaders, [:], [.authorization: "Bearer not-a-token"], sender.receiptHeaders]
+                as [HTTPFields]
+            {
                 for (uri, method) in [(API.claimPath(id), HTTPRequest.Method.post), (API.secretPath(id), .get)] {
                     try await client.execute(uri: uri, method: method, headers: headers) { response in
                         #expect(response.status == .notFound)
@@ -103,7 +111,9 @@ struct APITests {
                 }
             }
             #expect(bodies.count == 1)
-            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) { #expect($0.status == .ok) }
+            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) {
+                #expect($0.status == .ok)
+            }
         }
     }
 
@@ -114,10 +124,16 @@ struct APITests {
         try await server.application().test(.router) { client in
             let id = try await client.createSecret(randomBytes(10), sender: sender, headers: sender.createHeaders(expiresIn: 600))
             server.clock.advance(by: 599)
-            try await client.execute(uri: API.secretPath(id), method: .get, headers: sender.claimHeaders) { #expect($0.status == .ok) }
+            try await client.execute(uri: API.secretPath(id), method: .get, headers: sender.claimHeaders) {
+                #expect($0.status == .ok)
+            }
             server.clock.advance(by: 1)
-            try await client.execute(uri: API.secretPath(id), method: .get, headers: sender.claimHeaders) { #expect($0.status == .notFound) }
-            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) { #expect($0.status == .notFound) }
+            try await client.execute(uri: API.secretPath(id), method: .get, headers: sender.claimHeaders) {
+                #expect($0.status == .notFound)
+            }
+            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) {
+                #expect($0.status == .notFound)
+            }
             try await client.execute(uri: API.receiptPath(id), method: .get, headers: sender.receiptHeaders) { response in
                 let receipt = try APIJSON.decoder().decode(ReceiptResponse.self, from: Data(buffer: response.body))
                 #expect(receipt.state == .expired)
@@ -139,7 +155,9 @@ struct APITests {
                     #expect(response.headers[.init(API.Header.viewsLeft)!] == String(left))
                 }
             }
-            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) { #expect($0.status == .notFound) }
+            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) {
+                #expect($0.status == .notFound)
+            }
             try await client.execute(uri: API.receiptPath(id), method: .get, headers: sender.receiptHeaders) { response in
                 let receipt = try APIJSON.decoder().decode(ReceiptResponse.self, from: Data(buffer: response.body))
                 #expect(receipt.state == .viewed)
@@ -155,10 +173,18 @@ struct APITests {
         let sender = TestSender()
         try await server.application().test(.router) { client in
             let id = try await client.createSecret(randomBytes(10), sender: sender)
-            try await client.execute(uri: API.secretPath(id), method: .delete, headers: sender.claimHeaders) { #expect($0.status == .notFound) }
-            try await client.execute(uri: API.secretPath(id), method: .delete, headers: sender.receiptHeaders) { #expect($0.status == .noContent) }
-            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) { #expect($0.status == .notFound) }
-            try await client.execute(uri: API.secretPath(id), method: .delete, headers: sender.receiptHeaders) { #expect($0.status == .notFound) }
+            try await client.execute(uri: API.secretPath(id), method: .delete, headers: sender.claimHeaders) {
+                #expect($0.status == .notFound)
+            }
+            try await client.execute(uri: API.secretPath(id), method: .delete, headers: sender.receiptHeaders) {
+                #expect($0.status == .noContent)
+            }
+            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) {
+                #expect($0.status == .notFound)
+            }
+            try await client.execute(uri: API.secretPath(id), method: .delete, headers: sender.receiptHeaders) {
+                #expect($0.status == .notFound)
+            }
             try await client.execute(uri: API.receiptPath(id), method: .get, headers: sender.receiptHeaders) { response in
                 let receipt = try APIJSON.decoder().decode(ReceiptResponse.self, from: Data(buffer: response.body))
                 #expect(receipt.state == .revoked)
@@ -179,12 +205,16 @@ struct APITests {
                 #expect(receipt.viewedAt.isEmpty)
             }
             let started = ContinuousClock.now
-            async let polled: ReceiptResponse = client.execute(uri: API.receiptPath(id) + "?wait=30", method: .get,
-                                                               headers: sender.receiptHeaders) { response in
+            async let polled: ReceiptResponse = client.execute(
+                uri: API.receiptPath(id) + "?wait=30", method: .get,
+                headers: sender.receiptHeaders
+            ) { response in
                 try APIJSON.decoder().decode(ReceiptResponse.self, from: Data(buffer: response.body))
             }
             try await Task.sleep(for: .milliseconds(300))
-            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) { #expect($0.status == .ok) }
+            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) {
+                #expect($0.status == .ok)
+            }
             let receipt = try await polled
             #expect(receipt.state == .viewed)
             #expect(receipt.viewedAt.count == 1)
@@ -198,9 +228,11 @@ struct APITests {
         let server = try TestServer { $0.passwordAttempts = 3 }
         let sender = TestSender()
         let right = try testPassword("right horse")
-        let wrong = try KDFParameters(ops: 1, memory: 8192, salt: right.kdf.salt).deriveKey(password: KDFParameters.passwordBytes("wrong"))
+        let wrong = try KDFParameters(ops: 1, memory: 8192, salt: right.kdf.salt).deriveKey(
+            password: KDFParameters.passwordBytes("wrong"))
         try await server.application().test(.router) { client in
-            let id = try await client.createSecret(randomBytes(50), sender: sender, headers: sender.createHeaders(password: right))
+            let id = try await client.createSecret(
+                randomBytes(50), sender: sender, headers: sender.createHeaders(password: right))
             try await client.execute(uri: API.secretPath(id), method: .get, headers: sender.claimHeaders) { response in
                 let metadata = try APIJSON.decoder().decode(SecretMetadataResponse.self, from: Data(buffer: response.body))
                 #expect(metadata.passwordKDF == right.kdf.encoded)
@@ -211,20 +243,23 @@ struct APITests {
                 #expect(error.error == .passwordRequired)
             }
             for left in [2, 1] {
-                try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders(passwordKey: wrong)) { response in
+                try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders(passwordKey: wrong))
+                { response in
                     #expect(response.status == .forbidden)
                     let error = try APIJSON.decoder().decode(ErrorResponse.self, from: Data(buffer: response.body))
                     #expect(error.error == .wrongPassword)
                     #expect(error.attemptsLeft == left)
                 }
             }
-            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders(passwordKey: wrong)) { response in
+            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders(passwordKey: wrong)) {
+                response in
                 #expect(response.status == .forbidden)
                 let error = try APIJSON.decoder().decode(ErrorResponse.self, from: Data(buffer: response.body))
                 #expect(error.error == .passwordAttemptsExhausted)
                 #expect(error.attemptsLeft == 0)
             }
-            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders(passwordKey: right.key)) {
+            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders(passwordKey: right.key))
+            {
                 #expect($0.status == .notFound)
             }
             try await client.execute(uri: API.receiptPath(id), method: .get, headers: sender.receiptHeaders) { response in
@@ -246,24 +281,27 @@ struct APITests {
             try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders(passwordKey: wrong)) {
                 #expect($0.status == .forbidden)
             }
-            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders(passwordKey: right.key)) { response in
+            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders(passwordKey: right.key))
+            { response in
                 #expect(response.status == .ok)
                 #expect(Array(buffer: response.body) == body)
             }
         }
     }
 
-    @Test("bad create headers are refused with a 400 naming the header", arguments: [
-        (API.Header.claimVerifier, nil as String?),
-        (API.Header.claimVerifier, "short"),
-        (API.Header.receiptVerifier, "!!!!"),
-        (API.Header.expiresIn, "10"),
-        (API.Header.expiresIn, "99999999"),
-        (API.Header.expiresIn, "-5"),
-        (API.Header.maxViews, "0"),
-        (API.Header.maxViews, "101"),
-        (API.Header.passwordKDF, "argon2id13; ops=99; mem=8192; salt=AAAAAAAAAAAAAAAAAAAAAA"),
-    ])
+    @Test(
+        "bad create headers are refused with a 400 naming the header",
+        arguments: [
+            (API.Header.claimVerifier, nil as String?),
+            (API.Header.claimVerifier, "short"),
+            (API.Header.receiptVerifier, "!!!!"),
+            (API.Header.expiresIn, "10"),
+            (API.Header.expiresIn, "99999999"),
+            (API.Header.expiresIn, "-5"),
+            (API.Header.maxViews, "0"),
+            (API.Header.maxViews, "101"),
+            (API.Header.passwordKDF, "argon2id13; ops=99; mem=8192; salt=AAAAAAAAAAAAAAAAAAAAAA"),
+        ])
     func badHeaders(header: String, value: String?) async throws {
         let server = try TestServer()
         let sender = TestSender()
@@ -271,7 +309,9 @@ struct APITests {
         changed[.init(header)!] = value
         let headers = changed
         try await server.application().test(.router) { client in
-            try await client.execute(uri: API.secretsPath, method: .post, headers: headers, body: ByteBuffer(bytes: randomBytes(10))) { response in
+            try await client.execute(
+                uri: API.secretsPath, method: .post, headers: headers, body: ByteBuffer(bytes: randomBytes(10))
+            ) { response in
                 #expect(response.status == .badRequest)
                 let error = try APIJSON.decoder().decode(ErrorResponse.self, from: Data(buffer: response.body))
                 #expect(error.error == .badRequest)
@@ -323,16 +363,26 @@ struct APITests {
         let body = Array("a very recognisable plaintext-looking body".utf8)
         let id = try await server.application(logger: log.logger()).test(.router) { client in
             let id = try await client.createSecret(body, sender: sender)
-            try await client.execute(uri: API.secretPath(id), method: .get, headers: sender.claimHeaders) { #expect($0.status == .ok) }
-            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) { #expect($0.status == .ok) }
-            try await client.execute(uri: API.receiptPath(id), method: .get, headers: sender.receiptHeaders) { #expect($0.status == .ok) }
-            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) { #expect($0.status == .notFound) }
+            try await client.execute(uri: API.secretPath(id), method: .get, headers: sender.claimHeaders) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: API.receiptPath(id), method: .get, headers: sender.receiptHeaders) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) {
+                #expect($0.status == .notFound)
+            }
             return id
         }
         let text = log.text
         #expect(text.contains("route"))  // the log was captured at all
-        for secret in [id, sender.claimToken.base64URL, sender.receiptToken.base64URL, sender.linkKey.base64URL,
-                       Base64URL.encode(KeySchedule.verifier(of: sender.claimToken)), String(decoding: body, as: UTF8.self)] {
+        for secret in [
+            id, sender.claimToken.base64URL, sender.receiptToken.base64URL, sender.linkKey.base64URL,
+            Base64URL.encode(KeySchedule.verifier(of: sender.claimToken)), String(decoding: body, as: UTF8.self),
+        ] {
             #expect(!text.contains(secret))
         }
         let metrics = server.metrics.exposition()
@@ -347,15 +397,20 @@ struct APITests {
         let sender = TestSender()
         let right = try testPassword("right")
         try await server.application().test(.router) { client in
-            let id = try await client.createSecret(randomBytes(10), sender: sender, headers: sender.createHeaders(password: right))
+            let id = try await client.createSecret(
+                randomBytes(10), sender: sender, headers: sender.createHeaders(password: right))
             let started = ContinuousClock.now
-            async let polled: ReceiptResponse = client.execute(uri: API.receiptPath(id) + "?wait=2", method: .get,
-                                                               headers: sender.receiptHeaders) { response in
+            async let polled: ReceiptResponse = client.execute(
+                uri: API.receiptPath(id) + "?wait=2", method: .get,
+                headers: sender.receiptHeaders
+            ) { response in
                 try APIJSON.decoder().decode(ReceiptResponse.self, from: Data(buffer: response.body))
             }
             try await Task.sleep(for: .milliseconds(200))
-            try await client.execute(uri: API.claimPath(id), method: .post,
-                                     headers: sender.claimHeaders(passwordKey: SecretBytes.random(count: 32))) {
+            try await client.execute(
+                uri: API.claimPath(id), method: .post,
+                headers: sender.claimHeaders(passwordKey: SecretBytes.random(count: 32))
+            ) {
                 #expect($0.status == .forbidden)
             }
             let receipt = try await polled
@@ -371,9 +426,12 @@ struct APITests {
         let right = try testPassword("right")
         try await server.application().test(.router) { client in
             let id = try await client.createSecret(randomBytes(10), sender: sender)
-            try await client.execute(uri: API.secretPath(id), method: .get,
-                                     headers: [.authorization: "bearer \(sender.claimToken.base64URL)"]) { #expect($0.status == .ok) }
-            let protected = try await client.createSecret(randomBytes(10), sender: sender, headers: sender.createHeaders(password: right))
+            try await client.execute(
+                uri: API.secretPath(id), method: .get,
+                headers: [.authorization: "bearer \(sender.claimToken.base64URL)"]
+            ) { #expect($0.status == .ok) }
+            let protected = try await client.createSecret(
+                randomBytes(10), sender: sender, headers: sender.createHeaders(password: right))
             try await client.execute(uri: API.claimPath(protected), method: .post, headers: sender.claimHeaders) { response in
                 #expect(response.status == .unauthorized)
                 #expect(response.headers[.wwwAuthenticate]?.hasPrefix("Burnlink-Password-Proof") == true)
@@ -388,15 +446,17 @@ struct APITests {
 
 @Suite("request log")
 struct RequestLogTests {
-    @Test("durations are logged in milliseconds with two decimals, rounded", arguments: [
-        (Duration.zero, "0.00"),
-        (.microseconds(4), "0.00"),
-        (.microseconds(5), "0.01"),
-        (.microseconds(12_340), "12.34"),
-        (.milliseconds(1), "1.00"),
-        (.microseconds(99_995), "100.00"),
-        (.seconds(2) + .microseconds(1_070), "2001.07"),
-    ])
+    @Test(
+        "durations are logged in milliseconds with two decimals, rounded",
+        arguments: [
+            (Duration.zero, "0.00"),
+            (.microseconds(4), "0.00"),
+            (.microseconds(5), "0.01"),
+            (.microseconds(12_340), "12.34"),
+            (.milliseconds(1), "1.00"),
+            (.microseconds(99_995), "100.00"),
+            (.seconds(2) + .microseconds(1_070), "2001.07"),
+        ])
     func durationFormat(duration: Duration, expected: String) {
         #expect(RequestLogMiddleware<BurnlinkRequestContext>.milliseconds(duration) == expected)
     }

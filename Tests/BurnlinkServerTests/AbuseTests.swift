@@ -1,6 +1,5 @@
 import BurnlinkCore
 import BurnlinkProtocol
-@testable import BurnlinkServer
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -8,9 +7,13 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 
+@testable import BurnlinkServer
+
 /// Decodes an error body and checks its code.
-func expectError(_ response: TestResponse, _ status: HTTPResponse.Status, _ code: ErrorCode,
-                 sourceLocation: SourceLocation = #_sourceLocation) throws {
+func expectError(
+    _ response: TestResponse, _ status: HTTPResponse.Status, _ code: ErrorCode,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws {
     #expect(response.status == status, sourceLocation: sourceLocation)
     let error = try APIJSON.decoder().decode(ErrorResponse.self, from: Data(buffer: response.body))
     #expect(error.error == code, sourceLocation: sourceLocation)
@@ -72,8 +75,9 @@ struct AbuseTests {
         #expect(try await server.store.sweep(now: server.clock.now(), receiptRetention: 0) == SweepReport())
     }
 
-    @Test("a chunked body that stalls between chunks is not taken for a complete one",
-          arguments: [false, true])
+    @Test(
+        "a chunked body that stalls between chunks is not taken for a complete one",
+        arguments: [false, true])
     func stalledChunkedUpload(onBoundary: Bool) async throws {
         let server = try TestServer { $0.idleTimeout = .milliseconds(500) }
         let sender = TestSender()
@@ -144,9 +148,15 @@ struct AbuseTests {
             let giveUp = ContinuousClock.now + .seconds(10)
             while refusal == nil, ContinuousClock.now < giveUp {
                 let sender = TestSender()
-                let response = try await client.execute(uri: API.secretsPath, method: .post, headers: sender.createHeaders(),
-                                                        body: ByteBuffer(bytes: [1, 2, 3])) { $0 }
-                if response.status == .tooManyRequests { refusal = response } else { try await Task.sleep(for: .milliseconds(20)) }
+                let response = try await client.execute(
+                    uri: API.secretsPath, method: .post, headers: sender.createHeaders(),
+                    body: ByteBuffer(bytes: [1, 2, 3])
+                ) { $0 }
+                if response.status == .tooManyRequests {
+                    refusal = response
+                } else {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
                 if response.status == .created { storedBefore += 3 }
             }
             let refused = try #require(refusal, "the third concurrent upload was never refused")
@@ -167,10 +177,13 @@ struct AbuseTests {
             third.send(RawConnection.requestHead(TestSender(), extra: ["Content-Length: 100"]))
             third.send(randomBytes(10))
             try await Task.sleep(for: .milliseconds(200))
-            #expect(try await eventually {
-                try await client.execute(uri: API.secretsPath, method: .post, headers: TestSender().createHeaders(),
-                                         body: ByteBuffer(bytes: [7])) { $0.status == .created }
-            })
+            #expect(
+                try await eventually {
+                    try await client.execute(
+                        uri: API.secretsPath, method: .post, headers: TestSender().createHeaders(),
+                        body: ByteBuffer(bytes: [7])
+                    ) { $0.status == .created }
+                })
         }
     }
 
@@ -184,8 +197,10 @@ struct AbuseTests {
             let id = try await client.createSecret(randomBytes(2000), sender: holder)
 
             // Declared: refused before the body is read.
-            try await client.execute(uri: API.secretsPath, method: .post, headers: TestSender().createHeaders(),
-                                     body: ByteBuffer(bytes: randomBytes(1001))) { response in
+            try await client.execute(
+                uri: API.secretsPath, method: .post, headers: TestSender().createHeaders(),
+                body: ByteBuffer(bytes: randomBytes(1001))
+            ) { response in
                 try expectError(response, .init(code: 507), .storageFull)
             }
             // Streamed without a length: refused once it passes.
@@ -208,7 +223,9 @@ struct AbuseTests {
             }
             var confirm = holder.claimHeaders
             confirm[.burnlinkClaimSession] = try #require(session)
-            try await client.execute(uri: API.confirmPath(id), method: .post, headers: confirm) { #expect($0.status == .noContent) }
+            try await client.execute(uri: API.confirmPath(id), method: .post, headers: confirm) {
+                #expect($0.status == .noContent)
+            }
             #expect(try await eventually { try await server.store.storedBytes() == 1000 })
             _ = try await client.createSecret(randomBytes(2000), sender: TestSender())
         }
@@ -223,7 +240,9 @@ struct AbuseTests {
             connection.send(RawConnection.requestHead(TestSender(), extra: ["Transfer-Encoding: chunked"]))
             let piece = randomBytes(256 * 1024)
             for _ in 0..<16 {
-                guard connection.send(Array(String(piece.count, radix: 16).utf8) + Array("\r\n".utf8) + piece + Array("\r\n".utf8)) else { break }
+                guard
+                    connection.send(Array(String(piece.count, radix: 16).utf8) + Array("\r\n".utf8) + piece + Array("\r\n".utf8))
+                else { break }
             }
             let answer = await connection.receiveAllOffPool()
             #expect(answer.hasPrefix("HTTP/1.1 507"), "\(answer.prefix(200))")
@@ -241,7 +260,9 @@ struct AbuseTests {
         try await server.application().test(.router) { client in
             let id = try await client.createSecret([1, 2, 3], sender: sender)
             for _ in 0..<3 {
-                try await client.execute(uri: API.secretPath(SecretID.random().encoded), method: .get, headers: sender.claimHeaders) {
+                try await client.execute(
+                    uri: API.secretPath(SecretID.random().encoded), method: .get, headers: sender.claimHeaders
+                ) {
                     #expect($0.status == .notFound)
                 }
             }
@@ -275,13 +296,15 @@ struct AbuseTests {
             }
             #expect(answers == [.forbidden, .forbidden, .forbidden, .tooManyRequests, .tooManyRequests])
             // Nothing was burned or used.
-            let metadata = try await server.store.metadata(id: try #require(SecretID(encoded: id)),
-                                                           claimVerifier: KeySchedule.verifier(of: sender.claimToken),
-                                                           now: server.clock.now())
+            let metadata = try await server.store.metadata(
+                id: try #require(SecretID(encoded: id)),
+                claimVerifier: KeySchedule.verifier(of: sender.claimToken),
+                now: server.clock.now())
             #expect(metadata?.viewsLeft == 1)
-            let receipt = try await server.store.receipt(id: try #require(SecretID(encoded: id)),
-                                                         receiptVerifier: KeySchedule.verifier(of: sender.receiptToken),
-                                                         now: server.clock.now())
+            let receipt = try await server.store.receipt(
+                id: try #require(SecretID(encoded: id)),
+                receiptVerifier: KeySchedule.verifier(of: sender.receiptToken),
+                now: server.clock.now())
             #expect(receipt?.state == .waiting)
         }
     }
@@ -293,19 +316,21 @@ struct AbuseTests {
         let token = "op-issued-token-" + Base64URL.encode(randomBytes(24))
         let other = "op-issued-token-" + Base64URL.encode(randomBytes(24))
         let file = """
-        # issued 2026-11-26
-        \(CreatorTokens.digestLine(token: other))  alice
+            # issued 2026-11-26
+            \(CreatorTokens.digestLine(token: other))  alice
 
-        \(CreatorTokens.digestLine(token: token))  -
-        """
+            \(CreatorTokens.digestLine(token: token))  -
+            """
         let tokens = try CreatorTokens(parsing: file)
         #expect(tokens.digests.count == 2)
         let server = try TestServer { $0.creatorTokens = tokens }
         let sender = TestSender()
         try await server.application().test(.router) { client in
             // None.
-            try await client.execute(uri: API.secretsPath, method: .post, headers: sender.createHeaders(),
-                                     body: ByteBuffer(bytes: [1])) { response in
+            try await client.execute(
+                uri: API.secretsPath, method: .post, headers: sender.createHeaders(),
+                body: ByteBuffer(bytes: [1])
+            ) { response in
                 try expectError(response, .unauthorized, .creatorTokenRequired)
                 #expect(response.headers[.wwwAuthenticate] == #"Bearer realm="burnlink""#)
             }
@@ -315,7 +340,8 @@ struct AbuseTests {
             for value in ["Bearer " + altered, "Bearer short", "Basic " + token, "Bearer " + token + "#"] {
                 var headers = sender.createHeaders()
                 headers[.authorization] = value
-                try await client.execute(uri: API.secretsPath, method: .post, headers: headers, body: ByteBuffer(bytes: [1])) { response in
+                try await client.execute(uri: API.secretsPath, method: .post, headers: headers, body: ByteBuffer(bytes: [1])) {
+                    response in
                     try expectError(response, .unauthorized, .creatorTokenRequired)
                     #expect(response.headers[.wwwAuthenticate]?.contains(#"error="invalid_token""#) == true, "\(value)")
                 }
@@ -329,8 +355,12 @@ struct AbuseTests {
                 ids.append(try await client.createSecret([2, 3], sender: sender, headers: headers))
             }
             // Opening, metadata and receipts need none.
-            try await client.execute(uri: API.secretPath(ids[0]), method: .get, headers: sender.claimHeaders) { #expect($0.status == .ok) }
-            try await client.execute(uri: API.receiptPath(ids[0]), method: .get, headers: sender.receiptHeaders) { #expect($0.status == .ok) }
+            try await client.execute(uri: API.secretPath(ids[0]), method: .get, headers: sender.claimHeaders) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: API.receiptPath(ids[0]), method: .get, headers: sender.receiptHeaders) {
+                #expect($0.status == .ok)
+            }
             try await client.execute(uri: API.claimPath(ids[0]), method: .post, headers: sender.claimHeaders) { response in
                 #expect(response.status == .ok)
                 #expect(Array(buffer: response.body) == [2, 3])

@@ -1,9 +1,10 @@
 import BurnlinkCore
 import BurnlinkProtocol
-@testable import BurnlinkServer
 import Foundation
 import NIOCore
 import Testing
+
+@testable import BurnlinkServer
 
 // The claim session part of the store contract (docs/http-api.md section 3.3.1), run
 // against every backend like the rest of it.
@@ -17,16 +18,22 @@ struct SessionSample {
 }
 
 extension SecretStore {
-    func claim(_ sample: StoreSample, session: SessionSample, deadline: Date, proof: [UInt8]? = nil,
-               now: Date) async throws -> ClaimResult {
-        try await claim(id: sample.id, claimVerifier: sample.claimVerifier, passwordProofVerifier: proof,
-                        session: session.terms(deadline: deadline), now: now)
+    func claim(
+        _ sample: StoreSample, session: SessionSample, deadline: Date, proof: [UInt8]? = nil,
+        now: Date
+    ) async throws -> ClaimResult {
+        try await claim(
+            id: sample.id, claimVerifier: sample.claimVerifier, passwordProofVerifier: proof,
+            session: session.terms(deadline: deadline), now: now)
     }
 
-    func session(_ sample: StoreSample, _ session: SessionSample, proof: [UInt8]? = nil,
-                 now: Date) async throws -> SessionLookup {
-        try await self.session(id: sample.id, claimVerifier: sample.claimVerifier, sessionVerifier: session.verifier,
-                               passwordProofVerifier: proof, now: now)
+    func session(
+        _ sample: StoreSample, _ session: SessionSample, proof: [UInt8]? = nil,
+        now: Date
+    ) async throws -> SessionLookup {
+        try await self.session(
+            id: sample.id, claimVerifier: sample.claimVerifier, sessionVerifier: session.verifier,
+            passwordProofVerifier: proof, now: now)
     }
 
     func confirm(_ sample: StoreSample, _ session: SessionSample, now: Date) async throws -> Bool {
@@ -45,8 +52,9 @@ extension SecretStore {
 
 @Suite("Store contract: claim sessions")
 struct ClaimSessionContractTests: StoreContractHelpers {
-    @Test("the claimer fetches again while its session is open; confirming ends it and frees the ciphertext",
-          arguments: StoreBackend.all)
+    @Test(
+        "the claimer fetches again while its session is open; confirming ends it and frees the ciphertext",
+        arguments: StoreBackend.all)
     func fetchAgainThenConfirm(backend: StoreBackend) async throws {
         try await backend.withStore { store in
             for size in [1, 1024, mebibyte] {
@@ -61,12 +69,14 @@ struct ClaimSessionContractTests: StoreContractHelpers {
                 #expect(try await store.metadata(sample, now: at(2)) == nil)
                 // The claimer can read it again, as often as it likes.
                 for _ in 0..<3 {
-                    #expect(try await store.session(sample, session, now: at(3))
+                    #expect(
+                        try await store.session(sample, session, now: at(3))
                             == .open(SessionEnvelope(size: size, chunkCount: 1, deadline: at(121))))
                     #expect(try await store.readAgain(sample, chunkCount: 1) == sample.ciphertext)
                 }
                 #expect(try await store.storedBytes() == size)
-                #expect(try await store.receipt(sample, now: at(4))?.views
+                #expect(
+                    try await store.receipt(sample, now: at(4))?.views
                         == [ReceiptView(viewedAt: at(1), delivery: .pending, confirmedAt: nil)])
 
                 #expect(try await store.confirm(sample, session, now: at(5)) == true)
@@ -105,8 +115,9 @@ struct ClaimSessionContractTests: StoreContractHelpers {
         }
     }
 
-    @Test("a session past its deadline: unreadable at once, unconfirmed in the receipt, freed by the sweep",
-          arguments: StoreBackend.all)
+    @Test(
+        "a session past its deadline: unreadable at once, unconfirmed in the receipt, freed by the sweep",
+        arguments: StoreBackend.all)
     func sessionLapses(backend: StoreBackend) async throws {
         try await backend.withStore { store in
             let chunks = threeChunks()
@@ -150,13 +161,19 @@ struct ClaimSessionContractTests: StoreContractHelpers {
             _ = try #require(try await store.claim(other, session: otherSession, deadline: at(121), now: at(1)).grant)
             #expect(try await store.session(sample, SessionSample(), now: at(2)) == .notFound)
             #expect(try await store.session(sample, otherSession, now: at(2)) == .notFound)
-            #expect(try await store.session(id: sample.id, claimVerifier: wrong(), sessionVerifier: session.verifier,
-                                            passwordProofVerifier: nil, now: at(2)) == .notFound)
-            #expect(try await store.session(id: .random(), claimVerifier: sample.claimVerifier,
-                                            sessionVerifier: session.verifier, passwordProofVerifier: nil, now: at(2)) == .notFound)
+            #expect(
+                try await store.session(
+                    id: sample.id, claimVerifier: wrong(), sessionVerifier: session.verifier,
+                    passwordProofVerifier: nil, now: at(2)) == .notFound)
+            #expect(
+                try await store.session(
+                    id: .random(), claimVerifier: sample.claimVerifier,
+                    sessionVerifier: session.verifier, passwordProofVerifier: nil, now: at(2)) == .notFound)
             #expect(try await store.confirm(sample, otherSession, now: at(2)) == false)
-            #expect(try await store.confirm(id: sample.id, claimVerifier: wrong(), sessionVerifier: session.verifier,
-                                            now: at(2)) == false)
+            #expect(
+                try await store.confirm(
+                    id: sample.id, claimVerifier: wrong(), sessionVerifier: session.verifier,
+                    now: at(2)) == false)
             // None of that touched the real session.
             #expect(try await store.confirm(sample, session, now: at(3)))
         }
@@ -168,13 +185,17 @@ struct ClaimSessionContractTests: StoreContractHelpers {
             let sample = StoreSample(password: true, attempts: 3)
             try await sample.store(in: store)
             let session = SessionSample()
-            _ = try #require(try await store.claim(sample, session: session, deadline: at(121), proof: sample.passwordVerifier,
-                                                   now: at(1)).grant)
+            _ = try #require(
+                try await store.claim(
+                    sample, session: session, deadline: at(121), proof: sample.passwordVerifier,
+                    now: at(1)
+                ).grant)
             #expect(try await store.session(sample, session, now: at(2)) == .passwordRequired)
             for _ in 0..<5 {
                 #expect(try await store.session(sample, session, proof: wrong(), now: at(2)) == .wrongPassword(attemptsLeft: 3))
             }
-            if case .open = try await store.session(sample, session, proof: sample.passwordVerifier, now: at(3)) {} else {
+            if case .open = try await store.session(sample, session, proof: sample.passwordVerifier, now: at(3)) {
+            } else {
                 Issue.record("the right proof must open the session")
             }
         }

@@ -1,11 +1,12 @@
 import BurnlinkCore
 import BurnlinkProtocol
-@testable import BurnlinkServer
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Testing
+
+@testable import BurnlinkServer
 
 /// Rate limits behind a trusted proxy: only addresses become keys, IPv6 clients count per
 /// /64, and the table stays bounded in memory and in the cost of keeping it.
@@ -19,8 +20,10 @@ struct ClientKeyTests {
         #expect(ClientKey(address: "[2001:db8:1:2::1]") == ClientKey(address: "2001:db8:1:2::5"))
         #expect(ClientKey(address: "2001:db8:1:2::1") != ClientKey(address: "2001:db8:1:3::1"))
         #expect(ClientKey(address: "::ffff:203.0.113.7") == ClientKey(address: "203.0.113.7"))
-        for bad in ["", "unknown", "example.com", "203.0.113.7:443", "203.0.113", "0203.0.113.7", "1.2.3.4.5",
-                    String(repeating: "x", count: 50_000), "2001:db8::1%eth0"] {
+        for bad in [
+            "", "unknown", "example.com", "203.0.113.7:443", "203.0.113", "0203.0.113.7", "1.2.3.4.5",
+            String(repeating: "x", count: 50_000), "2001:db8::1%eth0",
+        ] {
             #expect(ClientKey(address: bad) == nil, "\(bad.prefix(40))")
         }
     }
@@ -70,8 +73,10 @@ struct ClientKeyTests {
         try await server.application().test(.router) { client in
             var statuses: [HTTPResponse.Status] = []
             for index in 0..<20 {
-                let headers: HTTPFields = [.authorization: token,
-                                           .init("X-Forwarded-For")!: "203.0.113.9, guess-\(index)-" + String(repeating: "x", count: 4_000)]
+                let headers: HTTPFields = [
+                    .authorization: token,
+                    .init("X-Forwarded-For")!: "203.0.113.9, guess-\(index)-" + String(repeating: "x", count: 4_000),
+                ]
                 try await client.execute(uri: API.claimPath(SecretID.random().encoded), method: .post, headers: headers) {
                     statuses.append($0.status)
                 }

@@ -96,9 +96,10 @@ final class NginxProcess: Sendable {
     }
 }
 
-@Suite("Deployment behind nginx", .serialized,
-       .enabled(if: TestPostgres.available, TestPostgres.skipReason),
-       .enabled(if: NginxProcess.available, "nginx tests skipped: /usr/sbin/nginx missing (apt-get install nginx; make test does)"))
+@Suite(
+    "Deployment behind nginx", .serialized,
+    .enabled(if: TestPostgres.available, TestPostgres.skipReason),
+    .enabled(if: NginxProcess.available, "nginx tests skipped: /usr/sbin/nginx missing (apt-get install nginx; make test does)"))
 struct DeployTests {
     let client = HTTPClient.shared
 
@@ -116,20 +117,25 @@ struct DeployTests {
         var ids: [String] = []
 
         // Round trips through the proxy; round robin spreads them over both replicas.
-        for size in [1, 1024, 70_000, 16 << 20] { try await labelled("round trip of \(size) bytes") {
-            let sender = TestSender()
-            let secret = randomBytes(size)
-            let created = try await sendRequest(client, .POST, nginx.baseURL + API.secretsPath,
-                                                headers: sender.createHeaderList(), body: secret)
-            try #require(created.status == 201, "\(created.status): \(String(decoding: created.body, as: UTF8.self))")
-            let id = try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(created.body)).id
-            ids.append(id)
-            let claimed = try await sendRequest(client, .POST, nginx.baseURL + API.claimPath(id), headers: sender.claimHeaderList)
-            #expect(claimed.status == 200)
-            #expect(claimed.body == secret, "size \(size)")
-            let again = try await sendRequest(client, .POST, nginx.baseURL + API.claimPath(id), headers: sender.claimHeaderList)
-            #expect(again.status == 404)
-        } }
+        for size in [1, 1024, 70_000, 16 << 20] {
+            try await labelled("round trip of \(size) bytes") {
+                let sender = TestSender()
+                let secret = randomBytes(size)
+                let created = try await sendRequest(
+                    client, .POST, nginx.baseURL + API.secretsPath,
+                    headers: sender.createHeaderList(), body: secret)
+                try #require(created.status == 201, "\(created.status): \(String(decoding: created.body, as: UTF8.self))")
+                let id = try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(created.body)).id
+                ids.append(id)
+                let claimed = try await sendRequest(
+                    client, .POST, nginx.baseURL + API.claimPath(id), headers: sender.claimHeaderList)
+                #expect(claimed.status == 200)
+                #expect(claimed.body == secret, "size \(size)")
+                let again = try await sendRequest(
+                    client, .POST, nginx.baseURL + API.claimPath(id), headers: sender.claimHeaderList)
+                #expect(again.status == 404)
+            }
+        }
         for replica in replicas {
             let metrics = try await sendRequest(client, .GET, replica.baseURL + "/metrics")
             let created = String(decoding: metrics.body, as: UTF8.self).split(separator: "\n")
@@ -143,8 +149,9 @@ struct DeployTests {
         let oneOff = HTTPClient(eventLoopGroupProvider: .singleton)
         let tooLarge: (status: Int, body: [UInt8])
         do {
-            tooLarge = try await sendRequest(oneOff, .POST, nginx.baseURL + API.secretsPath,
-                                             headers: TestSender().createHeaderList(), body: randomBytes(25 << 20))
+            tooLarge = try await sendRequest(
+                oneOff, .POST, nginx.baseURL + API.secretsPath,
+                headers: TestSender().createHeaderList(), body: randomBytes(25 << 20))
             try await oneOff.shutdown()
         } catch {
             try? await oneOff.shutdown()
@@ -155,15 +162,19 @@ struct DeployTests {
 
         // A receipt long-poll through the proxy, released by a claim through the proxy.
         let waiter = TestSender()
-        let created = try await sendRequest(client, .POST, nginx.baseURL + API.secretsPath,
-                                            headers: waiter.createHeaderList(), body: randomBytes(32))
+        let created = try await sendRequest(
+            client, .POST, nginx.baseURL + API.secretsPath,
+            headers: waiter.createHeaderList(), body: randomBytes(32))
         try #require(created.status == 201, "\(created.status): \(String(decoding: created.body, as: UTF8.self))")
         let id = try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(created.body)).id
         ids.append(id)
-        async let receipt = sendRequest(client, .GET, nginx.baseURL + API.receiptPath(id) + "?wait=20",
-                                        headers: waiter.receiptHeaderList)
+        async let receipt = sendRequest(
+            client, .GET, nginx.baseURL + API.receiptPath(id) + "?wait=20",
+            headers: waiter.receiptHeaderList)
         try await Task.sleep(for: .milliseconds(500))
-        #expect(try await sendRequest(client, .POST, nginx.baseURL + API.claimPath(id), headers: waiter.claimHeaderList).status == 200)
+        #expect(
+            try await sendRequest(client, .POST, nginx.baseURL + API.claimPath(id), headers: waiter.claimHeaderList).status == 200
+        )
         let released = try await receipt
         #expect(released.status == 200)
         #expect((try? APIJSON.decoder().decode(ReceiptResponse.self, from: Data(released.body)))?.state == .viewed)
@@ -173,9 +184,12 @@ struct DeployTests {
         var statuses: [Int] = []
         for attempt in 0..<120 {
             let guess = SecretID(bytes: randomBytes(16))!.encoded
-            let response = try await sendRequest(client, .POST, nginx.baseURL + API.claimPath(guess),
-                                                 headers: [("Authorization", "Bearer \(Base64URL.encode(randomBytes(32)))"),
-                                                           ("X-Forwarded-For", "10.1.\(attempt / 250).\(attempt % 250)")])
+            let response = try await sendRequest(
+                client, .POST, nginx.baseURL + API.claimPath(guess),
+                headers: [
+                    ("Authorization", "Bearer \(Base64URL.encode(randomBytes(32)))"),
+                    ("X-Forwarded-For", "10.1.\(attempt / 250).\(attempt % 250)"),
+                ])
             statuses.append(response.status)
         }
         #expect(statuses.allSatisfy { $0 == 404 || $0 == 429 })

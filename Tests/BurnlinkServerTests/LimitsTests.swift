@@ -1,12 +1,13 @@
 import BurnlinkCore
 import BurnlinkProtocol
-@testable import BurnlinkServer
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
+
+@testable import BurnlinkServer
 
 @Suite("Rate limits, proxies, sweeper")
 struct LimitsTests {
@@ -16,8 +17,10 @@ struct LimitsTests {
         let sender = TestSender()
         try await server.application().test(.router) { client in
             for _ in 0..<3 { _ = try await client.createSecret(randomBytes(10), sender: sender) }
-            try await client.execute(uri: API.secretsPath, method: .post, headers: sender.createHeaders(),
-                                     body: ByteBuffer(bytes: randomBytes(10))) { response in
+            try await client.execute(
+                uri: API.secretsPath, method: .post, headers: sender.createHeaders(),
+                body: ByteBuffer(bytes: randomBytes(10))
+            ) { response in
                 #expect(response.status == .tooManyRequests)
                 #expect(Int(response.headers[.retryAfter] ?? "") ?? 0 >= 1)
                 let error = try APIJSON.decoder().decode(ErrorResponse.self, from: Data(buffer: response.body))
@@ -33,14 +36,18 @@ struct LimitsTests {
             $0.trustProxy = true
         }
         let sender = TestSender()
-        let guesser: HTTPFields = [.authorization: "Bearer \(TestSender().claimToken.base64URL)", .init("X-Forwarded-For")!: "198.51.100.1, 203.0.113.7"]
+        let guesser: HTTPFields = [
+            .authorization: "Bearer \(TestSender().claimToken.base64URL)", .init("X-Forwarded-For")!: "198.51.100.1, 203.0.113.7",
+        ]
         var honestHeaders = sender.claimHeaders
         honestHeaders[.init("X-Forwarded-For")!] = "203.0.113.8"
         let honest = honestHeaders
         try await server.application().test(.router) { client in
             let id = try await client.createSecret(randomBytes(10), sender: sender)
             for _ in 0..<2 {
-                try await client.execute(uri: API.claimPath(id), method: .post, headers: guesser) { #expect($0.status == .notFound) }
+                try await client.execute(uri: API.claimPath(id), method: .post, headers: guesser) {
+                    #expect($0.status == .notFound)
+                }
             }
             try await client.execute(uri: API.claimPath(SecretID.random().encoded), method: .post, headers: guesser) {
                 #expect($0.status == .tooManyRequests)
@@ -55,8 +62,10 @@ struct LimitsTests {
         #expect(ServerConfiguration.validPublicURL("https://burn.example.com/") == "https://burn.example.com")
         #expect(ServerConfiguration.validPublicURL("https://burn.example.com:8443") == "https://burn.example.com:8443")
         #expect(ServerConfiguration.validPublicURL("http://[::1]:8080") == "http://[::1]:8080")
-        for bad in ["https://burn.example.com/prefix", "https://burn.example.com//", "https://a@burn.example.com",
-                    "https://burn.example.com?q", "https://burn.example.com#f", "https://", "burn.example.com"] {
+        for bad in [
+            "https://burn.example.com/prefix", "https://burn.example.com//", "https://a@burn.example.com",
+            "https://burn.example.com?q", "https://burn.example.com#f", "https://", "burn.example.com",
+        ] {
             #expect(ServerConfiguration.validPublicURL(bad) == nil, "\(bad)")
         }
     }
@@ -66,8 +75,10 @@ struct LimitsTests {
         let server = try TestServer { $0.publicURL = "https://burn.example.com" }
         let sender = TestSender()
         try await server.application().test(.router) { client in
-            try await client.execute(uri: API.secretsPath, method: .post, headers: sender.createHeaders(),
-                                     body: ByteBuffer(bytes: [1, 2, 3])) { response in
+            try await client.execute(
+                uri: API.secretsPath, method: .post, headers: sender.createHeaders(),
+                body: ByteBuffer(bytes: [1, 2, 3])
+            ) { response in
                 let created = try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(buffer: response.body))
                 #expect(created.publicURL == "https://burn.example.com")
             }
@@ -84,11 +95,12 @@ struct LimitsTests {
             server.clock.advance(by: 61)
             #expect(try await eventually { try await server.store.storedBytes() == 0 })
             // The sweeper counts the expiry just after its transaction commits: poll for it too.
-            #expect(try await eventually {
-                try await client.execute(uri: "/metrics", method: .get) { response in
-                    String(buffer: response.body).contains("burnlink_secrets_expired_total 1")
-                }
-            })
+            #expect(
+                try await eventually {
+                    try await client.execute(uri: "/metrics", method: .get) { response in
+                        String(buffer: response.body).contains("burnlink_secrets_expired_total 1")
+                    }
+                })
         }
     }
 }

@@ -1,7 +1,8 @@
-@testable import BurnlinkServer
 import Foundation
 import Hummingbird
 import Testing
+
+@testable import BurnlinkServer
 
 /// docs/openapi.yaml must list exactly the routes the router registers: every registered
 /// path and method is documented, and nothing is documented that the server does not serve.
@@ -88,28 +89,29 @@ struct OpenAPITests {
     @Test("the indentation parser reads paths and methods and skips path-level parameters")
     func parserReadsLayout() {
         let text = """
-        openapi: 3.1.0
-        paths:
-          /a:
-            get:
-              responses: {}
-          "/b/{id}":
-            parameters:
-              - name: id
-            post:
-              summary: x
-            delete:
-              summary: y
-        components:
-          schemas:
-            get:
-              type: string
-        """
+            openapi: 3.1.0
+            paths:
+              /a:
+                get:
+                  responses: {}
+              "/b/{id}":
+                parameters:
+                  - name: id
+                post:
+                  summary: x
+                delete:
+                  summary: y
+            components:
+              schemas:
+                get:
+                  type: string
+            """
         let operations = Self.documentedOperations(in: text)
-        #expect(operations == [
-            Operation(method: "get", path: "/a"),
-            Operation(method: "post", path: "/b/{id}"),
-            Operation(method: "delete", path: "/b/{id}"),
-        ])
+        #expect(
+            operations == [
+                Operation(method: "get", path: "/a"),
+                Operation(method: "post", path: "/b/{id}"),
+                Operation(method: "delete", path: "/b/{id}"),
+            ])
     }
 }

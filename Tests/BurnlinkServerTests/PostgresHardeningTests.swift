@@ -1,9 +1,10 @@
 import BurnlinkCore
 import BurnlinkProtocol
-@testable import BurnlinkServer
 import Foundation
 import Logging
 import Testing
+
+@testable import BurnlinkServer
 
 // Two findings of the review (issue 16): a claim whose statement commits after the
 // operation's deadline must not answer 503 with a view spent, and a connection to a database
@@ -11,30 +12,34 @@ import Testing
 
 @Suite("PostgreSQL transport warning")
 struct PostgresTransportWarningTests {
-    @Test("no warning for a database on this machine, whatever the sslmode", arguments: [
-        "postgres://burnlink@localhost/burnlink?sslmode=disable",
-        "postgres://burnlink@LOCALHOST/burnlink?sslmode=prefer",
-        "postgres://burnlink@127.0.0.1/burnlink",
-        "postgres://burnlink@127.8.9.10:5433/burnlink?sslmode=require",
-        "postgres://burnlink@[::1]/burnlink?sslmode=allow",
-        "postgres://burnlink@/burnlink?host=/run/postgresql",
-        "postgres://burnlink@%2Frun%2Fpostgresql/burnlink?sslmode=disable",
-    ])
+    @Test(
+        "no warning for a database on this machine, whatever the sslmode",
+        arguments: [
+            "postgres://burnlink@localhost/burnlink?sslmode=disable",
+            "postgres://burnlink@LOCALHOST/burnlink?sslmode=prefer",
+            "postgres://burnlink@127.0.0.1/burnlink",
+            "postgres://burnlink@127.8.9.10:5433/burnlink?sslmode=require",
+            "postgres://burnlink@[::1]/burnlink?sslmode=allow",
+            "postgres://burnlink@/burnlink?host=/run/postgresql",
+            "postgres://burnlink@%2Frun%2Fpostgresql/burnlink?sslmode=disable",
+        ])
     func local(text: String) throws {
         #expect(try PostgresURL(text, environment: [:]).transportWarning == nil)
     }
 
-    @Test("a database on another host without verified TLS is warned about", arguments: [
-        ("postgres://burnlink@db.example.com/burnlink", "prefer"),
-        ("postgres://burnlink@db.example.com/burnlink?sslmode=prefer", "prefer"),
-        ("postgres://burnlink@db.example.com/burnlink?sslmode=allow", "allow"),
-        ("postgres://burnlink@10.1.2.3/burnlink?sslmode=disable", "disable"),
-        ("postgres://burnlink@[2001:db8::5]/burnlink?sslmode=require", "require"),
-        // Names that only look local are resolved elsewhere.
-        ("postgres://burnlink@127.example.com/burnlink?sslmode=require", "require"),
-        ("postgres://burnlink@localhost.example.com/burnlink?sslmode=disable", "disable"),
-        ("postgres://burnlink@127.0.0.1.example.com/burnlink", "prefer"),
-    ])
+    @Test(
+        "a database on another host without verified TLS is warned about",
+        arguments: [
+            ("postgres://burnlink@db.example.com/burnlink", "prefer"),
+            ("postgres://burnlink@db.example.com/burnlink?sslmode=prefer", "prefer"),
+            ("postgres://burnlink@db.example.com/burnlink?sslmode=allow", "allow"),
+            ("postgres://burnlink@10.1.2.3/burnlink?sslmode=disable", "disable"),
+            ("postgres://burnlink@[2001:db8::5]/burnlink?sslmode=require", "require"),
+            // Names that only look local are resolved elsewhere.
+            ("postgres://burnlink@127.example.com/burnlink?sslmode=require", "require"),
+            ("postgres://burnlink@localhost.example.com/burnlink?sslmode=disable", "disable"),
+            ("postgres://burnlink@127.0.0.1.example.com/burnlink", "prefer"),
+        ])
     func remoteUnverified(text: String, mode: String) throws {
         let warning = try #require(try PostgresURL(text, environment: [:]).transportWarning)
         #expect(warning.contains("sslmode=\(mode)"))
@@ -72,14 +77,18 @@ struct PostgresDeadlineTests: StoreContractHelpers {
             #expect(await eventually { (try? await store.storedBytes()) != nil })
             let id = sample.id.bytes.map { String(format: "%02x", $0) }.joined()
             let locker = Task {
-                try await TestPostgres.psql(databaseURL, """
+                try await TestPostgres.psql(
+                    databaseURL,
+                    """
                     BEGIN; SELECT 1 FROM secret WHERE id = decode('\(id)', 'hex') FOR UPDATE; SELECT pg_sleep(4); COMMIT;
                     """)
             }
             // The row is locked once the locker sleeps.
-            #expect(try await eventually {
-                try await TestPostgres.psql(databaseURL, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'") == "1"
-            })
+            #expect(
+                try await eventually {
+                    try await TestPostgres.psql(databaseURL, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")
+                        == "1"
+                })
 
             let started = ContinuousClock.now
             var answer: ClaimResult?

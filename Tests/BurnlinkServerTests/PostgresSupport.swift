@@ -1,8 +1,9 @@
-@testable import BurnlinkServer
 import BurnlinkTestSupport
 import Foundation
 import Logging
 import Testing
+
+@testable import BurnlinkServer
 
 /// The throwaway PostgreSQL cluster that `Tests/support/with-postgres.sh` starts (and
 /// `make test` always runs the tests under). Without it, PostgreSQL tests are skipped, and
@@ -60,7 +61,9 @@ enum TestPostgres {
     /// A store on a fresh database, running (pool and listener) and migrated. Its deadline is
     /// generous: the whole suite runs in parallel on two cores, and a slow answer is not
     /// what these tests are about (`unreachableDatabase` tests the deadline).
-    static func openStore(operationTimeout: Duration = .seconds(30)) async throws -> (PostgresStore, cleanup: @Sendable () async -> Void) {
+    static func openStore(operationTimeout: Duration = .seconds(30)) async throws -> (
+        PostgresStore, cleanup: @Sendable () async -> Void
+    ) {
         let databaseURL = try await createDatabase()
         var logger = Logger(label: "burnlink-postgres-test")
         logger.logLevel = .error
@@ -73,10 +76,13 @@ enum TestPostgres {
             await dropDatabase(databaseURL)
             throw error
         }
-        return (store, {
-            running.cancel()
-            _ = await running.result
-            await dropDatabase(databaseURL)
-        })
+        return (
+            store,
+            {
+                running.cancel()
+                _ = await running.result
+                await dropDatabase(databaseURL)
+            }
+        )
     }
 }

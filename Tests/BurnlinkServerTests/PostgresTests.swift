@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 import BurnlinkCore
 import BurnlinkProtocol
-@testable import BurnlinkServer
 import BurnlinkTestSupport
 import Foundation
 import Logging
@@ -9,12 +8,15 @@ import NIOCore
 import NIOHTTP1
 import Testing
 
+@testable import BurnlinkServer
+
 @Suite("PostgreSQL URL")
 struct PostgresURLTests {
     @Test("a full URL: user, password, host, port, database, sslmode")
     func fullURL() throws {
-        let url = try PostgresURL("postgres://burn%40ops:p%3Ass@db.internal:6432/secrets?sslmode=verify-full&sslrootcert=/etc/ca.pem",
-                                  environment: [:])
+        let url = try PostgresURL(
+            "postgres://burn%40ops:p%3Ass@db.internal:6432/secrets?sslmode=verify-full&sslrootcert=/etc/ca.pem",
+            environment: [:])
         #expect(url.username == "burn@ops")
         #expect(url.password == "p:ss")
         #expect(url.host == "db.internal")
@@ -44,15 +46,17 @@ struct PostgresURLTests {
         }
     }
 
-    @Test("refusals name the problem", arguments: [
-        ("mysql://u@h/db", "expected postgres://"),
-        ("postgres://h/db", "no user"),
-        ("postgres://u@h/db?sslmode=sometimes", "sslmode must be one of"),
-        ("postgres://u@h/db?sslcert=/x", "unsupported query parameter 'sslcert'"),
-        ("postgres://u@h/db?connect_timeout=0", "connect_timeout"),
-        ("postgres://u@h:0/db", "port"),
-        ("postgres://u@h/db/extra", "single database name"),
-    ])
+    @Test(
+        "refusals name the problem",
+        arguments: [
+            ("mysql://u@h/db", "expected postgres://"),
+            ("postgres://h/db", "no user"),
+            ("postgres://u@h/db?sslmode=sometimes", "sslmode must be one of"),
+            ("postgres://u@h/db?sslcert=/x", "unsupported query parameter 'sslcert'"),
+            ("postgres://u@h/db?connect_timeout=0", "connect_timeout"),
+            ("postgres://u@h:0/db", "port"),
+            ("postgres://u@h/db/extra", "single database name"),
+        ])
     func refusals(text: String, problem: String) {
         do {
             _ = try PostgresURL(text, environment: [:])
@@ -66,16 +70,19 @@ struct PostgresURLTests {
 /// Against the throwaway cluster of `Tests/support/with-postgres.sh`.
 @Suite("PostgreSQL store", .serialized)
 struct PostgresTests {
-    @Test("PostgreSQL is there when the suite runs under make test", .disabled(if: TestPostgres.available, TestPostgres.skipReason))
+    @Test(
+        "PostgreSQL is there when the suite runs under make test", .disabled(if: TestPostgres.available, TestPostgres.skipReason))
     func clusterMissing() {
         // Runs only without a cluster: fails under `make test` (which always starts one and
         // sets BURNLINK_REQUIRE_POSTGRES), so a broken cluster start cannot pass silently.
-        #expect(ProcessInfo.processInfo.environment["BURNLINK_REQUIRE_POSTGRES"] == nil,
-                "make test must run the PostgreSQL tests, but no cluster was found")
+        #expect(
+            ProcessInfo.processInfo.environment["BURNLINK_REQUIRE_POSTGRES"] == nil,
+            "make test must run the PostgreSQL tests, but no cluster was found")
     }
 
-    @Test("migrations run once when several replicas start at the same moment",
-          .enabled(if: TestPostgres.available, TestPostgres.skipReason))
+    @Test(
+        "migrations run once when several replicas start at the same moment",
+        .enabled(if: TestPostgres.available, TestPostgres.skipReason))
     func concurrentMigrations() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
         var quiet = Logger(label: "burnlink-postgres-test")
@@ -92,14 +99,17 @@ struct PostgresTests {
             for store in stores { group.addTask { try await store.prepare() } }
             for try await _ in group {}
         }
-        #expect(try await TestPostgres.psql(databaseURL, "SELECT count(*) FROM burnlink_migration") == "\(PostgresSchema.migrations.count)")
+        #expect(
+            try await TestPostgres.psql(databaseURL, "SELECT count(*) FROM burnlink_migration")
+                == "\(PostgresSchema.migrations.count)")
         #expect(try await TestPostgres.psql(databaseURL, "SELECT count(*) FROM store_stats") == "\(PostgresSchema.statSlots)")
         for store in stores { #expect(try await store.storedBytes() == 0) }
         await TestPostgres.dropDatabase(databaseURL)
     }
 
-    @Test("an unreachable database fails operations with .unavailable in bounded time, not a hang",
-          .enabled(if: TestPostgres.available, TestPostgres.skipReason))
+    @Test(
+        "an unreachable database fails operations with .unavailable in bounded time, not a hang",
+        .enabled(if: TestPostgres.available, TestPostgres.skipReason))
     func unreachableDatabase() async throws {
         // A port nothing listens on.
         let url = try PostgresURL("postgres://burnlink@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=1")
@@ -120,8 +130,9 @@ struct PostgresReplicaTests {
     let client = HTTPClient.shared
 
     func create(_ server: LaunchedServer, _ sender: TestSender, body: [UInt8], maxViews: Int = 1) async throws -> String {
-        let response = try await sendRequest(client, .POST, server.baseURL + API.secretsPath,
-                                             headers: sender.createHeaderList(maxViews: maxViews), body: body)
+        let response = try await sendRequest(
+            client, .POST, server.baseURL + API.secretsPath,
+            headers: sender.createHeaderList(maxViews: maxViews), body: body)
         guard response.status == 201 else { throw TestFailure("create answered \(response.status)") }
         return try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(response.body)).id
     }
@@ -129,8 +140,10 @@ struct PostgresReplicaTests {
     @Test("64 concurrent claims spread over two replicas: exactly max-views succeed, 20 rounds each")
     func concurrentClaimsAcrossReplicas() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
-        let replicas = [try await LaunchedServer(arguments: ["--database", databaseURL]),
-                        try await LaunchedServer(arguments: ["--database", databaseURL])]
+        let replicas = [
+            try await LaunchedServer(arguments: ["--database", databaseURL]),
+            try await LaunchedServer(arguments: ["--database", databaseURL]),
+        ]
         for maxViews in [1, 3] {
             for round in 0..<20 {
                 let sender = TestSender()
@@ -140,8 +153,9 @@ struct PostgresReplicaTests {
                     for attempt in 0..<64 {
                         let replica = replicas[attempt % 2]
                         group.addTask {
-                            let response = try await sendRequest(client, .POST, replica.baseURL + API.claimPath(id),
-                                                                 headers: sender.claimHeaderList)
+                            let response = try await sendRequest(
+                                client, .POST, replica.baseURL + API.claimPath(id),
+                                headers: sender.claimHeaderList)
                             return (response.status, response.body)
                         }
                     }
@@ -166,8 +180,9 @@ struct PostgresReplicaTests {
         let id = try await create(a, sender, body: randomBytes(100))
 
         let started = ContinuousClock.now
-        async let waited = sendRequest(client, .GET, a.baseURL + API.receiptPath(id) + "?wait=30",
-                                       headers: sender.receiptHeaderList)
+        async let waited = sendRequest(
+            client, .GET, a.baseURL + API.receiptPath(id) + "?wait=30",
+            headers: sender.receiptHeaderList)
         try await Task.sleep(for: .milliseconds(500))
         let claimed = try await sendRequest(client, .POST, b.baseURL + API.claimPath(id), headers: sender.claimHeaderList)
         #expect(claimed.status == 200)
@@ -183,7 +198,9 @@ struct PostgresReplicaTests {
         await TestPostgres.dropDatabase(databaseURL)
     }
 
-    @Test("a claim on one replica is fetched again from an offset and confirmed on the other; a receipt long-poll on the first wakes at the confirm")
+    @Test(
+        "a claim on one replica is fetched again from an offset and confirmed on the other; a receipt long-poll on the first wakes at the confirm"
+    )
     func claimSessionAcrossReplicas() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
         let a = try await LaunchedServer(arguments: ["--database", databaseURL])
@@ -197,16 +214,18 @@ struct PostgresReplicaTests {
         let claimed = try await sendRequest(client, .POST, a.baseURL + API.claimPath(id), headers: withSession)
         #expect(claimed.status == 200 && claimed.body == secret)
         let offset = StoreLimits.chunkSize + 12_345
-        let again = try await sendRequest(client, .GET, b.baseURL + API.envelopePath(id),
-                                          headers: withSession + [("Range", "bytes=\(offset)-")])
+        let again = try await sendRequest(
+            client, .GET, b.baseURL + API.envelopePath(id),
+            headers: withSession + [("Range", "bytes=\(offset)-")])
         #expect(again.status == 206)
         #expect(again.body == Array(secret[offset...]))
         // Without the session, or with another one, the other replica knows nothing.
         let stranger = sender.claimHeaderList + [(API.Header.claimSession, Base64URL.encode(randomBytes(32)))]
         #expect(try await sendRequest(client, .GET, b.baseURL + API.envelopePath(id), headers: stranger).status == 404)
 
-        async let waited = sendRequest(client, .GET, a.baseURL + API.receiptPath(id) + "?wait=30",
-                                       headers: sender.receiptHeaderList)
+        async let waited = sendRequest(
+            client, .GET, a.baseURL + API.receiptPath(id) + "?wait=30",
+            headers: sender.receiptHeaderList)
         try await Task.sleep(for: .milliseconds(500))
         let started = ContinuousClock.now
         #expect(try await sendRequest(client, .POST, b.baseURL + API.confirmPath(id), headers: withSession).status == 204)
@@ -229,8 +248,9 @@ struct PostgresReplicaTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let receiptFile = directory.appendingPathComponent("receipt").path
 
-        let sent = try await CLIProcess.run(["send", "-q", "--server", a.baseURL, "--receipt-file", receiptFile],
-                                            input: "across replicas\n")
+        let sent = try await CLIProcess.run(
+            ["send", "-q", "--server", a.baseURL, "--receipt-file", receiptFile],
+            input: "across replicas\n")
         #expect(sent.status == 0)
         let link = sent.out.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(link.hasPrefix(a.baseURL + "/s/"))
@@ -239,8 +259,9 @@ struct PostgresReplicaTests {
         try await Task.sleep(for: .milliseconds(700))
         #expect(waiting.isRunning, "status --wait returns only once something happens")
         // The same secret through the other replica: only the address in the link changes.
-        let opened = try await CLIProcess.run(["open", "-q", "--yes"],
-                                              input: link.replacingOccurrences(of: a.baseURL, with: b.baseURL) + "\n")
+        let opened = try await CLIProcess.run(
+            ["open", "-q", "--yes"],
+            input: link.replacingOccurrences(of: a.baseURL, with: b.baseURL) + "\n")
         #expect(opened.status == 0)
         #expect(opened.out == "across replicas\n")
         let started = ContinuousClock.now
@@ -253,14 +274,20 @@ struct PostgresReplicaTests {
         await TestPostgres.dropDatabase(databaseURL)
     }
 
-    @Test("kill -9 one replica amid creates and claims: every confirmed create claimable exactly once on the other, no secret revealed twice")
+    @Test(
+        "kill -9 one replica amid creates and claims: every confirmed create claimable exactly once on the other, no secret revealed twice"
+    )
     func killOneReplica() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
         let victim = try await LaunchedServer(arguments: ["--database", databaseURL])
         let survivor = try await LaunchedServer(arguments: ["--database", databaseURL])
 
         // Secrets to claim through the victim while it dies, made beforehand on the survivor.
-        struct Secret: Sendable { let id: String; let sender: TestSender; let body: [UInt8] }
+        struct Secret: Sendable {
+            let id: String
+            let sender: TestSender
+            let body: [UInt8]
+        }
         var targets: [Secret] = []
         for _ in 0..<300 {
             let sender = TestSender()
@@ -281,8 +308,11 @@ struct PostgresReplicaTests {
                     for index in 0..<400 {
                         let sender = TestSender()
                         let body = randomBytes(worker == 0 && index % 5 == 0 ? (3 << 20) : 1024)
-                        guard let response = try? await sendRequest(client, .POST, victim.baseURL + API.secretsPath,
-                                                                    headers: sender.createHeaderList(), body: body) else {
+                        guard
+                            let response = try? await sendRequest(
+                                client, .POST, victim.baseURL + API.secretsPath,
+                                headers: sender.createHeaderList(), body: body)
+                        else {
                             break  // the victim is gone
                         }
                         if response.status == 201 {
@@ -297,8 +327,11 @@ struct PostgresReplicaTests {
                 group.addTask {
                     var seen: [String: Outcome] = [:]
                     for target in victimTargets[(claimer * 150)..<((claimer + 1) * 150)] {
-                        guard let response = try? await sendRequest(client, .POST, victim.baseURL + API.claimPath(target.id),
-                                                                    headers: target.sender.claimHeaderList) else {
+                        guard
+                            let response = try? await sendRequest(
+                                client, .POST, victim.baseURL + API.claimPath(target.id),
+                                headers: target.sender.claimHeaderList)
+                        else {
                             seen[target.id] = .lost  // the victim died with this claim in flight
                             break
                         }
@@ -336,26 +369,30 @@ struct PostgresReplicaTests {
 
         // Every confirmed create: exactly once, on the survivor.
         for secret in confirmed {
-            let first = try await sendRequest(client, .POST, survivor.baseURL + API.claimPath(secret.id),
-                                              headers: secret.sender.claimHeaderList)
+            let first = try await sendRequest(
+                client, .POST, survivor.baseURL + API.claimPath(secret.id),
+                headers: secret.sender.claimHeaderList)
             #expect(first.status == 200)
             #expect(first.body == secret.body)
-            let second = try await sendRequest(client, .POST, survivor.baseURL + API.claimPath(secret.id),
-                                               headers: secret.sender.claimHeaderList)
+            let second = try await sendRequest(
+                client, .POST, survivor.baseURL + API.claimPath(secret.id),
+                headers: secret.sender.claimHeaderList)
             #expect(second.status == 404)
         }
         // Every target: never twice. Claimed on the victim: gone. Its claim cut by the kill:
         // either way, but only once. Not reached: still there, once.
         for target in targets {
-            let first = try await sendRequest(client, .POST, survivor.baseURL + API.claimPath(target.id),
-                                              headers: target.sender.claimHeaderList)
+            let first = try await sendRequest(
+                client, .POST, survivor.baseURL + API.claimPath(target.id),
+                headers: target.sender.claimHeaderList)
             switch outcomes[target.id] {
             case .claimed: #expect(first.status == 404)
             case .lost: #expect(first.status == 404 || (first.status == 200 && first.body == target.body))
             case nil: #expect(first.status == 200 && first.body == target.body)
             }
-            let second = try await sendRequest(client, .POST, survivor.baseURL + API.claimPath(target.id),
-                                               headers: target.sender.claimHeaderList)
+            let second = try await sendRequest(
+                client, .POST, survivor.baseURL + API.claimPath(target.id),
+                headers: target.sender.claimHeaderList)
             #expect(second.status == 404)
         }
         #expect(await survivor.stop() == 0)
@@ -373,8 +410,9 @@ struct PostgresReplicaTests {
         do {
             let health = try await sendRequest(client, .GET, server.baseURL + "/healthz")
             #expect(health.status == 503)
-            let down = try await sendRequest(client, .POST, server.baseURL + API.secretsPath,
-                                             headers: TestSender().createHeaderList(), body: randomBytes(64))
+            let down = try await sendRequest(
+                client, .POST, server.baseURL + API.secretsPath,
+                headers: TestSender().createHeaderList(), body: randomBytes(64))
             #expect(down.status == 503)
             let error = try? APIJSON.decoder().decode(ErrorResponse.self, from: Data(down.body))
             #expect(error?.error == .unavailable)
@@ -391,13 +429,17 @@ struct PostgresReplicaTests {
             if !healthy { try await Task.sleep(for: .milliseconds(500)) }
         }
         #expect(healthy)
-        let claimed = try await sendRequest(client, .POST, server.baseURL + API.claimPath(beforeID),
-                                            headers: before.claimHeaderList)
+        let claimed = try await sendRequest(
+            client, .POST, server.baseURL + API.claimPath(beforeID),
+            headers: before.claimHeaderList)
         #expect(claimed.status == 200)
         let after = TestSender()
         let afterID = try await create(server, after, body: randomBytes(64))
-        #expect(try await sendRequest(client, .POST, server.baseURL + API.claimPath(afterID),
-                                      headers: after.claimHeaderList).status == 200)
+        #expect(
+            try await sendRequest(
+                client, .POST, server.baseURL + API.claimPath(afterID),
+                headers: after.claimHeaderList
+            ).status == 200)
         #expect(server.process.isRunning)
         #expect(await server.stop() == 0)
         await TestPostgres.dropDatabase(databaseURL)

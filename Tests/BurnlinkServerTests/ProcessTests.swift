@@ -9,8 +9,10 @@ import Testing
 
 @Suite("burnlink-server process", .serialized)
 struct ProcessTests {
-    func send(_ client: HTTPClient, _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [],
-              body: [UInt8]? = nil) async throws -> (status: Int, body: [UInt8]) {
+    func send(
+        _ client: HTTPClient, _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [],
+        body: [UInt8]? = nil
+    ) async throws -> (status: Int, body: [UInt8]) {
         try await sendRequest(client, method, url, headers: headers, body: body)
     }
 
@@ -30,20 +32,24 @@ struct ProcessTests {
         let created = try await send(client, .POST, first.baseURL + API.secretsPath, headers: createHeaders(sender), body: secret)
         #expect(created.status == 201)
         let id = try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(created.body)).id
-        let other = try await send(client, .POST, first.baseURL + API.secretsPath, headers: createHeaders(burned), body: [1, 2, 3])
+        let other = try await send(
+            client, .POST, first.baseURL + API.secretsPath, headers: createHeaders(burned), body: [1, 2, 3])
         let otherID = try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(other.body)).id
-        let claimedBefore = try await send(client, .POST, first.baseURL + API.claimPath(otherID),
-                                           headers: [("Authorization", "Bearer \(burned.claimToken.base64URL)")])
+        let claimedBefore = try await send(
+            client, .POST, first.baseURL + API.claimPath(otherID),
+            headers: [("Authorization", "Bearer \(burned.claimToken.base64URL)")])
         #expect(claimedBefore.status == 200)
         #expect(await first.stop() == 0, "graceful shutdown on SIGTERM exits 0")
 
         let second = try await LaunchedServer(arguments: ["--database", database])
-        let claimed = try await send(client, .POST, second.baseURL + API.claimPath(id),
-                                     headers: [("Authorization", "Bearer \(sender.claimToken.base64URL)")])
+        let claimed = try await send(
+            client, .POST, second.baseURL + API.claimPath(id),
+            headers: [("Authorization", "Bearer \(sender.claimToken.base64URL)")])
         #expect(claimed.status == 200)
         #expect(claimed.body == secret)
-        let again = try await send(client, .POST, second.baseURL + API.claimPath(otherID),
-                                   headers: [("Authorization", "Bearer \(burned.claimToken.base64URL)")])
+        let again = try await send(
+            client, .POST, second.baseURL + API.claimPath(otherID),
+            headers: [("Authorization", "Bearer \(burned.claimToken.base64URL)")])
         #expect(again.status == 404)
         #expect(await second.stop() == 0)
     }
@@ -57,7 +63,8 @@ struct ProcessTests {
         let first = try await LaunchedServer(arguments: ["--database", database])
         var ids: [String] = []
         for sender in senders {
-            let created = try await send(client, .POST, first.baseURL + API.secretsPath, headers: createHeaders(sender), body: [7, 7, 7])
+            let created = try await send(
+                client, .POST, first.baseURL + API.secretsPath, headers: createHeaders(sender), body: [7, 7, 7])
             #expect(created.status == 201)
             ids.append(try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(created.body)).id)
         }
@@ -65,8 +72,9 @@ struct ProcessTests {
 
         let second = try await LaunchedServer(arguments: ["--database", database])
         for (sender, id) in zip(senders, ids) {
-            let claimed = try await send(client, .POST, second.baseURL + API.claimPath(id),
-                                         headers: [("Authorization", "Bearer \(sender.claimToken.base64URL)")])
+            let claimed = try await send(
+                client, .POST, second.baseURL + API.claimPath(id),
+                headers: [("Authorization", "Bearer \(sender.claimToken.base64URL)")])
             #expect(claimed.status == 200)
             #expect(claimed.body == [7, 7, 7])
         }
@@ -75,7 +83,9 @@ struct ProcessTests {
 
     @Test("bad flags are refused with a clear message")
     func badFlags() async throws {
-        for arguments in [["--max-size", "lots"], ["--rate-limit", "fast"], ["--database", "postgres://db/x"], ["--port", "70000"]] {
+        for arguments in [
+            ["--max-size", "lots"], ["--rate-limit", "fast"], ["--database", "postgres://db/x"], ["--port", "70000"],
+        ] {
             let finished = try await ChildProcess.run(Binaries.server.path, arguments)
             let output = finished.out + finished.err
             #expect(finished.status != 0, "\(arguments)")

@@ -15,7 +15,9 @@ struct ProtocolGrammarTests {
         #expect(Quantity.seconds("0") == 0)
         #expect(Quantity.duration("500ms") == .milliseconds(500))
         #expect(Quantity.duration("2m") == .seconds(120))
-        for bad in ["", "m", "+5m", "-5m", "1.5h", "10 m", "5x", "1e3", "٣m", "99999999999999999999", "9999999999999999w", "5mms"] {
+        for bad in [
+            "", "m", "+5m", "-5m", "1.5h", "10 m", "5x", "1e3", "٣m", "99999999999999999999", "9999999999999999w", "5mms",
+        ] {
             #expect(Quantity.seconds(bad) == nil, "\(bad)")
             #expect(Quantity.duration(bad) == nil, "\(bad)")
         }
@@ -28,8 +30,10 @@ struct ProtocolGrammarTests {
         #expect(API.HeaderValue.bearerCreatorToken("Bearer " + token) == Array(token.utf8))
         #expect(API.HeaderValue.bearerCreatorToken("bEARER " + token) == Array(token.utf8))
         #expect(API.HeaderValue.creatorToken(String(repeating: "x", count: 512)) != nil)
-        for bad in ["Bearer  " + token, "Basic " + token, "Bearer " + String(token.dropLast()), "Bearer " + token + " ",
-                    "Bearer " + token + "é", "Bearer " + String(repeating: "x", count: 513)] {
+        for bad in [
+            "Bearer  " + token, "Basic " + token, "Bearer " + String(token.dropLast()), "Bearer " + token + " ",
+            "Bearer " + token + "é", "Bearer " + String(repeating: "x", count: 513),
+        ] {
             #expect(API.HeaderValue.bearerCreatorToken(bad) == nil, "\(bad)")
         }
     }

@@ -1,7 +1,8 @@
 import BurnlinkCore
-@testable import BurnlinkServer
 import Foundation
 import Testing
+
+@testable import BurnlinkServer
 
 /// The waits are long (300 s) and the bounds loose (120 s): each ending must come from its
 /// cause, not from the timeout, however busy the machine's cooperative threads are.

@@ -1,12 +1,13 @@
 import BurnlinkCore
 import BurnlinkProtocol
-@testable import BurnlinkServer
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
+
+@testable import BurnlinkServer
 
 /// The browser reveal page routes, without a browser (Tests/browser drives a real one).
 @Suite("reveal page")
@@ -50,7 +51,10 @@ struct RevealPageTests {
             let page = try await client.execute(uri: "/s/x", method: .get) { String(buffer: $0.body) }
             let regex = /(?:src|href)="(\/assets\/[^"]+)" integrity="(sha256-[^"]+)"/
             let references = page.matches(of: regex).map { (String($0.output.1), String($0.output.2)) }
-            #expect(Set(references.map(\.0)) == ["/assets/reveal.css", "/assets/nacl-fast.min.js", "/assets/argon2id.js", "/assets/reveal.js"])
+            #expect(
+                Set(references.map(\.0)) == [
+                    "/assets/reveal.css", "/assets/nacl-fast.min.js", "/assets/argon2id.js", "/assets/reveal.js",
+                ])
             for (path, integrity) in references {
                 try await client.execute(uri: path, method: .get) { response in
                     #expect(response.status == .ok)
@@ -74,7 +78,9 @@ struct RevealPageTests {
                 #expect(String(buffer: response.body).contains("burnlink open"))
             }
             let id = try await client.createSecret(randomBytes(10), sender: sender)
-            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) { #expect($0.status == .ok) }
+            try await client.execute(uri: API.claimPath(id), method: .post, headers: sender.claimHeaders) {
+                #expect($0.status == .ok)
+            }
         }
     }
 

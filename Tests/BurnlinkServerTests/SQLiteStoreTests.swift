@@ -1,12 +1,13 @@
 import BurnlinkCore
 import BurnlinkProtocol
-@testable import BurnlinkServer
 import Foundation
 import GRDB
 import Logging
 import NIOCore
 import ServiceLifecycle
 import Testing
+
+@testable import BurnlinkServer
 
 // What the SQLite store promises beyond the contract: its files and their settings,
 // recovery at open, migrations, the chunk file, freeing large ciphertext in steps, and the
@@ -28,8 +29,9 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("nested"), withIntermediateDirectories: true)
         let writer = try DatabasePool(path: path)
         try await writer.write { db in try db.execute(sql: "CREATE TABLE t (x BLOB)") }
-        let checkpointer = try SQLiteCheckpointer(path: path, label: "test-checkpoint", interval: .milliseconds(10),
-                                                  waitForQuiet: .milliseconds(100))
+        let checkpointer = try SQLiteCheckpointer(
+            path: path, label: "test-checkpoint", interval: .milliseconds(10),
+            waitForQuiet: .milliseconds(100))
         let loop = Task { await checkpointer.run() }
         defer {
             loop.cancel()
@@ -179,8 +181,9 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
     func migratesFromFirstSchema() async throws {
         let (directory, path) = Self.location()
         defer { try? FileManager.default.removeItem(at: directory) }
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true)
         let small = StoreSample(maxViews: 2)
         let large = StoreSample()
         let chunks = threeChunks()
@@ -191,21 +194,27 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
             try await queue.write { db in
                 for (sample, parts, count) in [(small, [small.ciphertext], 1), (large, chunks, 3)] {
                     let size = parts.reduce(0) { $0 + $1.count }
-                    try db.execute(sql: """
-                        INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_attempts_left,
-                                            created_at, expires_at, max_views, views_left, size, chunk_count, stored_bytes)
-                        VALUES (?, 'active', ?, ?, 5, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [Data(sample.id.bytes), Data(sample.claimVerifier), Data(sample.receiptVerifier),
-                                         EpochMilliseconds(sample.record.createdAt),
-                                         EpochMilliseconds(sample.record.expiresAt),
-                                         sample.record.maxViews, sample.record.maxViews, size, count, size])
+                    try db.execute(
+                        sql: """
+                            INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_attempts_left,
+                                                created_at, expires_at, max_views, views_left, size, chunk_count, stored_bytes)
+                            VALUES (?, 'active', ?, ?, 5, ?, ?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [
+                            Data(sample.id.bytes), Data(sample.claimVerifier), Data(sample.receiptVerifier),
+                            EpochMilliseconds(sample.record.createdAt),
+                            EpochMilliseconds(sample.record.expiresAt),
+                            sample.record.maxViews, sample.record.maxViews, size, count, size,
+                        ])
                     for (index, part) in parts.enumerated() {
-                        try db.execute(sql: "INSERT INTO secret_chunk (secret_id, idx, data) VALUES (?, ?, ?)",
-                                       arguments: [Data(sample.id.bytes), index, Data(part)])
+                        try db.execute(
+                            sql: "INSERT INTO secret_chunk (secret_id, idx, data) VALUES (?, ?, ?)",
+                            arguments: [Data(sample.id.bytes), index, Data(part)])
                     }
                 }
-                try db.execute(sql: "UPDATE store_stats SET stored_bytes = ?",
-                               arguments: [small.ciphertext.count + chunks.reduce(0) { $0 + $1.count }])
+                try db.execute(
+                    sql: "UPDATE store_stats SET stored_bytes = ?",
+                    arguments: [small.ciphertext.count + chunks.reduce(0) { $0 + $1.count }])
             }
             try queue.close()
         }
@@ -252,10 +261,12 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         let queue = try DatabaseQueue(path: path)
         let chunkRows = try await queue.read { db in
             // Every chunk row left must belong to a secret row that still exists.
-            try Int.fetchOne(db, sql: """
-                SELECT count(*) FROM secret_chunk WHERE NOT EXISTS (SELECT 1 FROM secret WHERE seq = key >> 24)
-                   OR key >> 24 IN (SELECT seq FROM secret WHERE id IN (?, ?))
-                """, arguments: [Data(upload.id.bytes), Data(reading.id.bytes)])
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*) FROM secret_chunk WHERE NOT EXISTS (SELECT 1 FROM secret WHERE seq = key >> 24)
+                       OR key >> 24 IN (SELECT seq FROM secret WHERE id IN (?, ?))
+                    """, arguments: [Data(upload.id.bytes), Data(reading.id.bytes)])
         }
         #expect(chunkRows == 0)
         try queue.close()
@@ -376,8 +387,9 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         func plantOrphan() async throws {
             let queue = try DatabaseQueue(path: path + "-chunks")
             try await queue.write { db in
-                try db.execute(sql: "INSERT INTO chunk (secret_id, idx, data) VALUES (?, 0, ?), (?, 1, ?)",
-                               arguments: [orphan, Data(count: 1000), orphan, Data(count: 2000)])
+                try db.execute(
+                    sql: "INSERT INTO chunk (secret_id, idx, data) VALUES (?, 0, ?), (?, 1, ?)",
+                    arguments: [orphan, Data(count: 1000), orphan, Data(count: 2000)])
             }
             try queue.close()
         }
@@ -412,8 +424,9 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         // A row already in the way makes the chunk file refuse chunk 1.
         let queue = try DatabaseQueue(path: path + "-chunks")
         try await queue.write { db in
-            try db.execute(sql: "INSERT INTO chunk (secret_id, idx, data) VALUES (?, 1, x'00')",
-                           arguments: [Data(sample.id.bytes)])
+            try db.execute(
+                sql: "INSERT INTO chunk (secret_id, idx, data) VALUES (?, 1, x'00')",
+                arguments: [Data(sample.id.bytes)])
         }
         await #expect(throws: StoreError.self) {
             try await store.appendChunk(id: sample.id, index: 1, bytes: ByteBuffer(bytes: StoreSample.randomBytes(1000)))

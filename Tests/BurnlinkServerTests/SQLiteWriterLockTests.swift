@@ -1,10 +1,11 @@
 import AsyncHTTPClient
 import BurnlinkProtocol
-@testable import BurnlinkServer
 import BurnlinkTestSupport
 import Foundation
 import NIOCore
 import Testing
+
+@testable import BurnlinkServer
 
 /// A second store or server on a SQLite file in use would run start-up recovery against
 /// the first one's uploads and reads: it must refuse to start, touching nothing.
@@ -55,12 +56,14 @@ struct SQLiteWriterLockTests: StoreContractHelpers {
         let first = try await LaunchedServer(arguments: ["--database", database])
         let sender = TestSender()
         let secret = randomBytes(3000)
-        let created = try await sendRequest(client, .POST, first.baseURL + API.secretsPath,
-                                            headers: sender.createHeaderList(), body: secret)
+        let created = try await sendRequest(
+            client, .POST, first.baseURL + API.secretsPath,
+            headers: sender.createHeaderList(), body: secret)
         #expect(created.status == 201)
         let id = try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(created.body)).id
 
-        let second = try await ChildProcess.run(Binaries.server.path, ["--port", "0", "--database", database], timeout: .seconds(30))
+        let second = try await ChildProcess.run(
+            Binaries.server.path, ["--port", "0", "--database", database], timeout: .seconds(30))
         #expect(second.status != 0)
         #expect(second.err.contains("another burnlink-server is using \(database)"), "\(second.err)")
         #expect(!second.err.contains("listening on"), "\(second.err)")

@@ -20,14 +20,16 @@ struct ServerFlagsProcessTests {
         let server = try await LaunchedServer(arguments: ["--database", database])
         let client = HTTPClient.shared
         let sender = TestSender()
-        let created = try await sendRequest(client, .POST, server.baseURL + API.secretsPath,
-                                            headers: sender.createHeaderList(), body: [1, 2, 3])
+        let created = try await sendRequest(
+            client, .POST, server.baseURL + API.secretsPath,
+            headers: sender.createHeaderList(), body: [1, 2, 3])
         #expect(created.status == 201)
         let id = try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(created.body)).id
 
         let poll = Task {
-            try await sendRequest(client, .GET, server.baseURL + API.receiptPath(id) + "?wait=60",
-                                  headers: sender.receiptHeaderList)
+            try await sendRequest(
+                client, .GET, server.baseURL + API.receiptPath(id) + "?wait=60",
+                headers: sender.receiptHeaderList)
         }
         // Let the long-poll reach its wait before the signal.
         try await Task.sleep(for: .milliseconds(800))
@@ -35,7 +37,11 @@ struct ServerFlagsProcessTests {
         server.process.signalIfRunning(SIGTERM)
         var exitedAfter: Duration?
         for _ in 0..<300 where exitedAfter == nil {
-            if !server.process.isRunning { exitedAfter = ContinuousClock.now - signalled } else { try await Task.sleep(for: .milliseconds(20)) }
+            if !server.process.isRunning {
+                exitedAfter = ContinuousClock.now - signalled
+            } else {
+                try await Task.sleep(for: .milliseconds(20))
+            }
         }
         let answer = try await poll.value
         let elapsed = try #require(exitedAfter, "the server was still running 6 s after SIGTERM")
@@ -105,19 +111,22 @@ struct ServerFlagsProcessTests {
         try Data("# ok\nnot a digest\n".utf8).write(to: URL(fileURLWithPath: garbled))
         let empty = directory.appendingPathComponent("tokens-empty").path
         try Data("# nobody yet\n".utf8).write(to: URL(fileURLWithPath: empty))
-        let cases: [([String], String)] = [
-            (["--storage-quota", "plenty"], "--storage-quota"),
-            (["--max-concurrent-uploads", "0"], "--max-concurrent-uploads"),
-            (["--body-idle-timeout", "soon"], "--body-idle-timeout"),
-            (["--creator-tokens", directory.appendingPathComponent("missing").path], "cannot read"),
-            (["--creator-tokens", garbled], "line 2"),
-            (["--creator-tokens", empty], "no token digests"),
-        ]
+        let cases: [([String], String)] =
+            [
+                (["--storage-quota", "plenty"], "--storage-quota"),
+                (["--max-concurrent-uploads", "0"], "--max-concurrent-uploads"),
+                (["--body-idle-timeout", "soon"], "--body-idle-timeout"),
+                (["--creator-tokens", directory.appendingPathComponent("missing").path], "cannot read"),
+                (["--creator-tokens", garbled], "line 2"),
+                (["--creator-tokens", empty], "no token digests"),
+            ]
             // Links built on these would be refused by `burnlink open`: stored, and unopenable.
-            + ["https://burn.example.com/prefix", "https://user@burn.example.com", "https://burn.example.com?x=1",
-               "https://burn.example.com#top", "https://burn_example.com", "ftp://burn.example.com",
-               "https://burn.example.com:0", "burn.example.com", "https://burn.example.com\u{1B}[2J"]
-                .map { (["--public-url", $0], "is invalid for '--public-url") }
+            + [
+                "https://burn.example.com/prefix", "https://user@burn.example.com", "https://burn.example.com?x=1",
+                "https://burn.example.com#top", "https://burn_example.com", "ftp://burn.example.com",
+                "https://burn.example.com:0", "burn.example.com", "https://burn.example.com\u{1B}[2J",
+            ]
+            .map { (["--public-url", $0], "is invalid for '--public-url") }
         for (arguments, expected) in cases {
             let finished = try await ChildProcess.run(Binaries.server.path, arguments)
             let output = finished.out + finished.err
@@ -129,10 +138,12 @@ struct ServerFlagsProcessTests {
     @Test("a BURNLINK_* variable is read by the same parser as its flag; a bad one names the variable")
     func environmentFallback() async throws {
         let env = "/usr/bin/env"
-        for (assignment, expected) in [("BURNLINK_MAX_SIZE=plenty", "BURNLINK_MAX_SIZE: 'plenty' is not valid; expected bytes"),
-                                       ("BURNLINK_SWEEP_INTERVAL=+5s", "BURNLINK_SWEEP_INTERVAL: '+5s' is not valid"),
-                                       ("BURNLINK_PUBLIC_URL=https://burn.example.com/x", "BURNLINK_PUBLIC_URL"),
-                                       ("BURNLINK_CLAIM_WINDOW=2h", "--claim-window: expected whole seconds from 0 to 1h")] {
+        for (assignment, expected) in [
+            ("BURNLINK_MAX_SIZE=plenty", "BURNLINK_MAX_SIZE: 'plenty' is not valid; expected bytes"),
+            ("BURNLINK_SWEEP_INTERVAL=+5s", "BURNLINK_SWEEP_INTERVAL: '+5s' is not valid"),
+            ("BURNLINK_PUBLIC_URL=https://burn.example.com/x", "BURNLINK_PUBLIC_URL"),
+            ("BURNLINK_CLAIM_WINDOW=2h", "--claim-window: expected whole seconds from 0 to 1h"),
+        ] {
             let finished = try await ChildProcess.run(env, [assignment, Binaries.server.path, "--port", "0"])
             #expect(finished.status != 0, "\(assignment)")
             #expect((finished.out + finished.err).contains(expected), "\(assignment): \(finished.err)")

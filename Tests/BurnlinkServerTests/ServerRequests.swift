@@ -3,8 +3,10 @@ import NIOCore
 import NIOHTTP1
 
 /// One request to a server process; the whole response body (up to 64 MiB).
-func sendRequest(_ client: HTTPClient, _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [],
-                 body: [UInt8]? = nil) async throws -> (status: Int, body: [UInt8]) {
+func sendRequest(
+    _ client: HTTPClient, _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [],
+    body: [UInt8]? = nil
+) async throws -> (status: Int, body: [UInt8]) {
     var request = HTTPClientRequest(url: url)
     request.method = method
     for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -22,4 +24,3 @@ extension TestSender {
     var claimHeaderList: [(String, String)] { [("Authorization", "Bearer \(claimToken.base64URL)")] }
     var receiptHeaderList: [(String, String)] { [("Authorization", "Bearer \(receiptToken.base64URL)")] }
 }
-

@@ -1,9 +1,10 @@
 import BurnlinkCore
 import BurnlinkProtocol
-@testable import BurnlinkServer
 import Foundation
 import NIOCore
 import Testing
+
+@testable import BurnlinkServer
 
 // The backends and fixtures of the store contract (StoreContractTests.swift,
 // ClaimSessionContractTests.swift): every rule of `SecretStore`, run against every backend.
@@ -77,8 +78,10 @@ struct StoreSample: Sendable {
     /// 2026-01-01T00:00:00.250Z: on a whole millisecond, not on a whole second.
     static let t0 = Date(timeIntervalSince1970: 1_767_225_600.250)
 
-    init(size: Int = 1024, maxViews: Int = 1, lifetime: TimeInterval = 3600, password: Bool = false,
-         attempts: Int = 5, receipt: Bool = true, createdAt: Date = StoreSample.t0) {
+    init(
+        size: Int = 1024, maxViews: Int = 1, lifetime: TimeInterval = 3600, password: Bool = false,
+        attempts: Int = 5, receipt: Bool = true, createdAt: Date = StoreSample.t0
+    ) {
         record = SecretRecord(
             id: .random(),
             claimVerifier: BurnlinkCrypto.SHA256.hash(StoreSample.randomBytes(32)),
@@ -96,7 +99,6 @@ struct StoreSample: Sendable {
         try await store.create(record, ciphertext: buffer)
     }
 }
-
 
 /// `ClaimResult` reduced to what the tests compare.
 enum ClaimOutcome: Hashable {
@@ -123,7 +125,9 @@ extension ClaimResult {
 }
 
 extension SecretStore {
-    func claim(_ sample: StoreSample, proof: [UInt8]? = nil, now: Date = StoreSample.t0.addingTimeInterval(1)) async throws -> ClaimResult {
+    func claim(_ sample: StoreSample, proof: [UInt8]? = nil, now: Date = StoreSample.t0.addingTimeInterval(1)) async throws
+        -> ClaimResult
+    {
         try await claim(id: sample.id, claimVerifier: sample.claimVerifier, passwordProofVerifier: proof, now: now)
     }
 

@@ -1,9 +1,10 @@
 import BurnlinkCore
 import BurnlinkProtocol
-@testable import BurnlinkServer
 import Foundation
 import NIOCore
 import Testing
+
+@testable import BurnlinkServer
 
 // The store contract: every rule of `SecretStore`, run against every backend (see
 // StoreContractSupport.swift). What only the SQLite store promises is in SQLiteStoreTests.swift.
@@ -128,8 +129,11 @@ struct StoreContractTests: StoreContractHelpers {
             let sample = StoreSample(maxViews: 2, lifetime: 86_400)
             try await sample.store(in: store)
             let waiting = try #require(try await store.receipt(sample, now: at(1)))
-            #expect(waiting == Receipt(state: .waiting, createdAt: StoreSample.t0, expiresAt: at(86_400), maxViews: 2,
-                                       viewsLeft: 2, views: [], endedAt: nil))
+            #expect(
+                waiting
+                    == Receipt(
+                        state: .waiting, createdAt: StoreSample.t0, expiresAt: at(86_400), maxViews: 2,
+                        viewsLeft: 2, views: [], endedAt: nil))
             _ = try #require(try await store.claim(sample, now: at(10.125)).grant)
             let viewed = try #require(try await store.receipt(sample, now: at(11)))
             #expect(viewed.state == .viewed)

@@ -1,6 +1,5 @@
 import BurnlinkCore
 import BurnlinkProtocol
-@testable import BurnlinkServer
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -8,6 +7,8 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Synchronization
+
+@testable import BurnlinkServer
 
 /// A clock the test moves by hand, so expiry is tested without sleeping.
 final class ManualClock: ServerClock {
@@ -23,7 +24,9 @@ struct TestSender {
 
     var claimToken: SecretBytes { KeySchedule.claimToken(linkKey: linkKey) }
 
-    func createHeaders(expiresIn: Int? = nil, maxViews: Int? = nil, password: (kdf: KDFParameters, key: SecretBytes)? = nil) -> HTTPFields {
+    func createHeaders(expiresIn: Int? = nil, maxViews: Int? = nil, password: (kdf: KDFParameters, key: SecretBytes)? = nil)
+        -> HTTPFields
+    {
         var headers = HTTPFields()
         headers[.init(API.Header.claimVerifier)!] = Base64URL.encode(KeySchedule.verifier(of: claimToken))
         headers[.init(API.Header.receiptVerifier)!] = Base64URL.encode(KeySchedule.verifier(of: receiptToken))
@@ -43,7 +46,8 @@ struct TestSender {
 
     func claimHeaders(passwordKey: SecretBytes) -> HTTPFields {
         var headers = claimHeaders
-        headers[.init(API.Header.passwordProof)!] = KeySchedule.passwordProof(linkKey: linkKey, passwordKey: passwordKey).base64URL
+        headers[.init(API.Header.passwordProof)!] =
+            KeySchedule.passwordProof(linkKey: linkKey, passwordKey: passwordKey).base64URL
         return headers
     }
 }
@@ -64,7 +68,9 @@ func randomBytes(_ count: Int) -> [UInt8] {
         while offset < count {
             var word: UInt64 = generator.next()
             let length = min(8, count - offset)
-            withUnsafeBytes(of: &word) { raw.baseAddress!.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: length) }
+            withUnsafeBytes(of: &word) {
+                raw.baseAddress!.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: length)
+            }
             offset += length
         }
     }
@@ -99,8 +105,10 @@ struct TestServer {
 extension TestClientProtocol {
     /// Creates a secret and returns its id.
     func createSecret(_ body: [UInt8], sender: TestSender, headers: HTTPFields? = nil) async throws -> String {
-        try await execute(uri: API.secretsPath, method: .post, headers: headers ?? sender.createHeaders(),
-                          body: ByteBuffer(bytes: body)) { response in
+        try await execute(
+            uri: API.secretsPath, method: .post, headers: headers ?? sender.createHeaders(),
+            body: ByteBuffer(bytes: body)
+        ) { response in
             guard response.status == .created else {
                 throw TestFailure("create answered \(response.status): \(String(buffer: response.body))")
             }
@@ -137,7 +145,10 @@ struct CapturingHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+    func log(
+        level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String,
+        line: UInt
+    ) {
         let all = self.metadata.merging(metadata ?? [:]) { $1 }
         log.lines.withLock { $0.append("\(level) \(message) \(all)") }
     }

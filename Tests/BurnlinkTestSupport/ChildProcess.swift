@@ -34,15 +34,19 @@ public final class ChildProcess: Sendable {
 
     /// Starts `executable arguments...`; `environment` nil inherits this process's environment.
     /// After `timeout` (if any) a child still running is killed with SIGKILL.
-    public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                directory: String? = nil, input: Input = .none, timeout: Duration? = nil) throws {
+    public init(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        directory: String? = nil, input: Input = .none, timeout: Duration? = nil
+    ) throws {
         self.executable = executable
-        let output = try Spawn.pipe(), errors = try Spawn.pipe()
+        let output = try Spawn.pipe()
+        let errors = try Spawn.pipe()
         var stdinPipe: (read: Int32, write: Int32)?
         if case .none = input {} else { stdinPipe = try Spawn.pipe() }
         do {
-            pid = try Spawn.spawn(executable, arguments, environment: environment ?? ProcessInfo.processInfo.environment,
-                                  directory: directory, stdin: stdinPipe?.read, stdout: output.write, stderr: errors.write)
+            pid = try Spawn.spawn(
+                executable, arguments, environment: environment ?? ProcessInfo.processInfo.environment,
+                directory: directory, stdin: stdinPipe?.read, stdout: output.write, stderr: errors.write)
         } catch {
             for descriptor in [output.read, output.write, errors.read, errors.write, stdinPipe?.read, stdinPipe?.write] {
                 if let descriptor { close(descriptor) }
@@ -85,11 +89,15 @@ public final class ChildProcess: Sendable {
     }
 
     /// Runs a program to its end (or kills it at `timeout`).
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                           directory: String? = nil, input: Input = .none,
-                           timeout: Duration = .seconds(120)) async throws -> ProcessResult {
-        try await ChildProcess(executable, arguments, environment: environment, directory: directory,
-                               input: input, timeout: timeout).finish()
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        directory: String? = nil, input: Input = .none,
+        timeout: Duration = .seconds(120)
+    ) async throws -> ProcessResult {
+        try await ChildProcess(
+            executable, arguments, environment: environment, directory: directory,
+            input: input, timeout: timeout
+        ).finish()
     }
 
     /// Reaps the child if it has ended, once: the status, or nil while it runs.
@@ -98,8 +106,7 @@ public final class ChildProcess: Sendable {
             if let status { return status }
             var raw: Int32 = 0
             let result = waitpid(pid, &raw, WNOHANG)
-            if result == pid { status = decodeWaitStatus(raw) }
-            else if result < 0 && errno != EINTR { status = 128 + SIGKILL }  // not ours to wait for any more
+            if result == pid { status = decodeWaitStatus(raw) } else if result < 0 && errno != EINTR { status = 128 + SIGKILL }  // not ours to wait for any more
             return status
         }
     }
@@ -149,8 +156,9 @@ public final class ChildProcess: Sendable {
     }
 
     private func result() -> ProcessResult {
-        ProcessResult(status: exitStatus.value!, stdout: stdoutData.value, stderr: stderrData.value,
-                      timedOut: killedByTimeout.value, elapsed: ContinuousClock.now - started)
+        ProcessResult(
+            status: exitStatus.value!, stdout: stdoutData.value, stderr: stderrData.value,
+            timedOut: killedByTimeout.value, elapsed: ContinuousClock.now - started)
     }
 
     /// `finish()` blocking the calling thread: set-up and clean-up outside async code only.
@@ -184,7 +192,8 @@ public final class ChildProcess: Sendable {
     /// The writer may meet a closed pipe (the child exited without reading): EPIPE rather
     /// than SIGPIPE, and the write stops there.
     private static func writeAll(_ descriptor: Int32, _ data: Data) {
-        var pipeSignal = sigset_t(), previous = sigset_t()
+        var pipeSignal = sigset_t()
+        var previous = sigset_t()
         sigemptyset(&pipeSignal)
         sigaddset(&pipeSignal, SIGPIPE)
         pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)

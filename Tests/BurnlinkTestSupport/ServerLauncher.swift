@@ -17,9 +17,12 @@ public final class LaunchedServer: Sendable {
 
     /// Starts `burnlink-server --port 0 --rate-limit off arguments...` and waits (at most `timeout`) until it
     /// listens; `environment` nil inherits this process's environment.
-    public init(arguments: [String], environment: [String: String]? = nil,
-                timeout: Duration = .seconds(10)) async throws {
-        let process = try ChildProcess(Binaries.server.path, ["--port", "0", "--rate-limit", "off"] + arguments, environment: environment)
+    public init(
+        arguments: [String], environment: [String: String]? = nil,
+        timeout: Duration = .seconds(10)
+    ) async throws {
+        let process = try ChildProcess(
+            Binaries.server.path, ["--port", "0", "--rate-limit", "off"] + arguments, environment: environment)
         var port: Int?
         let deadline = ContinuousClock.now + timeout
         while port == nil, ContinuousClock.now < deadline {

@@ -9,8 +9,10 @@ import Glibc
 /// its default (the calling thread may block or ignore signals: Dispatch's and Swift's
 /// cooperative threads block most, and the binaries under test must start as from a shell).
 enum Spawn {
-    static func spawn(_ path: String, _ arguments: [String], environment: [String: String],
-                      directory: String?, stdin: Int32?, stdout: Int32, stderr: Int32) throws -> pid_t {
+    static func spawn(
+        _ path: String, _ arguments: [String], environment: [String: String],
+        directory: String?, stdin: Int32?, stdout: Int32, stderr: Int32
+    ) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -30,7 +32,8 @@ enum Spawn {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t(), allSignals = sigset_t()
+        var noSignals = sigset_t()
+        var allSignals = sigset_t()
         sigemptyset(&noSignals)
         sigfillset(&allSignals)
         posix_spawnattr_setsigmask(&attributes, &noSignals)

@@ -18,26 +18,35 @@ extension ProcessResult {
 /// The `burnlink` binary.
 enum CLI {
     /// Runs `burnlink arguments...` to completion (or kills it at `timeout`).
-    static func run(_ arguments: [String], stdin: Data = Data(), environment: [String: String],
-                    directory: URL? = nil, timeout: Duration = .seconds(30)) async throws -> CLIResult {
+    static func run(
+        _ arguments: [String], stdin: Data = Data(), environment: [String: String],
+        directory: URL? = nil, timeout: Duration = .seconds(30)
+    ) async throws -> CLIResult {
         try await start(arguments, stdin: stdin, environment: environment, directory: directory, timeout: timeout).finish()
     }
 
-    static func run(_ arguments: [String], stdin: String, environment: [String: String],
-                    directory: URL? = nil, timeout: Duration = .seconds(30)) async throws -> CLIResult {
+    static func run(
+        _ arguments: [String], stdin: String, environment: [String: String],
+        directory: URL? = nil, timeout: Duration = .seconds(30)
+    ) async throws -> CLIResult {
         try await run(arguments, stdin: Data(stdin.utf8), environment: environment, directory: directory, timeout: timeout)
     }
 
     /// Starts `burnlink arguments...` in the background.
-    static func start(_ arguments: [String], stdin: Data = Data(), environment: [String: String],
-                      directory: URL? = nil, timeout: Duration = .seconds(30)) throws -> ChildProcess {
-        try ChildProcess(Binaries.cli.path, arguments, environment: environment, directory: directory?.path,
-                         input: .bytes(stdin), timeout: timeout)
+    static func start(
+        _ arguments: [String], stdin: Data = Data(), environment: [String: String],
+        directory: URL? = nil, timeout: Duration = .seconds(30)
+    ) throws -> ChildProcess {
+        try ChildProcess(
+            Binaries.cli.path, arguments, environment: environment, directory: directory?.path,
+            input: .bytes(stdin), timeout: timeout)
     }
 
     /// Runs some other program (sqlite3, tmux) to completion, stdin /dev/null.
-    static func tool(_ path: String, _ arguments: [String], environment: [String: String]? = nil,
-                     timeout: Duration = .seconds(20)) async throws -> CLIResult {
+    static func tool(
+        _ path: String, _ arguments: [String], environment: [String: String]? = nil,
+        timeout: Duration = .seconds(20)
+    ) async throws -> CLIResult {
         try await ChildProcess.run(path, arguments, environment: environment, timeout: timeout)
     }
 }

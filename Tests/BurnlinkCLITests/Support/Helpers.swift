@@ -37,13 +37,17 @@ var linkPattern: Regex<Substring> { #/^http://127\.0\.0\.1:\d+/s/[A-Za-z0-9_-]{2
 
 extension TestServer {
     /// `burnlink send ARGS` with `stdin`; expects exit 0 and returns the link(s) printed.
-    func send(_ stdin: Data, _ arguments: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String] {
+    func send(_ stdin: Data, _ arguments: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) async throws
+        -> [String]
+    {
         let result = try await CLI.run(["send"] + arguments, stdin: stdin, environment: environment)
         try #require(result.status == 0, "send failed: \(result)", sourceLocation: sourceLocation)
         return result.out.split(separator: "\n").map(String.init)
     }
 
-    func send(_ text: String, _ arguments: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+    func send(_ text: String, _ arguments: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) async throws
+        -> String
+    {
         let links = try await send(Data(text.utf8), arguments, sourceLocation: sourceLocation)
         try #require(links.count == 1, "expected one link, got \(links)", sourceLocation: sourceLocation)
         return links[0]
@@ -63,18 +67,22 @@ extension TestServer {
 }
 
 /// Checks the house style of a failure: exit code, `burnlink: error: ` first, a `hint:` line.
-func expectFailure(_ result: CLIResult, exit code: Int32, mentioning words: [String] = [], hint: Bool = true,
-                   sourceLocation: SourceLocation = #_sourceLocation) {
+func expectFailure(
+    _ result: CLIResult, exit code: Int32, mentioning words: [String] = [], hint: Bool = true,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     #expect(result.status == code, "\(result)", sourceLocation: sourceLocation)
     #expect(!result.timedOut, "\(result)", sourceLocation: sourceLocation)
     #expect(result.err.hasPrefix("burnlink: error: "), "\(result)", sourceLocation: sourceLocation)
     if hint {
-        #expect(result.err.split(separator: "\n").contains { $0.hasPrefix("hint: ") }, "no hint line: \(result)",
-                sourceLocation: sourceLocation)
+        #expect(
+            result.err.split(separator: "\n").contains { $0.hasPrefix("hint: ") }, "no hint line: \(result)",
+            sourceLocation: sourceLocation)
     }
     for word in words {
-        #expect(result.err.localizedCaseInsensitiveContains(word), "stderr lacks '\(word)': \(result)",
-                sourceLocation: sourceLocation)
+        #expect(
+            result.err.localizedCaseInsensitiveContains(word), "stderr lacks '\(word)': \(result)",
+            sourceLocation: sourceLocation)
     }
     #expect(result.stdout.isEmpty, "a failure printed on stdout: \(result)", sourceLocation: sourceLocation)
 }

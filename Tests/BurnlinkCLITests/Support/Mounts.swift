@@ -21,7 +21,8 @@ enum Mounts {
         return mounted
     }()
 
-    static let unavailableReason: Comment = "cannot mount here (needs root and the mount tool): no tiny or read-only filesystem to test with"
+    static let unavailableReason: Comment =
+        "cannot mount here (needs root and the mount tool): no tiny or read-only filesystem to test with"
 
     /// A tmpfs of `size` (such as "1m") on `directory`.
     static func tmpfs(_ directory: String, size: String) throws {
