@@ -42,7 +42,11 @@ extension API {
         /// case-insensitive (RFC 9110 11.1), and exactly one space follows it.
         public static func bearerCredentials(_ value: some StringProtocol) -> Substring? {
             let text = Substring(value)
-            guard text.utf8.count > 7, text.utf8.prefix(7).map({ $0 | 0x20 }).elementsEqual("bearer ".utf8) else { return nil }
+            let head = Array(text.utf8.prefix(7))
+            // Letters compare without case; the seventh byte is a space exactly.
+            guard text.utf8.count > 7, head[6] == 0x20,
+                zip(head.prefix(6), "bearer".utf8).allSatisfy({ $0 == $1 || $0 == $1 - 0x20 })
+            else { return nil }
             return text.dropFirst(7)
         }
 

@@ -1,3 +1,4 @@
+import BurnlinkCore
 import BurnlinkProtocol
 import Testing
 
@@ -24,6 +25,16 @@ struct ProtocolGrammarTests {
         #expect(Quantity.bytes("8589934592GiB") == nil, "overflow")
     }
 
+    @Test("claim and receipt tokens: Bearer in any case, then exactly one space (a fuzzer found NUL taken for it)")
+    func bearerScheme() {
+        let token = Base64URL.encode([UInt8](repeating: 7, count: 32))
+        #expect(API.HeaderValue.bearerToken("bearer " + token) != nil)
+        #expect(API.HeaderValue.bearerToken("BeArEr " + token) != nil)
+        for bad in ["Bearer\u{0}" + token, "Bearer\t" + token, "Bearer\u{7F}" + token, "B\u{2}arer " + token] {
+            #expect(API.HeaderValue.bearerToken(bad) == nil, "\(Array(bad.utf8.prefix(7)))")
+        }
+    }
+
     @Test("creator tokens: 16 to 512 characters of the RFC 6750 alphabet, after a case-insensitive Bearer and one space")
     func creatorTokens() {
         let token = "tok-" + String(repeating: "a", count: 12)
@@ -32,7 +43,8 @@ struct ProtocolGrammarTests {
         #expect(API.HeaderValue.creatorToken(String(repeating: "x", count: 512)) != nil)
         for bad in [
             "Bearer  " + token, "Basic " + token, "Bearer " + String(token.dropLast()), "Bearer " + token + " ",
-            "Bearer " + token + "é", "Bearer " + String(repeating: "x", count: 513),
+            "Bearer " + token + "é", "Bearer " + String(repeating: "x", count: 513), "Bearer\u{0}" + token,
+            "BEARER\t" + token, "Bearer" + token,
         ] {
             #expect(API.HeaderValue.bearerCreatorToken(bad) == nil, "\(bad)")
         }
