@@ -27,8 +27,7 @@ public struct ServerEndpoint: Sendable, Equatable {
         // The scheme in lower case, and a host the link grammar takes: a link built on this
         // base must parse, or the secret would be stored and nobody could open it.
         url = scheme + url.dropFirst(scheme.count)
-        let probe = "\(url)/s/\(SecretID.random().encoded)#\(Base64URL.encode([UInt8](repeating: 0, count: Link.keyByteCount)))"
-        guard (try? Link(parsing: probe)) != nil else {
+        guard Link.origin(of: url) != nil else {
             throw .usage(
                 "invalid server URL '\(text)': its host is not one a link can carry",
                 hint: "a host is letters, digits, '.' and '-', an IPv4 address, or an IPv6 address in brackets")

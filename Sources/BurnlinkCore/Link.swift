@@ -74,6 +74,13 @@ public struct Link: Sendable {
         "\(serverURL)/s/\(id.encoded)#\(key.base64URL)"
     }
 
+    /// The origin `scheme://host[:port]` of the links built on `base`, or nil when such links
+    /// would not parse: the rule a server's public URL and a client's server URL both follow.
+    public static func origin(of base: String) -> String? {
+        let probe = "\(base)/s/\(SecretID.random().encoded)#\(Base64URL.encode([UInt8](repeating: 0, count: keyByteCount)))"
+        return (try? Link(parsing: probe))?.serverURL
+    }
+
     /// Parses a link strictly; white space is not trimmed (callers reading a line trim it).
     public init(parsing text: some StringProtocol) throws(BurnlinkError) {
         // Split on Unicode scalars, not Characters: a combining mark after a delimiter makes one

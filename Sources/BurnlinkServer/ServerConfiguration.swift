@@ -61,8 +61,7 @@ public struct ServerConfiguration: Sendable {
     /// links that `burnlink open` refuses: secrets stored that nobody could open.
     public static func validPublicURL(_ text: String) -> String? {
         let url = text.hasSuffix("/") ? String(text.dropLast()) : text
-        let probe = "\(url)/s/\(SecretID.random().encoded)#\(Base64URL.encode([UInt8](repeating: 0, count: Link.keyByteCount)))"
-        guard let link = try? Link(parsing: probe), link.serverURL == url else { return nil }
+        guard Link.origin(of: url) == url else { return nil }
         return url
     }
 }
