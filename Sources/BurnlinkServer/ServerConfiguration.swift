@@ -50,6 +50,8 @@ public struct ServerConfiguration: Sendable {
     /// Directory holding the browser reveal page (reveal.html and its assets); nil: the
     /// installed copy beside the binary, else the source tree's Web/.
     public var webDirectory: String?
+    /// Serve the browser create page (`GET /new`); the reveal and fill pages are always served.
+    public var webCreate = true
     /// tweetnacl-js, served to the reveal page (Debian's node-tweetnacl installs it here).
     public var tweetnaclPath = "/usr/share/nodejs/tweetnacl/nacl-fast.min.js"
 

@@ -122,13 +122,19 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
 
     @Option(
         help: Defaults.help(
-            "Directory of the browser reveal page (reveal.html and its assets).", "BURNLINK_WEB_DIRECTORY",
+            "Directory of the browser pages (reveal.html, fill.html, new.html and their assets).", "BURNLINK_WEB_DIRECTORY",
             default: "the installed copy", valueName: "directory"))
     var webDirectory: Verbatim?
 
     @Option(
         help: Defaults.help(
-            "tweetnacl-js served to the reveal page.", "BURNLINK_TWEETNACL", default: Defaults.configuration.tweetnaclPath,
+            "Serve the browser create page, /new (the reveal and request fill pages are always served).",
+            "BURNLINK_WEB_CREATE", default: Defaults.configuration.webCreate ? "on" : "off", valueName: "on|off"))
+    var webCreate: Switch?
+
+    @Option(
+        help: Defaults.help(
+            "tweetnacl-js served to the browser pages.", "BURNLINK_TWEETNACL", default: Defaults.configuration.tweetnaclPath,
             valueName: "file"))
     var tweetnacl: Verbatim?
 
@@ -268,6 +274,9 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
             }
         }
         configuration.webDirectory = try value(webDirectory, "BURNLINK_WEB_DIRECTORY", expected: "a directory")?.text
+        if let webCreate = try value(webCreate, "BURNLINK_WEB_CREATE", expected: Switch.expected) {
+            configuration.webCreate = webCreate == .on
+        }
         if let path = try value(tweetnacl, "BURNLINK_TWEETNACL", expected: "a file")?.text { configuration.tweetnaclPath = path }
         return configuration
     }

@@ -79,6 +79,12 @@ struct RateLimit: ExpressibleByArgument {
     static let expected = "'off', 'N/min' or 'N/min,M/min'"
 }
 
+/// A feature an operator turns on or off.
+enum Switch: String, ExpressibleByArgument {
+    case on, off
+    static let expected = "'on' or 'off'"
+}
+
 /// A swift-log level by name.
 struct LogLevel: ExpressibleByArgument {
     let level: Logger.Level

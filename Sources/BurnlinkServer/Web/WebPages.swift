@@ -5,11 +5,12 @@ import Hummingbird
 import Logging
 import NIOCore
 
-/// The browser reveal page: `GET /s/{id}` and its assets under `GET /assets/{name}`.
+/// The browser pages: the reveal page `GET /s/{id}`, the request fill page `GET /r/{id}`,
+/// the create page `GET /new`, and their assets under `GET /assets/{name}`.
 ///
-/// The page is the same bytes for every id. Serving it looks nothing up and changes
-/// nothing, so link-preview bots that fetch the link burn nothing and learn nothing.
-/// The page decrypts in the browser (Web/reveal.js); the server only answers the API.
+/// Each page is the same bytes for every id. Serving it looks nothing up and changes
+/// nothing, so link-preview bots that fetch a link burn nothing and learn nothing.
+/// The pages encrypt and decrypt in the browser (Web/*.js); the server only answers the API.
 public enum RevealPage {
     /// No inline script or style, no other origin, no framing, no forms, no plugins;
     /// `require-trusted-types-for` makes any HTML-string sink an error, so text from a
@@ -20,24 +21,26 @@ public enum RevealPage {
         "require-trusted-types-for 'script'",
     ].joined(separator: "; ")
 
-    static let pagePath = "/s/{id}"
     static let assetsPath = "/assets/{name}"
 
-    /// Registers both routes. Assets that cannot be read do not stop the server (the API
-    /// works without them): the page routes then answer 503 and the reason is logged once.
+    /// Registers the page routes. Assets that cannot be read do not stop the server (the
+    /// API works without them): the page routes then answer 503 and the reason is logged once.
     public static func addRoutes(to router: Router<BurnlinkRequestContext>, configuration: ServerConfiguration) {
         let loaded: Result<WebAssets, WebAssetsError>
         do {
             loaded = .success(
                 try WebAssets.load(directory: configuration.webDirectory, tweetnaclPath: configuration.tweetnaclPath))
         } catch {
-            Logger(label: "burnlink-server").warning("the browser reveal page is unavailable", metadata: ["reason": "\(error)"])
+            Logger(label: "burnlink-server").warning("the browser pages are unavailable", metadata: ["reason": "\(error)"])
             loaded = .failure(error)
         }
 
-        router.get(RouterPath(pagePath)) { _, _ -> Response in
-            let assets = try available(loaded)
-            return response(assets.page, contentType: "text/html; charset=utf-8")
+        for page in WebPage.allCases where page != .create || configuration.webCreate {
+            router.get(RouterPath(page.path)) { _, _ -> Response in
+                let assets = try available(loaded)
+                guard let body = assets.pages[page] else { throw unavailable }
+                return response(body, contentType: "text/html; charset=utf-8")
+            }
         }
         router.get(RouterPath(assetsPath)) { _, context -> Response in
             let assets = try available(loaded)
@@ -46,13 +49,14 @@ public enum RevealPage {
         }
     }
 
+    private static let unavailable = APIError(
+        .serviceUnavailable, .unavailable,
+        "the browser page is not installed on this server; use the burnlink command-line tool")
+
     private static func available(_ loaded: Result<WebAssets, WebAssetsError>) throws -> WebAssets {
         switch loaded {
         case .success(let assets): return assets
-        case .failure:
-            throw APIError(
-                .serviceUnavailable, .unavailable,
-                "the browser page is not installed on this server; open the link with `burnlink open`")
+        case .failure: throw unavailable
         }
     }
 
@@ -65,6 +69,32 @@ public enum RevealPage {
         headers[HTTPField.Name("Cross-Origin-Resource-Policy")!] = "same-origin"
         // Cache-Control: no-store and Referrer-Policy: no-referrer come from SecurityHeadersMiddleware.
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+    }
+}
+
+/// The HTML pages the server serves, each from a template in the web directory.
+public enum WebPage: String, CaseIterable, Sendable {
+    /// Opens a secret link (`/s/<id>#<key>`); required: without it no page is served.
+    case reveal
+    /// Fills a request link (`/r/<id>#<public key>`).
+    case fill
+    /// Creates a secret; an operator can turn it off (`--web-create off`).
+    case create
+
+    public var template: String {
+        switch self {
+        case .reveal: "reveal.html"
+        case .fill: "fill.html"
+        case .create: "new.html"
+        }
+    }
+
+    var path: String {
+        switch self {
+        case .reveal: "/s/{id}"
+        case .fill: "/r/{id}"
+        case .create: "/new"
+        }
     }
 }
 
@@ -86,15 +116,14 @@ public struct WebAssets: Sendable {
         public let integrity: String
     }
 
-    public let page: ByteBuffer
+    public let pages: [WebPage: ByteBuffer]
     public let assets: [String: Asset]
 
-    /// The files read from the web directory, beside the page template reveal.html.
-    static let directoryFiles: [(name: String, contentType: String)] = [
-        ("reveal.js", "text/javascript; charset=utf-8"),
-        ("argon2id.js", "text/javascript; charset=utf-8"),
-        ("reveal.css", "text/css; charset=utf-8"),
-        ("icon.svg", "image/svg+xml"),
+    /// The assets served from the web directory, by extension: every such file in it.
+    static let contentTypes: [String: String] = [
+        "js": "text/javascript; charset=utf-8",
+        "css": "text/css; charset=utf-8",
+        "svg": "image/svg+xml",
     ]
     /// tweetnacl-js is served under this name from its installed path.
     static let tweetnaclName = "nacl-fast.min.js"
@@ -126,22 +155,39 @@ public struct WebAssets: Sendable {
         }
 
         var assets: [String: Asset] = [:]
-        for file in directoryFiles {
-            assets[file.name] = try asset(at: root + "/" + file.name, contentType: file.contentType)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        for name in names.sorted() {
+            let type = (name as NSString).pathExtension
+            guard let contentType = contentTypes[type], name.first != "." else { continue }
+            assets[name] = try asset(at: root + "/" + name, contentType: contentType)
         }
         assets[tweetnaclName] = try asset(
             at: tweetnaclPath, contentType: "text/javascript; charset=utf-8",
             hint: " (install Debian's node-tweetnacl)")
 
-        var template = String(decoding: try read(root + "/reveal.html"), as: UTF8.self)
-        for (name, asset) in assets {
-            template = template.replacingOccurrences(of: "{{integrity \(name)}}", with: asset.integrity)
+        var pages: [WebPage: ByteBuffer] = [:]
+        for page in WebPage.allCases {
+            let path = root + "/" + page.template
+            guard page == .reveal || FileManager.default.fileExists(atPath: path) else { continue }
+            pages[page] = ByteBuffer(string: try fill(template: path, named: page.template, with: assets))
+        }
+        return WebAssets(pages: pages, assets: assets)
+    }
+
+    /// The template with every `{{integrity NAME}}` replaced by that asset's digest; a
+    /// placeholder left unfilled refuses the page.
+    private static func fill(template path: String, named name: String, with assets: [String: Asset])
+        throws(WebAssetsError) -> String
+    {
+        var template = String(decoding: try read(path), as: UTF8.self)
+        for (asset, value) in assets {
+            template = template.replacingOccurrences(of: "{{integrity \(asset)}}", with: value.integrity)
         }
         if let open = template.range(of: "{{") {
             let placeholder = template[open.lowerBound...].prefix { $0 != "}" }
-            throw WebAssetsError(description: "reveal.html: no asset for the placeholder \(placeholder)}}")
+            throw WebAssetsError(description: "\(name): no asset for the placeholder \(placeholder)}}")
         }
-        return WebAssets(page: ByteBuffer(string: template), assets: assets)
+        return template
     }
 
     private static func asset(at path: String, contentType: String, hint: String = "") throws(WebAssetsError) -> Asset {
