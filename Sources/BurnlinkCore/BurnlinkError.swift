@@ -21,6 +21,8 @@ public enum BurnlinkError: Error, Equatable, Sendable {
     case integrityFailure
     /// The authenticated inner metadata breaks the format's rules.
     case invalidMetadata(String)
+    /// A request answer's sealed link key is not a sealed box to the requester's key.
+    case badSealedKey
     /// The caller passed something Core cannot use (an invalid file name to seal, an empty password).
     case invalidArgument(String)
 
@@ -36,6 +38,7 @@ public enum BurnlinkError: Error, Equatable, Sendable {
         case .truncated: "truncated"
         case .integrityFailure: "integrity"
         case .invalidMetadata: "invalid-metadata"
+        case .badSealedKey: "bad-sealed-key"
         case .invalidArgument: "invalid-argument"
         }
     }
@@ -54,6 +57,7 @@ extension BurnlinkError: CustomStringConvertible {
         case .truncated: "the secret is incomplete: the data ends early"
         case .integrityFailure: "integrity check failed: the data was altered, or the key or password is wrong"
         case .invalidMetadata(let detail): "invalid inner metadata: \(detail)"
+        case .badSealedKey: "the answer's sealed key does not open with this request's key: it was altered, or sealed to another key"
         case .invalidArgument(let detail): detail
         }
     }
@@ -78,7 +82,7 @@ public enum LinkProblem: Equatable, Sendable, CustomStringConvertible {
         case .userInfoPresent: "user name or password before the host is not allowed"
         case .badHost: "the host name is missing or invalid"
         case .badPort: "the port must be a number from 1 to 65535"
-        case .wrongPath: "the path must be /s/<id>"
+        case .wrongPath: "the path must be /s/<id> (a secret link) or /r/<id> (a request link)"
         case .extraPathSegments: "the path has segments after /s/<id>"
         case .queryPresent: "a query string (?...) is not allowed"
         case .badID: "the secret id must be 22 base64url characters"

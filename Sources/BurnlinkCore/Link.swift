@@ -82,49 +82,16 @@ public struct Link: Sendable {
     }
 
     /// Parses a link strictly; white space is not trimmed (callers reading a line trim it).
+    /// A request link (`/r/...`) is refused as a wrong path.
     public init(parsing text: some StringProtocol) throws(BurnlinkError) {
-        // Split on Unicode scalars, not Characters: a combining mark after a delimiter makes one
-        // Character with it ("#\u{301}" is not "#"), which would hide the delimiter and blame
-        // the wrong part of the link.
-        let text = Substring(text).unicodeScalars
-        let scheme: Scheme
-        var rest: Substring.UnicodeScalarView
-        if text.starts(with: "https://".unicodeScalars) {
-            scheme = .https
-            rest = text.dropFirst("https://".count)
-        } else if text.starts(with: "http://".unicodeScalars) {
-            scheme = .http
-            rest = text.dropFirst("http://".count)
-        } else {
-            throw .malformedLink(.unsupportedScheme)
-        }
-
-        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
-        let (host, port) = try Self.parseAuthority(rest[..<authorityEnd])
-        rest = rest[authorityEnd...]
-
-        // Split off the fragment first: '?' or '/' inside it belong to the (invalid) key.
-        var fragment: Substring?
-        if let hash = rest.firstIndex(of: "#") {
-            fragment = Substring(rest[rest.index(after: hash)...])
-            rest = rest[..<hash]
-        }
-        if rest.contains("?") { throw .malformedLink(.queryPresent) }
-        guard rest.starts(with: "/s/".unicodeScalars) else { throw .malformedLink(.wrongPath) }
-        let idText = rest.dropFirst("/s/".count)
-        if idText.contains("/") { throw .malformedLink(.extraPathSegments) }
-        guard let id = SecretID(encoded: Substring(idText)) else { throw .malformedLink(.badID) }
-
-        guard let fragment, !fragment.isEmpty else { throw .malformedLink(.missingFragment) }
-        guard fragment.utf8.count == Self.keyEncodedCount,
-            let key = Base64URL.decodeSecret(fragment, count: Self.keyByteCount)
-        else {
+        let parts = try LinkParts(parsing: text, kind: .secret)
+        guard let key = Base64URL.decodeSecret(parts.fragment, count: Self.keyByteCount) else {
             throw .malformedLink(.badKey)
         }
-        try self.init(scheme: scheme, host: host, port: port, id: id, key: key)
+        try self.init(scheme: parts.scheme, host: parts.host, port: parts.port, id: parts.id, key: key)
     }
 
-    private static func parseAuthority(_ authority: Substring.UnicodeScalarView) throws(BurnlinkError) -> (String, Int?) {
+    static func parseAuthority(_ authority: Substring.UnicodeScalarView) throws(BurnlinkError) -> (String, Int?) {
         if authority.contains("@") { throw .malformedLink(.userInfoPresent) }
         var hostPart = authority
         var portPart: Substring.UnicodeScalarView?

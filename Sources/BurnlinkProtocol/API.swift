@@ -261,6 +261,8 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case rangeNotSatisfiable = "range_not_satisfiable"
     /// The server requires a creator token to create, and none or a wrong one came (401).
     case creatorTokenRequired = "creator_token_required"
+    /// The request was answered already: a request takes one fill (409).
+    case alreadyAnswered = "already_answered"
     case methodNotAllowed = "method_not_allowed"
     case unavailable = "unavailable"
     case internalError = "internal_error"

@@ -23,6 +23,14 @@ public struct APIError: HTTPResponseError, Sendable {
         .notFound, .notFound,
         "no such secret: it may have been read already, expired, or never existed")
 
+    /// The one answer for missing, expired and wrong-token requests.
+    public static let noSuchRequest = APIError(
+        .notFound, .notFound,
+        "no such request: it may have expired, or never existed")
+
+    public static let alreadyAnswered = APIError(
+        .conflict, .alreadyAnswered, "this request was already answered: a request takes one answer")
+
     public static func badHeader(_ name: String, _ problem: String) -> APIError {
         APIError(.badRequest, .badRequest, "header \(name): \(problem)")
     }

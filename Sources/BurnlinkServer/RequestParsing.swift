@@ -53,6 +53,18 @@ enum RequestParsing {
         return BurnlinkCrypto.SHA256.hash(token)
     }
 
+    /// The `wait` query parameter of a long-poll: 0 to `API.maximumReceiptWait` seconds, 0
+    /// when absent.
+    static func wait(_ request: Request) throws(APIError) -> Int {
+        guard let text = request.uri.queryParameters.get("wait") else { return 0 }
+        guard !text.isEmpty, text.count <= 3, text.allSatisfy({ $0.isASCII && $0.isNumber }),
+            let seconds = Int(text), (0...API.maximumReceiptWait).contains(seconds)
+        else {
+            throw APIError(.badRequest, .badRequest, "wait must be 0 to \(API.maximumReceiptWait) seconds")
+        }
+        return seconds
+    }
+
     /// The secret id in the path; a malformed one is answered like a missing secret.
     static func secretID(_ context: some RequestContext) -> SecretID? {
         context.parameters.get("id").flatMap { SecretID(encoded: $0) }

@@ -8,6 +8,9 @@ extension CreateSecretResponse: ResponseEncodable {}
 extension SecretMetadataResponse: ResponseEncodable {}
 extension ReceiptResponse: ResponseEncodable {}
 extension ErrorResponse: ResponseEncodable {}
+extension CreateRequestResponse: ResponseEncodable {}
+extension RequestMetadataResponse: ResponseEncodable {}
+extension RequestAnswerResponse: ResponseEncodable {}
 
 extension ResponseEncodable {
     /// This value as the response body, with `status`.

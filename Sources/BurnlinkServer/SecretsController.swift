@@ -26,6 +26,10 @@ struct SecretsController: Sendable {
         router.post(RouterPath(API.secretsPath + "/{id}/confirm"), use: confirm)
         router.get(RouterPath(API.secretsPath + "/{id}/receipt"), use: receipt)
         router.delete(RouterPath(API.secretsPath + "/{id}"), use: revoke)
+        router.post(RouterPath(API.requestsPath), use: createRequest)
+        router.get(RouterPath(API.requestsPath + "/{id}"), use: readRequest)
+        router.post(RouterPath(API.requestsPath + "/{id}/fill"), use: fill)
+        router.get(RouterPath(API.requestsPath + "/{id}/answer"), use: answer)
     }
 
     // MARK: create
@@ -41,16 +45,7 @@ struct SecretsController: Sendable {
         defer { uploadSlots?.release(client) }
 
         let record = try newRecord(request)
-        let declared = request.headers[.contentLength].flatMap(Int.init)
-        if let declared, declared > configuration.maxSize {
-            throw APIError.tooLarge(limit: configuration.maxSize)
-        }
-        var quota: QuotaCheck?
-        if let limit = configuration.storageQuota {
-            let check = QuotaCheck(limit: limit, othersStored: try await store.storedBytes())
-            if let declared, !check.allows(declared) { throw APIError.storageFull }
-            quota = check
-        }
+        let quota = try await checkDeclaredSize(request)
         let size = try await receiveBody(request.body, for: record, quota: quota, context: context)
         metrics.secretCreated()
         context.logger.debug("secret stored", metadata: ["size": "\(size)"])
@@ -61,7 +56,27 @@ struct SecretsController: Sendable {
         return try body.response(status: .created, from: request, context: context)
     }
 
-    private func newRecord(_ request: Request) throws(APIError) -> SecretRecord {
+    /// Refuses a declared `Content-Length` over the size limit or past the storage quota;
+    /// returns the quota check the streamed body is held to.
+    func checkDeclaredSize(_ request: Request) async throws -> QuotaCheck? {
+        let declared = request.headers[.contentLength].flatMap(Int.init)
+        if let declared, declared > configuration.maxSize {
+            throw APIError.tooLarge(limit: configuration.maxSize)
+        }
+        guard let limit = configuration.storageQuota else { return nil }
+        let check = QuotaCheck(limit: limit, othersStored: try await store.storedBytes())
+        if let declared, !check.allows(declared) { throw APIError.storageFull }
+        return check
+    }
+
+    /// `Burnlink-Expires-In`, within the server's limits, or the default expiry.
+    func expiresIn(_ request: Request) throws(APIError) -> Int {
+        let maxExpiry = Int(configuration.maxExpiry)
+        return try RequestParsing.integer(request, .burnlinkExpiresIn, in: Int(configuration.minExpiry)...maxExpiry)
+            ?? min(Int(configuration.defaultExpiry), maxExpiry)
+    }
+
+    func newRecord(_ request: Request) throws(APIError) -> SecretRecord {
         let claimVerifier = try RequestParsing.requiredDigest(request, .burnlinkClaimVerifier)
         let receiptVerifier = try RequestParsing.digest(request, .burnlinkReceiptVerifier)
         let passwordVerifier = try RequestParsing.digest(request, .burnlinkPasswordVerifier)
@@ -77,10 +92,7 @@ struct SecretsController: Sendable {
                 throw .badHeader(API.Header.passwordKDF, "\(error)")
             }
         }
-        let maxExpiry = Int(configuration.maxExpiry)
-        let expiresIn =
-            try RequestParsing.integer(request, .burnlinkExpiresIn, in: Int(configuration.minExpiry)...maxExpiry)
-            ?? min(Int(configuration.defaultExpiry), maxExpiry)
+        let expiresIn = try expiresIn(request)
         let maxViews = try RequestParsing.integer(request, .burnlinkMaxViews, in: API.maxViewsRange) ?? 1
         let now = clock.now()
         return SecretRecord(
@@ -92,20 +104,21 @@ struct SecretsController: Sendable {
     /// Streams the body into the store in chunk-sized rows and returns its size. A body
     /// that fits one chunk is stored in one transaction; a larger one is staged and made
     /// readable at once at the end. Over the limit, empty, or cut off: nothing remains.
-    private func receiveBody(
-        _ body: RequestBody, for record: SecretRecord, quota: QuotaCheck?,
+    /// An answer to a request (`answering`) is always staged, and its commit decides the fill.
+    func receiveBody(
+        _ body: RequestBody, for record: SecretRecord, quota: QuotaCheck?, answering: RequestFill? = nil,
         context: BurnlinkRequestContext
     ) async throws -> Int {
         // One staged chunk may be written (a child task of `writes`) while the next one
         // arrives, so the network and the database work side by side; chunks still reach
         // the store in order.
         try await withThrowingTaskGroup(of: Void.self) { writes in
-            try await receiveBody(body, for: record, quota: quota, context: context, writes: &writes)
+            try await receiveBody(body, for: record, quota: quota, answering: answering, context: context, writes: &writes)
         }
     }
 
     private func receiveBody(
-        _ body: RequestBody, for record: SecretRecord, quota: QuotaCheck?,
+        _ body: RequestBody, for record: SecretRecord, quota: QuotaCheck?, answering: RequestFill?,
         context: BurnlinkRequestContext, writes: inout ThrowingTaskGroup<Void, any Error>
     ) async throws -> Int {
         let chunkSize = StoreLimits.chunkSize
@@ -144,12 +157,18 @@ struct SecretsController: Sendable {
                 }
             }
             guard size > 0 else { throw APIError(.badRequest, .badRequest, "the body is empty: send the envelope bytes") }
-            if !uploadStarted {
+            if !uploadStarted, answering == nil {
                 try await store.create(record, ciphertext: pending)
             } else {
+                if !uploadStarted {
+                    try await store.beginUpload(record)
+                    uploadStarted = true
+                }
                 try await writes.next()
                 try await store.appendChunk(id: record.id, index: chunksWritten, bytes: pending)
-                try await store.commitUpload(id: record.id, size: size, chunkCount: chunksWritten + 1)
+                var fill = answering
+                fill?.now = clock.now()
+                try await store.commitUpload(id: record.id, size: size, chunkCount: chunksWritten + 1, answering: fill)
             }
         } catch {
             // Too large, client gone, storage failure: leave nothing of this upload behind
@@ -173,7 +192,7 @@ struct SecretsController: Sendable {
 
     /// With creator tokens configured, a create needs one of them as its bearer token.
     /// A wrong token counts as a failure for the client, like any other guess.
-    private func checkCreatorToken(_ request: Request, client: ClientKey) throws(APIError) {
+    func checkCreatorToken(_ request: Request, client: ClientKey) throws(APIError) {
         guard let tokens = configuration.creatorTokens else { return }
         guard let value = request.headers[.authorization] else { throw APIError.creatorTokenRequired(presented: false) }
         guard let token = API.HeaderValue.bearerCreatorToken(value), tokens.admits(token: token) else {
@@ -294,64 +313,24 @@ struct SecretsController: Sendable {
         let client = try checkFailureBudget(request, context: context)
         guard let id = RequestParsing.secretID(context) else { throw failed(client, .notFound) }
         guard let verifier = RequestParsing.bearerVerifier(request) else { throw failed(client, .notFound) }
-        var wait = 0
-        if let text = request.uri.queryParameters.get("wait") {
-            guard !text.isEmpty, text.count <= 3, text.allSatisfy({ $0.isASCII && $0.isNumber }),
-                let seconds = Int(text), (0...API.maximumReceiptWait).contains(seconds)
-            else {
-                throw APIError(.badRequest, .badRequest, "wait must be 0 to \(API.maximumReceiptWait) seconds")
-            }
-            wait = seconds
+        let wait = try RequestParsing.wait(request)
+        let read: @Sendable () async throws -> Receipt? = { [store, clock] in
+            try await store.receipt(id: id, receiptVerifier: verifier, now: clock.now())
         }
-        let deadline = ContinuousClock.now + .seconds(wait)
-        let ticket = wait > 0 ? notifier.register(id) : nil
-        guard let first = try await store.receipt(id: id, receiptVerifier: verifier, now: clock.now()) else {
+        let poll = ReceiptPoll(id: id, wait: wait, notifier: notifier)
+        let ticket = poll.register()
+        guard let first = try await read() else {
             ticket.map(notifier.cancel)
             throw failed(client, .notFound)
         }
-        guard let ticket else { return try first.response(from: request, context: context) }
-        // Handlers run inside the server's service, so its graceful shutdown reaches here:
-        // open long-polls then answer with the receipt as it stands, and the server can exit.
-        let notifier = self.notifier
-        let current = try await withGracefulShutdownHandler {
-            try await longPoll(id: id, verifier: verifier, first: first, ticket: ticket, deadline: deadline)
-        } onGracefulShutdown: {
-            notifier.beginShutdown()
-        }
-        return try current.response(from: request, context: context)
-    }
-
-    /// Sleeps until this process sees a change to the receipt, the secret expires, the
-    /// caller's limit, or shutdown begins; a wake-up that changed nothing sleeps again.
-    private func longPoll(
-        id: SecretID, verifier: [UInt8], first: Receipt, ticket: ReceiptNotifier.Ticket,
-        deadline: ContinuousClock.Instant
-    ) async throws -> Receipt {
-        var ticket: ReceiptNotifier.Ticket? = ticket
-        var current = first
-        defer { if let ticket { notifier.cancel(ticket) } }
-        while let waiting = ticket, current == first,
-            current.deliveryPending || (current.viewsLeft > 0 && (current.state == .waiting || current.state == .viewed))
-        {
-            let remaining = ContinuousClock.now.duration(to: deadline)
-            let secondsToExpiry = first.expiresAt.timeIntervalSince(clock.now())
-            let untilExpiry = secondsToExpiry > 0 ? Duration.milliseconds(Int64(secondsToExpiry * 1000) + 50) : remaining
-            guard remaining > .zero, !notifier.isShuttingDown, !Task.isCancelled else { break }
-            // A shared store's change reports are best effort: re-read now and then anyway.
-            // An open claim session ends unconfirmed at its deadline with no event to wake
-            // anyone: re-read every second while one is pending.
-            var recheck = store.receiptRecheckInterval ?? remaining
-            if current.deliveryPending { recheck = min(recheck, .seconds(1)) }
-            await notifier.wait(waiting, timeout: min(remaining, untilExpiry, recheck))
-            current = try await store.receipt(id: id, receiptVerifier: verifier, now: clock.now()) ?? first
-            let again = current == first && ContinuousClock.now < deadline && !notifier.isShuttingDown
-            ticket = again ? notifier.register(id) : nil
-            if ticket != nil {
-                // Registered anew: re-read so a change between the read and the register is not missed.
-                current = try await store.receipt(id: id, receiptVerifier: verifier, now: clock.now()) ?? first
-            }
-        }
-        return current
+        // A receipt that can still change: the secret can be read, or a view's delivery is
+        // pending. An open claim session ends unconfirmed at its deadline with no event to
+        // wake anyone: re-read every second while one is pending.
+        let current = try await poll.untilChanged(
+            from: first, ticket: ticket, expiresAt: first.expiresAt,
+            isOpen: { $0.deliveryPending || ($0.viewsLeft > 0 && ($0.state == .waiting || $0.state == .viewed)) },
+            recheck: { $0.deliveryPending ? .seconds(1) : nil }, store: store, clock: clock, read: read)
+        return try (current ?? first).response(from: request, context: context)
     }
 
     @Sendable func revoke(_ request: Request, context: BurnlinkRequestContext) async throws -> Response {

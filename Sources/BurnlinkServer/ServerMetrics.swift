@@ -16,6 +16,8 @@ public final class ServerMetrics: Sendable {
     private let confirmed: CoreMetrics.Counter
     private let unconfirmed: CoreMetrics.Counter
     private let storedBytes: CoreMetrics.Gauge
+    private let requestsCreated: CoreMetrics.Counter
+    private let requestsAnswered: CoreMetrics.Counter
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -33,9 +35,13 @@ public final class ServerMetrics: Sendable {
         confirmed = Counter(label: "burnlink_deliveries_confirmed_total", factory: factory)
         unconfirmed = Counter(label: "burnlink_deliveries_unconfirmed_total", factory: factory)
         storedBytes = Gauge(label: "burnlink_stored_bytes", factory: factory)
+        requestsCreated = Counter(label: "burnlink_requests_created_total", factory: factory)
+        requestsAnswered = Counter(label: "burnlink_requests_answered_total", factory: factory)
     }
 
     func secretCreated() { created.increment() }
+    func requestCreated() { requestsCreated.increment() }
+    func requestAnswered() { requestsAnswered.increment() }
     func secretClaimed() { claimed.increment() }
     func secretsExpired(_ count: Int) { expired.increment(by: count) }
     func secretRevoked() { revoked.increment() }

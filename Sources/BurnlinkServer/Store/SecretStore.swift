@@ -126,12 +126,17 @@ public struct SweepReport: Sendable, Equatable {
     public var receiptsRemoved: Int
     /// Claim sessions found past their deadline without a confirm, now ended.
     public var unconfirmed: Int
+    /// Requests past their expiry, removed.
+    public var requestsRemoved: Int
 
-    public init(expired: Int = 0, orphanedChunks: Int = 0, receiptsRemoved: Int = 0, unconfirmed: Int = 0) {
+    public init(
+        expired: Int = 0, orphanedChunks: Int = 0, receiptsRemoved: Int = 0, unconfirmed: Int = 0, requestsRemoved: Int = 0
+    ) {
         self.expired = expired
         self.orphanedChunks = orphanedChunks
         self.receiptsRemoved = receiptsRemoved
         self.unconfirmed = unconfirmed
+        self.requestsRemoved = requestsRemoved
     }
 }
 
@@ -142,6 +147,10 @@ public enum StoreError: Error, Equatable, Sendable {
     case noSuchUpload
     /// The database cannot be reached or answered with an error.
     case unavailable(String)
+    /// A fill lost: the request was answered already (by another fill).
+    case alreadyAnswered
+    /// A fill's request is gone: it never existed, expired, or the fill verifier is wrong.
+    case noSuchRequest
 }
 
 /// Storage of secrets: opaque ciphertext in chunk rows plus public metadata.
@@ -179,7 +188,9 @@ public protocol SecretStore: Service {
     func appendChunk(id: SecretID, index: Int, bytes: ByteBuffer) async throws
     /// Makes an upload readable, atomically. `size` and `chunkCount` must be what was
     /// appended; `.noSuchUpload` when there is no upload in progress under this id.
-    func commitUpload(id: SecretID, size: Int, chunkCount: Int) async throws
+    /// With `answering`, the same atomic step answers that request, and the upload stays
+    /// uncommitted (`.alreadyAnswered`, `.noSuchRequest`) unless the request is still open.
+    func commitUpload(id: SecretID, size: Int, chunkCount: Int, answering: RequestFill?) async throws
     /// Removes an upload that will not complete (client gone, too large), with every chunk
     /// appended so far. Does nothing when there is no such upload.
     func abortUpload(id: SecretID) async throws
@@ -219,8 +230,18 @@ public protocol SecretStore: Service {
     /// Destroys a secret early; false when there is nothing to revoke or the verifier is wrong.
     func revoke(id: SecretID, receiptVerifier: [UInt8], now: Date) async throws -> Bool
 
+    /// Stores a request; `.duplicateID` when its id is taken.
+    func createRequest(_ record: RequestRecord) async throws
+    /// A request as its filler sees it, or nil when it does not exist (expired included) or
+    /// the verifier is wrong. Never changes state.
+    func request(id: SecretID, fillVerifier: [UInt8], now: Date) async throws -> RequestSummary?
+    /// A request as its requester sees it, or nil when it does not exist or the verifier is
+    /// wrong. Never changes state.
+    func requestAnswer(id: SecretID, answerVerifier: [UInt8], now: Date) async throws -> RequestAnswer?
+
     /// Ends claim sessions past their deadline (unconfirmed), removes expired ciphertext,
-    /// orphaned chunks, and receipts older than `receiptRetention` after they ended.
+    /// orphaned chunks, receipts older than `receiptRetention` after they ended, and
+    /// requests past their expiry.
     func sweep(now: Date, receiptRetention: TimeInterval) async throws -> SweepReport
     /// Ciphertext bytes held by readable secrets (for metrics and quotas), including uploads
     /// in progress and ciphertext still held for a reader that has not finished. Cheap: no
@@ -239,6 +260,11 @@ extension SecretStore {
     public var receiptChanges: AsyncStream<SecretID>? { nil }
     public var receiptRecheckInterval: Duration? { nil }
     public func shutDown() async throws {}
+
+    /// Makes an upload readable that answers no request.
+    public func commitUpload(id: SecretID, size: Int, chunkCount: Int) async throws {
+        try await commitUpload(id: id, size: size, chunkCount: chunkCount, answering: nil)
+    }
 
     /// A claim that opens no session (a server with claim window 0).
     public func claim(

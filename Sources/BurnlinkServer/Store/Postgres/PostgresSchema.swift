@@ -92,6 +92,27 @@ enum PostgresSchema {
                 "CREATE INDEX secret_view_pending ON secret_view (session_deadline) WHERE delivery = 'pending'",
             ]
         ),
+        // Requests (docs/http-api.md sections 3.9 to 3.12): one row each, answered once.
+        (
+            "v3",
+            [
+                """
+                CREATE TABLE request (
+                    id bytea NOT NULL PRIMARY KEY CHECK (length(id) = 16),
+                    fill_verifier bytea NOT NULL,
+                    answer_verifier bytea NOT NULL,
+                    note text,
+                    created_at bigint NOT NULL,
+                    expires_at bigint NOT NULL,
+                    answered_at bigint,
+                    secret_id bytea,
+                    sealed_key bytea,
+                    CHECK ((answered_at IS NULL) = (secret_id IS NULL) AND (secret_id IS NULL) = (sealed_key IS NULL))
+                )
+                """,
+                "CREATE INDEX request_expiry ON request (expires_at)",
+            ]
+        ),
     ]
 
     /// Slots of `store_stats`.

@@ -68,7 +68,7 @@ extension PostgresStore {
         }
     }
 
-    public func commitUpload(id: SecretID, size: Int, chunkCount: Int) async throws {
+    public func commitUpload(id: SecretID, size: Int, chunkCount: Int, answering fill: RequestFill?) async throws {
         let key = Self.key(id)
         try await transaction { connection, logger in
             guard
@@ -85,6 +85,8 @@ extension PostgresStore {
                     "upload mismatch: \(storedCount) chunks of \(storedBytes) bytes appended, commit says \(chunkCount) of \(size)"
                 )
             }
+            // First, so that a fill that lost changes nothing (the transaction rolls back).
+            if let fill { try await Self.answer(connection, logger, fill, with: id) }
             if chunkCount == 0 {
                 // An empty secret still has its (empty) chunk 0, like one made by `create`.
                 try await connection.query(

@@ -112,6 +112,21 @@ extension PostgresStore {
             return (removed, removed)
         }
 
+        // 5. Requests past their expiry (an answered one lives until its answer expires).
+        report.requestsRemoved = try await StoreLimits.inSweepBatches {
+            let removed = try await transaction { connection, logger in
+                try await connection.rows(
+                    """
+                    DELETE FROM request
+                    WHERE id IN (SELECT id FROM request WHERE expires_at <= \(now)
+                                 LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                    RETURNING id
+                    """, logger: logger
+                ).count
+            }
+            return (removed, removed)
+        }
+
         return report
     }
 }

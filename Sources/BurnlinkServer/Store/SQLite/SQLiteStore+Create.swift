@@ -84,7 +84,7 @@ extension SQLiteStore {
 
     /// Makes the upload readable. `size` and `chunkCount` must match what was appended
     /// (else `.unavailable` names the mismatch and the upload stays uncommitted).
-    public func commitUpload(id: SecretID, size: Int, chunkCount: Int) async throws {
+    public func commitUpload(id: SecretID, size: Int, chunkCount: Int, answering fill: RequestFill?) async throws {
         let key = Data(id.bytes)
         // Appends to the chunk file are not synced one by one: one sync covers them all.
         if chunkCount > 0 { try await inChunkFile { try await $0.sync() } }
@@ -104,6 +104,8 @@ extension SQLiteStore {
                     "upload mismatch: \(storedCount) chunks of \(storedBytes) bytes appended, commit says \(chunkCount) of \(size)"
                 )
             }
+            // First, so that a fill that lost changes nothing (its savepoint rolls back).
+            if let fill { try Self.answer(db, fill, with: key) }
             if chunkCount == 0 {
                 // An empty secret still has its (empty) chunk 0, like one made by `create`,
                 // and like one it is kept in this file.

@@ -190,6 +190,25 @@ extension SQLiteStore {
                     CREATE INDEX secret_view_pending ON secret_view (session_deadline) WHERE delivery = 'pending';
                     """)
         }
+        // Requests (docs/http-api.md sections 3.9 to 3.12): one row each, answered once.
+        migrator.registerMigration("v5") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE request (
+                        id BLOB NOT NULL PRIMARY KEY CHECK (length(id) = 16),
+                        fill_verifier BLOB NOT NULL,
+                        answer_verifier BLOB NOT NULL,
+                        note TEXT,
+                        created_at INTEGER NOT NULL,
+                        expires_at INTEGER NOT NULL,
+                        answered_at INTEGER,
+                        secret_id BLOB,
+                        sealed_key BLOB,
+                        CHECK ((answered_at IS NULL) = (secret_id IS NULL) AND (secret_id IS NULL) = (sealed_key IS NULL))
+                    ) WITHOUT ROWID;
+                    CREATE INDEX request_expiry ON request (expires_at);
+                    """)
+        }
         return migrator
     }
 

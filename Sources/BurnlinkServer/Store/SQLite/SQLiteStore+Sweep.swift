@@ -135,6 +135,9 @@ extension SQLiteStore {
             }
         }
 
+        // 6. Requests past their expiry (an answered one lives until its answer expires).
+        report.requestsRemoved = try await sweepRequests(now: now)
+
         return report
     }
 }
