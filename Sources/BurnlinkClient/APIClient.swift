@@ -143,7 +143,7 @@ public struct APIClient: Sendable {
 
     // MARK: plumbing
 
-    private func send(_ request: HTTPClientRequest) async throws(ClientError) -> HTTPClientResponse {
+    func send(_ request: HTTPClientRequest) async throws(ClientError) -> HTTPClientResponse {
         do {
             return try await http.execute(request, timeout: timeout)
         } catch {
@@ -168,7 +168,7 @@ public struct APIClient: Sendable {
     }
 
     /// The API error as a `ClientError`: 404 is "gone" whatever the cause, by design.
-    private func failure(_ response: HTTPClientResponse) async -> ClientError {
+    func failure(_ response: HTTPClientResponse) async -> ClientError {
         let bytes = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
         let error = try? APIJSON.decoder().decode(ErrorResponse.self, from: Data(bytes.readableBytesView))
         switch (response.status.code, error?.error) {
@@ -186,7 +186,7 @@ public struct APIClient: Sendable {
         }
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ response: HTTPClientResponse) async throws(ClientError) -> T {
+    func decode<T: Decodable>(_ type: T.Type, _ response: HTTPClientResponse) async throws(ClientError) -> T {
         do {
             let bytes = try await response.body.collect(upTo: 1 << 20)
             return try APIJSON.decoder().decode(type, from: Data(bytes.readableBytesView))

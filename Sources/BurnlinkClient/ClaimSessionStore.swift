@@ -105,7 +105,7 @@ public struct ClaimSessionStore: Sendable {
     /// Records a new session, locked by this run.
     public func create(_ session: SavedClaimSession) throws(ClientError) -> ClaimSessionRecord {
         guard SecretID(encoded: session.id) != nil else { throw .other("not a secret id") }
-        try makeDirectory()
+        try PrivateDirectory.make(directory)
         let path = directory + "/" + session.id + "-" + Base64URL.encode(SecretBytes.random(count: 6)) + ".json"
         let descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard descriptor >= 0 else { throw .other("cannot record the claim session in \(directory): \(Self.reason())") }
@@ -146,19 +146,6 @@ public struct ClaimSessionStore: Sendable {
             }
         }
         return found
-    }
-
-    /// Creates the directory and its parents as needed, owner-only (after the first open,
-    /// one `mkdir` that finds it there).
-    private func makeDirectory() throws(ClientError) {
-        if mkdir(directory, 0o700) == 0 || errno == EEXIST { return }
-        var built = ""
-        for component in directory.split(separator: "/") {
-            built += "/" + component
-            if mkdir(built, 0o700) != 0 && errno != EEXIST {
-                throw .other("cannot create \(built): \(Self.reason())")
-            }
-        }
     }
 
     private static func reason() -> String { String(cString: strerror(errno)) }

@@ -17,6 +17,10 @@ public enum ClientError: Error, Sendable, Equatable {
     /// Read, expired, revoked, burned, never existed, or a wrong key: the server gives one
     /// answer for all of them (exit 3).
     case gone
+    /// The request expired, never existed, or the request link is wrong (exit 3).
+    case requestGone
+    /// Someone answered the request first; a request takes one answer (exit 3).
+    case alreadyAnswered
     /// The password was wrong; the secret is still there (exit 4).
     case wrongPassword(attemptsLeft: Int)
     /// Too many wrong passwords: the server destroyed the secret (exit 4).
@@ -29,6 +33,8 @@ public enum ClientError: Error, Sendable, Equatable {
     case server(status: Int, code: String, message: String)
     /// `status --wait` ended without the state changing (exit 7).
     case waitTimedOut
+    /// Waiting for a request's answer reached its limit; the request stays open (exit 7).
+    case noAnswerYet(requestExpires: Date)
     /// Anything else (exit 1).
     case other(String, hint: String? = nil)
     /// `open` failed after its claim, but the claim session is still open: running the same
@@ -38,11 +44,11 @@ public enum ClientError: Error, Sendable, Equatable {
     public var exitCode: Int32 {
         switch self {
         case .usage: 2
-        case .gone: 3
+        case .gone, .requestGone, .alreadyAnswered: 3
         case .wrongPassword, .passwordAttemptsExhausted: 4
         case .integrity: 5
         case .network, .server: 6
-        case .waitTimedOut: 7
+        case .waitTimedOut, .noAnswerYet: 7
         case .other: 1
         case .held(let error, _): error.exitCode
         }
@@ -52,6 +58,8 @@ public enum ClientError: Error, Sendable, Equatable {
         switch self {
         case .usage(let message, _): message
         case .gone: "this secret is gone: it was already opened, it expired or was revoked, or the link is wrong"
+        case .requestGone: "this request is gone: it expired, or the request link is wrong"
+        case .alreadyAnswered: "this request was already answered: a request takes one answer"
         case .wrongPassword(let left):
             "wrong password (\(left) attempt\(left == 1 ? "" : "s") left before the secret is destroyed)"
         case .passwordAttemptsExhausted: "wrong password, and that was the last attempt: the secret has been destroyed"
@@ -59,6 +67,7 @@ public enum ClientError: Error, Sendable, Equatable {
         case .network(let message, _): message
         case .server(let status, _, let message): "the server refused the request (\(status)): \(message)"
         case .waitTimedOut: "timed out waiting for the secret's state to change"
+        case .noAnswerYet: "no answer yet: the request is still open"
         case .other(let message, _): message
         case .held(let error, _): error.message
         }
@@ -68,6 +77,9 @@ public enum ClientError: Error, Sendable, Equatable {
         switch self {
         case .usage(_, let hint), .network(_, let hint), .other(_, let hint): hint
         case .gone: "a burnlink link works once; ask the sender for a new one"
+        case .requestGone: "ask the requester for a new request link"
+        case .alreadyAnswered:
+            "if you did not answer it, someone else did: tell the requester through the channel they asked on"
         case .wrongPassword: "nothing was revealed; try again with the right password"
         case .passwordAttemptsExhausted: "ask the sender to send the secret again"
         case .integrity(.truncated): "the transfer was cut short; what was received cannot be trusted"
@@ -85,6 +97,8 @@ public enum ClientError: Error, Sendable, Equatable {
         case .server(507, _, _): "the server is full; retry later, or ask its operator"
         case .server: nil
         case .waitTimedOut: nil
+        case .noAnswerYet(let expires):
+            "the request can be answered until \(Self.dateAndTime(expires)); open its link again (on this machine) to wait more"
         case .held(let error, let until):
             switch error {
             case .other:
@@ -93,6 +107,15 @@ public enum ClientError: Error, Sendable, Equatable {
                 "the secret is held for you until \(Self.clock(until)); run the same command again"
             }
         }
+    }
+
+    /// A date and time on this machine's clock, for moments that may be days away.
+    public static func dateAndTime(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        guard localtime_r(&seconds, &parts) != nil else { return clock(date) }
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) " + clock(date)
     }
 
     /// A time of day on this machine's clock, for telling the user when a window ends.

@@ -23,16 +23,21 @@ public struct SendOptions: Sendable {
     public var password: (bytes: SecretBytes, parameters: KDFParameters)?
     /// The operator-issued token a server may require for creates (docs/http-api.md).
     public var creatorToken: String?
+    /// Answer this request instead of making a link: the link key is sealed to its public
+    /// key, and only its requester can open the secret (one recipient).
+    public var answering: RequestLink?
 
     public init(metadata: InnerMetadata) {
         self.metadata = metadata
     }
 }
 
-/// One link handed out: what the recipient gets and what the sender keeps.
+/// One link handed out (or one request answered): what the recipient gets and what the
+/// sender keeps.
 public struct SentSecret: Sendable {
-    /// The full link, key included: print it, never log it.
-    public let link: String
+    /// The full link, key included: print it, never log it. Nil for an answer to a request,
+    /// which has no link outside the requester's machine.
+    public let link: String?
     public let receipt: SenderReceipt
     public let expiresAt: Date
     public let maxViews: Int
@@ -54,6 +59,7 @@ public struct SecretSender: Sendable {
         progress: (@Sendable (Int) -> Void)? = nil
     ) async throws(ClientError) -> [SentSecret] {
         precondition(options.recipients >= 1)
+        precondition(options.answering == nil || options.recipients == 1, "a request takes one answer")
         let first = try await input.next()
         if first.isEmpty && !options.allowEmpty {
             throw .usage("the secret is empty", hint: "pipe or name what to send; --allow-empty sends an empty secret on purpose")
@@ -86,13 +92,26 @@ public struct SecretSender: Sendable {
             progress?(first.count)
         }
 
+        // For an answer: the request and the link key sealed to it.
+        var answerings: [(RequestLink, [UInt8])?] = []
+        for recipient in recipients {
+            answerings.append(try options.answering.map { (request) throws(ClientError) in
+                (request, try sealedKey(recipient, to: request))
+            })
+        }
+
         do {
             return try await withThrowingTaskGroup(of: Outcome.self) { group in
                 for (index, recipient) in recipients.enumerated() {
                     let headers = createHeaders(recipient, options: options)
                     let body = bodies[index]
+                    let answering = answerings[index]
                     group.addTask {
-                        let response = try await api.create(headers: headers, body: body)
+                        guard let (request, sealed) = answering else {
+                            return .created(index, try await api.create(headers: headers, body: body))
+                        }
+                        let response = try await api.fill(
+                            id: request.id, fillToken: request.fillToken, sealedKey: sealed, headers: headers, body: body)
                         return .created(index, response)
                     }
                 }
@@ -109,7 +128,7 @@ public struct SecretSender: Sendable {
                 var sent: [SentSecret] = []
                 for index in recipients.indices {
                     do {
-                        sent.append(try sentSecret(recipients[index], created[index]!))
+                        sent.append(try sentSecret(recipients[index], created[index]!, options: options))
                     } catch {
                         // Stored, but with no link anyone could use: destroy them all now.
                         await revoke(recipients.indices.map { (recipients[$0], created[$0]!) })
@@ -122,6 +141,19 @@ public struct SecretSender: Sendable {
             throw error
         } catch {
             throw .other("sending failed: \(error)")
+        }
+    }
+
+    /// What a request asks for, before answering it (nothing is stored).
+    public func inspect(_ request: RequestLink) async throws(ClientError) -> RequestMetadataResponse {
+        try await api.requestMetadata(id: request.id, fillToken: request.fillToken)
+    }
+
+    private func sealedKey(_ recipient: Recipient, to request: RequestLink) throws(ClientError) -> [UInt8] {
+        do {
+            return try SealedKey.seal(recipient.linkKey, to: request.publicKey)
+        } catch {
+            throw .usage("the request link's key cannot be sealed to (\(error))", hint: "ask the requester for the link again")
         }
     }
 
@@ -178,9 +210,15 @@ public struct SecretSender: Sendable {
         return headers
     }
 
-    private func sentSecret(_ recipient: Recipient, _ response: CreateSecretResponse) throws(ClientError) -> SentSecret {
+    private func sentSecret(_ recipient: Recipient, _ response: CreateSecretResponse, options: SendOptions)
+        throws(ClientError) -> SentSecret
+    {
         guard let id = SecretID(encoded: response.id) else {
             throw .network("the server returned an invalid secret id", hint: "is --server a burnlink server?")
+        }
+        let receipt = SenderReceipt(server: api.endpoint.baseURL, id: id, token: recipient.receiptToken)
+        if options.answering != nil {
+            return SentSecret(link: nil, receipt: receipt, expiresAt: response.expiresAt, maxViews: response.maxViews)
         }
         let base = response.publicURL ?? api.endpoint.baseURL
         let link = "\(base)/s/\(id.encoded)#\(recipient.linkKey.base64URL)"
@@ -193,9 +231,7 @@ public struct SecretSender: Sendable {
                 "the server's public URL '\(TerminalEscaper.escaped(base))' does not make a valid link (\(error)); the secret was revoked",
                 hint: "the server's operator must fix its --public-url (https://host[:port], nothing after it)")
         }
-        return SentSecret(
-            link: link, receipt: SenderReceipt(server: api.endpoint.baseURL, id: id, token: recipient.receiptToken),
-            expiresAt: response.expiresAt, maxViews: response.maxViews)
+        return SentSecret(link: link, receipt: receipt, expiresAt: response.expiresAt, maxViews: response.maxViews)
     }
 
     /// Best effort: revokes what was created, for secrets whose link cannot be handed out.

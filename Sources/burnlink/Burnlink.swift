@@ -26,11 +26,12 @@ struct Burnlink: AsyncParsableCommand {
               0  success
               1  other failure
               2  usage: bad arguments, a malformed link or receipt, unreadable input
-              3  gone: opened, expired, revoked, burned, never existed, or a wrong key
+              3  gone: opened, expired, revoked, burned, never existed, or a wrong key;
+                 a request that is gone, or was answered already (send --to)
               4  wrong password (the secret stays, unless the attempts ran out)
               5  integrity: altered, cut short, or not readable by this version
               6  network or server trouble
-              7  status --wait reached its --timeout
+              7  status --wait reached its --timeout; no answer to a request within --timeout
               8  status: claimed but never confirmed as delivered (lost on the way)
               129, 130, 143  SIGHUP, SIGINT (Ctrl-C), SIGTERM; an open keeps its claim
 
@@ -44,7 +45,7 @@ struct Burnlink: AsyncParsableCommand {
             users can read it (ps, /proc) until burnlink has started and wiped it.
             """,
         version: version,
-        subcommands: [Send.self, Open.self, Peek.self, Status.self, Revoke.self]
+        subcommands: [Send.self, Open.self, Request.self, Peek.self, Status.self, Revoke.self]
     )
 
     static func main() async {

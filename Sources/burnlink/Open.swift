@@ -68,126 +68,25 @@ struct Open: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
+    @Option(help: "For a request link: wait at most this many seconds for the answer (default: until the request expires).")
+    var timeout: Int?
+
+    func validate() throws {
+        if let timeout, timeout < 0 { throw ValidationError("--timeout must be 0 or more seconds") }
+    }
+
     func run() async throws {
-        let messages = Messages(quiet: connection.quiet)
+        let opening = LinkOpening(
+            output: output, force: force, passwordFile: passwordFile, confirm: !yes, raw: raw, connection: connection)
         // The output must be possible before anything is consumed (and before a link is
         // asked for): OutputSink and FileSink check what they can now, the room once the
         // size is known from the metadata.
-        let sink = try makeSink()
-        let link = try SecretOpener.parse(try readLinkArgument(link, what: "link"))
-        let opener = SecretOpener(insecure: connection.insecure)
-        let sessions = claimSessionStore()
-
-        // A claim this machine made earlier and did not finish: fetch it again, nothing more is used.
-        if let record = sessions?.claimable(id: link.id, server: link.serverURL) {
-            do {
-                try await resume(record, link: link, opener: opener, sink: sink, messages: messages)
-                return
-            } catch .gone where !record.session.granted {
-                // The earlier run never learned whether its claim went through: it did not.
-            }
-        }
-        try await claimAndOpen(link: link, opener: opener, sink: sink, sessions: sessions, messages: messages)
-    }
-
-    /// Fetches again the secret of a claim session an earlier run recorded.
-    private func resume(
-        _ record: ClaimSessionRecord, link: Link, opener: SecretOpener, sink: OutputSink,
-        messages: Messages
-    ) async throws(ClientError) {
-        let saved = record.session
-        if saved.granted {
-            messages.say(
-                "Resuming the open of this link that did not finish; the secret is held for it until \(ClientError.clock(saved.deadline))."
-            )
-        }
-        var passwordKey: SecretBytes?
-        if saved.passwordKDF == nil, passwordFile != nil { noteUnusedPassword(messages) }
-        if saved.passwordKDF != nil {
-            guard let password = try readPassword() else {
-                throw ClientError.usage(
-                    "this secret is protected by a password",
-                    hint: "run it on a terminal to be asked, or use --password-file")
-            }
-            passwordKey = try opener.passwordKey(parameters: saved.passwordKDF, password: password)
-        }
-        let progress = ProgressBar.make(label: "downloading and decrypting", total: saved.size, quiet: connection.quiet)
-        let opened = try await opener.resume(
-            link, record: record, passwordKey: passwordKey, into: sink,
-            progress: progress?.callback)
-        progress?.finish()
-        report(opened, sink: sink, messages: messages)
-    }
-
-    /// Peeks, asks what must be asked, then claims and opens.
-    private func claimAndOpen(
-        link: Link, opener: SecretOpener, sink: OutputSink, sessions: ClaimSessionStore?,
-        messages: Messages
-    ) async throws {
-        let peeked = try await opener.peek(link)
-        try sink.checkRoom(for: peeked.metadata.size)
-        var passwordKey: SecretBytes?
-        if peeked.metadata.passwordKDF == nil, passwordFile != nil { noteUnusedPassword(messages) }
-        if peeked.metadata.passwordKDF != nil {
-            guard let password = try readPassword() else {
-                throw ClientError.usage(
-                    "this secret is protected by a password",
-                    hint: "run it on a terminal to be asked, or use --password-file")
-            }
-            passwordKey = try opener.passwordKey(for: peeked, password: password)
-        }
-        if !yes && Terminal.stdinIsTerminal {
-            let views = peeked.metadata.viewsLeft
-            let question =
-                views <= 1
-                ? "This secret can be viewed once and is then destroyed. Reveal it now? [y/N] "
-                : "This secret can be viewed \(views) more times. Reveal it now? [y/N] "
-            guard Terminal.confirm(question) == true else {
-                messages.say("Not opened; the link still works.")
-                throw ExitCode(1)
-            }
-        }
-        let progress = ProgressBar.make(label: "downloading and decrypting", total: peeked.metadata.size, quiet: connection.quiet)
-        let opened = try await opener.open(
-            link, passwordKey: passwordKey, into: sink, sessions: sessions,
-            passwordKDF: peeked.metadata.passwordKDF, size: peeked.metadata.size,
-            progress: progress?.callback)
-        progress?.finish()
-        report(opened, sink: sink, messages: messages)
-    }
-
-    private func report(_ opened: OpenedSecret, sink: OutputSink, messages: Messages) {
-        if sink.endedWithoutNewline && Terminal.stdoutIsTerminal { Terminal.writeAll(STDERR_FILENO, "\n") }
-        if let saved = sink.savedPath { messages.say("saved to \(saved)") }
-        if sink.escapedCount > 0 {
-            messages.say(
-                "note: the secret holds \(sink.escapedCount) control or invisible character(s), shown escaped above "
-                    + "(\\xNN, \\u{XXXX}) so that they could not act on this terminal; --raw prints such a secret as it is.")
-        }
-        if opened.delivery == .unconfirmed {
-            messages.say(
-                "note: the server could not be told that the secret arrived; the sender's receipt will say it was not confirmed.")
-        }
-    }
-
-    /// Not an error: the link alone opens the secret, and refusing would only delay the recipient.
-    private func noteUnusedPassword(_ messages: Messages) {
-        messages.say("note: this secret has no password; the password given was not used.")
-    }
-
-    private func readPassword() throws(ClientError) -> SecretBytes? {
-        if let passwordFile { return try Terminal.readPasswordFile(passwordFile) }
-        return try Terminal.readPassword(prompt: "Password: ")
-    }
-
-    private func makeSink() throws(ClientError) -> OutputSink {
-        switch output {
-        case nil, "-"?:
-            return try OutputSink(mode: .standardOutput(onTerminal: Terminal.stdoutIsTerminal, raw: raw), force: false)
-        case "."?:
-            return try OutputSink(mode: .senderName(directory: "."), force: force)
-        case let path?:
-            return try OutputSink(mode: .path(try FileSink(path: path, overwrite: force)), force: force)
+        let sink = try opening.makeSink()
+        let text = try readLinkArgument(link, what: "link").trimmingWhitespace()
+        if LinkKind.of(text) == .request {
+            try await RequestAnswerOpening(opening: opening, timeout: timeout).open(requestLink: text, sink: sink)
+        } else {
+            try await opening.open(SecretOpener.parse(text), sink: sink)
         }
     }
 }

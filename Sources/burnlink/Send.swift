@@ -1,6 +1,7 @@
 import ArgumentParser
 import BurnlinkClient
 import BurnlinkCore
+import BurnlinkProtocol
 import SystemPackage
 
 #if canImport(FoundationEssentials)
@@ -22,6 +23,10 @@ struct Send: AsyncParsableCommand {
             link, on stdout (one per recipient). The secret is never taken from the command line. \
             A link or receipt that cannot be written (a full disk, a closed pipe) revokes the \
             secret: nobody holds a link to it.
+
+            --to answers a request link ('burnlink request' made it): the secret is encrypted to \
+            the requester, who alone can open it, and no link is printed. A request takes one \
+            answer: if someone answered first, nothing is sent (exit 3).
             """
     )
 
@@ -49,6 +54,9 @@ struct Send: AsyncParsableCommand {
     @Option(help: "Server URL (else BURNLINK_SERVER, else the config file, else http://127.0.0.1:8080).")
     var server: String?
 
+    @Option(help: "Answer this request link instead of making a link (its server is the link's).")
+    var to: String?
+
     @Flag(help: "Print JSON: link, receipt, id and expires_at per recipient.")
     var json = false
 
@@ -61,6 +69,8 @@ struct Send: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
+        if to != nil && recipients != 1 { throw ValidationError("--to answers one request: --recipients does not go with it") }
+        if to != nil && server != nil { throw ValidationError("--to names its server: --server does not go with it") }
         guard (1...100).contains(recipients) else { throw ValidationError("--recipients must be 1 to 100") }
         if let views, !(1...100).contains(views) { throw ValidationError("--views must be 1 to 100") }
         if password && passwordFile != nil { throw ValidationError("use --password or --password-file, not both") }
@@ -73,7 +83,13 @@ struct Send: AsyncParsableCommand {
         let messages = Messages(quiet: connection.quiet)
         try checkReceiptFile()
         let config = try ConfigFile.load()
-        let endpoint = try Settings.server(flag: server, config: config, insecure: connection.insecure)
+        let request = try to.map(Self.parseRequest)
+        let endpoint =
+            try request.map { try ServerEndpoint($0.serverURL, insecure: connection.insecure) }
+            ?? Settings.server(flag: server, config: config, insecure: connection.insecure)
+        let api = APIClient(endpoint: endpoint)
+        var maxSize: Int?
+        if let request { maxSize = try await checkRequest(request, api: api, messages: messages).maxSize }
 
         let reader: PlaintextReader
         var options: SendOptions
@@ -107,8 +123,12 @@ struct Send: AsyncParsableCommand {
         options.views = views ?? config.views ?? 1
         options.recipients = recipients
         options.allowEmpty = allowEmpty
-        options.creatorToken = try Settings.creatorToken(config: config)
-        if let warning = Settings.tokenFileWarning(config: config) { messages.say(warning) }
+        options.answering = request
+        if request == nil {
+            // A request link is the permission to answer: no creator token goes with it.
+            options.creatorToken = try Settings.creatorToken(config: config)
+            if let warning = Settings.tokenFileWarning(config: config) { messages.say(warning) }
+        }
         if let password = try readPassword() {
             do {
                 options.password = (password, try KDFParameters.generate())
@@ -117,8 +137,11 @@ struct Send: AsyncParsableCommand {
             }
         }
 
+        if let size, let limit = maxSize, size > limit {
+            throw ClientError.usage(
+                "the file is larger than the server accepts (\(ProgressBar.size(limit)))", hint: "send something smaller")
+        }
         let progress = ProgressBar.make(label: "encrypting and uploading", total: size, quiet: connection.quiet)
-        let api = APIClient(endpoint: endpoint)
         let sent = try await SecretSender(api: api)
             .send(reader, contentSize: size, options: options, progress: progress?.callback)
         progress?.finish()
@@ -142,6 +165,7 @@ struct Send: AsyncParsableCommand {
                 : "and \(sent.count - revoked) of \(sent.count) secret(s) could not be revoked; they expire on their own"
             throw .other("\(error.message); \(outcome)", hint: error.hint ?? "send it again once the output can be written")
         }
+        if to != nil { messages.say("Sent: the request is answered, and only its requester can open the secret.") }
         if receiptFile == nil && Terminal.stderrIsTerminal && !json {
             messages.say("receipt (keep it to check or revoke; it does not open the secret):")
             sent.forEach { messages.say("  \($0.receipt.formatted)") }
@@ -149,7 +173,10 @@ struct Send: AsyncParsableCommand {
     }
 
     private func linksText(_ sent: [SentSecret]) throws(ClientError) -> String {
-        guard json else { return sent.map { $0.link }.joined(separator: "\n") + "\n" }
+        guard json else {
+            let links = sent.compactMap(\.link)
+            return links.isEmpty ? "" : links.joined(separator: "\n") + "\n"
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do {
@@ -161,7 +188,8 @@ struct Send: AsyncParsableCommand {
 
     /// One recipient in `--json` output.
     private struct JSONEntry: Encodable {
-        let link: String
+        /// Absent for an answer to a request, which has no link.
+        let link: String?
         let receipt: String
         let id: String
         let expires_at: String
@@ -174,6 +202,29 @@ struct Send: AsyncParsableCommand {
             expires_at = secret.expiresAt.formatted(.iso8601)
             max_views = secret.maxViews
         }
+    }
+
+    private static func parseRequest(_ text: String) throws(ClientError) -> RequestLink {
+        do {
+            return try RequestLink(parsing: text.trimmingWhitespace())
+        } catch {
+            let hint =
+                LinkKind.of(text.trimmingWhitespace()) == .secret
+                ? "that is a secret link (/s/...): open it with 'burnlink open'; --to takes a request link (/r/...)"
+                : "a request link looks like https://host/r/<id>#<key>; copy it whole"
+            throw .usage("--to: \(error)", hint: hint)
+        }
+    }
+
+    /// Shows what the request asks for; refuses one answered already before reading anything.
+    private func checkRequest(_ request: RequestLink, api: APIClient, messages: Messages) async throws(ClientError)
+        -> RequestMetadataResponse
+    {
+        let asked = try await SecretSender(api: api).inspect(request)
+        guard !asked.answered else { throw .alreadyAnswered }
+        let expires = Settings.describe(seconds: Int(asked.expiresAt.timeIntervalSinceNow))
+        messages.say("Answering the request \"\(asked.note ?? "(no note)")\" (open for \(expires) more).")
+        return asked
     }
 
     private func readPassword() throws(ClientError) -> SecretBytes? {

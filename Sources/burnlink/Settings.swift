@@ -22,13 +22,28 @@ enum Environment {
     }
 }
 
-/// Where `open` keeps its claim sessions for a re-run: `$XDG_STATE_HOME/burnlink/sessions`,
-/// else `~/.local/state/burnlink/sessions`; nil when neither gives an absolute path.
-func claimSessionStore() -> ClaimSessionStore? {
-    // A relative path in either variable is ignored, as the XDG base directory rules say.
+/// `$XDG_STATE_HOME/burnlink`, else `~/.local/state/burnlink`; nil when neither gives an
+/// absolute path (a relative path in either variable is ignored, as the XDG base directory
+/// rules say).
+func stateDirectory() -> String? {
     let absolute = { (name: String) in Environment.value(name).flatMap { $0.hasPrefix("/") ? $0 : nil } }
     guard let state = absolute("XDG_STATE_HOME") ?? absolute("HOME").map({ $0 + "/.local/state" }) else { return nil }
-    return ClaimSessionStore(directory: state + "/burnlink/sessions")
+    return state + "/burnlink"
+}
+
+/// Where `open` keeps its claim sessions for a re-run.
+func claimSessionStore() -> ClaimSessionStore? {
+    stateDirectory().map { ClaimSessionStore(directory: $0 + "/sessions") }
+}
+
+/// Where `request` keeps the private keys of the requests this machine waits on.
+func pendingRequests() throws(ClientError) -> PendingRequests {
+    guard let directory = stateDirectory() else {
+        throw .usage(
+            "no place to keep the request's private key: neither XDG_STATE_HOME nor HOME is an absolute path",
+            hint: "set HOME, or use 'burnlink request --wait', which keeps the key in memory")
+    }
+    return PendingRequests(directory: directory + "/requests")
 }
 
 /// Defaults from `$XDG_CONFIG_HOME/burnlink/config` (else `~/.config/burnlink/config`):
