@@ -126,7 +126,7 @@ bench-core: release
 
 ## Rewrites Tests/Vectors/envelope-*.vector from the catalog in the Swift tests.
 vectors:
-	BURNLINK_WRITE_VECTORS=1 $(SWIFT) test --filter vectorsAreUpToDate
+	BURNLINK_WRITE_VECTORS=1 $(SWIFT) test --filter "vectorsAreUpToDate|requestVectorsAreUpToDate"
 
 ## Man pages for burnlink and burnlink-server (swift-argument-parser's generate-manual plugin).
 man: system-deps

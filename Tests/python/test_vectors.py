@@ -25,6 +25,7 @@ ERROR_CODES = {
     "truncated", "integrity", "unsupported-version", "not-an-envelope",
     "unsupported-parameters", "bad-kdf-parameters", "password-required",
     "no-password-expected", "invalid-metadata",
+    "bad-sealed-key",  # section 6.5: request vectors only
 }
 
 
@@ -295,6 +296,56 @@ def check_secretbox(f):
     assert sodium.crypto_secretbox_open(box, nonce, key) == message
 
 
+# ------------------------------------------------------------- requests (section 6)
+
+def open_sealed_key(sealed, pk, sk):
+    """Section 6.4: exactly 80 bytes that open as a sealed box to (pk, sk), else bad-sealed-key."""
+    if len(sealed) != 80:
+        raise FormatError("bad-sealed-key", f"{len(sealed)} bytes, not 80")
+    try:
+        K = sodium.crypto_box_seal_open(sealed, pk, sk)
+    except nacl.exceptions.CryptoError:
+        raise FormatError("bad-sealed-key", "does not open") from None
+    assert len(K) == 32
+    return K
+
+
+def seal_by_hand(K, pk, esk):
+    """Section 6.3 spelled out: epk || crypto_box_easy(K, BLAKE2b-24(epk || pk), pk, esk)."""
+    epk = sodium.crypto_scalarmult_base(esk)
+    nonce = hashlib.blake2b(epk + pk, digest_size=24).digest()
+    return epk + sodium.crypto_box(K, nonce, pk, esk)
+
+
+def check_request(f, env):
+    sk = b64u_decode(f["secret-key"])
+    pk = sodium.crypto_scalarmult_base(sk)
+    assert b64u_encode(pk) == f["public-key"]
+    assert f["fill-token"] == b64u_encode(hkdf(b"", pk, b"burnlink v1 request fill"))
+    assert f["answer-token"] == b64u_encode(hkdf(b"", sk, b"burnlink v1 request answer"))
+    assert "key" not in f, "a request vector carries the sealed key, not the link key"
+    sealed = b64u_decode(f["sealed-key"])
+    try:
+        K = open_sealed_key(sealed, pk, sk)
+    except FormatError as error:
+        assert f["expect"] == f"error {error.code}", str(error)
+        return
+    check_envelope({**f, "key": b64u_encode(K)}, env)
+
+
+def test_sealing_by_hand_is_crypto_box_seal():
+    """The construction of section 6.3, built from its parts, opens with libsodium's own
+    crypto_box_seal_open, and libsodium's seal has the same layout (80 bytes, epk first)."""
+    sk, esk, K = bytes(range(32)), bytes(range(32, 64)), bytes(range(64, 96))
+    pk = sodium.crypto_scalarmult_base(sk)
+    assert sodium.crypto_box_seal_open(seal_by_hand(K, pk, esk), pk, sk) == K
+    sealed = sodium.crypto_box_seal(K, pk)
+    assert len(sealed) == 80
+    epk = sealed[:32]
+    nonce = hashlib.blake2b(epk + pk, digest_size=24).digest()
+    assert sodium.crypto_box_open(sealed[32:], nonce, epk, sk) == K
+
+
 def check_envelope(f, env):
     K = b64u_decode(f["key"])
     assert len(K) == 32
@@ -332,7 +383,9 @@ def check_envelope(f, env):
 @pytest.mark.parametrize("path", ALL_VECTORS, ids=[p.name for p in ALL_VECTORS])
 def test_vector(path):
     fields, body = read_vector(path)
-    if "expect" in fields:
+    if path.name.startswith("request-"):
+        check_request(fields, body)
+    elif "expect" in fields:
         check_envelope(fields, body)
     elif path.name.startswith("hkdf-"):
         assert body == b""
