@@ -25,14 +25,17 @@ extension API {
     /// The largest request create body, in bytes.
     public static let maximumRequestBody = 4096
 
-    /// A request's note: public, 1 to 1024 bytes of UTF-8 without control characters.
+    /// A request's note: public, 1 to 256 characters (code points, as JSON Schema's
+    /// maxLength counts them) without control characters.
     public enum RequestNote {
-        public static let maximumBytes = 1024
+        public static let maximumCharacters = 256
 
         /// Why `note` is refused, or nil when it is acceptable.
         public static func problem(_ note: String) -> String? {
-            if note.utf8.isEmpty { return "the note is empty (leave it out instead)" }
-            if note.utf8.count > maximumBytes { return "the note is longer than \(maximumBytes) bytes" }
+            if note.unicodeScalars.isEmpty { return "the note is empty (leave it out instead)" }
+            if note.unicodeScalars.count > maximumCharacters {
+                return "the note is longer than \(maximumCharacters) characters"
+            }
             if note.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
                 return "the note contains control characters (line breaks included)"
             }

@@ -32,7 +32,7 @@ struct Request: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "What you are asking for (public: shown to anyone with the link; at most 1024 bytes, one line).")
+    @Option(help: "What you are asking for (public: shown to anyone with the link; one line of at most 256 characters).")
     var note: String?
 
     @Option(help: "How long the request can be answered: 10m, 1h, 7d ... (default 24h, or the config file's).")

@@ -132,7 +132,7 @@ struct RequestRouteTests {
     func createChecks() async throws {
         let server = try TestServer()
         try await server.application().test(.router) { client in
-            let long = String(repeating: "é", count: 513)  // 1026 bytes
+            let long = String(repeating: "é", count: 257)
             let refused = [
                 #"{"note":"line\nbreak"}"#, #"{"note":"bell\u0007"}"#, #"{"note":"\#(long)"}"#, #"{"note":""}"#,
                 #"{"note":"x","secret":"y"}"#, #"["note"]"#, "not json", #"{"note":42}"#,

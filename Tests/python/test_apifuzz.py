@@ -52,6 +52,10 @@ TOKEN_HEADERS = {
     "Burnlink-Claim-Verifier": base64.urlsafe_b64encode(hashlib.sha256(TOKEN).digest()).rstrip(b"=").decode(),
     "Burnlink-Receipt-Verifier": base64.urlsafe_b64encode(hashlib.sha256(TOKEN).digest()).rstrip(b"=").decode(),
     "Burnlink-Max-Views": "100",
+    # The same token as a request's fill and answer token, so that the links from a request
+    # create reach the 200 and 201 answers of the request routes too.
+    "Burnlink-Fill-Verifier": base64.urlsafe_b64encode(hashlib.sha256(TOKEN).digest()).rstrip(b"=").decode(),
+    "Burnlink-Answer-Verifier": base64.urlsafe_b64encode(hashlib.sha256(TOKEN).digest()).rstrip(b"=").decode(),
 }
 
 
@@ -93,5 +97,7 @@ def test_answers_to_the_right_token_conform_to_the_spec(server, tmp_path):
     headers = [argument for name, value in TOKEN_HEADERS.items() for argument in ("-H", f"{name}: {value}")]
     # With the right token a receipt request long-polls for up to `wait` seconds (300 at
     # most); answering at once keeps the run short.
-    config = CONFIG.read_text() + '\n[[operations]]\ninclude-operation-id = "getReceipt"\nparameters = { "query.wait" = 0 }\n'
+    config = CONFIG.read_text() + "".join(
+        f'\n[[operations]]\ninclude-operation-id = "{operation}"\nparameters = {{ "query.wait" = 0 }}\n'
+        for operation in ("getReceipt", "getRequestAnswer"))
     run_schemathesis(server, tmp_path, "--mode", "positive", *headers, config=config)
