@@ -31,37 +31,43 @@ extension PostgresStore {
     }
 
     public func request(id: SecretID, fillVerifier: [UInt8], now: Date) async throws -> RequestSummary? {
-        let key = Self.key(id)
         let now = EpochMilliseconds(now)
         return try await perform { [logger] connection in
-            let row = try await connection.firstRow(
-                """
-                SELECT fill_verifier, note, expires_at, answered_at, secret_id, sealed_key FROM request WHERE id = \(key)
-                """, logger: logger)
-            guard StoredVerifier.matches(try row?.value("fill_verifier", as: Data.self), fillVerifier), let row else {
-                return nil
-            }
-            let stored = try StoredRequest(row: row)
-            guard stored.exists(at: now) else { return nil }
+            guard
+                let (row, stored) = try await Self.request(
+                    connection, logger, id, verifierColumn: "fill_verifier", matching: fillVerifier),
+                stored.exists(at: now)
+            else { return nil }
             return RequestSummary(
                 note: try row.value("note", as: String?.self), expiresAt: stored.expiresAt.date, answered: stored.isAnswered)
         }
     }
 
     public func requestAnswer(id: SecretID, answerVerifier: [UInt8], now: Date) async throws -> RequestAnswer? {
-        let key = Self.key(id)
         let now = EpochMilliseconds(now)
         return try await perform { [logger] connection in
-            let row = try await connection.firstRow(
-                """
-                SELECT answer_verifier, expires_at, answered_at, secret_id, sealed_key FROM request WHERE id = \(key)
-                """, logger: logger)
-            guard StoredVerifier.matches(try row?.value("answer_verifier", as: Data.self), answerVerifier), let row else {
-                return nil
-            }
-            let stored = try StoredRequest(row: row)
-            return stored.exists(at: now) ? stored.answer : nil
+            guard
+                let (_, stored) = try await Self.request(
+                    connection, logger, id, verifierColumn: "answer_verifier", matching: answerVerifier),
+                stored.exists(at: now)
+            else { return nil }
+            return stored.answer
         }
+    }
+
+    /// The request's row when the verifier in `verifierColumn` matches (compared in constant
+    /// time, also for a missing row); `lock` takes the row lock for the transaction.
+    private static func request(
+        _ connection: PostgresConnection, _ logger: Logger, _ id: SecretID, verifierColumn: String,
+        matching verifier: [UInt8], lock: Bool = false
+    ) async throws -> (PostgresRandomAccessRow, StoredRequest)? {
+        let row = try await connection.firstRow(
+            """
+            SELECT \(unescaped: verifierColumn) AS verifier, note, expires_at, answered_at, secret_id, sealed_key
+            FROM request WHERE id = \(key(id)) \(unescaped: lock ? "FOR UPDATE" : "")
+            """, logger: logger)
+        guard StoredVerifier.matches(try row?.value("verifier", as: Data.self), verifier), let row else { return nil }
+        return (row, try StoredRequest(row: row))
     }
 
     /// Answers `fill`'s request with the secret `secret`, in the caller's transaction, or
@@ -72,15 +78,13 @@ extension PostgresStore {
     {
         let key = key(fill.requestID)
         let now = EpochMilliseconds(fill.now)
-        let row = try await connection.firstRow(
-            """
-            SELECT fill_verifier, expires_at, answered_at, secret_id, sealed_key FROM request WHERE id = \(key) FOR UPDATE
-            """, logger: logger)
-        guard StoredVerifier.matches(try row?.value("fill_verifier", as: Data.self), fill.fillVerifier), let row else {
+        guard
+            let (_, stored) = try await request(
+                connection, logger, fill.requestID, verifierColumn: "fill_verifier", matching: fill.fillVerifier, lock: true),
+            stored.exists(at: now)
+        else {
             throw StoreError.noSuchRequest
         }
-        let stored = try StoredRequest(row: row)
-        guard stored.exists(at: now) else { throw StoreError.noSuchRequest }
         guard !stored.isAnswered else { throw StoreError.alreadyAnswered }
         let secretKey = Self.key(secret)
         try await connection.query(

@@ -27,34 +27,37 @@ extension SQLiteStore {
     }
 
     public func request(id: SecretID, fillVerifier: [UInt8], now: Date) async throws -> RequestSummary? {
-        let key = Data(id.bytes)
         let now = EpochMilliseconds(now)
         return try await read { db in
-            let row = try Row.fetchOne(
-                db.cachedStatement(
-                    sql: """
-                        SELECT fill_verifier, note, expires_at, answered_at, secret_id, sealed_key FROM request WHERE id = ?
-                        """), arguments: [key])
-            guard StoredVerifier.matches(row?["fill_verifier"], fillVerifier), let row else { return nil }
-            let stored = StoredRequest(row: row)
-            guard stored.exists(at: now) else { return nil }
+            guard let (row, stored) = try Self.request(db, id, verifierColumn: "fill_verifier", matching: fillVerifier),
+                stored.exists(at: now)
+            else { return nil }
             return RequestSummary(note: row["note"], expiresAt: stored.expiresAt.date, answered: stored.isAnswered)
         }
     }
 
     public func requestAnswer(id: SecretID, answerVerifier: [UInt8], now: Date) async throws -> RequestAnswer? {
-        let key = Data(id.bytes)
         let now = EpochMilliseconds(now)
         return try await read { db in
-            let row = try Row.fetchOne(
-                db.cachedStatement(
-                    sql: """
-                        SELECT answer_verifier, expires_at, answered_at, secret_id, sealed_key FROM request WHERE id = ?
-                        """), arguments: [key])
-            guard StoredVerifier.matches(row?["answer_verifier"], answerVerifier), let row else { return nil }
-            let stored = StoredRequest(row: row)
-            return stored.exists(at: now) ? stored.answer : nil
+            guard let (_, stored) = try Self.request(db, id, verifierColumn: "answer_verifier", matching: answerVerifier),
+                stored.exists(at: now)
+            else { return nil }
+            return stored.answer
         }
+    }
+
+    /// The request's row when the verifier in `verifierColumn` matches (compared in constant
+    /// time, also for a missing row).
+    private static func request(_ db: Database, _ id: SecretID, verifierColumn: String, matching verifier: [UInt8])
+        throws -> (Row, StoredRequest)?
+    {
+        let row = try Row.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT \(verifierColumn), note, expires_at, answered_at, secret_id, sealed_key FROM request WHERE id = ?
+                    """), arguments: [Data(id.bytes)])
+        guard StoredVerifier.matches(row?[verifierColumn], verifier), let row else { return nil }
+        return (row, StoredRequest(row: row))
     }
 
     /// Answers `fill`'s request with the secret `secret`, in the caller's transaction, or
@@ -62,16 +65,11 @@ extension SQLiteStore {
     static func answer(_ db: Database, _ fill: RequestFill, with secret: Data) throws {
         let key = Data(fill.requestID.bytes)
         let now = EpochMilliseconds(fill.now)
-        let row = try Row.fetchOne(
-            db.cachedStatement(
-                sql: """
-                    SELECT fill_verifier, expires_at, answered_at, secret_id, sealed_key FROM request WHERE id = ?
-                    """), arguments: [key])
-        guard StoredVerifier.matches(row?["fill_verifier"], fill.fillVerifier), let row else {
+        guard let (_, stored) = try request(db, fill.requestID, verifierColumn: "fill_verifier", matching: fill.fillVerifier),
+            stored.exists(at: now)
+        else {
             throw StoreError.noSuchRequest
         }
-        let stored = StoredRequest(row: row)
-        guard stored.exists(at: now) else { throw StoreError.noSuchRequest }
         guard !stored.isAnswered else { throw StoreError.alreadyAnswered }
         try db.cachedStatement(
             sql: """
