@@ -525,6 +525,22 @@
     return `${date.toLocaleString()} (${relative})`;
   }
 
+  /** The JSON error body of a response ({ error, message }), or {} when there is none. */
+  async function readError(response) {
+    try {
+      const body = await response.json();
+      return body && typeof body === "object" ? body : {};
+    } catch (e) {
+      return {};
+    }
+  }
+
+  /** " Try again in N s." from a Retry-After header, else " Try again later." */
+  function retryAfter(response) {
+    const seconds = Number(response.headers.get("Retry-After"));
+    return Number.isFinite(seconds) && seconds > 0 ? ` Try again in ${seconds} s.` : " Try again later.";
+  }
+
   const api = {
     HEADER_LENGTH, CHUNK, TAG, SEALED_CHUNK, DEFAULT_KDF, SEALED_KEY_LENGTH,
     b64uEncode, b64uDecode, concat, wipe, randomBytes, pause,
@@ -533,7 +549,7 @@
     isForbiddenNameChar, fileNameProblem, codePointName, encodeMetadata, parseMetadata,
     EnvelopeError, chunkNonce, envelopeLength, checkHeader, openEnvelope, sealEnvelope, newSecretKeys,
     sealToPublicKey, openSealed,
-    humanSize, humanWhen,
+    humanSize, humanWhen, readError, retryAfter,
   };
   if (typeof module !== "undefined" && module.exports) module.exports = api;
   else root.burnlinkCommon = api;
