@@ -3,231 +3,19 @@
 // server only ever sees the claim token T (and the password proof Q), as with the CLI.
 //
 // Primitives: HKDF-SHA-256 from WebCrypto, XSalsa20-Poly1305 from tweetnacl
-// (self.nacl, Debian's node-tweetnacl), Argon2id from argon2id.js (self.burnlinkArgon2).
+// (self.nacl, Debian's node-tweetnacl), Argon2id from argon2id.js (self.burnlinkArgon2);
+// the format code from burnlink-common.js (self.burnlinkCommon).
 (function () {
   "use strict";
 
-  const HEADER_LENGTH = 27;
-  const MAGIC = [0x62, 0x75, 0x72, 0x6e, 0x6c, 0x69, 0x6e, 0x6b]; // "burnlink"
-  const CHUNK = 65536;
-  const TAG = 16;
-  const SEALED_CHUNK = CHUNK + TAG;
-  const PASSWORD_FLAG = 0x01;
+  // The format (docs/format.md) lives in burnlink-common.js, shared with the create and
+  // fill pages; it is missing only if that file failed to load (start() then says so).
+  const common = self.burnlinkCommon || {};
+  const { b64uEncode, b64uDecode, hkdf, concat, wipe, parseKDF, EnvelopeError, checkHeader, openEnvelope,
+    isForbiddenNameChar, humanSize, humanWhen, readError, retryAfter } = common;
 
   const $ = (id) => document.getElementById(id);
   const utf8 = new TextEncoder();
-
-  // ---- base64url without padding, strict (docs/format.md: one encoding per value) ----
-
-  const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-  function b64uEncode(bytes) {
-    let out = "";
-    let i = 0;
-    for (; i + 2 < bytes.length; i += 3) {
-      const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-      out += ALPHABET[n >>> 18] + ALPHABET[(n >>> 12) & 63] + ALPHABET[(n >>> 6) & 63] + ALPHABET[n & 63];
-    }
-    const rest = bytes.length - i;
-    if (rest === 1) {
-      const n = bytes[i] << 16;
-      out += ALPHABET[n >>> 18] + ALPHABET[(n >>> 12) & 63];
-    } else if (rest === 2) {
-      const n = (bytes[i] << 16) | (bytes[i + 1] << 8);
-      out += ALPHABET[n >>> 18] + ALPHABET[(n >>> 12) & 63] + ALPHABET[(n >>> 6) & 63];
-    }
-    return out;
-  }
-
-  /** Decodes exactly `count` bytes, or returns null (wrong length, alphabet, or non-canonical). */
-  function b64uDecode(text, count) {
-    if (typeof text !== "string" || text.length !== Math.ceil((count * 4) / 3) || !/^[A-Za-z0-9_-]*$/.test(text)) return null;
-    const out = new Uint8Array(count);
-    let bits = 0;
-    let value = 0;
-    let o = 0;
-    for (const ch of text) {
-      value = (value << 6) | ALPHABET.indexOf(ch);
-      bits += 6;
-      if (bits >= 8) {
-        bits -= 8;
-        if (o < count) out[o++] = (value >>> bits) & 0xff;
-      }
-    }
-    // Unused low bits of the last character must be zero.
-    if (o !== count || b64uEncode(out) !== text) return null;
-    return out;
-  }
-
-  // ---- key schedule (docs/format.md section 2.2) ----
-
-  async function hkdf(ikm, salt, info) {
-    const key = await crypto.subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]);
-    const bits = await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: salt, info: utf8.encode(info) }, key, 256);
-    return new Uint8Array(bits);
-  }
-
-  function concat(a, b) {
-    const out = new Uint8Array(a.length + b.length);
-    out.set(a, 0);
-    out.set(b, a.length);
-    return out;
-  }
-
-  function wipe(...buffers) {
-    for (const b of buffers) if (b) b.fill(0);
-  }
-
-  // ---- password KDF parameters (docs/format.md section 2.1), refused before any work ----
-
-  function parseKDF(text) {
-    const fields = typeof text === "string" ? text.split("; ") : [];
-    const decimal = (field, name) => {
-      const prefix = name + "=";
-      if (!field.startsWith(prefix)) return null;
-      const digits = field.slice(prefix.length);
-      if (!/^(0|[1-9][0-9]{0,19})$/.test(digits)) return null;
-      return Number(digits);
-    };
-    if (fields.length !== 4) return { error: "the password settings are malformed" };
-    if (fields[0] !== "argon2id13") return { error: "the password settings name an unsupported algorithm" };
-    const ops = decimal(fields[1], "ops");
-    const mem = decimal(fields[2], "mem");
-    if (ops === null || mem === null) return { error: "the password settings are malformed" };
-    if (ops < 1 || ops > 10) return { error: `ops must be 1 to 10, got ${ops}` };
-    if (mem < 8192 || mem > 1073741824 || mem % 1024 !== 0) return { error: `mem must be a multiple of 1024 from 8192 to 1073741824, got ${mem}` };
-    const salt = fields[3].startsWith("salt=") ? b64uDecode(fields[3].slice(5), 16) : null;
-    if (!salt) return { error: "the password salt must be 16 bytes in base64url" };
-    return { ops: ops, mem: mem, salt: salt };
-  }
-
-  // ---- envelope (docs/format.md section 3) ----
-
-  class EnvelopeError extends Error {
-    constructor(code) {
-      super(code);
-      this.code = code;
-    }
-  }
-
-  function checkHeader(envelope, havePassword) {
-    const n = envelope.length;
-    for (let i = 0; i < MAGIC.length; i++) {
-      if (i >= n) throw new EnvelopeError("truncated");
-      if (envelope[i] !== MAGIC[i]) throw new EnvelopeError("not-an-envelope");
-    }
-    if (n < 9) throw new EnvelopeError("truncated");
-    if (envelope[8] !== 1) throw new EnvelopeError("unsupported-version");
-    if (n < 10) throw new EnvelopeError("truncated");
-    if (envelope[9] !== 16) throw new EnvelopeError("unsupported-parameters");
-    if (n < 11) throw new EnvelopeError("truncated");
-    if ((envelope[10] & ~PASSWORD_FLAG) !== 0) throw new EnvelopeError("unsupported-parameters");
-    if (n < HEADER_LENGTH) throw new EnvelopeError("truncated");
-    const flagged = (envelope[10] & PASSWORD_FLAG) !== 0;
-    if (flagged && !havePassword) throw new EnvelopeError("password-required");
-    if (!flagged && havePassword) throw new EnvelopeError("no-password-expected");
-    return envelope.subarray(0, HEADER_LENGTH);
-  }
-
-  function chunkNonce(prefix, counter, final) {
-    const nonce = new Uint8Array(24);
-    nonce.set(prefix, 0);
-    // uint56 big-endian; counters here stay far below 2^53.
-    let c = counter;
-    for (let i = 22; i >= 16; i--) {
-      nonce[i] = c % 256;
-      c = Math.floor(c / 256);
-    }
-    nonce[23] = final ? 1 : 0;
-    return nonce;
-  }
-
-  // docs/format.md 3.2: the format characters refused in file names (a fixed list).
-  const INVISIBLE = [
-    [0xad, 0xad], [0x600, 0x605], [0x61c, 0x61c], [0x6dd, 0x6dd], [0x70f, 0x70f], [0x890, 0x891],
-    [0x8e2, 0x8e2], [0x180e, 0x180e], [0x200b, 0x200b], [0x200e, 0x200f], [0x202a, 0x202e],
-    [0x2060, 0x2064], [0x2066, 0x206f], [0xfeff, 0xfeff], [0xfff9, 0xfffb], [0x110bd, 0x110bd],
-    [0x110cd, 0x110cd], [0x13430, 0x1343f], [0x1bca0, 0x1bca3], [0x1d173, 0x1d17a],
-    [0xe0001, 0xe0001]
-  ];
-
-  function isForbiddenNameChar(code) {
-    return code === 0x2f || code === 0x5c || code <= 0x1f || (code >= 0x7f && code <= 0x9f) ||
-      INVISIBLE.some(([low, high]) => code >= low && code <= high);
-  }
-
-  /** Inner metadata at the start of chunk 0's plaintext; returns it and its length. */
-  function parseMetadata(plain) {
-    const fail = () => { throw new EnvelopeError("invalid-metadata"); };
-    if (plain.length < 2) fail();
-    const kind = plain[0];
-    const flags = plain[1];
-    if (kind !== 1 && kind !== 2) fail();
-    if ((flags & ~1) !== 0) fail();
-    let offset = 2;
-    let size = null;
-    if (flags & 1) {
-      if (plain.length < offset + 8) fail();
-      size = 0;
-      for (let i = 0; i < 8; i++) size = size * 256 + plain[offset + i];
-      offset += 8;
-    }
-    if (plain.length < offset + 2) fail();
-    const nameLength = (plain[offset] << 8) | plain[offset + 1];
-    offset += 2;
-    if (plain.length < offset + nameLength) fail();
-    const nameBytes = plain.subarray(offset, offset + nameLength);
-    offset += nameLength;
-    let name = null;
-    if (kind === 1) {
-      if (nameLength !== 0) fail();
-    } else {
-      if (nameLength < 1 || nameLength > 255) fail();
-      try {
-        name = new TextDecoder("utf-8", { fatal: true }).decode(nameBytes);
-      } catch (e) {
-        fail();
-      }
-      if (name === "." || name === "..") fail();
-      for (const ch of name) if (isForbiddenNameChar(ch.codePointAt(0))) fail();
-    }
-    return { kind: kind === 1 ? "text" : "file", name: name, size: size, length: offset };
-  }
-
-  /**
-   * Opens the whole envelope with payload key E (decoding rules of section 3.4).
-   * Returns { kind, name, parts: [Uint8Array], length }.
-   */
-  function openEnvelope(envelope, key) {
-    const prefix = envelope.subarray(11, HEADER_LENGTH);
-    let offset = HEADER_LENGTH;
-    let counter = 0;
-    const plaintexts = [];
-    while (envelope.length - offset > SEALED_CHUNK) {
-      const opened = nacl.secretbox.open(envelope.subarray(offset, offset + SEALED_CHUNK), chunkNonce(prefix, counter, false), key);
-      if (!opened) throw new EnvelopeError("integrity");
-      plaintexts.push(opened);
-      offset += SEALED_CHUNK;
-      counter++;
-    }
-    const remainder = envelope.subarray(offset);
-    if (remainder.length < TAG + 1) throw new EnvelopeError("truncated");
-    const final = nacl.secretbox.open(remainder, chunkNonce(prefix, counter, true), key);
-    if (!final) {
-      // A cut at a chunk boundary leaves a whole non-final chunk at the end.
-      const asInner = nacl.secretbox.open(remainder, chunkNonce(prefix, counter, false), key);
-      if (asInner) { asInner.fill(0); throw new EnvelopeError("truncated"); }
-      throw new EnvelopeError("integrity");
-    }
-    plaintexts.push(final);
-
-    const metadata = parseMetadata(plaintexts[0]);
-    plaintexts[0] = plaintexts[0].subarray(metadata.length);
-    let length = 0;
-    for (const p of plaintexts) length += p.length;
-    if (metadata.size !== null && metadata.size !== length) throw new EnvelopeError("invalid-metadata");
-    return { kind: metadata.kind, name: metadata.name, parts: plaintexts, length: length };
-  }
 
   // ---- presentation ----
 
@@ -249,27 +37,6 @@
   const GONE = ["This secret is gone",
     "It was already opened, it expired, it was revoked, or the link is not complete. Nothing was revealed. Ask the sender for a new link if you still need it."];
 
-  function humanSize(bytes) {
-    if (bytes < 1024) return `${bytes} bytes`;
-    const units = ["KiB", "MiB", "GiB"];
-    let value = bytes / 1024;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
-    return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-  }
-
-  function humanWhen(iso) {
-    const date = new Date(iso);
-    if (isNaN(date.getTime())) return iso;
-    const minutes = Math.round((date.getTime() - Date.now()) / 60000);
-    let relative;
-    if (minutes < 1) relative = "in less than a minute";
-    else if (minutes < 90) relative = `in ${minutes} minute${minutes === 1 ? "" : "s"}`;
-    else if (minutes < 48 * 60) relative = `in ${Math.round(minutes / 60)} hours`;
-    else relative = `in ${Math.round(minutes / 1440)} days`;
-    return `${date.toLocaleString()} (${relative})`;
-  }
-
   /** A name safe to hand to the browser's download: no path or reserved characters. */
   function sanitizeFileName(name) {
     let clean = "";
@@ -281,19 +48,6 @@
     return clean.length > 0 ? clean : "burnlink-secret";
   }
 
-  async function readError(response) {
-    try {
-      return await response.json();
-    } catch (e) {
-      return {};
-    }
-  }
-
-  function retryAfter(response) {
-    const seconds = Number(response.headers.get("Retry-After"));
-    return Number.isFinite(seconds) && seconds > 0 ? ` Try again in ${seconds} s.` : " Try again later.";
-  }
-
   // ---- the flow ----
 
   const state = { id: null, key: null, token: null, kdf: null, claimed: false, objectURL: null };
@@ -302,6 +56,10 @@
     // Read the key, then take it out of the address bar and history at once.
     const fragment = location.hash.slice(1);
     if (location.hash) history.replaceState(null, "", location.pathname);
+    if (!self.burnlinkCommon) {
+      problem("This page did not load completely", "Reload the original link. Nothing was revealed. You can also open the link with the command-line tool: burnlink open.");
+      return;
+    }
 
     const match = /^\/s\/([^/]+)$/.exec(location.pathname);
     state.id = match && b64uDecode(match[1], 16) ? match[1] : null;

@@ -34,7 +34,7 @@ struct RevealPageTests {
             #expect(pages.count == 1)
             let page = try #require(pages.first)
             #expect(!page.contains("{{"), "every integrity placeholder is filled")
-            #expect(page.components(separatedBy: "integrity=\"sha256-").count - 1 == 4)
+            #expect(page.components(separatedBy: "integrity=\"sha256-").count - 1 == 5)
 
             try await client.execute(uri: API.secretPath(id), method: .get, headers: sender.claimHeaders) { response in
                 #expect(response.status == .ok)
@@ -53,7 +53,8 @@ struct RevealPageTests {
             let references = page.matches(of: regex).map { (String($0.output.1), String($0.output.2)) }
             #expect(
                 Set(references.map(\.0)) == [
-                    "/assets/reveal.css", "/assets/nacl-fast.min.js", "/assets/argon2id.js", "/assets/reveal.js",
+                    "/assets/reveal.css", "/assets/nacl-fast.min.js", "/assets/argon2id.js",
+                    "/assets/burnlink-common.js", "/assets/reveal.js",
                 ])
             for (path, integrity) in references {
                 try await client.execute(uri: path, method: .get) { response in

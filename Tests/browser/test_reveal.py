@@ -2,8 +2,9 @@
 (temporary SQLite file, free port) with secrets sent by the real `burnlink` CLI.
 
 Run with:  python3 -m pytest -q Tests/browser
-Binaries:  BURNLINK_BIN_DIR (default .build/debug); screenshots go to BURNLINK_SHOTS
-(default .build-browser-shots/), one PNG per state.
+Binaries:  BURNLINK_BIN_DIR (default .build/debug). The server serves the pages of this
+tree's Web/ (--web-directory), so the tests check the files they sit beside.
+Screenshots go to BURNLINK_SHOTS (default .build-browser-shots/), one PNG per state.
 """
 
 import base64
@@ -44,7 +45,7 @@ class Server:
         self.log = []
         self.process = subprocess.Popen(
             [str(BIN_DIR / "burnlink-server"), "--host", "127.0.0.1", "--port", "0", "--rate-limit", "off",
-             "--database", str(directory / "burnlink.sqlite"), *extra_args],
+             "--database", str(directory / "burnlink.sqlite"), "--web-directory", str(ROOT / "Web"), *extra_args],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
         )
@@ -220,7 +221,7 @@ def test_text_secret_opens_after_the_click_and_is_gone_on_a_second_visit(server,
     assert area.get_attribute("readonly") is not None
     assert "now destroyed" in browser.text("destroyed-note")
     # The text stayed text: nothing from it became markup.
-    assert browser.driver.execute_script("return document.scripts.length") == 3
+    assert browser.driver.execute_script("return document.scripts.length") == 4
     browser.shot("2-revealed")
     browser.shot("2-revealed-phone", 390, 844)
     assert server.metadata_status(link) == 404, "the reveal must consume the secret"
@@ -283,10 +284,11 @@ def test_security_headers_and_subresource_integrity(server):
     # Every script is external, from this origin, with an integrity value that matches
     # the bytes actually served; there is no inline script and no other origin.
     scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, re.S)
-    assert len(scripts) == 3
+    assert len(scripts) == 4
     references = re.findall(r'<(?:script|link)\b[^>]*?(?:src|href)="([^"]+)"[^>]*?integrity="([^"]+)"', html)
     assert {src for src, _ in references} == {
-        "/assets/nacl-fast.min.js", "/assets/argon2id.js", "/assets/reveal.js", "/assets/reveal.css"}
+        "/assets/nacl-fast.min.js", "/assets/argon2id.js", "/assets/burnlink-common.js", "/assets/reveal.js",
+        "/assets/reveal.css"}
     for attributes, body in scripts:
         assert body.strip() == "" and 'src="/assets/' in attributes and "integrity=" in attributes
     assert not re.search(r"https?://", html), "no absolute URL, so no third-party origin"
