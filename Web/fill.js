@@ -163,7 +163,7 @@
       return;
     }
     if (result.status === 409) {
-      problem(ANSWERED[0], "Another answer arrived first, so yours was not stored. A request takes one answer only.");
+      problem(ANSWERED[0], "A request takes one answer, and it has one now. If an earlier attempt of yours was cut off, that answer may be yours; if not, someone else answered first and yours was not stored: tell the person who asked.");
       return;
     }
     if (result.status === 404) { problem(...GONE); return; }

@@ -73,7 +73,8 @@ extension APIClient {
     }
 
     private func requestFailure(_ response: HTTPClientResponse) async -> ClientError {
-        switch await failure(response) {
+        // Losing a request is not undone: only the server's own "no such request" says so.
+        switch await failure(response, strictNotFound: true) {
         case .gone: .requestGone
         case .server(409, ErrorCode.alreadyAnswered.rawValue, _): .alreadyAnswered
         case let other: other

@@ -167,12 +167,15 @@ public struct APIClient: Sendable {
             hint: "is the server running and the URL right? (--server, BURNLINK_SERVER, or the config file)")
     }
 
-    /// The API error as a `ClientError`: 404 is "gone" whatever the cause, by design.
-    func failure(_ response: HTTPClientResponse) async -> ClientError {
+    /// The API error as a `ClientError`: 404 is "gone" whatever the cause, by design. With
+    /// `strictNotFound`, only a 404 that carries burnlink's own `not_found` body is: one
+    /// from something else on the way (a proxy, a misrouted host) is a server error.
+    func failure(_ response: HTTPClientResponse, strictNotFound: Bool = false) async -> ClientError {
         let bytes = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
         let error = try? APIJSON.decoder().decode(ErrorResponse.self, from: Data(bytes.readableBytesView))
         switch (response.status.code, error?.error) {
-        case (404, _): return .gone
+        case (404, .notFound?): return .gone
+        case (404, _) where !strictNotFound: return .gone
         case (_, .wrongPassword?): return .wrongPassword(attemptsLeft: error?.attemptsLeft ?? 0)
         case (_, .passwordAttemptsExhausted?): return .passwordAttemptsExhausted
         case (416, _): return .integrity(.truncated)

@@ -62,6 +62,11 @@ public struct PendingRequests: Sendable {
 
     private func path(_ id: SecretID) -> String { directory + "/" + id.encoded + ".json" }
 
+    /// Makes (or checks) the directory, before a request is made whose key would go there.
+    public func prepare() throws(ClientError) {
+        try PrivateDirectory.make(directory)
+    }
+
     /// Saves a new request durably: without this file nobody can read its answer.
     public func save(_ request: SavedRequest, id: SecretID) throws(ClientError) {
         try PrivateDirectory.make(directory)
@@ -91,8 +96,47 @@ public struct PendingRequests: Sendable {
 
     /// The saved request with this id, if this machine made it.
     public func load(_ id: SecretID) -> SavedRequest? {
-        guard let data = FileManager.default.contents(atPath: path(id)) else { return nil }
-        return try? JSONDecoder().decode(SavedRequest.self, from: data)
+        let descriptor = Glibc.open(path(id), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        return Self.read(descriptor)
+    }
+
+    /// The saved request with this id, locked for this run (`flock`, released when the
+    /// returned lock is): two runs never open one answer at once, so neither can forget the
+    /// key while the other still needs it. `.other` when another run holds it.
+    public func lock(_ id: SecretID) throws(ClientError) -> (SavedRequest, RequestLock)? {
+        guard access(directory, F_OK) == 0 else { return nil }  // no request was ever made here
+        try PrivateDirectory.check(directory)
+        let descriptor = Glibc.open(path(id), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard descriptor >= 0 else { return nil }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw .other(
+                "another burnlink is opening the answer to this request", hint: "wait for it to finish, then run this again")
+        }
+        guard let saved = Self.read(descriptor) else {
+            close(descriptor)
+            return nil
+        }
+        return (saved, RequestLock(descriptor: descriptor))
+    }
+
+    private static func read(_ descriptor: Int32) -> SavedRequest? {
+        // The file holds a private key: every copy of its bytes is wiped once decoded.
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        defer {
+            SecureMemory.wipeArray(&buffer)
+            SecureMemory.wipeArray(&data)
+        }
+        while true {
+            let count = Glibc.read(descriptor, &buffer, buffer.count)
+            if count <= 0 { break }
+            data.append(contentsOf: buffer[0..<count])
+            if data.count > 1 << 16 { return nil }
+        }
+        return try? JSONDecoder().decode(SavedRequest.self, from: Data(data))
     }
 
     /// Every saved request, oldest first.
@@ -111,5 +155,25 @@ public struct PendingRequests: Sendable {
         unlink(path(id))
     }
 
+    /// Forgets a request the server no longer knows, once its own expiry has passed: before
+    /// that, the server may have lost it only for a while (a restore, a misrouted proxy),
+    /// and the key is the one way to read an answer.
+    public func forgetIfOver(_ id: SecretID, _ saved: SavedRequest) {
+        if saved.expiresAt <= Date() { remove(id) }
+    }
+
     private static func reason() -> String { String(cString: strerror(errno)) }
+}
+
+/// A held saved request (see `PendingRequests.lock`): the lock goes with the value.
+public final class RequestLock: Sendable {
+    private let descriptor: Int32
+
+    init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    deinit {
+        close(descriptor)
+    }
 }

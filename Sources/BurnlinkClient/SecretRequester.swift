@@ -63,6 +63,7 @@ public struct SecretRequester: Sendable {
         while true {
             let remaining = deadline.map { ContinuousClock.now.duration(to: $0).components.seconds } ?? Int64.max
             let wait = Int(max(0, min(remaining, Int64(APIClient.longPollSeconds))))
+            let asked = ContinuousClock.now
             let answer = try await api.requestAnswer(id: link.id, answerToken: token, wait: wait)
             if answer.state == .answered { return try secretLink(answer, request: link, keys: keys) }
             if !reported {
@@ -70,7 +71,9 @@ public struct SecretRequester: Sendable {
                 reported = true
             }
             if let deadline, ContinuousClock.now >= deadline { throw .noAnswerYet(requestExpires: answer.expiresAt) }
-            if wait == 0 { try? await Task.sleep(for: .seconds(1)) }  // a server that does not hold the poll
+            // A server that does not hold the poll (one shutting down, or not burnlink): not
+            // more than one poll a second.
+            if asked.duration(to: .now) < .seconds(1) { try? await Task.sleep(for: .seconds(1)) }
             if Task.isCancelled { throw .other("cancelled") }
         }
     }

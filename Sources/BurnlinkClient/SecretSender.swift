@@ -59,7 +59,7 @@ public struct SecretSender: Sendable {
         progress: (@Sendable (Int) -> Void)? = nil
     ) async throws(ClientError) -> [SentSecret] {
         precondition(options.recipients >= 1)
-        precondition(options.answering == nil || options.recipients == 1, "a request takes one answer")
+        if options.answering != nil, options.recipients != 1 { throw .usage("a request takes one answer: one recipient") }
         let first = try await input.next()
         if first.isEmpty && !options.allowEmpty {
             throw .usage("the secret is empty", hint: "pipe or name what to send; --allow-empty sends an empty secret on purpose")

@@ -79,6 +79,10 @@ public enum SecureMemory {
     public static func wipe(_ buffer: UnsafeMutableRawBufferPointer) {
         Sodium.wipe(buffer)
     }
+
+    public static func wipeArray(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { wipe($0) }
+    }
 }
 
 /// Keeps secrets held in this process out of core dumps and away from ptrace by other

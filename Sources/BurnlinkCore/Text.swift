@@ -65,7 +65,11 @@ public struct TerminalEscaper: Sendable {
                 index += 1
                 continue
             }
-            if (0x80...0x9F).contains(scalar.value) || InnerMetadata.isInvisibleControl(scalar.value) {
+            // C1 controls, the format characters of format.md 3.2, and the line and paragraph
+            // separators, which some terminals break lines at.
+            if (0x80...0x9F).contains(scalar.value) || InnerMetadata.isInvisibleControl(scalar.value)
+                || scalar.value == 0x2028 || scalar.value == 0x2029
+            {
                 output.append(contentsOf: Array("\\u{\(String(scalar.value, radix: 16, uppercase: true))}".utf8))
                 escapedCount += 1
             } else {

@@ -19,10 +19,21 @@ struct ReceiptPoll {
         self.notifier = notifier
     }
 
-    /// Registers before the first read, so that a change between that read and the wait
-    /// still wakes the poll; nil when the caller does not wait.
-    func register() -> ReceiptNotifier.Ticket? {
-        wait > 0 ? notifier.register(id) : nil
+    /// Registers (when the caller waits) and reads the value a first time: registered first,
+    /// so that a change between that read and the wait still wakes the poll. Nil when there
+    /// is no value; the ticket is given back then, and when the read fails.
+    func begin<Value>(_ read: () async throws -> Value?) async throws -> (first: Value, ticket: ReceiptNotifier.Ticket?)? {
+        let ticket = wait > 0 ? notifier.register(id) : nil
+        do {
+            guard let first = try await read() else {
+                ticket.map(notifier.cancel)
+                return nil
+            }
+            return (first, ticket)
+        } catch {
+            ticket.map(notifier.cancel)
+            throw error
+        }
     }
 
     /// The value once it differs from `first`, or as it stands when the poll ends; nil when

@@ -129,11 +129,7 @@ extension SecretsController {
             try await store.requestAnswer(id: id, answerVerifier: verifier, now: clock.now())
         }
         let poll = ReceiptPoll(id: id, wait: wait, notifier: notifier)
-        let ticket = poll.register()
-        guard let first = try await read() else {
-            ticket.map(notifier.cancel)
-            throw failed(client, .noSuchRequest)
-        }
+        guard let (first, ticket) = try await poll.begin(read) else { throw failed(client, .noSuchRequest) }
         let current = try await poll.untilChanged(
             from: first, ticket: ticket, expiresAt: first.expiresAt, isOpen: { $0.state == .open }, recheck: { _ in nil },
             store: store, clock: clock, read: read)

@@ -318,11 +318,7 @@ struct SecretsController: Sendable {
             try await store.receipt(id: id, receiptVerifier: verifier, now: clock.now())
         }
         let poll = ReceiptPoll(id: id, wait: wait, notifier: notifier)
-        let ticket = poll.register()
-        guard let first = try await read() else {
-            ticket.map(notifier.cancel)
-            throw failed(client, .notFound)
-        }
+        guard let (first, ticket) = try await poll.begin(read) else { throw failed(client, .notFound) }
         // A receipt that can still change: the secret can be read, or a view's delivery is
         // pending. An open claim session ends unconfirmed at its deadline with no event to
         // wake anyone: re-read every second while one is pending.

@@ -118,7 +118,11 @@ struct Status: AsyncParsableCommand {
             while Self.stillOpen(current) {
                 let remaining = Int(deadline.timeIntervalSinceNow.rounded(.up))
                 guard remaining > 0 else { break }
+                let asked = ContinuousClock.now
                 current = try await api.receipt(receipt, wait: min(remaining, API.maximumReceiptWait))
+                // A server that answers at once (shutting down, or not holding polls): not
+                // more than one poll a second.
+                if asked.duration(to: .now) < .seconds(1) { try await Task.sleep(for: .seconds(1)) }
             }
             if Self.stillOpen(current) {
                 try print(current)

@@ -86,6 +86,9 @@ struct Open: AsyncParsableCommand {
         if LinkKind.of(text) == .request {
             try await RequestAnswerOpening(opening: opening, timeout: timeout).open(requestLink: text, sink: sink)
         } else {
+            if timeout != nil {
+                throw ClientError.usage("--timeout goes with a request link (/r/...): a secret link does not wait")
+            }
             try await opening.open(SecretOpener.parse(text), sink: sink)
         }
     }

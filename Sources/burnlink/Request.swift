@@ -70,7 +70,9 @@ struct Request: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
-        if list && (wait || note != nil || expires != nil) { throw ValidationError("--list takes no other request option") }
+        if list && (wait || note != nil || expires != nil || server != nil) {
+            throw ValidationError("--list takes no other request option (each request names its own server)")
+        }
         if !wait && (timeout != nil || output != nil || force || passwordFile != nil || raw) {
             throw ValidationError("--timeout, --output, --force, --password-file and --raw go with --wait")
         }
@@ -83,6 +85,9 @@ struct Request: AsyncParsableCommand {
         let opening = LinkOpening(
             output: output, force: force, passwordFile: passwordFile, confirm: false, raw: raw, connection: connection)
         let sink = wait ? try opening.makeSink() : nil
+        // Where the key will be kept must be fit for it before anything is asked of the server.
+        let pending = wait ? nil : try pendingRequests()
+        try pending?.prepare()
         let config = try ConfigFile.load()
         let endpoint = try Settings.server(flag: server, config: config, insecure: connection.insecure)
         let requester = SecretRequester(api: APIClient(endpoint: endpoint))
@@ -100,7 +105,7 @@ struct Request: AsyncParsableCommand {
             return try await answering.open(made.link, keys: made.keys, sink: sink, forget: nil)
         }
 
-        let pending = try pendingRequests()
+        guard let pending else { return }
         try pending.save(made.saved, id: made.link.id)
         do {
             try Terminal.writeOutput(try output(made))
@@ -127,7 +132,8 @@ struct Request: AsyncParsableCommand {
     private struct Entry: Encodable {
         let link: String
         let id: String
-        let expires_at: Date
+        /// Absent for a request that is gone.
+        let expires_at: Date?
         let note: String?
         let state: String?
     }
@@ -139,7 +145,7 @@ struct Request: AsyncParsableCommand {
         var lines: [String] = []
         for (id, saved) in pending.all() {
             var state = "unknown (server unreachable)"
-            var expiresAt = saved.expiresAt
+            var expiresAt: Date? = saved.expiresAt
             do {
                 let (link, keys) = try saved.open()
                 let api = APIClient(endpoint: try ServerEndpoint(link.serverURL, insecure: connection.insecure))
@@ -148,14 +154,15 @@ struct Request: AsyncParsableCommand {
                 expiresAt = answer.expiresAt
             } catch .requestGone {
                 state = "gone"
-                pending.remove(id)
+                expiresAt = nil
+                pending.forgetIfOver(id, saved)
             } catch {
                 state = "unknown (\(error.message))"
             }
             entries.append(Entry(link: saved.link, id: id.encoded, expires_at: expiresAt, note: saved.note, state: state))
             let note = saved.note.map { TerminalEscaper.escaped($0) } ?? "(no note)"
-            let expires = Settings.describe(seconds: Int(expiresAt.timeIntervalSinceNow))
-            lines.append("\(id.encoded)  \(state)  expires in \(expires)  \(note)")
+            let expires = expiresAt.map { "expires in " + Settings.describe(seconds: Int($0.timeIntervalSinceNow)) }
+            lines.append(([id.encoded, state] + (expires.map { [$0] } ?? []) + [note]).joined(separator: "  "))
         }
         if json {
             try Terminal.writeOutput(try JSONLine.encode(entries))
@@ -182,19 +189,25 @@ struct RequestAnswerOpening {
             throw ClientError.usage("\(error)", hint: "a request link looks like https://host/r/<id>#<key>; copy it whole")
         }
         let pending = try pendingRequests()
-        guard let saved = pending.load(given.id) else {
+        // Held until this run ends: a second run of the same link waits its turn instead of
+        // finding the answer claimed and forgetting the key this one still needs.
+        guard let (saved, held) = try pending.lock(given.id) else {
             throw ClientError.usage(
                 "this request was not made on this machine, or its answer was opened already",
                 hint: "only the machine that ran 'burnlink request' can open the answer; to answer it: burnlink send --to LINK")
         }
         let (link, keys) = try saved.open()
-        if let note = saved.note { Messages(quiet: opening.connection.quiet).say("Request: \(note)") }
-        try await open(link, keys: keys, sink: sink, forget: { pending.remove(given.id) })
+        if let note = saved.note { Messages(quiet: opening.connection.quiet).say("Request: \(TerminalEscaper.escaped(note))") }
+        defer { withExtendedLifetime(held) {} }
+        try await open(
+            link, keys: keys, sink: sink,
+            forget: { answered in answered ? pending.remove(given.id) : pending.forgetIfOver(given.id, saved) })
     }
 
     /// Waits for the answer and opens it. `forget` drops the saved key once it is of no
-    /// more use: the answer opened, or the request or its answer gone.
-    func open(_ link: RequestLink, keys: RequestKeyPair, sink: OutputSink, forget: (() -> Void)?) async throws {
+    /// more use: with `true` when the answer was opened or is gone, with `false` when the
+    /// server no longer knows the request.
+    func open(_ link: RequestLink, keys: RequestKeyPair, sink: OutputSink, forget: ((Bool) -> Void)?) async throws {
         let messages = Messages(quiet: opening.connection.quiet)
         let api = APIClient(endpoint: try ServerEndpoint(link.serverURL, insecure: opening.connection.insecure))
         let deadline = timeout.map { ContinuousClock.now + .seconds($0) }
@@ -206,16 +219,16 @@ struct RequestAnswerOpening {
                 messages.say("Waiting for the answer (the request can be answered for \(left); Ctrl-C stops waiting)...")
             }
         } catch {
-            if error == .requestGone { forget?() }
+            if error == .requestGone { forget?(false) }
             throw error
         }
         do {
             try await opening.open(answer, sink: sink)
         } catch {
-            if let error = error as? ClientError, error == .gone { forget?() }
+            if let error = error as? ClientError, error == .gone { forget?(true) }
             throw error
         }
-        forget?()
+        forget?(true)
     }
 }
 

@@ -137,7 +137,7 @@ struct Send: AsyncParsableCommand {
             }
         }
 
-        if let size, let limit = maxSize, size > limit {
+        if let size, let limit = maxSize, limit > 0, Envelope.sealedCount(contentCount: size, metadata: options.metadata) > limit {
             throw ClientError.usage(
                 "the file is larger than the server accepts (\(ProgressBar.size(limit)))", hint: "send something smaller")
         }
@@ -223,7 +223,9 @@ struct Send: AsyncParsableCommand {
         let asked = try await SecretSender(api: api).inspect(request)
         guard !asked.answered else { throw .alreadyAnswered }
         let expires = Settings.describe(seconds: Int(asked.expiresAt.timeIntervalSinceNow))
-        messages.say("Answering the request \"\(asked.note ?? "(no note)")\" (open for \(expires) more).")
+        // The note comes from the server: escaped whole, line breaks included.
+        let note = asked.note.map { "\"" + TerminalEscaper.escaped($0) + "\"" } ?? "(no note)"
+        messages.say("Answering the request \(note) (open for \(expires) more).")
         return asked
     }
 

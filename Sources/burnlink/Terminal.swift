@@ -108,12 +108,6 @@ enum Terminal {
     }
 }
 
-extension SecureMemory {
-    static func wipeArray(_ bytes: inout [UInt8]) {
-        bytes.withUnsafeMutableBytes { wipe($0) }
-    }
-}
-
 /// Messages for the person: stderr only, silenced by --quiet (errors excepted).
 struct Messages: Sendable {
     let quiet: Bool

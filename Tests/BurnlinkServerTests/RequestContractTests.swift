@@ -100,6 +100,12 @@ struct RequestContractTests: StoreContractHelpers {
             #expect(read.sealedKey == Base64URL.encode(sealed))
             #expect(read.expiresAt == at(7200))
             #expect(try await store.answer(request, now: at(7000))?.state == .answered)
+            // An answer that expires before the request did: the request goes with it.
+            let brief = RequestSample()
+            try await store.createRequest(brief.record)
+            try await store.fill(brief, with: StoreSample(lifetime: 600), sealedKey: sealed, now: at(10))
+            #expect(try await store.answer(brief, now: at(11))?.expiresAt == at(600))
+            #expect(try await store.request(brief, now: at(600)) == nil)
             // The answer is an ordinary secret.
             let grant = try #require(try await store.claim(answer, now: at(12)).grant)
             #expect(bytes(grant.firstChunk) == answer.ciphertext)

@@ -71,8 +71,8 @@ struct StoredRequest: Sendable {
 
     var isAnswered: Bool { secretID != nil }
 
-    /// A request exists until its expiry (once answered: the answer's expiry, which the
-    /// fill wrote into `expires_at` when later).
+    /// A request exists until its expiry; once answered, until the answer's expiry, which
+    /// the fill wrote into `expires_at`.
     func exists(at now: EpochMilliseconds) -> Bool { now < expiresAt }
 
     var answer: RequestAnswer {

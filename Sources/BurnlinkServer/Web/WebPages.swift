@@ -51,7 +51,7 @@ public enum RevealPage {
 
     private static let unavailable = APIError(
         .serviceUnavailable, .unavailable,
-        "the browser page is not installed on this server; use the burnlink command-line tool")
+        "the browser page is not installed on this server; use the burnlink command-line tool (burnlink open, burnlink send)")
 
     private static func available(_ loaded: Result<WebAssets, WebAssetsError>) throws -> WebAssets {
         switch loaded {

@@ -90,7 +90,7 @@ extension PostgresStore {
         try await connection.query(
             """
             UPDATE request SET answered_at = \(now), secret_id = \(secretKey), sealed_key = \(ByteBuffer(bytes: fill.sealedKey)),
-                   expires_at = greatest(expires_at, (SELECT expires_at FROM secret WHERE id = \(secretKey)))
+                   expires_at = (SELECT expires_at FROM secret WHERE id = \(secretKey))
             WHERE id = \(key)
             """, logger: logger)
         try await notifyReceiptChange(connection, logger, fill.requestID)

@@ -61,7 +61,8 @@ extension SQLiteStore {
     }
 
     /// Answers `fill`'s request with the secret `secret`, in the caller's transaction, or
-    /// throws why not. The request's life extends to the answer's expiry when that is later.
+    /// throws why not. From then on the request lives as long as its answer (the one
+    /// thing left to do with it is to open the answer).
     static func answer(_ db: Database, _ fill: RequestFill, with secret: Data) throws {
         let key = Data(fill.requestID.bytes)
         let now = EpochMilliseconds(fill.now)
@@ -74,7 +75,7 @@ extension SQLiteStore {
         try db.cachedStatement(
             sql: """
                 UPDATE request SET answered_at = ?, secret_id = ?, sealed_key = ?,
-                       expires_at = max(expires_at, (SELECT expires_at FROM secret WHERE id = ?))
+                       expires_at = (SELECT expires_at FROM secret WHERE id = ?)
                 WHERE id = ? AND secret_id IS NULL
                 """
         ).execute(arguments: [now, secret, Data(fill.sealedKey), secret, key])
