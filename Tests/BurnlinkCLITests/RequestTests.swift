@@ -37,8 +37,11 @@ struct RequestTests {
             let secret = Files.randomData(count: 200_000)
             let file = server.directory.file("db.env")
             try secret.write(to: URL(fileURLWithPath: file))
-            let filled = try await CLI.run(["send", "--to", link, file], environment: filler)
+            let receiptFile = server.directory.file("filler-receipt")
+            let filled = try await CLI.run(["send", "--to", link, file, "--receipt-file", receiptFile], environment: filler)
             #expect(filled.status == 0, "\(filled)")
+            let waiting = try await CLI.run(["status", "--receipt-file", receiptFile], environment: filler)
+            #expect(waiting.status == 0 && waiting.out.contains("state:      waiting"), "\(waiting)")
             #expect(filled.out.isEmpty, "no link is printed for an answer: \(filled)")
             #expect(filled.err.contains("prod DB password for the migration"), "the filler sees the note: \(filled)")
 
@@ -52,6 +55,9 @@ struct RequestTests {
             #expect(opened.status == 0, "\(opened)")
             #expect(Files.contents(output) == secret)
             #expect(savedRequests(home).isEmpty, "the key is forgotten once the answer is opened")
+            // The filler's receipt says the requester has it.
+            let delivered = try await CLI.run(["status", "--receipt-file", receiptFile], environment: filler)
+            #expect(delivered.status == 0 && delivered.out.contains("delivered"), "\(delivered)")
             // Opened once: there is nothing left to open.
             let again = try await CLI.run(["open"], stdin: link + "\n", environment: server.environment)
             #expect(again.status == 2, "\(again)")
@@ -152,7 +158,7 @@ struct RequestTests {
         }
     }
 
-    @Test("request --list shows open and answered requests and forgets gone ones; --json for scripts")
+    @Test("request --list shows open, answered and gone requests; --json for scripts")
     func list() async throws {
         try await withServer { server in
             _ = try await request(server, ["--note", "still waiting"])

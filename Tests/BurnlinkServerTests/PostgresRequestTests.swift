@@ -1,3 +1,5 @@
+import BurnlinkCore
+import BurnlinkProtocol
 import BurnlinkTestSupport
 import Foundation
 import Testing
@@ -36,6 +38,39 @@ extension PostgresReplicaTests {
         #expect(second.status == 3, "\(second.err)")
         #expect(await a.stop() == 0)
         #expect(await b.stop() == 0)
+        await TestPostgres.dropDatabase(databaseURL)
+    }
+
+    @Test("300 concurrent fills of one request spread over two replicas: exactly one 201, every other 409")
+    func concurrentFillsAcrossReplicas() async throws {
+        let databaseURL = try await TestPostgres.createDatabase()
+        let replicas = [
+            try await LaunchedServer(arguments: ["--database", databaseURL, "--max-concurrent-uploads", "off"]),
+            try await LaunchedServer(arguments: ["--database", databaseURL, "--max-concurrent-uploads", "off"]),
+        ]
+        let requester = TestRequester()
+        let created = try await sendRequest(
+            client, .POST, replicas[0].baseURL + API.requestsPath,
+            headers: requester.createHeaders.map { ($0.name.rawName, $0.value) })
+        #expect(created.status == 201)
+        let id = try APIJSON.decoder().decode(CreateRequestResponse.self, from: Data(created.body)).id
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for attempt in 0..<300 {
+                let replica = replicas[attempt % 2]
+                let headers = try requester.fillHeaders(TestSender()).map { ($0.name.rawName, $0.value) }
+                group.addTask {
+                    try await sendRequest(
+                        client, .POST, replica.baseURL + API.fillPath(id), headers: headers, body: randomBytes(200)
+                    ).status
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses.filter { $0 == 201 }.count == 1, "\(Dictionary(grouping: statuses) { $0 }.mapValues(\.count))")
+        #expect(statuses.filter { $0 == 409 }.count == 299)
+        // Nothing of the 299 losers is kept.
+        #expect(try await TestPostgres.psql(databaseURL, "SELECT count(*) FROM secret") == "1")
+        for replica in replicas { #expect(await replica.stop() == 0) }
         await TestPostgres.dropDatabase(databaseURL)
     }
 }
