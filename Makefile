@@ -76,10 +76,12 @@ test-python:
 test-js: test-deps python-deps
 	node --test Tests/js
 
-## The reveal page in headless Chromium against the real server and CLI (.build/debug).
+## The browser pages in headless Chromium against the real server and CLI (.build/debug),
+## on SQLite and, beside a throwaway cluster, on two PostgreSQL replicas.
 test-browser: test-deps python-deps
 	$(SWIFT) build
-	BURNLINK_BIN_DIR=$(CURDIR)/.build/debug $(PYTHON) -m pytest -q Tests/browser
+	BURNLINK_BIN_DIR=$(CURDIR)/.build/debug BURNLINK_REQUIRE_POSTGRES=1 \
+	  Tests/support/with-postgres.sh $(PYTHON) -m pytest -q Tests/browser
 
 ## libFuzzer targets (Fuzz/), built with -sanitize=fuzzer,address in their own scratch folder.
 ## `make fuzz` runs each for FUZZ_SECONDS; `make test` runs each for FUZZ_SMOKE_SECONDS.

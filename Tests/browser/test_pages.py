@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
 import shutil
@@ -130,10 +131,6 @@ class Requester:
             "Burnlink-Claim-Verifier": b64u(hashlib.sha256(hkdf(key, b"burnlink v1 claim")).digest()),
             "Content-Type": "application/octet-stream",
         }, b"not an envelope, but the server does not look")
-
-
-def cli_has_request(server) -> bool:
-    return server.cli(["request", "--help"], check=False).returncode == 0
 
 
 # ---- page helpers -----------------------------------------------------------------------
@@ -462,8 +459,6 @@ def test_fill_page_with_a_damaged_or_wrong_link(server, browser):
 def test_fill_page_answers_a_request_made_by_the_cli(server, browser):
     """`burnlink request` makes the link; the page fills it; `burnlink open` of the request
     link, on the machine that made it, gets the secret."""
-    if not cli_has_request(server):
-        pytest.skip("this burnlink binary has no 'request' command yet")
     made = server.cli(["request", "--note", "for the page test"])
     link = made.stdout.decode().strip()
     assert re.fullmatch(rf"{re.escape(server.base)}/r/[A-Za-z0-9_-]{{22}}#[A-Za-z0-9_-]{{43}}", link), link
@@ -475,3 +470,64 @@ def test_fill_page_answers_a_request_made_by_the_cli(server, browser):
     browser.visible("sent", timeout=120)
     assert_console_clean(browser.console())
     assert server.cli(["open", "--yes", link]).stdout.decode() == "answered in the browser"
+
+
+# ---- PostgreSQL: two replicas behind one database --------------------------------------
+
+POSTGRES_URL = os.environ.get("BURNLINK_TEST_POSTGRES_URL")
+
+
+def fresh_postgres_database() -> str:
+    """A new database in the test cluster (Tests/support/with-postgres.sh), as a server URL."""
+    if not POSTGRES_URL:
+        if os.environ.get("BURNLINK_REQUIRE_POSTGRES") == "1":
+            pytest.fail("BURNLINK_TEST_POSTGRES_URL is not set: run under Tests/support/with-postgres.sh")
+        pytest.skip("no PostgreSQL (run under Tests/support/with-postgres.sh)")
+    name = "burnlink_browser_" + secrets.token_hex(6)
+    subprocess.run(["psql", POSTGRES_URL, "-v", "ON_ERROR_STOP=1", "-qc", f"CREATE DATABASE {name}"],
+                   check=True, capture_output=True, timeout=60)
+    base, _, query = POSTGRES_URL.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
+
+
+def test_pages_on_postgresql_across_two_replicas(make_server, browser):
+    """The request is made on replica A (`burnlink request --wait`), filled in the page served
+    by replica B, and the wait on A returns the answer; a secret made on B's create page opens
+    through A."""
+    database = fresh_postgres_database()
+    a = make_server("--database", database)
+    b = make_server("--database", database)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(a.home), "BURNLINK_SERVER": a.base,
+           "LANG": "C.UTF-8"}
+    waiting = subprocess.Popen([str(BIN_DIR / "burnlink"), "request", "--wait", "--note", "across replicas"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        link = None
+        for line in iter(waiting.stderr.readline, b""):
+            if b"/r/" in line:
+                link = line.decode().strip()
+                break
+        assert link and link.startswith(a.base + "/r/"), link
+        browser.open(link.replace(a.base, b.base))
+        browser.visible("compose")
+        assert browser.text("note") == "across replicas"
+        browser.driver.find_element(By.ID, "secret-text").send_keys("filled through B")
+        browser.driver.find_element(By.ID, "submit").click()
+        browser.visible("sent", timeout=120)
+        assert_console_clean(browser.console())
+        out, err = waiting.communicate(timeout=60)
+        assert waiting.returncode == 0, err.decode()
+        assert out.decode() == "filled through B"
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+
+    browser.open(b.base + "/new")
+    browser.visible("compose")
+    browser.driver.find_element(By.ID, "secret-text").send_keys("made on B")
+    browser.driver.find_element(By.ID, "submit").click()
+    made = created_link(browser)
+    assert made.startswith(b.base + "/s/"), made
+    assert open_with_cli(a, made.replace(b.base, a.base)).stdout.decode() == "made on B"
+    assert_console_clean(browser.console())
