@@ -193,6 +193,35 @@ struct RequestRouteTests {
         }
     }
 
+    @Test("making a request and filling one use the create budget, like creating a secret")
+    func createBudget() async throws {
+        let server = try TestServer { $0.rateLimit = RateLimitConfiguration(createsPerMinute: 3, failuresPerMinute: 100) }
+        let requester = TestRequester()
+        try await server.application().test(.router) { client in
+            let id = try await client.createRequest(requester)
+            _ = try await client.createSecret(randomBytes(10), sender: TestSender())
+            try await client.execute(
+                uri: API.fillPath(id), method: .post, headers: try requester.fillHeaders(TestSender()),
+                body: ByteBuffer(bytes: randomBytes(10))
+            ) {
+                #expect($0.status == .created)
+            }
+            // Three creates of any kind used the budget of three.
+            try await client.execute(
+                uri: API.requestsPath, method: .post, headers: TestRequester().createHeaders
+            ) {
+                #expect($0.status == .tooManyRequests)
+                #expect($0.headers[.retryAfter] != nil)
+            }
+            try await client.execute(
+                uri: API.fillPath(id), method: .post, headers: try requester.fillHeaders(TestSender()),
+                body: ByteBuffer(bytes: randomBytes(10))
+            ) {
+                #expect($0.status == .tooManyRequests, "a fill is limited before anything else is looked at")
+            }
+        }
+    }
+
     @Test("an answer long-poll returns at the fill; an open request past its expiry is gone")
     func answerPollAndExpiry() async throws {
         let server = try TestServer()

@@ -372,14 +372,17 @@ def test_fill_page_text_reaches_the_requester_only(server, browser):
 
 
 def test_fill_page_file_of_3_mib_with_a_password(server, browser):
-    requester = Requester(server)
+    """The requester is the real CLI: `burnlink request` makes the link, the page answers it
+    with a 3 MiB file and a password, `burnlink open` of the request link gets it byte for byte."""
+    made = server.cli(["request"])
+    link = made.stdout.decode().strip()
     content = secrets.token_bytes(3 << 20) + b"end"
     name = "clé privée.pem"
     source = server.directory / "upload" / name
     source.parent.mkdir()
     source.write_bytes(content)
 
-    browser.open(requester.link)
+    browser.open(link)
     browser.visible("compose")
     assert browser.text("note") == "(no note)"
     choose_file(browser, source)
@@ -389,15 +392,13 @@ def test_fill_page_file_of_3_mib_with_a_password(server, browser):
     assert "password" in browser.text("sent-details")
     assert_console_clean(browser.console())
 
-    link = requester.secret_link()
     password = server.directory / "password.txt"
     password.write_text("correct horse\n")
     out = server.directory / "out"
     out.mkdir()
-    subprocess.run([str(BIN_DIR / "burnlink"), "open", "--yes", "--password-file", str(password), "-o", ".", link],
-                   cwd=out, check=True, capture_output=True,
-                   env={"PATH": "/usr/bin:/bin", "HOME": str(server.home), "LANG": "C.UTF-8"}, timeout=120)
-    assert (out / name).read_bytes() == content
+    opened = server.cli(["open", "--password-file", str(password), "-o", str(out / "received"), link])
+    assert opened.returncode == 0, opened.stderr.decode()
+    assert (out / "received").read_bytes() == content
 
 
 def test_fill_page_shows_already_answered_when_another_fill_wins(server, browser):
