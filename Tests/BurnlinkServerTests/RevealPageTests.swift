@@ -85,6 +85,34 @@ struct RevealPageTests {
         }
     }
 
+    @Test("the create and fill pages carry the form fields they share; a fragment is never served on its own")
+    func sharedFormFields() async throws {
+        let server = try TestServer()
+        try await server.application().test(.router) { client in
+            for path in ["/new", "/r/anything"] {
+                let page = try await client.execute(uri: path, method: .get) { String(buffer: $0.body) }
+                #expect(!page.contains("{{"), "\(path): every placeholder is filled")
+                for field in ["id=\"secret-text\"", "id=\"secret-file\"", "id=\"expires\"", "id=\"views\"", "id=\"password\""] {
+                    #expect(page.components(separatedBy: field).count == 2, "\(path) has \(field) once")
+                }
+            }
+            try await client.execute(uri: "/assets/compose-form.html", method: .get) { #expect($0.status == .notFound) }
+        }
+    }
+
+    @Test("a page template that includes anything but a fragment of its own directory is refused")
+    func includesAreConfined() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("burnlink-web-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for include in ["../Package.swift", "reveal.html", "missing.html"] {
+            try Data("<p>{{include \(include)}}</p>".utf8).write(to: directory.appendingPathComponent("reveal.html"))
+            #expect(throws: WebAssetsError.self, "\(include)") {
+                try WebAssets.load(directory: directory.path, tweetnaclPath: "/usr/share/nodejs/tweetnacl/nacl-fast.min.js")
+            }
+        }
+    }
+
     @Test("a page template with a placeholder no asset fills is refused")
     func unknownPlaceholderIsRefused() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("burnlink-web-\(UUID().uuidString)")

@@ -174,12 +174,29 @@ public struct WebAssets: Sendable {
         return WebAssets(pages: pages, assets: assets)
     }
 
-    /// The template with every `{{integrity NAME}}` replaced by that asset's digest; a
-    /// placeholder left unfilled refuses the page.
+    /// The template with every `{{include FRAGMENT.html}}` replaced by that file of the web
+    /// directory (the fields the create and fill pages share), then every
+    /// `{{integrity NAME}}` by that asset's digest; a placeholder left unfilled refuses the page.
     private static func fill(template path: String, named name: String, with assets: [String: Asset])
         throws(WebAssetsError) -> String
     {
         var template = String(decoding: try read(path), as: UTF8.self)
+        let directory = (path as NSString).deletingLastPathComponent
+        while let open = template.range(of: "{{include ") {
+            guard let close = template.range(of: "}}", range: open.upperBound..<template.endIndex) else { break }
+            let fragment = String(template[open.upperBound..<close.lowerBound])
+            guard fragment.hasSuffix(".html"), !fragment.contains("/"), !fragment.hasPrefix("."),
+                !WebPage.allCases.map(\.template).contains(fragment)
+            else {
+                throw WebAssetsError(description: "\(name): cannot include '\(fragment)'")
+            }
+            // Indented as the placeholder is, without the fragment's leading comment.
+            var text = String(decoding: try read(directory + "/" + fragment), as: UTF8.self)
+            if text.hasPrefix("<!--"), let end = text.range(of: "-->\n") { text = String(text[end.upperBound...]) }
+            if text.hasSuffix("\n") { text.removeLast() }
+            template.replaceSubrange(
+                open.lowerBound..<close.upperBound, with: text.trimmingCharacters(in: .whitespaces))
+        }
         for (asset, value) in assets {
             template = template.replacingOccurrences(of: "{{integrity \(asset)}}", with: value.integrity)
         }
