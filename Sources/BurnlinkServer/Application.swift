@@ -34,6 +34,7 @@ public func buildApplication(
             guard let address = channel.localAddress, let port = address.port, let ip = address.ipAddress else { return }
             let host = ip.contains(":") ? "[\(ip)]" : ip
             logger.notice("listening on http://\(host):\(port)")
+            ServiceManager.ready(status: "listening on http://\(host):\(port)")
         },
         logger: logger
     )
@@ -46,6 +47,8 @@ public func buildApplication(
         app.addServices(ReceiptChangeRelay(changes: changes, notifier: notifier))
     }
     app.addServices(sweeper)
+    // systemd (Type=notify) learns when a stop begins; readiness is sent from onServerRunning.
+    app.addServices(ShutdownAnnouncer())
     return app
 }
 
