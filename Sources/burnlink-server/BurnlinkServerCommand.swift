@@ -15,6 +15,7 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
             Every option can also be set through the environment variable named in its help; \
             a flag wins over the variable.
             """,
+        version: BurnlinkVersion.current,
         subcommands: [HashToken.self]
     )
 
@@ -169,6 +170,7 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
         logger.notice(
             "burnlink-server starting",
             metadata: [
+                "version": "\(BurnlinkVersion.current)",
                 "database": "\(databaseDescription)",
                 "max_size": "\(configuration.maxSize)",
                 // How many, never which: the digests stay in their file.

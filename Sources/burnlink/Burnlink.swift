@@ -1,6 +1,7 @@
 import ArgumentParser
 import BurnlinkClient
 import BurnlinkCore
+import BurnlinkProtocol
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -16,8 +17,6 @@ import Glibc
 /// the person at the terminal, and call BurnlinkClient.
 @main
 struct Burnlink: AsyncParsableCommand {
-    static let version = "0.1.0"
-
     static let configuration = CommandConfiguration(
         commandName: "burnlink",
         abstract: "Share a secret through a link that works once. Encrypted on your machine; the server never sees the key.",
@@ -44,7 +43,7 @@ struct Burnlink: AsyncParsableCommand {
             A link or receipt is best given on standard input: as an argument, other local \
             users can read it (ps, /proc) until burnlink has started and wiped it.
             """,
-        version: version,
+        version: BurnlinkVersion.current,
         subcommands: [Send.self, Open.self, Request.self, Peek.self, Status.self, Revoke.self]
     )
 
