@@ -5,8 +5,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # node-tweetnacl: the cipher the browser reveal page gets from the server (run, install, tests).
 APT_PACKAGES := libsodium-dev libsqlite3-dev pkg-config sqlite3 tmux node-tweetnacl
 # Only the tests need these: PostgreSQL (a throwaway cluster), nginx (the deployment example),
-# headless Chromium driven through Selenium, node for Tests/js, and systemd-analyze for the unit.
-TEST_APT_PACKAGES := postgresql nginx chromium chromium-driver nodejs systemd
+# headless Chromium driven through Selenium, node for Tests/js, systemd-analyze for the unit,
+# jq and curl for the CI recipes of docs/ci.md.
+TEST_APT_PACKAGES := postgresql nginx chromium chromium-driver nodejs systemd jq curl
 
 # Installs the Debian packages named in $(1) that are missing.
 define apt_install

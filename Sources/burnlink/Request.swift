@@ -24,8 +24,9 @@ struct Request: AsyncParsableCommand {
             The private key stays on this machine, in $XDG_STATE_HOME/burnlink/requests \
             (owner-only), until the answer is opened with 'burnlink open LINK'.
 
-            --wait keeps the key in memory instead: the request link goes to stderr, and the \
-            answer, once it comes, to stdout or --output. Interrupting it loses the request.
+            --wait keeps the key in memory instead: the request link goes to stderr (with -q, as \
+            its first line and nothing else), and the answer, once it comes, to stdout or \
+            --output. Interrupting it loses the request.
 
             The note is PUBLIC: the server stores it as is and shows it to anyone with the link. \
             Say what you need, never the secret itself.
@@ -96,11 +97,10 @@ struct Request: AsyncParsableCommand {
             creatorToken: try Settings.creatorToken(config: config))
 
         if let sink {
-            // Not the product: the answer is. Shown even with --quiet, since nobody can answer without it.
-            Terminal.writeAll(
-                STDERR_FILENO,
-                "Request link (send it to whoever has the secret: it lets them answer once, never read):\n"
-                    + made.link.formatted + "\n")
+            // Not the product: the answer is. Shown even with --quiet (then alone on the first
+            // line, for scripts), since nobody can answer without it.
+            let intro = "Request link (send it to whoever has the secret: it lets them answer once, never read):\n"
+            Terminal.writeAll(STDERR_FILENO, (connection.quiet ? "" : intro) + made.link.formatted + "\n")
             let answering = RequestAnswerOpening(opening: opening, timeout: timeout)
             return try await answering.open(made.link, keys: made.keys, sink: sink, forget: nil)
         }
