@@ -23,7 +23,7 @@ endef
 
 PREFIX ?= /usr/local
 
-.PHONY: man install all deps system-deps python-deps test-deps build release run test test-swift test-python \
+.PHONY: man install install-web all deps system-deps python-deps test-deps build release run test test-swift test-python \
         test-js test-browser fuzz test-fuzz \
         bench bench-core bench-server bench-burn bench-cli bench-cut bench-postgres bench-deps vectors clean
 
@@ -137,12 +137,16 @@ man: system-deps
 	$(SWIFT) package --allow-writing-to-directory .build/man generate-manual --output-directory .build/man
 
 ## Installs both binaries and their man pages under $(PREFIX).
-install: release man
+install: release man install-web
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 .build/release/burnlink .build/release/burnlink-server $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 .build/man/burnlink.1 .build/man/burnlink-server.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+## The browser pages beside an installed server ($(PREFIX)/share/burnlink/web, where it looks):
+## every page, fragment and asset of Web/, since the server reads the directory as a whole.
+install-web:
 	install -d $(DESTDIR)$(PREFIX)/share/burnlink/web
-	install -m 0644 Web/reveal.html Web/reveal.js Web/argon2id.js Web/reveal.css Web/icon.svg $(DESTDIR)$(PREFIX)/share/burnlink/web/
+	install -m 0644 Web/*.html Web/*.js Web/*.css Web/*.svg $(DESTDIR)$(PREFIX)/share/burnlink/web/
 
 clean:
 	rm -rf .build
