@@ -186,6 +186,25 @@ struct RequestTests {
         }
     }
 
+    @Test("request --json and send --to --json: the request's link, id, expiry and note; the answer's id and receipt, no link")
+    func json() async throws {
+        try await withServer { server in
+            let made = try await CLI.run(["request", "--json", "--note", "for scripts"], environment: server.environment)
+            #expect(made.status == 0, "\(made)")
+            let request = try #require(try JSONSerialization.jsonObject(with: made.stdout) as? [String: Any], "\(made)")
+            #expect(Set(request.keys) == ["link", "id", "expires_at", "note"], "\(request)")
+            #expect(request["note"] as? String == "for scripts")
+            let link = try #require(request["link"] as? String)
+            #expect(link.contains("/r/\(try #require(request["id"] as? String))#"))
+
+            let sent = try await CLI.run(["send", "--json", "--to", link], stdin: "x", environment: server.environment)
+            #expect(sent.status == 0, "\(sent)")
+            let entries = try #require(try JSONSerialization.jsonObject(with: sent.stdout) as? [[String: Any]], "\(sent)")
+            #expect(entries.count == 1)
+            #expect(Set(entries[0].keys) == ["receipt", "id", "expires_at", "max_views"], "\(entries)")
+        }
+    }
+
     @Test("a state directory that is a symbolic link, or open to others, is refused before a key goes into it")
     func stateDirectoryIsChecked() async throws {
         try await withServer { server in
