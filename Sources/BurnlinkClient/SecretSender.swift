@@ -95,9 +95,10 @@ public struct SecretSender: Sendable {
         // For an answer: the request and the link key sealed to it.
         var answerings: [(RequestLink, [UInt8])?] = []
         for recipient in recipients {
-            answerings.append(try options.answering.map { (request) throws(ClientError) in
-                (request, try sealedKey(recipient, to: request))
-            })
+            answerings.append(
+                try options.answering.map { (request) throws(ClientError) in
+                    (request, try sealedKey(recipient, to: request))
+                })
         }
 
         do {

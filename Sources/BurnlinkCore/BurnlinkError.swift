@@ -57,7 +57,8 @@ extension BurnlinkError: CustomStringConvertible {
         case .truncated: "the secret is incomplete: the data ends early"
         case .integrityFailure: "integrity check failed: the data was altered, or the key or password is wrong"
         case .invalidMetadata(let detail): "invalid inner metadata: \(detail)"
-        case .badSealedKey: "the answer's sealed key does not open with this request's key: it was altered, or sealed to another key"
+        case .badSealedKey:
+            "the answer's sealed key does not open with this request's key: it was altered, or sealed to another key"
         case .invalidArgument(let detail): detail
         }
     }

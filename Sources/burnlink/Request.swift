@@ -117,7 +117,8 @@ struct Request: AsyncParsableCommand {
         let messages = Messages(quiet: connection.quiet)
         if !json {
             messages.say(
-                "Send this link to whoever has the secret: it lets them answer once ('burnlink send --to LINK' or a browser), never read.")
+                "Send this link to whoever has the secret: it lets them answer once ('burnlink send --to LINK' or a browser), never read."
+            )
             messages.say("Open the answer on this machine with 'burnlink open LINK' (it waits for the answer if needed).")
         }
     }

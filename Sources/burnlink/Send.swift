@@ -137,7 +137,8 @@ struct Send: AsyncParsableCommand {
             }
         }
 
-        if let size, let limit = maxSize, limit > 0, Envelope.sealedCount(contentCount: size, metadata: options.metadata) > limit {
+        if let size, let limit = maxSize, limit > 0, Envelope.sealedCount(contentCount: size, metadata: options.metadata) > limit
+        {
             throw ClientError.usage(
                 "the file is larger than the server accepts (\(ProgressBar.size(limit)))", hint: "send something smaller")
         }

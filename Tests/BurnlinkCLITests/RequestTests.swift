@@ -244,7 +244,10 @@ struct RequestTests {
             #expect(savedRequests(server.directory.file("home")).isEmpty)
 
             let bogus = try await CLI.run(
-                ["send", "--to", "http://127.0.0.1:\(server.port)/r/AAAAAAAAAAAAAAAAAAAAAA#\(String(repeating: "A", count: 43))"],
+                [
+                    "send", "--to",
+                    "http://127.0.0.1:\(server.port)/r/AAAAAAAAAAAAAAAAAAAAAA#\(String(repeating: "A", count: 43))",
+                ],
                 stdin: "x", environment: server.environment)
             #expect(bogus.status == 3, "\(bogus)")
             #expect(bogus.err.contains("this request is gone"), "\(bogus)")

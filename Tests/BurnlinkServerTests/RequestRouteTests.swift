@@ -167,7 +167,9 @@ struct RequestRouteTests {
     func creatorTokensAndSealedKey() async throws {
         let token = "creator-token-0123456789"
         let digest = Array(BurnlinkCrypto.SHA256.hash(Array(token.utf8)))
-        let server = try TestServer { $0.creatorTokens = try! CreatorTokens(parsing: digest.map { String(format: "%02x", $0) }.joined() + "\n") }
+        let server = try TestServer {
+            $0.creatorTokens = try! CreatorTokens(parsing: digest.map { String(format: "%02x", $0) }.joined() + "\n")
+        }
         let requester = TestRequester()
         try await server.application().test(.router) { client in
             try await client.execute(uri: API.requestsPath, method: .post, headers: requester.createHeaders) {
@@ -228,7 +230,8 @@ struct RequestRouteTests {
         let requester = TestRequester()
         try await server.application().test(.router) { client in
             let id = try await client.createRequest(requester)
-            async let polled = client.execute(uri: API.answerPath(id) + "?wait=20", method: .get, headers: requester.answerBearer) {
+            async let polled = client.execute(uri: API.answerPath(id) + "?wait=20", method: .get, headers: requester.answerBearer)
+            {
                 try APIJSON.decoder().decode(RequestAnswerResponse.self, from: Data(buffer: $0.body))
             }
             try await Task.sleep(for: .milliseconds(300))
