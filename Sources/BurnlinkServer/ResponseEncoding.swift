@@ -23,5 +23,5 @@ extension ResponseEncodable {
 
 enum APIEncoding {
     /// One encoder for every response: its settings never change once made.
-    nonisolated(unsafe) static let encoder = APIJSON.encoder()
+    static let encoder = APIJSON.encoder()
 }
