@@ -10,9 +10,10 @@ public enum LinkKind: String, Sendable {
     /// gave one kind where the other belongs); nil when the path is neither.
     public static func of(_ text: some StringProtocol) -> LinkKind? {
         for kind in [LinkKind.secret, .request] {
-            if (try? LinkParts(parsing: text, kind: kind)) != nil { return kind }
-            if case .malformedLink(let problem)? = LinkParts.failure(parsing: text, kind: kind), problem.isAfterPath {
-                return kind
+            switch LinkParts.failure(parsing: text, kind: kind) {
+            case nil: return kind
+            case .malformedLink(let problem)? where problem.isAfterPath: return kind
+            default: continue
             }
         }
         return nil
