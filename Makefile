@@ -62,7 +62,7 @@ run: deps release
 ## The whole suite: Swift tests (Swift Testing) on SQLite and PostgreSQL; the Python checks
 ## (independent decoder, OpenAPI, API fuzzing and crash safety against the real server); the
 ## page's Argon2id under node; the reveal page in headless Chromium; a short run of each fuzz target.
-test: deps test-deps test-swift test-python test-js test-browser test-fuzz
+test: deps test-deps test-swift test-python test-js test-browser test-fuzz test-image
 
 ## Swift tests beside a throwaway PostgreSQL cluster (removed afterwards): the store
 ## contract, replica and fault tests run against it, and must (BURNLINK_REQUIRE_POSTGRES).
@@ -147,6 +147,29 @@ install: release man install-web
 install-web:
 	install -d $(DESTDIR)$(PREFIX)/share/burnlink/web
 	install -m 0644 Web/*.html Web/*.js Web/*.css Web/*.svg $(DESTDIR)$(PREFIX)/share/burnlink/web/
+
+## The server's container image (docs/deploy.md, "Container image"), built by buildah from
+## scratch with nothing pulled from a registry: localhost/burnlink-server:<version> (and
+## :latest); `make image-archive` also writes it as an OCI archive to IMAGE_ARCHIVE.
+## `make test-image` builds it under a name of its own and runs it with podman.
+IMAGE_VERSION = $(shell sed -n 's/.*static let current = "\(.*\)".*/\1/p' Sources/BurnlinkProtocol/Version.swift)
+IMAGE_ARCHIVE ?= $(CURDIR)/.build/image/burnlink-server-$(IMAGE_VERSION).oci.tar
+IMAGE_APT_PACKAGES := podman buildah skopeo runc netavark aardvark-dns iptables ca-certificates binutils
+.PHONY: image image-archive image-deps test-image
+
+image-deps: system-deps
+	$(call apt_install,$(IMAGE_APT_PACKAGES))
+
+image: image-deps release
+	packaging/image/build.sh
+
+image-archive: image-deps release
+	mkdir -p $(dir $(IMAGE_ARCHIVE))
+	packaging/image/build.sh --archive $(IMAGE_ARCHIVE)
+
+test-image: image-deps test-deps python-deps release
+	BURNLINK_BUILD_DIR=$(CURDIR)/.build/release BURNLINK_REQUIRE_POSTGRES=1 \
+	  Tests/support/with-postgres.sh $(PYTHON) -m pytest -q Tests/image
 
 clean:
 	rm -rf .build
