@@ -229,6 +229,16 @@ def test_read_only_round_trip_restart_and_stop(image, tmp_path, cleanup, cli_env
     big_sent = cli("send", "--server", url, str(tmp_path / "big.bin"), env=cli_env)
     assert big_sent.returncode == 0, big_sent.stderr
 
+    # One server per volume: a second container on the same data stops at the lock file.
+    intruder = f"burnlink-test-intruder-{UNIQUE}"
+    cleanup["containers"].append(intruder)
+    podman(*RUN, *HARDENED, "--name", intruder, "--volume", f"{volume}:/var/lib/burnlink", image["tag"])
+    podman("wait", intruder, timeout=60)
+    assert podman("inspect", intruder, "--format", "{{.State.ExitCode}}").stdout.strip() == "1"
+    logs = podman("logs", intruder)
+    assert "another burnlink-server is using" in logs.stdout + logs.stderr
+    assert http_get(url + "/healthz")[0] == 200
+
     taken, status = stop(first)
     assert status in (0, 143) and taken < 10, (taken, status)
     assert status == 0  # the server stops gracefully on SIGTERM, as pid 1 too

@@ -147,6 +147,7 @@ fi
 echo "image: ${tags[*]}"
 
 if [ -n "$archive" ]; then
+  mkdir -p "$(dirname "$archive")"
   rm -f "$archive"
   name=${tags[0]#localhost/}
   skopeo copy --quiet "containers-storage:${tags[0]}" "oci-archive:$archive:$name"
