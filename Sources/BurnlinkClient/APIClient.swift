@@ -3,6 +3,7 @@ import BurnlinkCore
 import BurnlinkProtocol
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -144,20 +145,34 @@ public struct APIClient: Sendable {
     // MARK: plumbing
 
     func send(_ request: HTTPClientRequest) async throws(ClientError) -> HTTPClientResponse {
+        var request = request
+        if let tls = endpoint.trust.tlsConfiguration { request.tlsConfiguration = tls }
         do {
             return try await http.execute(request, timeout: timeout)
         } catch {
-            throw Self.networkError(error, server: endpoint.baseURL)
+            throw Self.networkError(error, endpoint: endpoint)
         }
     }
 
-    static func networkError(_ error: any Error, server: String) -> ClientError {
+    static func networkError(_ error: any Error, endpoint: ServerEndpoint) -> ClientError {
         if let error = error as? ClientError { return error }
+        let server = endpoint.baseURL
         let text = String(describing: error)
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            let hint =
+                endpoint.trust.file.map { "no certificate authority in \($0) signed it" }
+                ?? "for a server with a private certificate authority, pass --cacert FILE (or set SSL_CERT_FILE)"
+            return .network("the certificate of \(server) is not trusted (\(text))", hint: hint)
+        }
+        if error as? NIOSSLExtraError == .failedToValidateHostname {
+            return .network(
+                "the certificate of \(server) is not for that host name",
+                hint: "connect by the name the certificate was issued for")
+        }
         if text.contains("SSL") || text.contains("TLS") || text.contains("certificate") || text.contains("handshake") {
             return .network(
                 "TLS with \(server) failed: \(text)",
-                hint: "check the server's certificate and the system's trust store")
+                hint: "is the server speaking https:// on that port? check its certificate and the trust store")
         }
         if let httpError = error as? HTTPClientError, httpError == .deadlineExceeded || httpError == .readTimeout {
             return .network("\(server) did not answer in time", hint: "check the server and your network, then retry")

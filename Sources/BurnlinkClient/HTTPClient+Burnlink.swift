@@ -10,6 +10,7 @@ extension HTTPClient {
     /// - connecting may take at most `APIClient.connectTimeout`;
     /// - the read timeout is stated here, and `APIClient.receipt(_:wait:)` keeps each long
     ///   poll shorter than it, so `status --wait` never times itself out while waiting;
+    /// - TLS 1.2 is the oldest version it speaks;
     /// - it runs on one event loop thread of its own: a command talks to one server over a
     ///   connection or a few, and every thread started costs a short command start-up time.
     public static let burnlink: HTTPClient = {
@@ -17,6 +18,7 @@ extension HTTPClient {
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = APIClient.connectTimeout
         configuration.timeout.read = APIClient.readTimeout
+        configuration.tlsConfiguration = ServerTrust.clientConfiguration
         return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup(numberOfThreads: 1), configuration: configuration)
     }()
 }

@@ -49,14 +49,16 @@ public struct PeekedSecret: Sendable {
 public struct SecretOpener: Sendable {
     let http: HTTPClient
     let insecure: Bool
+    let trust: ServerTrust
 
-    public init(http: HTTPClient = .burnlink, insecure: Bool = false) {
+    public init(http: HTTPClient = .burnlink, insecure: Bool = false, trust: ServerTrust = .system) {
         self.http = http
         self.insecure = insecure
+        self.trust = trust
     }
 
     func api(for link: Link) throws(ClientError) -> APIClient {
-        APIClient(endpoint: try ServerEndpoint(link.serverURL, insecure: insecure), http: http)
+        APIClient(endpoint: try ServerEndpoint(link.serverURL, insecure: insecure, trust: trust), http: http)
     }
 
     public static func parse(_ text: String) throws(ClientError) -> Link {

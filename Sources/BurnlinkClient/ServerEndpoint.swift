@@ -13,8 +13,11 @@ import Glibc
 /// to a loopback host unless the user explicitly accepts a plain-text connection.
 public struct ServerEndpoint: Sendable, Equatable {
     public let baseURL: String
+    /// Whom to believe about an https:// server's certificate.
+    public let trust: ServerTrust
 
-    public init(_ text: String, insecure: Bool = false) throws(ClientError) {
+    public init(_ text: String, insecure: Bool = false, trust: ServerTrust = .system) throws(ClientError) {
+        self.trust = trust
         var url = text.trimmingWhitespace()
         while url.hasSuffix("/") { url.removeLast() }
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),

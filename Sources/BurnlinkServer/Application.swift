@@ -3,18 +3,21 @@ import BurnlinkProtocol
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// Builds the burnlink server: routes, middleware and the sweeper, over a store.
+/// Builds the burnlink server: routes, middleware and the sweeper, over a store. Throws
+/// `TLSLoadError` when `configuration.tls` names files that make no certificate and key.
 public func buildApplication(
     configuration: ServerConfiguration,
     store: any SecretStore,
     clock: any ServerClock = SystemServerClock(),
     metrics: ServerMetrics = ServerMetrics(),
     logger: Logger? = nil
-) -> some ApplicationProtocol {
+) throws -> some ApplicationProtocol {
     var logger = logger ?? Logger(label: "burnlink-server")
     if logger.logLevel > configuration.logLevel || logger.logLevel == .info { logger.logLevel = configuration.logLevel }
 
@@ -23,18 +26,21 @@ public func buildApplication(
     let sweeper = Sweeper(
         store: store, clock: clock, interval: configuration.sweepInterval,
         receiptRetention: configuration.receiptRetention, metrics: metrics, logger: logger)
+    // The idle timeout also ends uploads whose body stalls (slow-loris): the connection
+    // closes, the body stream fails, and the controller removes what was staged.
+    let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: timeAmount(configuration.idleTimeout)))
+    let identity = try configuration.tls.map { files throws(TLSLoadError) in try ReloadableTLSIdentity(files: files) }
+    let scheme = identity == nil ? "http" : "https"
     var app = Application(
         router: router,
-        // The idle timeout also ends uploads whose body stalls (slow-loris): the connection
-        // closes, the body stream fails, and the controller removes what was staged.
-        server: .http1(configuration: .init(idleTimeout: timeAmount(configuration.idleTimeout))),
+        server: try identity.map { try .tls(http1, tlsConfiguration: $0.serverConfiguration) } ?? http1,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "burnlink"),
         onServerRunning: { [logger] channel in
             // The bound address (a --port 0 server's real port): tests and scripts read it here.
             guard let address = channel.localAddress, let port = address.port, let ip = address.ipAddress else { return }
             let host = ip.contains(":") ? "[\(ip)]" : ip
-            logger.notice("listening on http://\(host):\(port)")
-            ServiceManager.ready(status: "listening on http://\(host):\(port)")
+            logger.notice("listening on \(scheme)://\(host):\(port)")
+            ServiceManager.ready(status: "listening on \(scheme)://\(host):\(port)")
         },
         logger: logger
     )
@@ -47,6 +53,7 @@ public func buildApplication(
         app.addServices(ReceiptChangeRelay(changes: changes, notifier: notifier))
     }
     app.addServices(sweeper)
+    app.addServices(ReloadOnHangup(identity: identity, logger: logger))
     // systemd (Type=notify) learns when a stop begins; readiness is sent from onServerRunning.
     app.addServices(ShutdownAnnouncer())
     return app

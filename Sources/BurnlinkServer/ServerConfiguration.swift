@@ -53,6 +53,9 @@ public struct ServerConfiguration: Sendable {
     /// Serve the browser create page (`GET /new`); the reveal and fill pages are always served.
     public var webCreate = true
     /// tweetnacl-js, served to the reveal page (Debian's node-tweetnacl installs it here).
+    /// HTTPS on the listening port with this certificate and key (`--tls-cert`, `--tls-key`);
+    /// nil serves plain HTTP, for a proxy in front.
+    public var tls: TLSFiles?
     public var tweetnaclPath = "/usr/share/nodejs/tweetnacl/nacl-fast.min.js"
 
     public init() {}

@@ -135,6 +135,16 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
 
     @Option(
         help: Defaults.help(
+            "PEM certificate chain (leaf first) to serve HTTPS with; needs --tls-key. SIGHUP reads both files again.",
+            "BURNLINK_TLS_CERT", valueName: "file"))
+    var tlsCert: Verbatim?
+
+    @Option(
+        help: Defaults.help("PEM private key of --tls-cert.", "BURNLINK_TLS_KEY", valueName: "file"))
+    var tlsKey: Verbatim?
+
+    @Option(
+        help: Defaults.help(
             "tweetnacl-js served to the browser pages.", "BURNLINK_TWEETNACL", default: Defaults.configuration.tweetnaclPath,
             valueName: "file"))
     var tweetnacl: Verbatim?
@@ -165,7 +175,8 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
             }
             databaseDescription = configuration.databasePath
         }
-        let app = buildApplication(configuration: configuration, store: store, logger: logger)
+        // A TLS certificate or key that cannot be used stops the start with its reason.
+        let app = try buildApplication(configuration: configuration, store: store, logger: logger)
         // The address it listens on is logged once bound ("listening on http://HOST:PORT").
         logger.notice(
             "burnlink-server starting",
@@ -278,6 +289,13 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
         configuration.webDirectory = try value(webDirectory, "BURNLINK_WEB_DIRECTORY", expected: "a directory")?.text
         if let webCreate = try value(webCreate, "BURNLINK_WEB_CREATE", expected: Switch.expected) {
             configuration.webCreate = webCreate == .on
+        }
+        let certificate = try value(tlsCert, "BURNLINK_TLS_CERT", expected: "a file")?.text
+        let key = try value(tlsKey, "BURNLINK_TLS_KEY", expected: "a file")?.text
+        switch (certificate, key) {
+        case (let certificate?, let key?): configuration.tls = TLSFiles(certificatePath: certificate, keyPath: key)
+        case (nil, nil): break
+        default: throw ValidationError("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
         }
         if let path = try value(tweetnacl, "BURNLINK_TWEETNACL", expected: "a file")?.text { configuration.tweetnaclPath = path }
         return configuration

@@ -113,6 +113,33 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(help: "Allow plain http:// to a host that is not loopback.")
     var insecure = false
 
+    @Option(
+        name: .customLong("cacert"),
+        help: ArgumentHelp(
+            "Trust only the certificate authorities in this PEM file for https:// servers (a private CA).",
+            discussion: "Without it: 'cacert = FILE' in the config file, else SSL_CERT_FILE, else the system's store.",
+            valueName: "file"))
+    var certificateAuthorities: String?
+
+    /// Whom to believe about https:// certificates: --cacert, else the config file's
+    /// `cacert`, else SSL_CERT_FILE, else the system's store (curl's order).
+    func trust(config: ConfigFile? = nil) throws(ClientError) -> ServerTrust {
+        let loaded: ConfigFile
+        if let config { loaded = config } else { loaded = try ConfigFile.load() }
+        guard let file = certificateAuthorities ?? loaded.cacert ?? Environment.value("SSL_CERT_FILE") else { return .system }
+        return try ServerTrust(certificateFile: file)
+    }
+
+    /// The server at `url`, under these options.
+    func endpoint(_ url: String, config: ConfigFile? = nil) throws(ClientError) -> ServerEndpoint {
+        try ServerEndpoint(url, insecure: insecure, trust: trust(config: config))
+    }
+
+    /// An opener for links, under these options.
+    func opener() throws(ClientError) -> SecretOpener {
+        SecretOpener(insecure: insecure, trust: try trust())
+    }
+
     @Flag(name: .shortAndLong, help: "Print nothing on stderr but errors.")
     var quiet = false
 }

@@ -30,7 +30,7 @@ struct Peek: AsyncParsableCommand {
 
     func run() async throws {
         let link = try SecretOpener.parse(try readLinkArgument(link, what: "link"))
-        let peeked = try await SecretOpener(insecure: connection.insecure).peek(link)
+        let peeked = try await connection.opener().peek(link)
         let metadata = peeked.metadata
         if json {
             let data = try APIJSON.encoder().encode(metadata)
@@ -111,7 +111,7 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         let receipt = try input.load()
-        let api = APIClient(endpoint: try ServerEndpoint(receipt.server, insecure: connection.insecure))
+        let api = APIClient(endpoint: try connection.endpoint(receipt.server))
         var current = try await api.receipt(receipt)
         if wait || timeout != nil {
             let deadline = timeout.map { Date().addingTimeInterval(TimeInterval($0)) } ?? .distantFuture
@@ -196,7 +196,7 @@ struct Revoke: AsyncParsableCommand {
 
     func run() async throws {
         let receipt = try input.load()
-        let api = APIClient(endpoint: try ServerEndpoint(receipt.server, insecure: connection.insecure))
+        let api = APIClient(endpoint: try connection.endpoint(receipt.server))
         do {
             try await api.revoke(receipt)
         } catch .gone {

@@ -27,7 +27,7 @@ struct LinkOpening {
     /// asks what must be asked, claims and opens.
     func open(_ link: Link, sink: OutputSink) async throws {
         let messages = Messages(quiet: connection.quiet)
-        let opener = SecretOpener(insecure: connection.insecure)
+        let opener = try connection.opener()
         let sessions = claimSessionStore()
 
         // A claim this machine made earlier and did not finish: fetch it again, nothing more is used.

@@ -90,7 +90,7 @@ struct Request: AsyncParsableCommand {
         let pending = wait ? nil : try pendingRequests()
         try pending?.prepare()
         let config = try ConfigFile.load()
-        let endpoint = try Settings.server(flag: server, config: config, insecure: connection.insecure)
+        let endpoint = try Settings.server(flag: server, config: config, connection: connection)
         let requester = SecretRequester(api: APIClient(endpoint: endpoint))
         let made = try await requester.create(
             note: note, expiresIn: try Settings.duration(expires ?? config.expires ?? "24h"),
@@ -149,7 +149,7 @@ struct Request: AsyncParsableCommand {
             var expiresAt: Date? = saved.expiresAt
             do {
                 let (link, keys) = try saved.open()
-                let api = APIClient(endpoint: try ServerEndpoint(link.serverURL, insecure: connection.insecure))
+                let api = APIClient(endpoint: try connection.endpoint(link.serverURL))
                 let answer = try await api.requestAnswer(id: id, answerToken: keys.answerToken)
                 state = answer.state.rawValue
                 expiresAt = answer.expiresAt
@@ -210,7 +210,7 @@ struct RequestAnswerOpening {
     /// server no longer knows the request.
     func open(_ link: RequestLink, keys: RequestKeyPair, sink: OutputSink, forget: ((Bool) -> Void)?) async throws {
         let messages = Messages(quiet: opening.connection.quiet)
-        let api = APIClient(endpoint: try ServerEndpoint(link.serverURL, insecure: opening.connection.insecure))
+        let api = APIClient(endpoint: try opening.connection.endpoint(link.serverURL))
         let deadline = timeout.map { ContinuousClock.now + .seconds($0) }
         let requester = SecretRequester(api: api)
         let answer: Link

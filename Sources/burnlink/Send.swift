@@ -85,8 +85,8 @@ struct Send: AsyncParsableCommand {
         let config = try ConfigFile.load()
         let request = try to.map(Self.parseRequest)
         let endpoint =
-            try request.map { try ServerEndpoint($0.serverURL, insecure: connection.insecure) }
-            ?? Settings.server(flag: server, config: config, insecure: connection.insecure)
+            try request.map { try connection.endpoint($0.serverURL, config: config) }
+            ?? Settings.server(flag: server, config: config, connection: connection)
         let api = APIClient(endpoint: endpoint)
         var maxSize: Int?
         if let request { maxSize = try await checkRequest(request, api: api, messages: messages).maxSize }

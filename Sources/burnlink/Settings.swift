@@ -47,9 +47,12 @@ func pendingRequests() throws(ClientError) -> PendingRequests {
 }
 
 /// Defaults from `$XDG_CONFIG_HOME/burnlink/config` (else `~/.config/burnlink/config`):
-/// `key = value` lines for `server`, `expires`, `views` and `token`; `#` starts a comment.
+/// `key = value` lines for `server`, `expires`, `views`, `token` and `cacert`; `#` starts a
+/// comment.
 struct ConfigFile {
     var server: String?
+    /// A PEM file of the certificate authorities to trust instead of the system's.
+    var cacert: String?
     var expires: String?
     var views: Int?
     /// A creator token for servers that require one (used by `send` only).
@@ -78,12 +81,13 @@ struct ConfigFile {
             case "server": config.server = parts[1]
             case "expires": config.expires = parts[1]
             case "token": config.token = parts[1]
+            case "cacert": config.cacert = parts[1]
             case "views":
                 guard let views = Int(parts[1]) else { throw .usage("\(path) line \(number + 1): views must be a number") }
                 config.views = views
             default:
                 throw .usage(
-                    "\(path) line \(number + 1): unknown key '\(parts[0])'", hint: "known keys: server, expires, views, token")
+                    "\(path) line \(number + 1): unknown key '\(parts[0])'", hint: "known keys: server, expires, views, token, cacert")
             }
         }
         return config
@@ -94,9 +98,9 @@ enum Settings {
     static let defaultServer = "http://127.0.0.1:8080"
 
     /// --server, else BURNLINK_SERVER, else the config file, else the local default.
-    static func server(flag: String?, config: ConfigFile, insecure: Bool) throws(ClientError) -> ServerEndpoint {
+    static func server(flag: String?, config: ConfigFile, connection: ConnectionOptions) throws(ClientError) -> ServerEndpoint {
         let text = flag ?? Environment.value("BURNLINK_SERVER") ?? config.server ?? defaultServer
-        return try ServerEndpoint(text, insecure: insecure)
+        return try connection.endpoint(text, config: config)
     }
 
     /// The creator token for `send`: BURNLINK_TOKEN, else the config file's `token`. Never

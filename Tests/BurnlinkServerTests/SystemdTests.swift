@@ -76,9 +76,13 @@ struct SystemdTests {
         try FileManager.default.copyItem(at: Self.unit, to: etc.appendingPathComponent("burnlink-server.service"))
         let bin = root.appendingPathComponent("usr/bin")
         try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
-        let executable = bin.appendingPathComponent("burnlink-server")
-        try Data("#!/bin/sh\n".utf8).write(to: executable)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: executable.path)
+        // The programs the unit runs: the server, and kill for ExecReload.
+        let killDirectory = root.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: killDirectory, withIntermediateDirectories: true)
+        for executable in [bin.appendingPathComponent("burnlink-server"), killDirectory.appendingPathComponent("kill")] {
+            try Data("#!/bin/sh\n".utf8).write(to: executable)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: executable.path)
+        }
         return root
     }
 

@@ -97,8 +97,8 @@ struct TestServer {
         store = try SQLiteStore(path: temporaryDatabasePath())
     }
 
-    func application(logger: Logger? = nil) -> some ApplicationProtocol {
-        buildApplication(configuration: configuration, store: store, clock: clock, metrics: metrics, logger: logger)
+    func application(logger: Logger? = nil) throws -> some ApplicationProtocol {
+        try buildApplication(configuration: configuration, store: store, clock: clock, metrics: metrics, logger: logger)
     }
 }
 

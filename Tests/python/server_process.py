@@ -16,7 +16,7 @@ BUILD_DIR = Path(os.environ.get("BURNLINK_BUILD_DIR", ROOT / ".build" / "debug")
 SERVER = BUILD_DIR / "burnlink-server"
 CLI = BUILD_DIR / "burnlink"
 
-_LISTENING = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
+_LISTENING = re.compile(rb"listening on (https?)://127\.0\.0\.1:(\d+)")
 
 
 class Server:
@@ -31,6 +31,7 @@ class Server:
         self.log = bytearray()
         self._port = threading.Event()
         self.port = None
+        self.scheme = "http"
         threading.Thread(target=self._read_log, daemon=True).start()
         if not self._port.wait(timeout=30):
             self.kill()
@@ -42,7 +43,8 @@ class Server:
             self.log += line
             match = _LISTENING.search(line)
             if match and self.port is None:
-                self.port = int(match.group(1))
+                self.scheme = match.group(1).decode()
+                self.port = int(match.group(2))
                 self._port.set()
             if self.process.poll() is not None and self.port is None:
                 break
@@ -50,7 +52,7 @@ class Server:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def kill(self):
         """SIGKILL: the server gets no chance to clean up."""
