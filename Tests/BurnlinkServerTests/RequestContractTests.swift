@@ -154,12 +154,15 @@ struct RequestContractTests: StoreContractHelpers {
         }
     }
 
-    @Test("1,000 concurrent fills of one request: exactly one wins, the rest leave nothing", arguments: StoreBackend.all)
+    // 200 contenders, each staging an upload, all reaching the commit together: the race
+    // the atomic answer settles. (1,000 took half a minute alone and, beside the rest of the
+    // parallel suite, starved timing-sensitive live tests of CPU; it proved nothing more.)
+    @Test("200 concurrent fills of one request: exactly one wins, the rest leave nothing", arguments: StoreBackend.all)
     func concurrentFills(backend: StoreBackend) async throws {
         try await backend.withStore { store in
             let request = RequestSample()
             try await store.createRequest(request.record)
-            let contenders = (0..<1000).map { _ in StoreSample(size: 64) }
+            let contenders = (0..<200).map { _ in StoreSample(size: 64) }
             let outcomes = try await withThrowingTaskGroup(of: (SecretID, Bool).self) { group in
                 for answer in contenders {
                     group.addTask {
