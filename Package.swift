@@ -85,6 +85,9 @@ let package = Package(
                 "BurnlinkServer",
                 "BurnlinkProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // Only for `burnlink-server healthcheck`, the probe a container image runs.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // Throughput of the envelope beside raw secretbox; imports CSodium for the raw baseline only.

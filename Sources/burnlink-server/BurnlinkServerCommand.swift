@@ -16,7 +16,7 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
             a flag wins over the variable.
             """,
         version: BurnlinkVersion.current,
-        subcommands: [HashToken.self]
+        subcommands: [HashToken.self, HealthCheck.self]
     )
 
     @Option(

@@ -140,8 +140,8 @@ def test_configuration(image):
     assert config["StopSignal"] == "SIGTERM"
     assert {"BURNLINK_HOST=0.0.0.0", "BURNLINK_PORT=8080",
             "BURNLINK_DATABASE=/var/lib/burnlink/burnlink.sqlite"} <= set(config["Env"])
-    # No health check in the image: it has no program that could run one (no shell, no
-    # HTTP client, and the server has no probe mode); the orchestrator checks /healthz.
+    # An OCI image configuration has no health check field: compose files and `podman run
+    # --health-cmd` name the probe, `burnlink-server healthcheck` (run in the test below).
     assert "Healthcheck" not in config
     labels = config["Labels"]
     assert labels["org.opencontainers.image.version"] == VERSION
@@ -213,6 +213,9 @@ def test_read_only_round_trip_restart_and_stop(image, tmp_path, cleanup, cli_env
     assert str(UID) in top and "burnlink-server" in top
     for page in ("/s/x", "/new", "/assets/nacl-fast.min.js"):  # the pages and tweetnacl were found
         assert http_get(url + page)[0] == 200, page
+    # The probe a health check runs inside the container, which has no shell and no curl.
+    probe = podman("exec", first, "/usr/bin/burnlink-server", "healthcheck", check=False)
+    assert (probe.returncode, probe.stdout.strip()) == (0, "ok"), probe.stderr
 
     sent = cli("send", "--server", url, input=b"hunter2", env=cli_env)
     assert sent.returncode == 0, sent.stderr

@@ -249,3 +249,28 @@ def test_the_server_will_not_start_on_unusable_tls_files(pki, tmp_path, case):
     assert result.returncode != 0
     assert expected in result.stderr.decode(), result.stderr.decode()
     assert b"listening on" not in result.stderr
+
+
+def test_healthcheck_probe_over_http_and_https(pki, servers, tmp_path):
+    """`burnlink-server healthcheck`, the probe a container runs, finds the server by the same
+    settings the server reads."""
+    plain = Server(tmp_path / "plain" / "burnlink.sqlite")
+    servers.append(plain)
+    certificate, key = pki.issue("server", serial=1)
+    secure = tls_server(servers, tmp_path, certificate, key)
+
+    def probe(*arguments, env=None):
+        return subprocess.run([str(SERVER), *arguments], capture_output=True, timeout=60, stdin=subprocess.DEVNULL,
+                              env={**os.environ, **(env or {})})
+
+    for result in [probe("--port", str(plain.port), "healthcheck"),
+                   probe("healthcheck", env={"BURNLINK_PORT": str(plain.port)}),
+                   probe("healthcheck", env={"BURNLINK_PORT": str(secure.port), "BURNLINK_TLS_CERT": str(certificate)})]:
+        assert (result.returncode, result.stdout) == (0, b"ok\n"), result.stderr.decode()
+
+    # Plain HTTP to the TLS port, and a port nobody listens on: exit 1, with the reason.
+    wrong = probe("--port", str(secure.port), "healthcheck")
+    assert wrong.returncode == 1 and f"127.0.0.1:{secure.port}" in wrong.stderr.decode()
+    plain.stop()
+    gone = probe("--port", str(plain.port), "healthcheck", "--timeout", "2")
+    assert gone.returncode == 1 and b"Error:" in gone.stderr
