@@ -62,7 +62,7 @@ run: deps release
 ## The whole suite: Swift tests (Swift Testing) on SQLite and PostgreSQL; the Python checks
 ## (independent decoder, OpenAPI, API fuzzing and crash safety against the real server); the
 ## page's Argon2id under node; the reveal page in headless Chromium; a short run of each fuzz target.
-test: deps test-deps test-swift test-python test-js test-browser test-fuzz test-image
+test: deps test-deps test-swift test-python test-js test-browser test-fuzz test-packaging test-image
 
 ## Swift tests beside a throwaway PostgreSQL cluster (removed afterwards): the store
 ## contract, replica and fault tests run against it, and must (BURNLINK_REQUIRE_POSTGRES).
@@ -147,6 +147,26 @@ install: release man install-web
 install-web:
 	install -d $(DESTDIR)$(PREFIX)/share/burnlink/web
 	install -m 0644 Web/*.html Web/*.js Web/*.css Web/*.svg $(DESTDIR)$(PREFIX)/share/burnlink/web/
+
+## Packages (docs/packaging.md), written to PACKAGE_DIR: `make deb` builds burnlink_<version>_amd64.deb
+## and burnlink-server_<version>_amd64.deb (libsodium from Debian, Depends from dpkg-shlibdeps);
+## `make dist` the CLI alone with libsodium linked in, burnlink-<version>-linux-x86_64.tar.gz and
+## SHA256SUMS. `make test-packaging` builds both, installs them in scratch roots and runs them.
+PACKAGE_DIR ?= $(CURDIR)/.build/packages
+PACKAGING_APT_PACKAGES := dpkg-dev binutils man-db lintian init-system-helpers
+.PHONY: deb dist test-packaging packaging-deps
+
+packaging-deps: system-deps
+	$(call apt_install,$(PACKAGING_APT_PACKAGES))
+
+deb: packaging-deps
+	SWIFT=$(SWIFT) packaging/deb/build.sh $(PACKAGE_DIR)
+
+dist: packaging-deps
+	SWIFT=$(SWIFT) packaging/dist/build.sh $(PACKAGE_DIR)
+
+test-packaging: deb dist python-deps
+	BURNLINK_PACKAGE_DIR=$(PACKAGE_DIR) $(PYTHON) -m pytest -q Tests/packaging
 
 ## The server's container image (docs/deploy.md, "Container image"), built by buildah from
 ## scratch with nothing pulled from a registry: localhost/burnlink-server:<version> (and
