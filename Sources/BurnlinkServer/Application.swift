@@ -28,7 +28,9 @@ public func buildApplication(
         receiptRetention: configuration.receiptRetention, metrics: metrics, logger: logger)
     // The idle timeout also ends uploads whose body stalls (slow-loris): the connection
     // closes, the body stream fails, and the controller removes what was staged.
-    let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: timeAmount(configuration.idleTimeout)))
+    // A HangUpWatcher on each connection lets long-polls end when their client leaves.
+    let http1 = HTTPServerBuilder.http1(
+        configuration: .init(additionalChannelHandlers: [HangUpWatcher()], idleTimeout: timeAmount(configuration.idleTimeout)))
     let identity = try configuration.tls.map { files throws(TLSLoadError) in try ReloadableTLSIdentity(files: files) }
     let scheme = identity == nil ? "http" : "https"
     var app = Application(

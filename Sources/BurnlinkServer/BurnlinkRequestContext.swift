@@ -6,10 +6,13 @@ import NIOCore
 public struct BurnlinkRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    /// The client's connection: a long-poll ends when it closes.
+    let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
     }
 
     /// Only for bodies Hummingbird collects itself; secret uploads are streamed and

@@ -1,5 +1,6 @@
 import BurnlinkCore
 import Foundation
+import NIOCore
 import ServiceLifecycle
 
 /// One long-poll (`?wait=SECONDS`) on a receipt or a request's answer: it sleeps until this
@@ -39,18 +40,23 @@ struct ReceiptPoll {
     /// The value once it differs from `first`, or as it stands when the poll ends; nil when
     /// it stopped existing. Answers at once without a ticket or when `first` is settled.
     /// Handlers run inside the server's service, so its graceful shutdown reaches here:
-    /// open polls then answer with the value as it stands, and the server can exit.
+    /// open polls then answer with the value as it stands, and the server can exit. A poll
+    /// whose client closed `connection` ends then too.
     func untilChanged<Value: Equatable & Sendable>(
         from first: Value, ticket: ReceiptNotifier.Ticket?, expiresAt: Date,
         isOpen: @escaping @Sendable (Value) -> Bool, recheck: @escaping @Sendable (Value) -> Duration?,
-        store: any SecretStore, clock: any ServerClock, read: @escaping @Sendable () async throws -> Value?
+        store: any SecretStore, clock: any ServerClock, connection: any Channel,
+        read: @escaping @Sendable () async throws -> Value?
     ) async throws -> Value? {
         guard let ticket else { return first }
         let notifier = self.notifier
+        let recheckInterval = store.receiptRecheckInterval
         return try await withGracefulShutdownHandler {
-            try await loop(
-                from: first, ticket: ticket, expiresAt: expiresAt, isOpen: isOpen, recheck: recheck,
-                recheckInterval: store.receiptRecheckInterval, clock: clock, read: read)
+            try await ClientHangUp.cancelling(on: connection) {
+                try await loop(
+                    from: first, ticket: ticket, expiresAt: expiresAt, isOpen: isOpen, recheck: recheck,
+                    recheckInterval: recheckInterval, clock: clock, read: read)
+            }
         } onGracefulShutdown: {
             notifier.beginShutdown()
         }

@@ -132,7 +132,7 @@ extension SecretsController {
         guard let (first, ticket) = try await poll.begin(read) else { throw failed(client, .noSuchRequest) }
         let current = try await poll.untilChanged(
             from: first, ticket: ticket, expiresAt: first.expiresAt, isOpen: { $0.state == .open }, recheck: { _ in nil },
-            store: store, clock: clock, read: read)
+            store: store, clock: clock, connection: context.channel, read: read)
         // An open request that expired while the poll waited is gone, like any other.
         guard let current else { throw APIError.noSuchRequest }
         return try current.response(from: request, context: context)

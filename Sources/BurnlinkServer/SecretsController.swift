@@ -325,7 +325,8 @@ struct SecretsController: Sendable {
         let current = try await poll.untilChanged(
             from: first, ticket: ticket, expiresAt: first.expiresAt,
             isOpen: { $0.deliveryPending || ($0.viewsLeft > 0 && ($0.state == .waiting || $0.state == .viewed)) },
-            recheck: { $0.deliveryPending ? .seconds(1) : nil }, store: store, clock: clock, read: read)
+            recheck: { $0.deliveryPending ? .seconds(1) : nil }, store: store, clock: clock, connection: context.channel,
+            read: read)
         return try (current ?? first).response(from: request, context: context)
     }
 

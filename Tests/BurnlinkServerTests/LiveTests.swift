@@ -289,6 +289,39 @@ struct RequestMetricsTests {
     }
 }
 
+@Suite("long-polls, live server")
+struct LongPollDisconnectTests {
+    @Test("a receipt long-poll ends when its client hangs up, not when its wait runs out")
+    func endsWhenTheClientLeaves() async throws {
+        let server = try TestServer()
+        let sender = TestSender()
+        try await server.application().test(.live) { client in
+            let id = try await client.createSecret([1, 2, 3], sender: sender)
+            let connection = try RawConnection(port: try #require(client.port))
+            var lines = ["GET \(API.receiptPath(id))?wait=60 HTTP/1.1", "Host: 127.0.0.1"]
+            for field in sender.receiptHeaders { lines.append("\(field.name.rawName): \(field.value)") }
+            connection.send(lines.joined(separator: "\r\n") + "\r\n\r\n")
+            try await Task.sleep(for: .seconds(1))
+            #expect(Self.receiptRequestsEnded(server) == 0, "the poll answered before anything changed")
+            let hungUp = ContinuousClock.now
+            connection.close()
+            while Self.receiptRequestsEnded(server) == 0, ContinuousClock.now - hungUp < .seconds(45) {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            // The poll asked for 60 s; its end well before that came from the hang-up.
+            #expect(Self.receiptRequestsEnded(server) == 1)
+            #expect(ContinuousClock.now - hungUp < .seconds(30), "the poll outlived its client")
+        }
+    }
+
+    static func receiptRequestsEnded(_ server: TestServer) -> Int {
+        let line = server.metrics.exposition().split(separator: "\n").first {
+            $0.hasPrefix("burnlink_request_duration_seconds_count") && $0.contains(#"route="/api/v1/secrets/{id}/receipt""#)
+        }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) } ?? 0
+    }
+}
+
 extension RawConnection {
     /// Reads on a thread of its own until `count` bytes arrived (head included) or the peer stops.
     func receiveBytesOffPool(atLeast count: Int) async -> Int {
