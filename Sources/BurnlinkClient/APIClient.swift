@@ -146,7 +146,7 @@ public struct APIClient: Sendable {
 
     func send(_ request: HTTPClientRequest) async throws(ClientError) -> HTTPClientResponse {
         var request = request
-        if let tls = endpoint.trust.tlsConfiguration { request.tlsConfiguration = tls }
+        if let tls = endpoint.tlsConfiguration { request.tlsConfiguration = tls }
         do {
             return try await http.execute(request, timeout: timeout)
         } catch {
@@ -160,9 +160,9 @@ public struct APIClient: Sendable {
         let text = String(describing: error)
         if text.contains("CERTIFICATE_VERIFY_FAILED") {
             let hint =
-                endpoint.trust.file.map { "no certificate authority in \($0) signed it" }
+                endpoint.trust.file.map { "it is not signed by a certificate authority in \($0), or it has expired" }
                 ?? "for a server with a private certificate authority, pass --cacert FILE (or set SSL_CERT_FILE)"
-            return .network("the certificate of \(server) is not trusted (\(text))", hint: hint)
+            return .network("the certificate of \(server) is not trusted", hint: hint)
         }
         if error as? NIOSSLExtraError == .failedToValidateHostname {
             return .network(

@@ -11,6 +11,8 @@ extension HTTPClient {
     /// - the read timeout is stated here, and `APIClient.receipt(_:wait:)` keeps each long
     ///   poll shorter than it, so `status --wait` never times itself out while waiting;
     /// - TLS 1.2 is the oldest version it speaks;
+    /// - it follows no redirect: a server (or a proxy) could otherwise send the upload to
+    ///   plain http:// elsewhere, past the check `ServerEndpoint` makes;
     /// - it runs on one event loop thread of its own: a command talks to one server over a
     ///   connection or a few, and every thread started costs a short command start-up time.
     public static let burnlink: HTTPClient = {
@@ -19,6 +21,7 @@ extension HTTPClient {
         configuration.timeout.connect = APIClient.connectTimeout
         configuration.timeout.read = APIClient.readTimeout
         configuration.tlsConfiguration = ServerTrust.clientConfiguration
+        configuration.redirectConfiguration = .disallow
         return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup(numberOfThreads: 1), configuration: configuration)
     }()
 }

@@ -1,4 +1,5 @@
 import BurnlinkCore
+import NIOSSL
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -15,6 +16,13 @@ public struct ServerEndpoint: Sendable, Equatable {
     public let baseURL: String
     /// Whom to believe about an https:// server's certificate.
     public let trust: ServerTrust
+    /// The TLS settings of `trust` for an https:// server with its own authorities; nil for
+    /// the shared client's (the system store), and for http://.
+    let tlsConfiguration: TLSConfiguration?
+
+    public static func == (lhs: ServerEndpoint, rhs: ServerEndpoint) -> Bool {
+        lhs.baseURL == rhs.baseURL && lhs.trust == rhs.trust
+    }
 
     public init(_ text: String, insecure: Bool = false, trust: ServerTrust = .system) throws(ClientError) {
         self.trust = trust
@@ -41,6 +49,7 @@ public struct ServerEndpoint: Sendable, Equatable {
                 hint: "use https://, or pass --insecure if you really mean it")
         }
         baseURL = url
+        tlsConfiguration = scheme == "https" ? try trust.tlsConfiguration() : nil
     }
 
     /// Loopback means an address literal that cannot leave the machine: 127.0.0.0/8 in strict

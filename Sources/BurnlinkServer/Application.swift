@@ -33,6 +33,7 @@ public func buildApplication(
         configuration: .init(additionalChannelHandlers: [HangUpWatcher()], idleTimeout: timeAmount(configuration.idleTimeout)))
     let identity = try configuration.tls.map { files throws(TLSLoadError) in try ReloadableTLSIdentity(files: files) }
     let scheme = identity == nil ? "http" : "https"
+    if let identity { logger.notice("TLS certificate: \(identity.summary)") }
     var app = Application(
         router: router,
         server: try identity.map { try .tls(http1, tlsConfiguration: $0.serverConfiguration) } ?? http1,

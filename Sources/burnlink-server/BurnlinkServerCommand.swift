@@ -150,6 +150,9 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
     var tweetnacl: Verbatim?
 
     func run() async throws {
+        // SIGHUP reloads TLS files once the server runs; until its handler is in place, it
+        // must not end the process (a reload sent just after a start).
+        signal(SIGHUP, SIG_IGN)
         let configuration = try makeConfiguration()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

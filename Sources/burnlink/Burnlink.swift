@@ -127,7 +127,7 @@ struct ConnectionOptions: ParsableArguments {
         let loaded: ConfigFile
         if let config { loaded = config } else { loaded = try ConfigFile.load() }
         guard let file = certificateAuthorities ?? loaded.cacert ?? Environment.value("SSL_CERT_FILE") else { return .system }
-        return try ServerTrust(certificateFile: file)
+        return .certificateFile(file)
     }
 
     /// The server at `url`, under these options.

@@ -65,6 +65,14 @@ struct ConfigFile {
         return base + "/burnlink/config"
     }
 
+    /// `~/x` under HOME; a relative path beside the config file, not wherever burnlink runs.
+    static func resolve(_ file: String, besides configPath: String) -> String {
+        if file.hasPrefix("~/"), let home = Environment.value("HOME") { return home + file.dropFirst(1) }
+        if file.hasPrefix("/") { return file }
+        let directory = configPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        return directory + "/" + file
+    }
+
     static func load() throws(ClientError) -> ConfigFile {
         let path = Self.path
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return ConfigFile() }
@@ -81,7 +89,7 @@ struct ConfigFile {
             case "server": config.server = parts[1]
             case "expires": config.expires = parts[1]
             case "token": config.token = parts[1]
-            case "cacert": config.cacert = parts[1]
+            case "cacert": config.cacert = Self.resolve(parts[1], besides: path)
             case "views":
                 guard let views = Int(parts[1]) else { throw .usage("\(path) line \(number + 1): views must be a number") }
                 config.views = views

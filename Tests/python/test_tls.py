@@ -40,14 +40,14 @@ class Authority:
                 "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
                 cwd=directory)
 
-    def issue(self, stem, serial, names="DNS:localhost,IP:127.0.0.1"):
+    def issue(self, stem, serial, names="DNS:localhost,IP:127.0.0.1", days=2):
         """Writes stem.pem (leaf then CA) and stem.key; returns both paths."""
         extensions = self.directory / f"{stem}.ext"
         extensions.write_text(f"subjectAltName={names}\nextendedKeyUsage=serverAuth\n")
         openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", f"{stem}.key", "-out", f"{stem}.csr", "-subj", "/CN=localhost", cwd=self.directory)
         openssl("x509", "-req", "-in", f"{stem}.csr", "-CA", self.certificate.name, "-CAkey", f"{self.name}.key",
-                "-set_serial", str(serial), "-days", "2", "-extfile", extensions.name, "-out", f"{stem}.leaf",
+                "-set_serial", str(serial), "-days", str(days), "-extfile", extensions.name, "-out", f"{stem}.leaf",
                 cwd=self.directory)
         chain = self.directory / f"{stem}.pem"
         chain.write_bytes((self.directory / f"{stem}.leaf").read_bytes() + self.certificate.read_bytes())
@@ -169,14 +169,15 @@ def test_bad_certificate_files_for_the_client_are_usage_errors(machine, tmp_path
         assert str(path) in result.stderr.decode()
 
 
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
 def test_only_tls_1_2_and_later(pki, servers, tmp_path):
     certificate, key = pki.issue("server", serial=1)
     server = tls_server(servers, tmp_path, certificate, key)
 
-    def handshake(version):
+    def handshake(version, ciphers="DEFAULT"):
         context = ssl.create_default_context(cafile=str(pki.certificate))
-        # The client side allows old versions too, so only the server can refuse them.
-        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        # The client side allows old versions and suites too, so only the server can refuse them.
+        context.set_ciphers(ciphers + ":@SECLEVEL=0")
         context.minimum_version = ssl.TLSVersion.TLSv1
         context.maximum_version = version
         connection = http.client.HTTPSConnection("127.0.0.1", server.port, context=context, timeout=10)
@@ -190,6 +191,10 @@ def test_only_tls_1_2_and_later(pki, servers, tmp_path):
 
     assert handshake(ssl.TLSVersion.TLSv1_2) == 200
     assert handshake(ssl.TLSVersion.TLSv1_1) is None
+    # TLS 1.2: forward-secret AEAD suites only; no CBC, no static key exchange.
+    assert handshake(ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-AES128-GCM-SHA256") == 200
+    for suite in ["ECDHE-ECDSA-AES128-SHA", "AES128-GCM-SHA256", "AES128-SHA"]:
+        assert handshake(ssl.TLSVersion.TLSv1_2, suite) is None, suite
 
 
 def test_sighup_reloads_the_certificate_without_dropping_connections(pki, servers, tmp_path):
@@ -232,10 +237,107 @@ def test_sighup_without_tls_leaves_the_server_running(servers, tmp_path):
     assert server.process.poll() is None
 
 
-@pytest.mark.parametrize("case", ["cert-only", "missing-file", "mismatched-key", "not-pem"])
+def test_a_renewal_that_cannot_be_served_is_refused_and_the_old_one_stays(pki, servers, tmp_path):
+    certificate, key = pki.issue("server", serial=1)
+    server = tls_server(servers, tmp_path, certificate, key)
+    good_chain, good_key = certificate.read_bytes(), key.read_bytes()
+    expired, expired_key = pki.issue("expired", serial=2, days=-1)
+    stranger = Authority(pki.directory, "another-ca")
+    leaf = (pki.directory / "server.leaf").read_bytes()
+    fifo = tmp_path / "fifo.key"
+    os.mkfifo(fifo)
+    attempts = {
+        "expired": (expired.read_bytes(), expired_key.read_bytes()),
+        "CA first": (pki.certificate.read_bytes() + leaf, good_key),
+        "another CA after the leaf": (leaf + stranger.certificate.read_bytes(), good_key),
+    }
+    for name, (chain, key_bytes) in attempts.items():
+        certificate.write_bytes(chain)
+        key.write_bytes(key_bytes)
+        refusals = server.log.count(b"not reloaded")
+        server.process.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: server.log.count(b"not reloaded") > refusals), (name, server.log.decode())
+        assert peer_serial(server.port, pki) == 1, name
+    # A key that is a FIFO would block the read: refused without reading it.
+    certificate.write_bytes(good_chain)
+    key.unlink()
+    key.symlink_to(fifo)
+    refusals = server.log.count(b"not reloaded")
+    server.process.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: server.log.count(b"not reloaded") > refusals), server.log.decode()
+    assert b"not a regular file" in server.log
+    key.unlink()
+    key.write_bytes(good_key)
+    server.process.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: b"TLS certificate reloaded" in server.log), server.log.decode()
+    assert server.process.poll() is None and peer_serial(server.port, pki) == 1
+
+
+def test_the_client_follows_no_redirect(machine, tmp_path):
+    """A server (or a proxy) answering 307 to plain http:// elsewhere gets nothing sent there."""
+    import http.server
+    import threading
+
+    received = []
+
+    class Sink(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(self.path)
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *arguments):
+            pass
+
+    sink = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Sink)
+
+    class Redirector(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_response(307)
+            self.send_header("Location", f"http://127.0.0.2:{sink.server_address[1]}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *arguments):
+            pass
+
+    redirector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirector)
+    for server in (sink, redirector):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sent = cli(machine, "send", "--server", f"http://127.0.0.1:{redirector.server_address[1]}", stdin=b"x")
+        assert sent.returncode == 6, sent.stderr.decode()
+        assert received == []
+    finally:
+        for server in (sink, redirector):
+            server.shutdown()
+
+
+def test_trust_settings_are_read_only_for_https(machine, servers, tmp_path, pki):
+    """A stale SSL_CERT_FILE does not stop a command on plain http:// to loopback; a
+    config file's relative cacert is found beside the config file."""
+    plain = Server(tmp_path / "plain" / "burnlink.sqlite")
+    servers.append(plain)
+    machine["SSL_CERT_FILE"] = str(tmp_path / "gone.pem")
+    sent = cli(machine, "send", "--server", plain.url, stdin=b"plain")
+    assert sent.returncode == 0, sent.stderr.decode()
+    del machine["SSL_CERT_FILE"]
+
+    certificate, key = pki.issue("server", serial=1)
+    secure = tls_server(servers, tmp_path, certificate, key)
+    config = tmp_path / "home" / "config" / "burnlink"
+    (config / "ca.pem").write_bytes(pki.certificate.read_bytes())
+    (config / "config").write_text("cacert = ca.pem\n")
+    sent = subprocess.run([str(CLI), "send", "--server", secure.url], input=b"relative", env=machine,
+                          capture_output=True, timeout=60, cwd="/")
+    assert sent.returncode == 0, sent.stderr.decode()
+
+
+@pytest.mark.parametrize("case", ["cert-only", "missing-file", "mismatched-key", "not-pem", "expired"])
 def test_the_server_will_not_start_on_unusable_tls_files(pki, tmp_path, case):
     certificate, key = pki.issue("server", serial=1)
     _, other_key = pki.issue("other", serial=2)
+    expired, expired_key = pki.issue("expired", serial=3, days=-1)
     junk = tmp_path / "junk.pem"
     junk.write_text("not a certificate\n")
     arguments, expected = {
@@ -243,6 +345,7 @@ def test_the_server_will_not_start_on_unusable_tls_files(pki, tmp_path, case):
         "missing-file": (["--tls-cert", str(tmp_path / "nope.pem"), "--tls-key", str(key)], "nope.pem"),
         "mismatched-key": (["--tls-cert", str(certificate), "--tls-key", str(other_key)], "does not go with"),
         "not-pem": (["--tls-cert", str(junk), "--tls-key", str(key)], "junk.pem"),
+        "expired": (["--tls-cert", str(expired), "--tls-key", str(expired_key)], "expired at"),
     }[case]
     result = subprocess.run([str(SERVER), "--port", "0", "--database", str(tmp_path / "db.sqlite"), *arguments],
                             capture_output=True, timeout=60, stdin=subprocess.DEVNULL)

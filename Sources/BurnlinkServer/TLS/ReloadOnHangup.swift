@@ -24,7 +24,7 @@ struct ReloadOnHangup: Service {
             try identity.reload()
             logger.notice(
                 "SIGHUP: TLS certificate reloaded",
-                metadata: ["certificate": "\(identity.files.certificatePath)", "key": "\(identity.files.keyPath)"])
+                metadata: ["certificate": "\(identity.summary)", "file": "\(identity.files.certificatePath)"])
         } catch {
             logger.error("SIGHUP: TLS certificate not reloaded, the previous one stays in use: \(error)")
         }
