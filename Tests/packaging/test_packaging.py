@@ -386,3 +386,35 @@ def test_tarball_cli_round_trip(unpacked, installed, tmp_path):
         round_trip(tarball_cli, root / "usr/bin/burnlink", server, tmp_path / "home", b"across builds\n")
     finally:
         assert server.stop() == 0, server.log.decode(errors="replace")
+
+
+def test_tarball_cli_runs_with_nothing_but_the_allowed_libraries(unpacked, installed, tmp_path):
+    """A chroot holding only the CLI, the libraries ldd resolves for it, and /proc (which the
+    runtime reads at start): --version and a round trip against a server outside it."""
+    if os.geteuid() != 0:
+        pytest.skip("chroot and a bind mount of /proc need root")
+    jail = tmp_path / "jail"
+    for directory in ("bin", "proc", "tmp/home"):
+        (jail / directory).mkdir(parents=True)
+    shutil.copy2(unpacked / "bin/burnlink", jail / "bin/burnlink")
+    for library in re.findall(r"(/\S+) \(0x", run("ldd", jail / "bin/burnlink", text=True).stdout):
+        assert ALLOWED_LIBRARIES.fullmatch(os.path.basename(library)), library
+        (jail / library.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(os.path.realpath(library), jail / library.lstrip("/"))
+    if subprocess.run(["mount", "--bind", "/proc", str(jail / "proc")], capture_output=True).returncode != 0:
+        pytest.skip("cannot bind-mount /proc here")
+    root, _ = installed
+    try:
+        server = Server(root / "usr/bin/burnlink-server", tmp_path / "burnlink.sqlite")
+        try:
+            env = {"PATH": "/bin", "HOME": "/tmp/home", "XDG_CONFIG_HOME": "/tmp/home/config",
+                   "XDG_STATE_HOME": "/tmp/home/state"}
+            cli = [shutil.which("chroot") or "/usr/sbin/chroot", jail, "/bin/burnlink"]
+            assert run(*cli, "--version", env=env, text=True).stdout.strip() == VERSION
+            link = run(*cli, "send", "--server", server.url, input=b"jailed\n", env=env).stdout.strip()
+            assert run(*cli, "open", "--yes", input=link + b"\n", env=env).stdout == b"jailed\n"
+        finally:
+            assert server.stop() == 0, server.log.decode(errors="replace")
+    finally:
+        if subprocess.run(["umount", str(jail / "proc")]).returncode != 0:
+            subprocess.run(["umount", "-l", str(jail / "proc")], check=True)
