@@ -1,6 +1,6 @@
-import NIOHTTPTypes
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTPTypes
 
 /// Work that only matters while the client is there: a long-poll whose client went away
 /// stops waiting for it (and gives its ticket back) instead of sleeping out its time.

@@ -29,7 +29,8 @@ struct HealthCheck: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let value = Fallback(environment: environment)
         let port = try value(server.port, "BURNLINK_PORT", expected: Count.expected)?.value ?? Defaults.configuration.port
-        let host = Self.probeHost(try value(server.host, "BURNLINK_HOST", expected: "an address")?.text ?? Defaults.configuration.host)
+        let host = Self.probeHost(
+            try value(server.host, "BURNLINK_HOST", expected: "an address")?.text ?? Defaults.configuration.host)
         let secure = try value(server.tlsCert, "BURNLINK_TLS_CERT", expected: "a file") != nil
         let url = "\(secure ? "https" : "http")://\(host):\(port)/healthz"
 

@@ -95,7 +95,8 @@ struct ConfigFile {
                 config.views = views
             default:
                 throw .usage(
-                    "\(path) line \(number + 1): unknown key '\(parts[0])'", hint: "known keys: server, expires, views, token, cacert")
+                    "\(path) line \(number + 1): unknown key '\(parts[0])'",
+                    hint: "known keys: server, expires, views, token, cacert")
             }
         }
         return config

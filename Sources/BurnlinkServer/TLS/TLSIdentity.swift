@@ -90,7 +90,8 @@ struct TLSKeyPair: Sendable {
             guard certificate.issuer == issuer.subject, issuer.publicKey.isValidSignature(certificate.signature, for: certificate)
             else {
                 throw TLSLoadError(
-                    "in \(file), certificate \(position + 2) did not sign certificate \(position + 1): the chain must go from the server's certificate up to its CA, in order")
+                    "in \(file), certificate \(position + 2) did not sign certificate \(position + 1): the chain must go from the server's certificate up to its CA, in order"
+                )
             }
         }
         return "\(leaf.subject), serial \(leaf.serialNumber), valid until \(leaf.notValidAfter)"
