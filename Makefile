@@ -6,8 +6,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := libsodium-dev libsqlite3-dev pkg-config sqlite3 tmux node-tweetnacl
 # Only the tests need these: PostgreSQL (a throwaway cluster), nginx (the deployment example),
 # headless Chromium driven through Selenium, node for Tests/js, systemd-analyze for the unit,
-# jq and curl for the CI recipes of docs/ci.md.
-TEST_APT_PACKAGES := postgresql nginx chromium chromium-driver nodejs systemd jq curl
+# jq and curl for the CI recipes of docs/ci.md, openssl for the TLS tests' throwaway CA.
+TEST_APT_PACKAGES := postgresql nginx chromium chromium-driver nodejs systemd jq curl openssl
 
 # Installs the Debian packages named in $(1) that are missing.
 define apt_install
