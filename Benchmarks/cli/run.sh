@@ -4,14 +4,19 @@
 #   bash Benchmarks/cli/run.sh
 #
 # In one run, against a local release burnlink-server on loopback:
-#   1. whole-process time of `burnlink send` of a 1 KiB secret beside curl doing the same
-#      raw HTTP create (hyperfine);
-#   2. whole-process time of `burnlink open` of a 1 KiB secret beside curl doing the raw
-#      claim; each run gets a fresh secret from hyperfine's --prepare (not timed);
-#   3. sending and opening 1 GiB, BENCH_BIG_RUNS times (3): MB/s end to end and each
-#      process's peak RSS (GNU time), each run's figures and the median. The input file is
-#      written and synced to disk before the first run, so that its own writeback does not
-#      land inside the measurement; each open follows its send at once, as a user would.
+#   1. whole-process time of `burnlink send FILE` of a 1 KiB secret beside curl doing the
+#      same raw HTTP create; both executed directly by hyperfine (-N: no shell around
+#      either side), output discarded the same way;
+#   2. whole-process time of `burnlink open --yes LINK` beside `curl -X POST .../claim`,
+#      both executed directly; each side claims one view of its own 100-view secret per run
+#      (a real claim every time; burnlink also confirms delivery, as it always does);
+#   3. sending and opening 1 GiB, BENCH_BIG_RUNS times (5): MB/s end to end and each
+#      process's peak RSS (GNU time), every run's figures, the slowest and the median. The
+#      input file is written and synced to disk before the first run, so that its own
+#      writeback does not land inside the measurement; each open follows its send at once,
+#      as a user would.
+# Every run of 1 and 2 is kept (hyperfine JSON) and summarized with its tail: median, p90,
+# max, and the ratio of medians to curl's.
 # Needs: hyperfine, curl, GNU time (apt-get install -y hyperfine curl time), python3.
 set -euo pipefail
 
@@ -19,7 +24,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BIG_MIB=${BENCH_BIG_MIB:-1024}
 RUNS=${BENCH_RUNS:-30}
-BIG_RUNS=${BENCH_BIG_RUNS:-3}
+BIG_RUNS=${BENCH_BIG_RUNS:-5}
 
 for tool in hyperfine curl /usr/bin/time python3; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y hyperfine curl time)" >&2; exit 1; }
@@ -37,27 +42,23 @@ t = os.urandom(32)
 print(b64u(t), b64u(hashlib.sha256(t).digest()))
 PY
 )
-cat > "$TMP/curl-create.sh" <<SH
-curl -fsS -o "$TMP/created.json" -X POST -H "Burnlink-Claim-Verifier: $VERIFIER" \
-  -H "Content-Type: application/octet-stream" --data-binary @"$TMP/secret-1k" "$BURNLINK_SERVER/api/v1/secrets"
-SH
-cat > "$TMP/curl-claim.sh" <<SH
-id=\$(sed -E 's/.*"id":"([^"]+)".*/\\1/' "$TMP/created.json")
-curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" "$BURNLINK_SERVER/api/v1/secrets/\$id/claim"
-SH
+CREATE_URL="$BURNLINK_SERVER/api/v1/secrets"
 
-echo "== 1 KiB send and open, whole process, vs curl ($RUNS runs each)" >&2
-hyperfine --warmup 3 --runs "$RUNS" --export-markdown "$TMP/small.md" \
-    -n "burnlink send" "$BIN send -q < $TMP/secret-1k > $TMP/link" \
-    -n "curl create" "bash $TMP/curl-create.sh" >&2
-# The claim side: each timed run opens a secret created by --prepare. curl's id is
-# extracted with sed inside the timed command (about a millisecond, measured alone below).
-hyperfine --warmup 3 --runs "$RUNS" --export-markdown "$TMP/open.md" \
-    -n "burnlink open" --prepare "$BIN send -q < $TMP/secret-1k > $TMP/link" \
-    "$BIN open -q --yes < $TMP/link > /dev/null" \
-    -n "curl claim" --prepare "bash $TMP/curl-create.sh" "bash $TMP/curl-claim.sh" \
-    -n "sed id extraction alone" --prepare "true" \
-    "sed -E 's/.*\"id\":\"([^\"]+)\".*/\\1/' $TMP/created.json" >&2
+echo "== 1 KiB send, whole process, vs curl ($RUNS runs each, no shell)" >&2
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$TMP/send.json" \
+    -n "burnlink send" "$BIN send -q $TMP/secret-1k" \
+    -n "curl create" "curl -fsS -o /dev/null -X POST -H 'Burnlink-Claim-Verifier: $VERIFIER' -H 'Content-Type: application/octet-stream' --data-binary @$TMP/secret-1k $CREATE_URL" >&2
+
+# One secret of 100 views for each side, so each timed run claims a view of it directly.
+"$BIN" send -q --views 100 "$TMP/secret-1k" > "$TMP/link"
+LINK=$(cat "$TMP/link")
+ID=$(curl -fsS -X POST -H "Burnlink-Claim-Verifier: $VERIFIER" -H "Burnlink-Max-Views: 100" \
+    -H "Content-Type: application/octet-stream" --data-binary @"$TMP/secret-1k" "$CREATE_URL" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+echo "== 1 KiB open, whole process, vs curl claim ($RUNS runs each, no shell)" >&2
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$TMP/open.json" \
+    -n "burnlink open" "$BIN open -q --yes $LINK" \
+    -n "curl claim" "curl -fsS -o /dev/null -X POST -H 'Authorization: Bearer $TOKEN' $CREATE_URL/$ID/claim" >&2
 
 echo "== $BIG_MIB MiB send and open, $BIG_RUNS runs" >&2
 head -c "$((BIG_MIB * 1048576))" /dev/urandom > "$TMP/big"
@@ -73,12 +74,24 @@ for run in $(seq "$BIG_RUNS"); do
 done
 
 echo
-echo "### 1 KiB send (whole process)"
-cat "$TMP/small.md"
-echo
-echo "### 1 KiB open (whole process; each run opens a fresh secret)"
-cat "$TMP/open.md"
-echo
+python3 - "$TMP/send.json" "$TMP/open.json" <<'PY'
+import json, statistics, sys
+def quantile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+for path, title in zip(sys.argv[1:], ["1 KiB send (whole process)", "1 KiB open (whole process; a fresh view each run)"]):
+    results = json.load(open(path))["results"]
+    base = statistics.median(results[1]["times"])
+    print(f"### {title}, {len(results[0]['times'])} runs each, hyperfine -N")
+    print("| command | median ms | p90 ms | max ms | min ms | user+sys ms (mean) | median / curl's |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        t = r["times"]
+        print(f"| {r['command']} | {statistics.median(t)*1e3:.1f} | {quantile(t, 0.9)*1e3:.1f} | {max(t)*1e3:.1f} "
+              f"| {min(t)*1e3:.1f} | {(r['user'] + r['system'])*1e3:.1f} | {statistics.median(t) / base:.2f} |")
+    print("every run, ms: " + "; ".join(f"{r['command']}: " + " ".join(f"{x*1e3:.1f}" for x in r["times"]) for r in results))
+    print()
+PY
 python3 - "$BIG_MIB" "$TMP/big.times" <<'PY'
 import statistics, sys
 mib, path = int(sys.argv[1]), sys.argv[2]
@@ -92,5 +105,8 @@ for i, (send_s, send_kb, open_s, open_kb) in enumerate(runs, 1):
           f"| {open_s:.2f} | {size / open_s / 1e6:.0f} | {open_kb / 1024:.1f} MiB |")
 send_med = statistics.median(r[0] for r in runs)
 open_med = statistics.median(r[2] for r in runs)
+send_max = max(r[0] for r in runs)
+open_max = max(r[2] for r in runs)
 print(f"| median | {send_med:.2f} | {size / send_med / 1e6:.0f} | | {open_med:.2f} | {size / open_med / 1e6:.0f} | |")
+print(f"| slowest | {send_max:.2f} | {size / send_max / 1e6:.0f} | | {open_max:.2f} | {size / open_max / 1e6:.0f} | |")
 PY
