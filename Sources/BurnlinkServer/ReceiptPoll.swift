@@ -79,14 +79,26 @@ struct ReceiptPoll {
             var nextRead = recheckInterval ?? remaining
             if let sooner = recheck(value) { nextRead = min(nextRead, sooner) }
             await notifier.wait(waiting, timeout: min(remaining, untilExpiry, nextRead))
-            current = try await read()
+            guard let fresh = try await readUnlessCancelled(read) else { break }
+            current = fresh
             let again = current == first && ContinuousClock.now < deadline && !notifier.isShuttingDown
             ticket = again ? notifier.register(id) : nil
             if ticket != nil {
                 // Registered anew: re-read so a change between the read and the register is not missed.
-                current = try await read()
+                guard let fresh = try await readUnlessCancelled(read) else { break }
+                current = fresh
             }
         }
         return current
+    }
+
+    /// A read, or nil once the poll was cancelled (its client hung up): a store may refuse
+    /// work for a cancelled task, and that is the end of the poll, not a failure.
+    private func readUnlessCancelled<Value>(_ read: () async throws -> Value?) async throws -> Value?? {
+        do {
+            return .some(try await read())
+        } catch where Task.isCancelled {
+            return nil
+        }
     }
 }

@@ -311,6 +311,8 @@ struct LongPollDisconnectTests {
             // The poll asked for 60 s; its end well before that came from the hang-up.
             #expect(Self.receiptRequestsEnded(server) == 1)
             #expect(ContinuousClock.now - hungUp < .seconds(30), "the poll outlived its client")
+            // An ordinary end, not a failure: nothing was rejected as an internal error.
+            #expect(!server.metrics.exposition().contains("burnlink_rejected_requests_total"), "\(server.metrics.exposition())")
         }
     }
 
