@@ -97,7 +97,7 @@ struct ReceiptPoll {
     private func readUnlessCancelled<Value>(_ read: () async throws -> Value?) async throws -> Value?? {
         do {
             return .some(try await read())
-        } catch where Task.isCancelled {
+        } catch  where Task.isCancelled {
             return nil
         }
     }
