@@ -8,6 +8,10 @@
 #
 # PostgreSQL runs durable (fsync=on, synchronous_commit=on: the defaults) in a throwaway
 # cluster on the same machine; SQLite with the server's defaults (WAL, synchronous=FULL).
+# The baseline, in the same run and the same cluster: pgbench -M prepared with as many
+# clients as wrk has connections, each transaction one INSERT of a 16-byte random id and a
+# 1 KiB bytea into a table of its own: what the database does with nothing in front of it.
+# The PostgreSQL rows say what fraction of that rate a replica keeps.
 # Environment: BENCH_DURATION (10 s per run), BENCH_CONNECTIONS (16), BENCH_SIZE (1024),
 # BURNLINK_SERVER (a binary instead of building .build-bench/release/burnlink-server),
 # BENCH_TMPDIR (parent of the SQLite directory; must be a disk).
@@ -159,7 +163,29 @@ pg_database() {
         "$BURNLINK_TEST_POSTGRES_URL" "$name"
 }
 
+# pgbench's own insert rate on the same cluster (database bench_pgbench).
+BASELINE_RATE=""
+pgbench_baseline() {
+    local url hex
+    url=$(pg_database pgbench)
+    psql "$url" -qAtc "CREATE TABLE pgbench_secret (id bytea PRIMARY KEY, data bytea NOT NULL)"
+    hex=$(od -An -v -tx1 "$TMP/body.bin" | tr -d ' \n')
+    printf "INSERT INTO pgbench_secret (id, data) VALUES (decode(md5(random()::text || clock_timestamp()::text), 'hex'), '\\\\x%s'::bytea);\n" "$hex" \
+        >"$TMP/pgbench-insert.sql"
+    log "pgbench: -M prepared -c$CONNECTIONS -j2 -T$DURATION, one 1 KiB INSERT per transaction"
+    pgbench -n -M prepared -c "$CONNECTIONS" -j 2 -T "$DURATION" -f "$TMP/pgbench-insert.sql" "$url" >"$TMP/pgbench.out" 2>&1 \
+        || { cat "$TMP/pgbench.out" >&2; die "pgbench failed"; }
+    local tps failed rows latency
+    tps=$(awk '/^tps = /{print $3; exit}' "$TMP/pgbench.out")
+    failed=$(awk '/number of failed transactions:/{print $5; exit}' "$TMP/pgbench.out")
+    latency=$(awk '/^latency average/{print $4; exit}' "$TMP/pgbench.out")
+    rows=$(psql "$url" -Atc "SELECT count(*) FROM pgbench_secret")
+    BASELINE_RATE=${tps%.*}
+    RESULTS+=("| pgbench baseline (INSERT of 1 KiB, prepared) | $BASELINE_RATE | $latency avg | - | - | ${failed:-0} failed, $rows rows stored |")
+}
+
 run_case "SQLite, 1 replica" "$TMP/sqlite/b.sqlite"
+pgbench_baseline
 one=$(pg_database one)
 run_case "PostgreSQL, 1 replica" "$one"
 two=$(pg_database two)
@@ -171,3 +197,10 @@ echo
 echo "| setup | creates/s | create p50 / p99 ms | claims/s | claim p50 / p99 ms | checks |"
 echo "|---|---|---|---|---|---|"
 printf '%s\n' "${RESULTS[@]}"
+echo
+for line in "${RESULTS[@]}"; do
+    label=$(cut -d'|' -f2 <<<"$line" | sed 's/^ *//; s/ *$//')
+    rate=$(cut -d'|' -f3 <<<"$line" | tr -d ' ')
+    [[ "$label" == PostgreSQL* && -n "$BASELINE_RATE" && "$BASELINE_RATE" -gt 0 ]] || continue
+    echo "$label: creates at $(awk -v a="$rate" -v b="$BASELINE_RATE" 'BEGIN{printf "%.2f", a / b}') of pgbench's insert rate"
+done

@@ -4,12 +4,16 @@
 #   bash Benchmarks/server/run.sh
 #
 # In one run, on loopback only:
-#   1. burnlink creates of 1 KiB secrets (durable: the server's default SQLite settings,
-#      WAL + synchronous=FULL), wrk, 16 connections: creates/s, p50, p99;
+#   1. BENCH_ROUNDS rounds (4), each: burnlink creates of 1 KiB secrets on a fresh server
+#      (durable: the server's default SQLite settings, WAL + synchronous=FULL), wrk, 16
+#      connections: creates/s, p50, p99, max; then SnapPass (gunicorn, 4 workers; Redis
+#      without persistence) 1 KiB creates under the same load. Every round is reported, a
+#      burnlink run whose p99 is over 10 ms or whose rate is under 3.5x the SnapPass run
+#      beside it is flagged (BENCH_P99_TARGET_US, BENCH_RATIO_TARGET);
 #   2. burnlink claims of 1 KiB secrets created beforehand, each id claimed exactly once,
-#      16 connections: claims/s (200s with the full body only), p50, p99;
-#   3. SnapPass (gunicorn, 4 workers; Redis without persistence) 1 KiB creates, same load;
-#   4. burnlink server RSS: idle, then while one 100 MiB secret is uploaded and claimed
+#      16 connections, on the last round's server: claims/s (200s with the full body
+#      only), p50, p99, max;
+#   3. burnlink server RSS: idle, then while one 100 MiB secret is uploaded and claimed
 #      (VmRSS sampled every 50 ms, plus the kernel's VmHWM).
 # Prints a summary table at the end. Exit status: 0 done; 1 something failed to build or
 # start (or a tool is missing); 3 the run finished but saw failures (errors, unexpected
@@ -17,6 +21,7 @@
 #
 # Environment (all optional):
 #   BENCH_DURATION     seconds per wrk run (10)         BENCH_CONNECTIONS  (16)
+#   BENCH_ROUNDS       create rounds, burnlink then SnapPass in each (4)
 #   BENCH_THREADS      wrk threads (2)                  BENCH_SIZE         secret bytes (1024)
 #   BENCH_BIG_SIZE     bytes of the RSS secret (104857600 = the default --max-size)
 #   BURNLINK_SERVER    a burnlink-server binary to use instead of building
@@ -38,6 +43,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 DURATION=${BENCH_DURATION:-10}
+ROUNDS=${BENCH_ROUNDS:-4}
+P99_TARGET_US=${BENCH_P99_TARGET_US:-10000}
+RATIO_TARGET=${BENCH_RATIO_TARGET:-3.5}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
 THREADS=${BENCH_THREADS:-2}
 SIZE=${BENCH_SIZE:-1024}
@@ -128,6 +136,9 @@ record tmp_dir_parent "$(dirname "$TMP")"
 record threads "$THREADS"
 record connections "$CONNECTIONS"
 record duration "$DURATION"
+record rounds "$ROUNDS"
+record p99_target_us "$P99_TARGET_US"
+record ratio_target "$RATIO_TARGET"
 record size "$SIZE"
 record big_size "$BIG_SIZE"
 record server_args "${BENCH_SERVER_ARGS:-}"
@@ -277,6 +288,12 @@ fsync_note() { # NAME, operations the server did
     record "${name}_fsync" "$fdatasync fdatasync + $fsync fsync by the server for $ops operations: $(awk -v o="$ops" -v t="$total" 'BEGIN{printf "%.1f", (t ? o / t : 0)}') operations per sync call (commits plus WAL checkpoints; counted with perf)"
 }
 
+check_server_log() { # NAME: warnings or errors in the current server's log are problems
+    local warnings
+    warnings=$(grep -cE ' (warning|error|critical) ' "$SERVER_LOG" || true)
+    ((warnings == 0)) || problem "$1: server log has $warnings warning/error lines, e.g.: $(grep -m2 -E ' (warning|error|critical) ' "$SERVER_LOG" | tr '\n' ' ')"
+}
+
 check_alive() { # NAME
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
         problem "$1: burnlink-server died (log: $(tail -3 "$SERVER_LOG" | tr '\n' ' '))"
@@ -284,53 +301,124 @@ check_alive() { # NAME
     fi
 }
 
-# ---------------------------------------------------------------- burnlink: creates
-SERVER_LOG=$TMP/server.log
-log "starting burnlink-server ($SERVER_BIN)"
-start_server "$TMP/b/b.sqlite" "$SERVER_LOG"
-BASE=http://127.0.0.1:$SERVER_PORT
-code=$(curl -s -o "$TMP/probe.json" -w '%{http_code}' --max-time 10 -H 'Expect:' \
-    -H "Burnlink-Claim-Verifier: $CLAIM_VERIFIER" -H 'Content-Type: application/octet-stream' \
-    --data-binary @"$TMP/body.bin" "$BASE/api/v1/secrets")
-[[ "$code" == 201 ]] || die "a probe create answered $code: $(cat "$TMP/probe.json")"
-probe_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$TMP/probe.json")
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST -H "Authorization: Bearer $CLAIM_TOKEN" \
-    "$BASE/api/v1/secrets/$probe_id/claim")
-[[ "$code" == 200 ]] || die "a probe claim answered $code"
+# ---------------------------------------------------------------- SnapPass (started once)
+REDIS_PORT=$("${HELPERS[@]}" free-port)
+mkdir -p "$TMP/redis"
+log "starting redis-server (no persistence) and SnapPass (gunicorn, 4 workers)"
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$TMP/redis" \
+    --daemonize no >"$TMP/redis.log" 2>&1 &
+REDIS_PID=$!
+STARTED+=("$REDIS_PID")
+for _ in $(seq 100); do
+    redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
+    kill -0 "$REDIS_PID" 2>/dev/null || break
+    sleep 0.1
+done
+redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG || { tail "$TMP/redis.log" >&2; die "redis-server did not start"; }
 
-log "burnlink creates: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s"
-wait_idle create
-curl -s --max-time 10 "$BASE/metrics" >"$TMP/metrics.0"
-run_wrk create "$SERVER_PID" "$SERVER_PID" "$DURATION" -t"$THREADS" -c"$CONNECTIONS" --latency \
-    -s "$HERE/create.lua" "$BASE/api/v1/secrets"
-check_alive create || true
-curl -s --max-time 10 "$BASE/metrics" >"$TMP/metrics.1"
-out=$TMP/create.wrk
-if grep -q '^BENCH ' "$out"; then
+SNAP_PORT=$("${HELPERS[@]}" free-port)
+(cd "$TMP" && exec env REDIS_HOST=127.0.0.1 REDIS_PORT="$REDIS_PORT" NO_SSL=True \
+    python3 -m gunicorn -w 4 -b "127.0.0.1:$SNAP_PORT" snappass.main:app) >"$TMP/gunicorn.log" 2>&1 &
+GUNICORN_PID=$!
+STARTED+=("$GUNICORN_PID")
+wait_http "http://127.0.0.1:$SNAP_PORT/" "$GUNICORN_PID" 30 || { tail "$TMP/gunicorn.log" >&2; die "SnapPass did not start"; }
+sleep 1 # let all four workers come up
+code=$(curl -s -o "$TMP/snap-probe.json" -w '%{http_code}' --max-time 10 -H 'Accept: application/json' \
+    --data-urlencode ttl=hour --data-urlencode password@"$TMP/password.txt" "http://127.0.0.1:$SNAP_PORT/")
+[[ "$code" == 200 ]] && grep -q '"link"' "$TMP/snap-probe.json" \
+    || die "a SnapPass probe create answered $code: $(head -c 300 "$TMP/snap-probe.json")"
+snap_pids="$GUNICORN_PID $(pgrep -P "$GUNICORN_PID" | tr '\n' ' ') $REDIS_PID"
+
+# One burnlink create run on a fresh server: rate, p50, p99, max and the checks.
+measure_creates() { # NAME
+    local name=$1
+    log "burnlink creates ($name): wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, fresh server"
+    wait_idle "$name"
+    curl -s --max-time 10 "$BASE/metrics" >"$TMP/$name.metrics.0"
+    run_wrk "$name" "$SERVER_PID" "$SERVER_PID" "$DURATION" -t"$THREADS" -c"$CONNECTIONS" --latency \
+        -s "$HERE/create.lua" "$BASE/api/v1/secrets"
+    check_alive "$name" || true
+    curl -s --max-time 10 "$BASE/metrics" >"$TMP/$name.metrics.1"
+    local out=$TMP/$name.wrk req dur status_errors ok socket_errors server_counts
+    grep -q '^BENCH ' "$out" || return 0
     req=$(bench_field "$out" requests); dur=$(bench_field "$out" duration_us)
     status_errors=$(bench_field "$out" status_errors)
     ok=$((req - status_errors))
-    record create_rate "$(awk -v n="$ok" -v d="$dur" 'BEGIN{print n / (d / 1e6)}')"
-    record create_p50_us "$(bench_field "$out" p50_us)"
-    record create_p99_us "$(bench_field "$out" p99_us)"
+    record "${name}_rate" "$(awk -v n="$ok" -v d="$dur" 'BEGIN{print n / (d / 1e6)}')"
+    record "${name}_p50_us" "$(bench_field "$out" p50_us)"
+    record "${name}_p99_us" "$(bench_field "$out" p99_us)"
+    record "${name}_max_us" "$(bench_field "$out" max_us)"
     socket_errors=$(( $(bench_field "$out" connect_errors) + $(bench_field "$out" read_errors) + $(bench_field "$out" write_errors) + $(bench_field "$out" timeouts) ))
-    server_counts=$("${HELPERS[@]}" metrics-diff "$TMP/metrics.0" "$TMP/metrics.1" | grep ' /api/v1/secrets ' | awk '{printf "%s%s:%s", sep, $3, $4; sep=","}' || true)
-    record create_detail "$req responses in $(awk -v d="$dur" 'BEGIN{printf "%.2f", d / 1e6}') s, $status_errors with status >= 400, $socket_errors socket errors/timeouts; server counted status:requests $server_counts; p90 $(bench_field "$out" p90_us) us, max $(bench_field "$out" max_us) us"
-    ((status_errors == 0)) || problem "creates: $status_errors responses with status >= 400 (server: $server_counts)"
-    ((socket_errors == 0)) || problem "creates: $socket_errors socket errors or timeouts"
-    [[ "$server_counts" =~ ^201:[0-9]+$ ]] || problem "creates: server answered statuses other than 201: $server_counts"
-    fsync_note create "$ok"
-    created_rate=$(awk -v n="$ok" -v d="$dur" 'BEGIN{printf "%d", n / (d / 1e6)}')
-else
-    created_rate=5000
-fi
+    server_counts=$("${HELPERS[@]}" metrics-diff "$TMP/$name.metrics.0" "$TMP/$name.metrics.1" | grep ' /api/v1/secrets ' | awk '{printf "%s%s:%s", sep, $3, $4; sep=","}' || true)
+    record "${name}_detail" "$req responses in $(awk -v d="$dur" 'BEGIN{printf "%.2f", d / 1e6}') s, $status_errors with status >= 400, $socket_errors socket errors/timeouts; server counted status:requests $server_counts; p90 $(bench_field "$out" p90_us) us"
+    ((status_errors == 0)) || problem "$name: $status_errors responses with status >= 400 (server: $server_counts)"
+    ((socket_errors == 0)) || problem "$name: $socket_errors socket errors or timeouts"
+    [[ "$server_counts" =~ ^201:[0-9]+$ ]] || problem "$name: server answered statuses other than 201: $server_counts"
+    fsync_note "$name" "$ok"
+    CREATED_RATE=$(awk -v n="$ok" -v d="$dur" 'BEGIN{printf "%d", n / (d / 1e6)}')
+}
+
+# One SnapPass create run against the same (long-running) SnapPass.
+measure_snappass() { # NAME
+    local name=$1 keys0 keys1
+    log "SnapPass creates ($name): wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s"
+    wait_idle "$name"
+    keys0=$(redis-cli -p "$REDIS_PORT" dbsize)
+    run_wrk "$name" "$snap_pids" "" "$DURATION" -t"$THREADS" -c"$CONNECTIONS" --latency \
+        -s "$HERE/snappass.lua" "http://127.0.0.1:$SNAP_PORT/"
+    keys1=$(redis-cli -p "$REDIS_PORT" dbsize)
+    local out=$TMP/$name.wrk req dur status_errors ok socket_errors
+    grep -q '^BENCH ' "$out" || return 0
+    req=$(bench_field "$out" requests); dur=$(bench_field "$out" duration_us)
+    status_errors=$(bench_field "$out" status_errors)
+    ok=$((req - status_errors))
+    record "${name}_rate" "$(awk -v n="$ok" -v d="$dur" 'BEGIN{print n / (d / 1e6)}')"
+    record "${name}_p50_us" "$(bench_field "$out" p50_us)"
+    record "${name}_p99_us" "$(bench_field "$out" p99_us)"
+    record "${name}_max_us" "$(bench_field "$out" max_us)"
+    socket_errors=$(( $(bench_field "$out" connect_errors) + $(bench_field "$out" read_errors) + $(bench_field "$out" write_errors) + $(bench_field "$out" timeouts) ))
+    record "${name}_detail" "$req responses in $(awk -v d="$dur" 'BEGIN{printf "%.2f", d / 1e6}') s, $status_errors with status >= 400, $socket_errors socket errors/timeouts; Redis keys added: $((keys1 - keys0)); p90 $(bench_field "$out" p90_us) us; gunicorn sync workers close each connection, so wrk reconnects per request"
+    ((status_errors == 0)) || problem "$name: $status_errors responses with status >= 400"
+}
+
+# ---------------------------------------------------------------- creates: rounds
+# Each round: a fresh burnlink server (new database) takes creates, then SnapPass the same
+# load, so every burnlink run has a SnapPass run beside it in time. The last round's
+# server stays up for the claims.
+SERVER_LOG=""
+CREATED_RATE=5000
+for ((round = 1; round <= ROUNDS; round++)); do
+    SERVER_LOG=$TMP/server.$round.log
+    log "round $round of $ROUNDS: starting burnlink-server ($SERVER_BIN)"
+    start_server "$TMP/b$round/b.sqlite" "$SERVER_LOG"
+    BASE=http://127.0.0.1:$SERVER_PORT
+    code=$(curl -s -o "$TMP/probe.json" -w '%{http_code}' --max-time 10 -H 'Expect:' \
+        -H "Burnlink-Claim-Verifier: $CLAIM_VERIFIER" -H 'Content-Type: application/octet-stream' \
+        --data-binary @"$TMP/body.bin" "$BASE/api/v1/secrets")
+    [[ "$code" == 201 ]] || die "a probe create answered $code: $(cat "$TMP/probe.json")"
+    probe_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$TMP/probe.json")
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST -H "Authorization: Bearer $CLAIM_TOKEN" \
+        "$BASE/api/v1/secrets/$probe_id/claim")
+    [[ "$code" == 200 ]] || die "a probe claim answered $code"
+    measure_creates "create$round"
+    if ((round < ROUNDS)); then
+        check_server_log "create$round"
+        stop_process "$SERVER_PID"
+        ((STOP_STATUS == 0)) || problem "burnlink-server exited with status $STOP_STATUS on SIGTERM"
+    fi
+    sleep 2
+    measure_snappass "snappass$round"
+    sleep 2
+done
+stop_process "$GUNICORN_PID"
+stop_process "$REDIS_PID"
 
 # ---------------------------------------------------------------- burnlink: claims
 # Enough ids for claims at up to 1.5 times the create rate for the whole duration (here
 # claims run slower than creates); if the claims still run out, claim.lua stops early, the
 # rate is over the shorter time and the summary says so.
 sleep 2
-want=$((created_rate * DURATION * 3 / 2 + 2000))
+want=$((CREATED_RATE * DURATION * 3 / 2 + 2000))
 per_thread=$(((want + THREADS - 1) / THREADS))
 log "creating $((per_thread * THREADS)) secrets to claim (not measured)"
 run_wrk precreate "$SERVER_PID" "" $((DURATION * 6)) -t"$THREADS" -c64 \
@@ -360,6 +448,7 @@ if grep -q '^BENCH ' "$out"; then
     record claim_rate "$(awk -v n="$ok" -v d="$dur" 'BEGIN{print n / (d / 1e6)}')"
     record claim_p50_us "$(bench_field "$out" p50_us)"
     record claim_p99_us "$(bench_field "$out" p99_us)"
+    record claim_max_us "$(bench_field "$out" max_us)"
     socket_errors=$(( $(bench_field "$out" connect_errors) + $(bench_field "$out" read_errors) + $(bench_field "$out" write_errors) + $(bench_field "$out" timeouts) ))
     server_counts=$("${HELPERS[@]}" metrics-diff "$TMP/metrics.2" "$TMP/metrics.3" | grep '/claim ' | awk '{printf "%s%s:%s", sep, $3, $4; sep=","}' || true)
     detail="$ok claims answered 200 with the whole secret in $(awk -v d="$dur" 'BEGIN{printf "%.2f", d / 1e6}') s; statuses seen by wrk $statuses; $socket_errors socket errors/timeouts; server counted status:requests $server_counts; p90 $(bench_field "$out" p90_us) us, max $(bench_field "$out" max_us) us"
@@ -370,59 +459,9 @@ if grep -q '^BENCH ' "$out"; then
     ((socket_errors == 0)) || problem "claims: $socket_errors socket errors or timeouts"
     fsync_note claim "$ok"
 fi
-warnings=$(grep -cE ' (warning|error|critical) ' "$SERVER_LOG" || true)
-((warnings == 0)) || problem "server log has $warnings warning/error lines, e.g.: $(grep -m2 -E ' (warning|error|critical) ' "$SERVER_LOG" | tr '\n' ' ')"
+check_server_log claims
 stop_process "$SERVER_PID"
 ((STOP_STATUS == 0)) || problem "burnlink-server exited with status $STOP_STATUS on SIGTERM"
-
-# ---------------------------------------------------------------- SnapPass
-sleep 2
-REDIS_PORT=$("${HELPERS[@]}" free-port)
-mkdir -p "$TMP/redis"
-log "starting redis-server (no persistence) and SnapPass (gunicorn, 4 workers)"
-redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$TMP/redis" \
-    --daemonize no >"$TMP/redis.log" 2>&1 &
-REDIS_PID=$!
-STARTED+=("$REDIS_PID")
-for _ in $(seq 100); do
-    redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
-    kill -0 "$REDIS_PID" 2>/dev/null || break
-    sleep 0.1
-done
-redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG || { tail "$TMP/redis.log" >&2; die "redis-server did not start"; }
-
-SNAP_PORT=$("${HELPERS[@]}" free-port)
-(cd "$TMP" && exec env REDIS_HOST=127.0.0.1 REDIS_PORT="$REDIS_PORT" NO_SSL=True \
-    python3 -m gunicorn -w 4 -b "127.0.0.1:$SNAP_PORT" snappass.main:app) >"$TMP/gunicorn.log" 2>&1 &
-GUNICORN_PID=$!
-STARTED+=("$GUNICORN_PID")
-wait_http "http://127.0.0.1:$SNAP_PORT/" "$GUNICORN_PID" 30 || { tail "$TMP/gunicorn.log" >&2; die "SnapPass did not start"; }
-sleep 1 # let all four workers come up
-code=$(curl -s -o "$TMP/snap-probe.json" -w '%{http_code}' --max-time 10 -H 'Accept: application/json' \
-    --data-urlencode ttl=hour --data-urlencode password@"$TMP/password.txt" "http://127.0.0.1:$SNAP_PORT/")
-[[ "$code" == 200 ]] && grep -q '"link"' "$TMP/snap-probe.json" \
-    || die "a SnapPass probe create answered $code: $(head -c 300 "$TMP/snap-probe.json")"
-wait_idle snappass
-keys0=$(redis-cli -p "$REDIS_PORT" dbsize)
-snap_pids="$GUNICORN_PID $(pgrep -P "$GUNICORN_PID" | tr '\n' ' ') $REDIS_PID"
-log "SnapPass creates: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s"
-run_wrk snappass "$snap_pids" "" "$DURATION" -t"$THREADS" -c"$CONNECTIONS" --latency \
-    -s "$HERE/snappass.lua" "http://127.0.0.1:$SNAP_PORT/"
-keys1=$(redis-cli -p "$REDIS_PORT" dbsize)
-out=$TMP/snappass.wrk
-if grep -q '^BENCH ' "$out"; then
-    req=$(bench_field "$out" requests); dur=$(bench_field "$out" duration_us)
-    status_errors=$(bench_field "$out" status_errors)
-    ok=$((req - status_errors))
-    record snappass_rate "$(awk -v n="$ok" -v d="$dur" 'BEGIN{print n / (d / 1e6)}')"
-    record snappass_p50_us "$(bench_field "$out" p50_us)"
-    record snappass_p99_us "$(bench_field "$out" p99_us)"
-    socket_errors=$(( $(bench_field "$out" connect_errors) + $(bench_field "$out" read_errors) + $(bench_field "$out" write_errors) + $(bench_field "$out" timeouts) ))
-    record snappass_detail "$req responses in $(awk -v d="$dur" 'BEGIN{printf "%.2f", d / 1e6}') s, $status_errors with status >= 400, $socket_errors socket errors/timeouts; Redis keys added: $((keys1 - keys0)); p90 $(bench_field "$out" p90_us) us, max $(bench_field "$out" max_us) us; gunicorn sync workers close each connection, so wrk reconnects per request"
-    ((status_errors == 0)) || problem "SnapPass: $status_errors responses with status >= 400"
-fi
-stop_process "$GUNICORN_PID"
-stop_process "$REDIS_PID"
 
 # ---------------------------------------------------------------- burnlink: RSS
 sleep 1
@@ -474,8 +513,7 @@ if [[ "$up_code" == 201 ]]; then
     [[ "$cl_code" == 200 && "$cl_size" == "$BIG_SIZE" ]] \
         || problem "RSS: the claim of the big secret answered $cl_code with $cl_size bytes"
 fi
-warnings=$(grep -cE ' (warning|error|critical) ' "$SERVER_LOG" || true)
-((warnings == 0)) || problem "RSS server log has $warnings warning/error lines"
+check_server_log RSS
 stop_process "$SERVER_PID"
 ((STOP_STATUS == 0)) || problem "burnlink-server (RSS run) exited with status $STOP_STATUS on SIGTERM"
 rm -f "$TMP/big.bin"
