@@ -25,7 +25,7 @@ PREFIX ?= /usr/local
 
 .PHONY: man install install-web all deps system-deps python-deps test-deps build release run test test-swift test-python \
         test-js test-browser fuzz test-fuzz \
-        bench bench-core bench-server bench-burn bench-cli bench-cut bench-postgres bench-deps vectors clean
+        bench bench-core bench-server bench-burn bench-cli bench-cut bench-postgres bench-at-size bench-deps vectors clean
 
 all: build
 
@@ -96,7 +96,7 @@ test-fuzz: system-deps
 	$(PYTHON) Fuzz/run.py --seconds $(FUZZ_SMOKE_SECONDS)
 
 ## Every benchmark; results are written up in docs/benchmarks.md.
-bench: bench-core bench-server bench-burn bench-cli bench-cut bench-postgres
+bench: bench-core bench-server bench-burn bench-cli bench-cut bench-postgres bench-at-size
 
 bench-deps: system-deps
 	$(call apt_install,wrk redis-server curl hyperfine time postgresql)
@@ -113,6 +113,10 @@ bench-burn: bench-deps
 ## Creates/s and claims/s on SQLite, PostgreSQL with one replica and with two (durable cluster).
 bench-postgres: bench-deps
 	WITH_POSTGRES_FSYNC=on Tests/support/with-postgres.sh bash Benchmarks/server/postgres.sh
+
+## Creates and claims on a store already holding a million secrets (BENCH_SECRETS).
+bench-at-size: bench-deps release
+	BURNLINK_SERVER=$(CURDIR)/.build/release/burnlink-server bash Benchmarks/server/at-size.sh
 
 ## CLI whole-process time beside curl, and 1 GiB end to end.
 bench-cli: bench-deps
