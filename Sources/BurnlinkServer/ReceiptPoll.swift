@@ -12,12 +12,15 @@ struct ReceiptPoll {
     let deadline: ContinuousClock.Instant
     let wait: Int
     let notifier: ReceiptNotifier
+    /// How often a waiting poll re-reads regardless: `SecretStore.receiptRecheckInterval`.
+    let recheckInterval: Duration?
 
-    init(id: SecretID, wait: Int, notifier: ReceiptNotifier) {
+    init(id: SecretID, wait: Int, notifier: ReceiptNotifier, recheckInterval: Duration?) {
         self.id = id
         self.wait = wait
         self.deadline = ContinuousClock.now + .seconds(wait)
         self.notifier = notifier
+        self.recheckInterval = recheckInterval
     }
 
     /// Registers (when the caller waits) and reads the value a first time: registered first,
@@ -45,17 +48,16 @@ struct ReceiptPoll {
     func untilChanged<Value: Equatable & Sendable>(
         from first: Value, ticket: ReceiptNotifier.Ticket?, expiresAt: Date,
         isOpen: @escaping @Sendable (Value) -> Bool, recheck: @escaping @Sendable (Value) -> Duration?,
-        store: any SecretStore, clock: any ServerClock, connection: any Channel,
+        clock: any ServerClock, connection: any Channel,
         read: @escaping @Sendable () async throws -> Value?
     ) async throws -> Value? {
         guard let ticket else { return first }
         let notifier = self.notifier
-        let recheckInterval = store.receiptRecheckInterval
         return try await withGracefulShutdownHandler {
             try await ClientHangUp.cancelling(on: connection) {
                 try await loop(
                     from: first, ticket: ticket, expiresAt: expiresAt, isOpen: isOpen, recheck: recheck,
-                    recheckInterval: recheckInterval, clock: clock, read: read)
+                    clock: clock, read: read)
             }
         } onGracefulShutdown: {
             notifier.beginShutdown()
@@ -64,8 +66,7 @@ struct ReceiptPoll {
 
     private func loop<Value: Equatable & Sendable>(
         from first: Value, ticket: ReceiptNotifier.Ticket, expiresAt: Date,
-        isOpen: (Value) -> Bool, recheck: (Value) -> Duration?, recheckInterval: Duration?,
-        clock: any ServerClock, read: () async throws -> Value?
+        isOpen: (Value) -> Bool, recheck: (Value) -> Duration?, clock: any ServerClock, read: () async throws -> Value?
     ) async throws -> Value? {
         var ticket: ReceiptNotifier.Ticket? = ticket
         var current: Value? = first

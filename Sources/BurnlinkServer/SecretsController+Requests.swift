@@ -128,11 +128,11 @@ extension SecretsController {
         let read: @Sendable () async throws -> RequestAnswer? = { [store, clock] in
             try await store.requestAnswer(id: id, answerVerifier: verifier, now: clock.now())
         }
-        let poll = ReceiptPoll(id: id, wait: wait, notifier: notifier)
+        let poll = ReceiptPoll(id: id, wait: wait, notifier: notifier, recheckInterval: store.receiptRecheckInterval)
         guard let (first, ticket) = try await poll.begin(read) else { throw failed(client, .noSuchRequest) }
         let current = try await poll.untilChanged(
             from: first, ticket: ticket, expiresAt: first.expiresAt, isOpen: { $0.state == .open }, recheck: { _ in nil },
-            store: store, clock: clock, connection: context.channel, read: read)
+            clock: clock, connection: context.channel, read: read)
         // An open request that expired while the poll waited is gone, like any other.
         guard let current else { throw APIError.noSuchRequest }
         return try current.response(from: request, context: context)

@@ -317,7 +317,7 @@ struct SecretsController: Sendable {
         let read: @Sendable () async throws -> Receipt? = { [store, clock] in
             try await store.receipt(id: id, receiptVerifier: verifier, now: clock.now())
         }
-        let poll = ReceiptPoll(id: id, wait: wait, notifier: notifier)
+        let poll = ReceiptPoll(id: id, wait: wait, notifier: notifier, recheckInterval: store.receiptRecheckInterval)
         guard let (first, ticket) = try await poll.begin(read) else { throw failed(client, .notFound) }
         // A receipt that can still change: the secret can be read, or a view's delivery is
         // pending. An open claim session ends unconfirmed at its deadline with no event to
@@ -325,7 +325,7 @@ struct SecretsController: Sendable {
         let current = try await poll.untilChanged(
             from: first, ticket: ticket, expiresAt: first.expiresAt,
             isOpen: { $0.deliveryPending || ($0.viewsLeft > 0 && ($0.state == .waiting || $0.state == .viewed)) },
-            recheck: { $0.deliveryPending ? .seconds(1) : nil }, store: store, clock: clock, connection: context.channel,
+            recheck: { $0.deliveryPending ? .seconds(1) : nil }, clock: clock, connection: context.channel,
             read: read)
         return try (current ?? first).response(from: request, context: context)
     }
