@@ -329,6 +329,20 @@ code=$(curl -s -o "$TMP/snap-probe.json" -w '%{http_code}' --max-time 10 -H 'Acc
     || die "a SnapPass probe create answered $code: $(head -c 300 "$TMP/snap-probe.json")"
 snap_pids="$GUNICORN_PID $(pgrep -P "$GUNICORN_PID" | tr '\n' ' ') $REDIS_PID"
 
+# Records NAME's rate of answers under 400, p50, p99 and max from wrk's result OUT, and
+# sets req, dur, status_errors, ok and socket_errors for the caller's checks.
+record_rates() { # NAME OUT
+    local name=$1 out=$2
+    req=$(bench_field "$out" requests); dur=$(bench_field "$out" duration_us)
+    status_errors=$(bench_field "$out" status_errors)
+    ok=$((req - status_errors))
+    record "${name}_rate" "$(awk -v n="$ok" -v d="$dur" 'BEGIN{print n / (d / 1e6)}')"
+    record "${name}_p50_us" "$(bench_field "$out" p50_us)"
+    record "${name}_p99_us" "$(bench_field "$out" p99_us)"
+    record "${name}_max_us" "$(bench_field "$out" max_us)"
+    socket_errors=$(( $(bench_field "$out" connect_errors) + $(bench_field "$out" read_errors) + $(bench_field "$out" write_errors) + $(bench_field "$out" timeouts) ))
+}
+
 # One burnlink create run on a fresh server: rate, p50, p99, max and the checks.
 measure_creates() { # NAME
     local name=$1
@@ -341,14 +355,7 @@ measure_creates() { # NAME
     curl -s --max-time 10 "$BASE/metrics" >"$TMP/$name.metrics.1"
     local out=$TMP/$name.wrk req dur status_errors ok socket_errors server_counts
     grep -q '^BENCH ' "$out" || return 0
-    req=$(bench_field "$out" requests); dur=$(bench_field "$out" duration_us)
-    status_errors=$(bench_field "$out" status_errors)
-    ok=$((req - status_errors))
-    record "${name}_rate" "$(awk -v n="$ok" -v d="$dur" 'BEGIN{print n / (d / 1e6)}')"
-    record "${name}_p50_us" "$(bench_field "$out" p50_us)"
-    record "${name}_p99_us" "$(bench_field "$out" p99_us)"
-    record "${name}_max_us" "$(bench_field "$out" max_us)"
-    socket_errors=$(( $(bench_field "$out" connect_errors) + $(bench_field "$out" read_errors) + $(bench_field "$out" write_errors) + $(bench_field "$out" timeouts) ))
+    record_rates "$name" "$out"
     server_counts=$("${HELPERS[@]}" metrics-diff "$TMP/$name.metrics.0" "$TMP/$name.metrics.1" | grep ' /api/v1/secrets ' | awk '{printf "%s%s:%s", sep, $3, $4; sep=","}' || true)
     record "${name}_detail" "$req responses in $(awk -v d="$dur" 'BEGIN{printf "%.2f", d / 1e6}') s, $status_errors with status >= 400, $socket_errors socket errors/timeouts; server counted status:requests $server_counts; p90 $(bench_field "$out" p90_us) us"
     ((status_errors == 0)) || problem "$name: $status_errors responses with status >= 400 (server: $server_counts)"
@@ -369,14 +376,7 @@ measure_snappass() { # NAME
     keys1=$(redis-cli -p "$REDIS_PORT" dbsize)
     local out=$TMP/$name.wrk req dur status_errors ok socket_errors
     grep -q '^BENCH ' "$out" || return 0
-    req=$(bench_field "$out" requests); dur=$(bench_field "$out" duration_us)
-    status_errors=$(bench_field "$out" status_errors)
-    ok=$((req - status_errors))
-    record "${name}_rate" "$(awk -v n="$ok" -v d="$dur" 'BEGIN{print n / (d / 1e6)}')"
-    record "${name}_p50_us" "$(bench_field "$out" p50_us)"
-    record "${name}_p99_us" "$(bench_field "$out" p99_us)"
-    record "${name}_max_us" "$(bench_field "$out" max_us)"
-    socket_errors=$(( $(bench_field "$out" connect_errors) + $(bench_field "$out" read_errors) + $(bench_field "$out" write_errors) + $(bench_field "$out" timeouts) ))
+    record_rates "$name" "$out"
     record "${name}_detail" "$req responses in $(awk -v d="$dur" 'BEGIN{printf "%.2f", d / 1e6}') s, $status_errors with status >= 400, $socket_errors socket errors/timeouts; Redis keys added: $((keys1 - keys0)); p90 $(bench_field "$out" p90_us) us; gunicorn sync workers close each connection, so wrk reconnects per request"
     ((status_errors == 0)) || problem "$name: $status_errors responses with status >= 400"
 }
