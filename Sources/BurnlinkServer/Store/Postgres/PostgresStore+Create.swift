@@ -126,36 +126,83 @@ extension PostgresStore {
         state: StoredState, size: Int, chunkCount: Int, storedBytes: Int,
         firstChunk: ByteBuffer?
     ) async throws {
-        let key = key(record.id)
-        let claim = ByteBuffer(bytes: record.claimVerifier)
-        let receipt = record.receiptVerifier.map { ByteBuffer(bytes: $0) }
-        let password = record.passwordVerifier.map { ByteBuffer(bytes: $0) }
-        let createdAt = EpochMilliseconds(record.createdAt)
-        let expiresAt = EpochMilliseconds(record.expiresAt)
+        let statement = InsertSecret(
+            key: key(record.id), state: state.rawValue, claimVerifier: ByteBuffer(bytes: record.claimVerifier),
+            receiptVerifier: record.receiptVerifier.map { ByteBuffer(bytes: $0) },
+            passwordVerifier: record.passwordVerifier.map { ByteBuffer(bytes: $0) },
+            passwordKDF: record.passwordKDF, passwordAttempts: record.passwordAttempts,
+            createdAt: EpochMilliseconds(record.createdAt), expiresAt: EpochMilliseconds(record.expiresAt),
+            maxViews: record.maxViews, size: size, chunkCount: chunkCount, storedBytes: storedBytes,
+            firstChunk: firstChunk, slot: Int.random(in: 0..<PostgresSchema.statSlots))
         do {
-            let slot = Int.random(in: 0..<PostgresSchema.statSlots)
-            _ = try await connection.query(
-                """
-                WITH created AS (
-                    INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_verifier, password_kdf,
-                                        password_attempts_left, created_at, expires_at, max_views, views_left,
-                                        size, chunk_count, stored_bytes)
-                    VALUES (\(key), \(state.rawValue), \(claim), \(receipt), \(password), \(record.passwordKDF),
-                            \(record.passwordAttempts), \(createdAt), \(expiresAt), \(record.maxViews),
-                            \(record.maxViews), \(size), \(chunkCount), \(storedBytes))
-                    RETURNING id
-                ), stored AS (
-                    INSERT INTO secret_chunk (secret_id, idx, data)
-                    SELECT id, 0, \(firstChunk)::bytea FROM created WHERE \(firstChunk)::bytea IS NOT NULL
-                ), counted AS (
-                    UPDATE store_stats SET stored_bytes = stored_bytes + \(storedBytes)
-                    WHERE slot = \(slot) AND \(storedBytes) <> 0
-                )
-                SELECT 1
-                """, logger: logger
-            ).collect()  // a failure (a duplicate id) arrives with the rows
+            // A failure (a duplicate id) arrives with the rows.
+            for try await _ in try await connection.execute(statement, logger: logger) {}
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             throw StoreError.duplicateID
         }
     }
+}
+
+/// A secret's row, its first chunk and its share of the byte count, in one statement: one
+/// round trip and an implicit transaction. Prepared once per connection: parsing and
+/// planning it on every create cost the database a third of its create rate
+/// (docs/benchmarks.md, "Issue 18").
+private struct InsertSecret: PostgresPreparedStatement {
+    static let sql = """
+        WITH created AS (
+            INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_verifier, password_kdf,
+                                password_attempts_left, created_at, expires_at, max_views, views_left,
+                                size, chunk_count, stored_bytes)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13)
+            RETURNING id
+        ), stored AS (
+            INSERT INTO secret_chunk (secret_id, idx, data)
+            SELECT id, 0, $14 FROM created WHERE $14 IS NOT NULL
+        ), counted AS (
+            UPDATE store_stats SET stored_bytes = stored_bytes + $13 WHERE slot = $15 AND $13 <> 0
+        )
+        SELECT 1
+        """
+    // Declared rather than inferred from the first execution's values, where a nil has no type.
+    static let bindingDataTypes: [PostgresDataType] = [
+        .bytea, .text, .bytea, .bytea, .bytea, .text, .int8, .int8, .int8, .int8, .int8, .int8, .int8, .bytea, .int8,
+    ]
+
+    var key: ByteBuffer
+    var state: String
+    var claimVerifier: ByteBuffer
+    var receiptVerifier: ByteBuffer?
+    var passwordVerifier: ByteBuffer?
+    var passwordKDF: String?
+    var passwordAttempts: Int
+    var createdAt: EpochMilliseconds
+    var expiresAt: EpochMilliseconds
+    var maxViews: Int
+    var size: Int
+    var chunkCount: Int
+    var storedBytes: Int
+    var firstChunk: ByteBuffer?
+    var slot: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 15)
+        bindings.append(key)
+        bindings.append(state)
+        bindings.append(claimVerifier)
+        bindings.append(receiptVerifier)
+        bindings.append(passwordVerifier)
+        bindings.append(passwordKDF)
+        bindings.append(passwordAttempts)
+        bindings.append(createdAt)
+        bindings.append(expiresAt)
+        bindings.append(maxViews)
+        bindings.append(size)
+        bindings.append(chunkCount)
+        bindings.append(storedBytes)
+        bindings.append(firstChunk)
+        bindings.append(slot)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int { try row.decode(Int.self) }
 }
