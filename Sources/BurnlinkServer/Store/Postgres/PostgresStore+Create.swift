@@ -127,12 +127,7 @@ extension PostgresStore {
         firstChunk: ByteBuffer?
     ) async throws {
         let statement = InsertSecret(
-            key: key(record.id), state: state.rawValue, claimVerifier: ByteBuffer(bytes: record.claimVerifier),
-            receiptVerifier: record.receiptVerifier.map { ByteBuffer(bytes: $0) },
-            passwordVerifier: record.passwordVerifier.map { ByteBuffer(bytes: $0) },
-            passwordKDF: record.passwordKDF, passwordAttempts: record.passwordAttempts,
-            createdAt: EpochMilliseconds(record.createdAt), expiresAt: EpochMilliseconds(record.expiresAt),
-            maxViews: record.maxViews, size: size, chunkCount: chunkCount, storedBytes: storedBytes,
+            record: record, state: state, size: size, chunkCount: chunkCount, storedBytes: storedBytes,
             firstChunk: firstChunk, slot: Int.random(in: 0..<PostgresSchema.statSlots))
         do {
             // A failure (a duplicate id) arrives with the rows.
@@ -168,16 +163,8 @@ private struct InsertSecret: PostgresPreparedStatement {
         .bytea, .text, .bytea, .bytea, .bytea, .text, .int8, .int8, .int8, .int8, .int8, .int8, .int8, .bytea, .int8,
     ]
 
-    var key: ByteBuffer
-    var state: String
-    var claimVerifier: ByteBuffer
-    var receiptVerifier: ByteBuffer?
-    var passwordVerifier: ByteBuffer?
-    var passwordKDF: String?
-    var passwordAttempts: Int
-    var createdAt: EpochMilliseconds
-    var expiresAt: EpochMilliseconds
-    var maxViews: Int
+    var record: SecretRecord
+    var state: StoredState
     var size: Int
     var chunkCount: Int
     var storedBytes: Int
@@ -186,16 +173,16 @@ private struct InsertSecret: PostgresPreparedStatement {
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 15)
-        bindings.append(key)
-        bindings.append(state)
-        bindings.append(claimVerifier)
-        bindings.append(receiptVerifier)
-        bindings.append(passwordVerifier)
-        bindings.append(passwordKDF)
-        bindings.append(passwordAttempts)
-        bindings.append(createdAt)
-        bindings.append(expiresAt)
-        bindings.append(maxViews)
+        bindings.append(PostgresStore.key(record.id))
+        bindings.append(state.rawValue)
+        bindings.append(ByteBuffer(bytes: record.claimVerifier))
+        bindings.append(record.receiptVerifier.map { ByteBuffer(bytes: $0) })
+        bindings.append(record.passwordVerifier.map { ByteBuffer(bytes: $0) })
+        bindings.append(record.passwordKDF)
+        bindings.append(record.passwordAttempts)
+        bindings.append(EpochMilliseconds(record.createdAt))
+        bindings.append(EpochMilliseconds(record.expiresAt))
+        bindings.append(record.maxViews)
         bindings.append(size)
         bindings.append(chunkCount)
         bindings.append(storedBytes)
