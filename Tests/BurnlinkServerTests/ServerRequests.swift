@@ -5,13 +5,13 @@ import NIOHTTP1
 /// One request to a server process; the whole response body (up to 64 MiB).
 func sendRequest(
     _ client: HTTPClient, _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [],
-    body: [UInt8]? = nil
+    body: [UInt8]? = nil, timeout: TimeAmount = .seconds(30)
 ) async throws -> (status: Int, body: [UInt8]) {
     var request = HTTPClientRequest(url: url)
     request.method = method
     for (name, value) in headers { request.headers.add(name: name, value: value) }
     if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-    let response = try await client.execute(request, timeout: .seconds(30))
+    let response = try await client.execute(request, timeout: timeout)
     let bytes = try await response.body.collect(upTo: 64 << 20)
     return (Int(response.status.code), Array(buffer: bytes))
 }
