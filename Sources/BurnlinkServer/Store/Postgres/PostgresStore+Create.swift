@@ -143,6 +143,9 @@ extension PostgresStore {
 /// planning it on every create cost the database a third of its create rate
 /// (docs/benchmarks.md, "Issue 18").
 private struct InsertSecret: PostgresPreparedStatement {
+    // A plain name: the default is the type's reflected name, which for a private type
+    // carries a runtime address and shows up as such in PostgreSQL's logs and pg_prepared_statements.
+    static let name = "burnlink_insert_secret"
     static let sql = """
         WITH created AS (
             INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_verifier, password_kdf,
