@@ -55,9 +55,13 @@ start=$(date +%s.%N)
 # are all there (SIGINT makes it report and exit).
 wrk -t2 -c32 -d3600s -s "$HERE/precreate.lua" "$URL" -- "$TMP/ids" $(((SECRETS + 1) / 2)) >"$TMP/fill.wrk" &
 fill_pid=$!
+# Every 30 s the rate of that slice is kept, to show whether filling slows as the store grows.
+slices=() last_count=0 ticks=0
 while kill -0 "$fill_pid" 2>/dev/null; do
     sleep 1
-    (($(cat "$TMP"/ids.* 2>/dev/null | wc -l) >= SECRETS)) && kill -INT "$fill_pid" 2>/dev/null || true
+    count=$(cat "$TMP"/ids.* 2>/dev/null | wc -l)
+    if ((++ticks % 30 == 0)); then slices+=($(((count - last_count) / 30))); last_count=$count; fi
+    ((count >= SECRETS)) && kill -INT "$fill_pid" 2>/dev/null || true
 done
 wait "$fill_pid" || true
 fill_seconds=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.0f", b - a}')
@@ -80,6 +84,7 @@ claim_statuses=$(grep -o 'statuses=[^ ]*' "$TMP/claim.wrk" | head -1)
 echo
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $("$SERVER_BIN" --version 2>/dev/null | head -1), SQLite, 1 KiB secrets"
 echo "fill: $filled secrets in $fill_seconds s ($(awk -v n="$filled" -v s="$fill_seconds" 'BEGIN{printf "%.0f", n / s}') /s); on disk $(awk -v b="$disk" 'BEGIN{printf "%.2f GiB", b / 1073741824}'), $(awk -v b="$disk" -v n="$filled" 'BEGIN{printf "%.0f", b / n}') bytes per secret"
+echo "fill rate per 30-s slice, /s: ${slices[*]:-none}"
 echo "| at $filled secrets | rate /s | p50 ms | p99 ms | max ms |"
 echo "|---|---|---|---|---|"
 echo "| 1 KiB creates | $c_rate | $c_p50 | $c_p99 | $c_max |"
