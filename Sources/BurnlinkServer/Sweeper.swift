@@ -34,6 +34,8 @@ struct Sweeper: Service {
                         "receipts_removed": "\(report.receiptsRemoved)", "unconfirmed": "\(report.unconfirmed)",
                     ])
             }
+        } catch is CancellationError {
+            return  // stopped with the server; the next sweep goes on from here
         } catch {
             logger.error("sweep failed", metadata: ["error.type": "\(type(of: error))"])
         }

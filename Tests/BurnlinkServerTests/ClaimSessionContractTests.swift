@@ -294,4 +294,29 @@ struct ClaimSessionSQLiteTests: StoreContractHelpers {
         #expect(try await store.confirm(large, largeSession, now: at(2)))
         #expect(try await eventually { try await store.storedBytes() == 0 })
     }
+
+    @Test("shutting down right after a confirm stops the freeing it started and closes; the next open frees the rest")
+    func shutDownAfterConfirm() async throws {
+        let (directory, path) = StoreContractSQLiteTests.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let large = StoreSample()
+        let session = SessionSample()
+        do {
+            let store = try SQLiteStore(path: path)
+            try await store.upload(large, chunks: threeChunks() + threeChunks())
+            _ = try #require(try await store.claim(large, session: session, deadline: at(121), now: at(1)).grant)
+            #expect(try await store.confirm(large, session, now: at(2)))
+            // The confirm was answered; its ciphertext is being freed in paced steps.
+            try await store.shutDown()
+            #expect(store.backgroundWork.count == 0)
+            await #expect(throws: StoreError.self) { try await store.storedBytes() }
+        }
+        // The writer lock was released, so the file opens at once; what the stopped freeing
+        // left is gone, and the receipt still tells that the secret was delivered.
+        let store = try SQLiteStore(path: path)
+        defer { try? store.close() }
+        #expect(try await store.storedBytes() == 0)
+        #expect(try await store.chunk(id: large.id, index: 4) == nil)
+        #expect(try await store.receipt(large, now: at(3))?.views.map(\.delivery) == [.delivered])
+    }
 }

@@ -42,7 +42,8 @@ actor GroupCommit {
     private let writer: DatabasePool
     private let maximumBatchSize: Int
     private var queue: [Pending] = []
-    private var draining = false
+    /// The task committing batches while the queue is not empty; nil when idle.
+    private var drainer: Task<Void, Never>?
     private(set) var statistics = Statistics()
 
     init(writer: DatabasePool, maximumBatchSize: Int = 512) {
@@ -67,12 +68,12 @@ actor GroupCommit {
     func submit<T: Sendable>(durable: Bool = true, _ operation: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let value = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
             queue.append(Pending(operation: { db in try operation(db) }, continuation: continuation, durable: durable))
-            if !draining {
-                draining = true
+            if drainer == nil {
                 // Not a child of the store's service: every submitted operation must be
                 // answered whether or not the service runs (tests and tools use the store
-                // without it), and this task ends as soon as the queue is empty.
-                Task { await self.drain() }
+                // without it). It ends as soon as the queue is empty; the store awaits it
+                // (`waitUntilIdle`) before closing.
+                drainer = Task { await self.drain() }
             }
         }
         return value as! T
@@ -99,7 +100,13 @@ actor GroupCommit {
                 pending.continuation.resume(with: outcome)
             }
         }
-        draining = false
+        drainer = nil
+    }
+
+    /// Returns once every operation submitted so far, and any submitted meanwhile, has
+    /// been committed and answered.
+    func waitUntilIdle() async {
+        while let drainer { await drainer.value }
     }
 
     /// Runs the operations in one transaction; returns one outcome per operation, which is

@@ -65,9 +65,10 @@ extension SQLiteStore {
         }
         if let deferred {
             // The confirm is answered now: freeing a large ciphertext takes seconds (paced) and
-            // the claimer has nothing to wait for. Should it fail or the process die, the
-            // ended secret still counts its bytes, and `sweep` (or `recover`) frees them.
-            Task { try? await self.discardInSteps(deferred) }
+            // the claimer has nothing to wait for. Should it fail, be stopped by `shutDown`
+            // or the process die, the ended secret still counts its bytes, and `sweep` (or
+            // `recover`) frees them.
+            backgroundWork.start { _ = try? await self.discardInSteps(deferred) }
         }
         return confirmed
     }

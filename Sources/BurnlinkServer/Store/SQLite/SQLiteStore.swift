@@ -54,6 +54,9 @@ public final class SQLiteStore: SecretStore {
     private let writerLock: SQLiteWriterLock
     let pool: DatabasePool
     let committer: GroupCommit
+    /// Work started after an answer (freeing a confirmed secret's large ciphertext);
+    /// `shutDown` stops and awaits it.
+    let backgroundWork = OwnedTasks()
     /// The chunks of multi-chunk uploads, in `<path>-chunks`: opened at init when the file
     /// exists, else by the first upload that needs it, so that a store that never sees a
     /// large secret holds no file, connections or descriptors for it.
@@ -129,8 +132,12 @@ public final class SQLiteStore: SecretStore {
         }
     }
 
-    /// SecretStore: the server has stopped, so close.
+    /// SecretStore: the server has stopped, so close once nothing of the store runs any
+    /// more: background frees are stopped (sweep or the next open finishes them) and every
+    /// submitted operation has committed and been answered.
     public func shutDown() async throws {
+        await backgroundWork.cancelAndWait()
+        await committer.waitUntilIdle()
         try close()
     }
 
