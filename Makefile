@@ -81,7 +81,7 @@ test-js: test-deps python-deps
 ## on SQLite and, beside a throwaway cluster, on two PostgreSQL replicas.
 test-browser: test-deps python-deps
 	$(SWIFT) build
-	BURNLINK_BIN_DIR=$(CURDIR)/.build/debug BURNLINK_REQUIRE_POSTGRES=1 \
+	BURNLINK_BUILD_DIR=$(CURDIR)/.build/debug BURNLINK_REQUIRE_POSTGRES=1 \
 	  Tests/support/with-postgres.sh $(PYTHON) -m pytest -q Tests/browser
 
 ## libFuzzer targets (Fuzz/), built with -sanitize=fuzzer,address in their own scratch folder.

@@ -2,7 +2,7 @@
 (temporary SQLite file, free port) with secrets sent by the real `burnlink` CLI.
 
 Run with:  python3 -m pytest -q Tests/browser
-Binaries:  BURNLINK_BIN_DIR (default .build/debug). The server serves the pages of this
+Binaries:  BURNLINK_BUILD_DIR (default .build/debug), started by Tests/support/server_process.py. The server serves the pages of this
 tree's Web/ (--web-directory), so the tests check the files they sit beside.
 Screenshots go to BURNLINK_SHOTS (default .build-browser-shots/), one PNG per state.
 """
@@ -16,20 +16,21 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+import server_process
+from cutting_proxy import CuttingProxy
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN_DIR = Path(os.environ.get("BURNLINK_BIN_DIR", ROOT / ".build" / "debug")).resolve()
+BIN_DIR = server_process.BUILD_DIR.resolve()
 SHOTS = Path(os.environ.get("BURNLINK_SHOTS", ROOT / ".build-browser-shots")).resolve()
 # Argon2id with the CLI's defaults (64 MiB) runs in JavaScript: allow a slow machine.
 PASSWORD_TIMEOUT = 240
@@ -37,45 +38,17 @@ PASSWORD_TIMEOUT = 240
 
 # ---- the real server and CLI --------------------------------------------------------
 
-class Server:
+class Server(server_process.Server):
+    """The real server on a temporary SQLite file (or `--database URL` in `extra_args`),
+    serving this tree's Web/, with a home of its own for the CLI."""
+
     def __init__(self, directory: Path, extra_args=()):
         self.directory = directory
         self.home = directory / "home"
         self.home.mkdir()
-        self.log = []
-        self.process = subprocess.Popen(
-            [str(BIN_DIR / "burnlink-server"), "--host", "127.0.0.1", "--port", "0", "--rate-limit", "off",
-             "--database", str(directory / "burnlink.sqlite"), "--web-directory", str(ROOT / "Web"), *extra_args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-        )
-        self._reader = threading.Thread(target=self._read_log, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + 60
-        self.port = None
-        while self.port is None and time.monotonic() < deadline and self.process.poll() is None:
-            match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", "".join(self.log))
-            if match:
-                self.port = int(match.group(1))
-            else:
-                time.sleep(0.05)
-        if self.port is None:
-            self.stop()
-            raise RuntimeError("burnlink-server did not start:\n" + "".join(self.log))
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def _read_log(self):
-        for line in iter(self.process.stderr.readline, b""):
-            self.log.append(line.decode("utf-8", "replace"))
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        super().__init__(directory / "burnlink.sqlite", "--web-directory", str(ROOT / "Web"), *extra_args,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        self.base = self.url
 
     def cli(self, args, stdin=b"", check=True):
         env = {
@@ -435,10 +408,6 @@ def test_a_secret_with_two_views_says_how_many_remain_and_opens_twice(server, br
 def test_a_cut_download_resumes_and_the_receipt_says_delivered(server, browser):
     """The page claims through a proxy that cuts the envelope 1 MiB in: it fetches the rest
     again within its claim session, shows the secret whole, and confirms the delivery."""
-    import sys
-    sys.path.insert(0, str(ROOT / "Tests" / "python"))
-    from cutting_proxy import CuttingProxy
-
     text = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789 \n") for _ in range(3 << 20))
     receipt = server.directory / "receipt"
     link = server.cli(["send", "--receipt-file", str(receipt)], stdin=text.encode()).stdout.decode().strip()

@@ -11,14 +11,13 @@ import io
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tarfile
-import threading
 import urllib.request
 from pathlib import Path
 
 import pytest
+from server_process import Server
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PACKAGE_DIR = Path(os.environ.get("BURNLINK_PACKAGE_DIR", ROOT / ".build" / "packages"))
@@ -34,7 +33,6 @@ ALLOWED_LIBRARIES = re.compile(
     r"(linux-vdso\.so\.1|ld-linux-x86-64\.so\.2|lib(c|m|dl|rt|pthread|util|resolv)\.so\.\d+"
     r"|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libz\.so\.1)")
 WEB_SUFFIXES = {".html", ".js", ".css", ".svg"}
-_LISTENING = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
 
 
 def run(*arguments, **options):
@@ -84,45 +82,9 @@ def packages_exist():
         pytest.fail(f"missing {', '.join(map(str, missing))}: run `make deb dist` first")
 
 
-class Server:
-    """An installed burnlink-server on a free port (port 0; the port is read from its log)."""
-
-    def __init__(self, binary, database):
-        self.process = subprocess.Popen(
-            [str(binary), "--port", "0", "--database", str(database), "--rate-limit", "off"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env={k: v for k, v in os.environ.items() if not k.startswith("BURNLINK_")})
-        self.log = bytearray()
-        self.port = None
-        listening = threading.Event()
-
-        def read_log():
-            for line in self.process.stderr:
-                self.log += line
-                match = _LISTENING.search(line)
-                if match and self.port is None:
-                    self.port = int(match.group(1))
-                    listening.set()
-            listening.set()
-
-        threading.Thread(target=read_log, daemon=True).start()
-        if not listening.wait(timeout=30) or self.port is None:
-            self.stop()
-            raise AssertionError("the installed burnlink-server did not start:\n" + self.log.decode(errors="replace"))
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
-        return self.process.returncode
+def installed_server(binary, database):
+    """An installed burnlink-server on a free port, with no BURNLINK_* setting of this machine."""
+    return Server(database, binary=binary, env={k: v for k, v in os.environ.items() if not k.startswith("BURNLINK_")})
 
 
 def cli_environment(home):
@@ -318,7 +280,7 @@ def test_installed_cli_version_man_page_and_completions(installed):
 
 def test_installed_server_serves_pages_and_a_round_trip(installed, tmp_path):
     root, _ = installed
-    server = Server(root / "usr/bin/burnlink-server", tmp_path / "burnlink.sqlite")
+    server = installed_server(root / "usr/bin/burnlink-server", tmp_path / "burnlink.sqlite")
     try:
         # The pages come from the installed web directory, found beside the binary
         # (usr/bin/../share/burnlink/web): no flag says where it is.
@@ -378,7 +340,7 @@ def test_tarball_cli_is_self_contained(unpacked):
 
 def test_tarball_cli_round_trip(unpacked, installed, tmp_path):
     root, _ = installed
-    server = Server(root / "usr/bin/burnlink-server", tmp_path / "burnlink.sqlite")
+    server = installed_server(root / "usr/bin/burnlink-server", tmp_path / "burnlink.sqlite")
     try:
         tarball_cli = unpacked / "bin/burnlink"
         round_trip(tarball_cli, tarball_cli, server, tmp_path / "home", b"tarball secret\n")
@@ -405,7 +367,7 @@ def test_tarball_cli_runs_with_nothing_but_the_allowed_libraries(unpacked, insta
         pytest.skip("cannot bind-mount /proc here")
     root, _ = installed
     try:
-        server = Server(root / "usr/bin/burnlink-server", tmp_path / "burnlink.sqlite")
+        server = installed_server(root / "usr/bin/burnlink-server", tmp_path / "burnlink.sqlite")
         try:
             env = {"PATH": "/bin", "HOME": "/tmp/home", "XDG_CONFIG_HOME": "/tmp/home/config",
                    "XDG_STATE_HOME": "/tmp/home/state"}

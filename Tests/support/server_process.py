@@ -1,6 +1,9 @@
-"""The real burnlink-server binary as a child process, for the Python end-to-end tests.
+"""The real burnlink-server binary as a child process: the one launcher of every Python
+suite (Tests/python, Tests/browser, Tests/packaging), as BurnlinkTestSupport is the Swift
+suites' one. Each suite's conftest.py puts this folder on the import path.
 
-The binaries come from BURNLINK_BUILD_DIR (default: .build/debug, what `make test` builds).
+The binaries come from BURNLINK_BUILD_DIR (default: .build/debug, what `make test` builds);
+a suite testing other binaries (the installed packages) names its own.
 """
 
 import os
@@ -22,18 +25,20 @@ _LISTENING = re.compile(rb"listening on (https?)://127\.0\.0\.1:(\d+)")
 class Server:
     """Starts burnlink-server on a free port (port 0) and learns the port from its log."""
 
-    def __init__(self, database, *arguments):
-        if not SERVER.exists():
-            raise RuntimeError(f"{SERVER} is missing: build first (swift build)")
+    def __init__(self, database, *arguments, binary=SERVER, env=None):
+        """`env`: the server's whole environment (default: this process's)."""
+        if not Path(binary).exists():
+            raise RuntimeError(f"{binary} is missing: build first (swift build)")
         self.process = subprocess.Popen(
-            [str(SERVER), "--port", "0", "--database", str(database), "--rate-limit", "off", *arguments],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [str(binary), "--port", "0", "--database", str(database), "--rate-limit", "off", *arguments],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         self.log = bytearray()
         self._port = threading.Event()
         self.port = None
         self.scheme = "http"
         threading.Thread(target=self._read_log, daemon=True).start()
-        if not self._port.wait(timeout=30):
+        # The event is also set when the log ends without the line (the server exited).
+        if not self._port.wait(timeout=60) or self.port is None:
             self.kill()
             raise RuntimeError("burnlink-server did not start:\n" + self.log.decode(errors="replace"))
 
