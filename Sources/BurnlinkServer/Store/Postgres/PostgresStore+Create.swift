@@ -12,12 +12,8 @@ extension PostgresStore {
         let chunks = StoreLimits.chunks(of: ciphertext)
         let size = ciphertext.readableBytes
         guard chunks.count > 1 else {
-            // The common case: one statement, so one round trip and an implicit transaction.
-            return try await perform { [logger] connection in
-                try await Self.insert(
-                    connection, logger, record, state: .active, size: size,
-                    chunkCount: 1, storedBytes: size, firstChunk: chunks[0])
-            }
+            // The common case: grouped with the creates waiting beside it into one statement.
+            return try await groupCreate.submit(.init(record: record, ciphertext: ciphertext))
         }
         try await transaction { connection, logger in
             try await Self.insert(
@@ -30,6 +26,40 @@ extension PostgresStore {
                     INSERT INTO secret_chunk (secret_id, idx, data) VALUES (\(key), \(index), \(chunk))
                     """, logger: logger)
             }
+        }
+    }
+
+    /// Stores a batch of whole one-chunk secrets in one statement (`PostgresGroupCreate`).
+    /// When a batch of several fails in the database, each create is tried alone, so that
+    /// only one the database refuses fails.
+    static func insertBatch(
+        _ creates: [PostgresGroupCreate.Create], client: PostgresClient, within timeout: Duration, logger: Logger
+    ) async -> [Result<Void, StoreError>] {
+        let slot = Int.random(in: 0..<PostgresSchema.statSlots)
+        let inserted: Set<ByteBuffer>?
+        do {
+            inserted = try await perform(on: client, within: timeout) { connection in
+                do {
+                    var ids: Set<ByteBuffer> = []
+                    let rows = try await connection.execute(InsertSecrets(creates: creates, slot: slot), logger: logger)
+                    for try await id in rows { ids.insert(id) }
+                    return ids
+                } catch let error as PSQLError where error.serverInfo != nil && creates.count > 1 {
+                    return nil  // the database refused the statement: find which create it was
+                }
+            }
+        } catch {
+            return creates.map { _ in .failure(StoreError(postgres: error)) }
+        }
+        guard let inserted else {
+            var outcomes: [Result<Void, StoreError>] = []
+            for create in creates {
+                outcomes += await insertBatch([create], client: client, within: timeout, logger: logger)
+            }
+            return outcomes
+        }
+        return creates.map { create in
+            inserted.contains(PostgresStore.key(create.record.id)) ? .success(()) : .failure(.duplicateID)
         }
     }
 
@@ -195,4 +225,64 @@ private struct InsertSecret: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Int { try row.decode(Int.self) }
+}
+
+/// Whole one-chunk secrets, their chunks and their share of the byte count, in one
+/// statement: rows come in as one array per column. NULLs travel as empty values (no
+/// verifier or KDF text is ever empty), since postgres-nio binds no arrays of optionals.
+/// A row whose id exists already is skipped (ON CONFLICT); the ids inserted come back.
+private struct InsertSecrets: PostgresPreparedStatement {
+    static let name = "burnlink_insert_secrets"
+    static let sql = """
+        WITH input AS (
+            SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[], $5::text[], $6::int8[],
+                                 $7::int8[], $8::int8[], $9::int8[], $10::bytea[])
+                AS t(id, claim_verifier, receipt_verifier, password_verifier, password_kdf, attempts,
+                     created_at, expires_at, max_views, data)
+        ), created AS (
+            INSERT INTO secret (id, state, claim_verifier, receipt_verifier, password_verifier, password_kdf,
+                                password_attempts_left, created_at, expires_at, max_views, views_left,
+                                size, chunk_count, stored_bytes)
+            SELECT id, \(StoredState.active.sql), claim_verifier, NULLIF(receipt_verifier, ''::bytea),
+                   NULLIF(password_verifier, ''::bytea), NULLIF(password_kdf, ''), attempts, created_at, expires_at,
+                   max_views, max_views, length(data), 1, length(data)
+            FROM input
+            ON CONFLICT (id) DO NOTHING
+            RETURNING id, stored_bytes
+        ), stored AS (
+            INSERT INTO secret_chunk (secret_id, idx, data)
+            SELECT input.id, 0, input.data FROM input JOIN created ON created.id = input.id
+        ), counted AS (
+            UPDATE store_stats SET stored_bytes = stored_bytes + (SELECT sum(stored_bytes) FROM created)
+            WHERE slot = $11 AND EXISTS (SELECT 1 FROM created WHERE stored_bytes <> 0)
+        )
+        SELECT id FROM created
+        """
+    static let bindingDataTypes: [PostgresDataType] = [
+        .byteaArray, .byteaArray, .byteaArray, .byteaArray, .textArray, .int8Array, .int8Array, .int8Array,
+        .int8Array, .byteaArray, .int8,
+    ]
+
+    var creates: [PostgresGroupCreate.Create]
+    var slot: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        let records = creates.map(\.record)
+        let empty = ByteBuffer()
+        var bindings = PostgresBindings(capacity: 11)
+        bindings.append(records.map { PostgresStore.key($0.id) })
+        bindings.append(records.map { ByteBuffer(bytes: $0.claimVerifier) })
+        bindings.append(records.map { $0.receiptVerifier.map { ByteBuffer(bytes: $0) } ?? empty })
+        bindings.append(records.map { $0.passwordVerifier.map { ByteBuffer(bytes: $0) } ?? empty })
+        bindings.append(records.map { $0.passwordKDF ?? "" })
+        bindings.append(records.map(\.passwordAttempts))
+        bindings.append(records.map { EpochMilliseconds($0.createdAt).rawValue })
+        bindings.append(records.map { EpochMilliseconds($0.expiresAt).rawValue })
+        bindings.append(records.map(\.maxViews))
+        bindings.append(creates.map(\.ciphertext))
+        bindings.append(slot)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> ByteBuffer { try row.decode(ByteBuffer.self) }
 }

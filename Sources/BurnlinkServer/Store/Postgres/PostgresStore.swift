@@ -37,6 +37,11 @@ public final class PostgresStore: SecretStore {
     private let operationTimeout: Duration
     private let changeStream: AsyncStream<SecretID>
     private let receiptChangeSink: AsyncStream<SecretID>.Continuation
+    /// Groups concurrent one-chunk creates into one statement each (`+Create`).
+    let groupCreate: PostgresGroupCreate
+
+    /// How many create batches one replica commits at once.
+    static let parallelCreateBatches = 4
 
     /// The notification channel for receipt changes; payload: the id, base64url.
     static let receiptChannel = "burnlink_receipt"
@@ -64,7 +69,13 @@ public final class PostgresStore: SecretStore {
         let (seconds, attoseconds) = operationTimeout.components
         let timeoutMs = max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
         configuration.options.additionalStartupParameters.append(("statement_timeout", "\(timeoutMs)"))
-        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        // Batches committed at once: enough to keep the database's cores busy, few enough
+        // that creates queue up and share statements under load (docs/benchmarks.md, "Issue 18").
+        groupCreate = PostgresGroupCreate(parallel: Self.parallelCreateBatches) { creates in
+            await Self.insertBatch(creates, client: client, within: operationTimeout, logger: logger)
+        }
         if let warning = url.transportWarning {
             logger.warning("\(warning)")
         }
@@ -162,7 +173,14 @@ public final class PostgresStore: SecretStore {
     /// with `statement_timeout` (see `init`), and a statement it aborts is rolled back, so
     /// the 503 that follows is true.
     func perform<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let client = self.client
+        try await Self.perform(on: client, within: operationTimeout, body)
+    }
+
+    /// `perform` for code that holds the pool but not the store (the create batcher).
+    static func perform<T: Sendable>(
+        on client: PostgresClient, within operationTimeout: Duration,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
         do {
             return try await withConnectionDeadline(operationTimeout) { deadline in
                 try await client.withConnection { connection in
