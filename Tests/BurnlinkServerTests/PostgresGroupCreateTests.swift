@@ -112,7 +112,8 @@ struct PostgresGroupCreateTests: StoreContractHelpers {
             for (index, outcome) in outcomes.enumerated() where index != 30 { try outcome.get() }
             #expect(throws: StoreError.self) { try outcomes[30].get() }
             #expect(await store.groupCreate.statistics.largestBatch > 1)
-            #expect(try await store.storedBytes() == samples.enumerated().reduce(0) { $0 + ($1.0 == 30 ? 0 : $1.1.ciphertext.count) })
+            let storedSize = samples.enumerated().reduce(0) { $0 + ($1.offset == 30 ? 0 : $1.element.ciphertext.count) }
+            #expect(try await store.storedBytes() == storedSize)
             #expect(ClaimOutcome(try await store.claim(samples[30])) == .notFound)
         }
     }

@@ -40,8 +40,10 @@ public final class PostgresStore: SecretStore {
     /// Groups concurrent one-chunk creates into one statement each (`+Create`).
     let groupCreate: PostgresGroupCreate
 
-    /// How many create batches one replica commits at once.
-    static let parallelCreateBatches = 4
+    /// How many create batches one replica commits at once. Measured on 2 cores (16
+    /// connections, one and two replicas): 1 and 2 kept the same rate, 4 lost a fifth with
+    /// two replicas (more, smaller statements); 2 so that one slow statement does not hold
+    /// every create of a replica (docs/benchmarks.md, "Issue 18").
 
     /// The notification channel for receipt changes; payload: the id, base64url.
     static let receiptChannel = "burnlink_receipt"
@@ -71,8 +73,6 @@ public final class PostgresStore: SecretStore {
         configuration.options.additionalStartupParameters.append(("statement_timeout", "\(timeoutMs)"))
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
-        // Batches committed at once: enough to keep the database's cores busy, few enough
-        // that creates queue up and share statements under load (docs/benchmarks.md, "Issue 18").
         groupCreate = PostgresGroupCreate(parallel: Self.parallelCreateBatches) { creates in
             await Self.insertBatch(creates, client: client, within: operationTimeout, logger: logger)
         }
