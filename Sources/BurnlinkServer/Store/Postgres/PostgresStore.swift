@@ -44,6 +44,7 @@ public final class PostgresStore: SecretStore {
     /// connections, one and two replicas): 1 and 2 kept the same rate, 4 lost a fifth with
     /// two replicas (more, smaller statements); 2 so that one slow statement does not hold
     /// every create of a replica (docs/benchmarks.md, "Issue 18").
+    static let parallelCreateBatches = 2
 
     /// The notification channel for receipt changes; payload: the id, base64url.
     static let receiptChannel = "burnlink_receipt"
