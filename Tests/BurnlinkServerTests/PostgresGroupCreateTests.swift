@@ -117,4 +117,18 @@ struct PostgresGroupCreateTests: StoreContractHelpers {
             #expect(ClaimOutcome(try await store.claim(samples[30])) == .notFound)
         }
     }
+
+    @Test("large creates are grouped only up to 4 MiB of ciphertext per statement")
+    func batchesAreBoundedInBytes() async throws {
+        try await Self.withStore { store in
+            let samples = (0..<12).map { _ in StoreSample(size: 900 << 10) }
+            for outcome in await Self.createConcurrently(samples, in: store) { try outcome.get() }
+            let statistics = await store.groupCreate.statistics
+            #expect(statistics.creates == 12)
+            #expect(statistics.largestBatch <= 4)
+            for sample in samples {
+                #expect(bytes(try #require(try await store.claim(sample).grant).firstChunk) == sample.ciphertext)
+            }
+        }
+    }
 }

@@ -30,6 +30,8 @@ actor PostgresGroupCreate {
 
     private let parallel: Int
     private let maximumBatch: Int
+    /// A statement carries all its ciphertext as bound values: up to 1 MiB per create.
+    private let maximumBatchBytes: Int
     private let commit: Commit
     private var queue: [Pending] = []
     private var drainers = 0
@@ -46,10 +48,11 @@ actor PostgresGroupCreate {
     /// - Parameters:
     ///   - parallel: batches committed at once (each on its own pooled connection).
     ///   - commit: stores a batch in one statement; one outcome per create, in order.
-    init(parallel: Int, maximumBatch: Int = 64, commit: @escaping Commit) {
+    init(parallel: Int, maximumBatch: Int = 64, maximumBatchBytes: Int = 4 << 20, commit: @escaping Commit) {
         precondition(parallel > 0 && maximumBatch > 0)
         self.parallel = parallel
         self.maximumBatch = maximumBatch
+        self.maximumBatchBytes = maximumBatchBytes
         self.commit = commit
     }
 
@@ -80,16 +83,21 @@ actor PostgresGroupCreate {
         drainers -= 1
     }
 
-    /// The oldest waiting creates, at most `maximumBatch`, no id twice (a second create with
-    /// the same id waits for the next batch, where it fails as a duplicate, as it would alone).
+    /// The oldest waiting creates: at most `maximumBatch` of them and `maximumBatchBytes` of
+    /// ciphertext (but always one), no id twice (a second create with the same id waits for
+    /// the next batch, where it fails as a duplicate, as it would alone).
     private func nextBatch() -> [Pending]? {
         guard !queue.isEmpty else { return nil }
         var batch: [Pending] = []
+        var bytes = 0
         var ids: Set<SecretID> = []
         var left: [Pending] = []
         for pending in queue {
-            if batch.count < maximumBatch, ids.insert(pending.create.record.id).inserted {
+            let size = pending.create.ciphertext.readableBytes
+            let fits = batch.isEmpty || (batch.count < maximumBatch && bytes + size <= maximumBatchBytes)
+            if fits, ids.insert(pending.create.record.id).inserted {
                 batch.append(pending)
+                bytes += size
             } else {
                 left.append(pending)
             }
