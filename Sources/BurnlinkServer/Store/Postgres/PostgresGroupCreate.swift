@@ -8,9 +8,9 @@ import PostgresNIO
 /// being committed, newly submitted creates queue up, and the next free drainer takes all
 /// of them (up to `maximumBatch`) into **one** statement, so one transaction, one WAL
 /// flush. Each caller is answered only after the statement holding its create committed,
-/// so an answer is always durable. Measured with pgbench on the same cluster, eight rows
-/// per statement stored 4.3 times as many secrets per second as one row per statement
-/// (docs/benchmarks.md, "Issue 18").
+/// so an answer is always durable. The database stores many rows per statement far faster
+/// than one row per statement (docs/benchmarks.md, "Issue 18: PostgreSQL creates grouped
+/// into one statement").
 ///
 /// The drainers are not children of the store's service: every submitted create must be
 /// answered, and a drainer ends as soon as the queue is empty. Creates come from request

@@ -40,10 +40,9 @@ public final class PostgresStore: SecretStore {
     /// Groups concurrent one-chunk creates into one statement each (`+Create`).
     let groupCreate: PostgresGroupCreate
 
-    /// How many create batches one replica commits at once. Measured on 2 cores (16
-    /// connections, one and two replicas): 1 and 2 kept the same rate, 4 lost a fifth with
-    /// two replicas (more, smaller statements); 2 so that one slow statement does not hold
-    /// every create of a replica (docs/benchmarks.md, "Issue 18").
+    /// How many create batches one replica commits at once: more made two replicas slower
+    /// (more, smaller statements), one would let a slow statement hold every create of a
+    /// replica (docs/benchmarks.md, "Issue 18: PostgreSQL creates grouped into one statement").
     static let parallelCreateBatches = 2
 
     /// The notification channel for receipt changes; payload: the id, base64url.
