@@ -57,8 +57,8 @@ actor PostgresGroupCreate {
     }
 
     /// Stores `create` with whatever else is waiting; returns once it committed, or throws
-    /// its `StoreError`. Cancelling
-    /// the caller does not withdraw it: once queued it runs, and the caller learns how.
+    /// its `StoreError`. Cancelling the caller does not withdraw it: once queued it runs,
+    /// and the caller learns how.
     func submit(_ create: Create) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             queue.append(Pending(create: create, continuation: continuation))
