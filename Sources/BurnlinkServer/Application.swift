@@ -63,8 +63,7 @@ public func buildApplication(
 }
 
 private func timeAmount(_ duration: Duration) -> TimeAmount {
-    let (seconds, attoseconds) = duration.components
-    return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    .nanoseconds(duration.wholeNanoseconds)
 }
 
 /// Wakes this process's receipt long-polls for changes reported by a shared store.

@@ -86,7 +86,7 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
             metrics.request(method: method, route: route, status: status, duration: elapsed)
             var metadata: Logger.Metadata = [
                 "method": "\(method)", "route": "\(route)", "status": "\(status)",
-                "duration_ms": "\(Self.milliseconds(elapsed))",
+                "duration_ms": .string(elapsed.millisecondsText),
             ]
             if !complete { metadata["body"] = "cut" }
             logger.info("request", metadata: metadata)
@@ -108,15 +108,5 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
             }
         }
         return response
-    }
-
-    /// "12.34": milliseconds with two decimals, without `String(format:)`, which showed up
-    /// in profiles of the server under load (docs/benchmarks.md, "Five more runs, and what
-    /// did not help").
-    static func milliseconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let hundredths = seconds * 100_000 + (attoseconds + 5_000_000_000_000) / 10_000_000_000_000
-        let fraction = hundredths % 100
-        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
     }
 }

@@ -18,6 +18,7 @@ public final class ServerMetrics: Sendable {
     private let storedBytes: CoreMetrics.Gauge
     private let requestsCreated: CoreMetrics.Counter
     private let requestsAnswered: CoreMetrics.Counter
+    private let sweepDuration: CoreMetrics.Timer
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -37,6 +38,7 @@ public final class ServerMetrics: Sendable {
         storedBytes = Gauge(label: "burnlink_stored_bytes", factory: factory)
         requestsCreated = Counter(label: "burnlink_requests_created_total", factory: factory)
         requestsAnswered = Counter(label: "burnlink_requests_answered_total", factory: factory)
+        sweepDuration = Timer(label: "burnlink_sweep_duration_seconds", factory: factory)
     }
 
     func secretCreated() { created.increment() }
@@ -49,6 +51,7 @@ public final class ServerMetrics: Sendable {
     func deliveryConfirmed() { confirmed.increment() }
     func deliveriesUnconfirmed(_ count: Int) { unconfirmed.increment(by: count) }
     func setStoredBytes(_ bytes: Int) { storedBytes.record(bytes) }
+    func sweepFinished(after duration: Duration) { sweepDuration.recordNanoseconds(duration.wholeNanoseconds) }
 
     func rejected(_ reason: ErrorCode) {
         Counter(label: "burnlink_rejected_requests_total", dimensions: [("reason", reason.rawValue)], factory: factory)
@@ -60,7 +63,7 @@ public final class ServerMetrics: Sendable {
             label: "burnlink_request_duration_seconds",
             dimensions: [("method", method), ("route", route), ("status", String(status))], factory: factory
         )
-        .recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        .recordNanoseconds(duration.wholeNanoseconds)
     }
 
     /// The Prometheus text exposition.

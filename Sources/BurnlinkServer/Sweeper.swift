@@ -21,17 +21,21 @@ struct Sweeper: Service {
     }
 
     func sweepOnce() async {
+        let started = ContinuousClock.now
         do {
             let report = try await store.sweep(now: clock.now(), receiptRetention: receiptRetention)
             metrics.secretsExpired(report.expired)
             metrics.deliveriesUnconfirmed(report.unconfirmed)
             metrics.setStoredBytes(try await store.storedBytes())
+            let duration = ContinuousClock.now - started
+            metrics.sweepFinished(after: duration)
             if report != SweepReport() {
                 logger.info(
                     "sweep",
                     metadata: [
                         "expired": "\(report.expired)", "orphaned_chunks": "\(report.orphanedChunks)",
                         "receipts_removed": "\(report.receiptsRemoved)", "unconfirmed": "\(report.unconfirmed)",
+                        "duration_ms": "\(duration.millisecondsText)",
                     ])
             }
         } catch is CancellationError {

@@ -458,6 +458,6 @@ struct RequestLogTests {
             (.seconds(2) + .microseconds(1_070), "2001.07"),
         ])
     func durationFormat(duration: Duration, expected: String) {
-        #expect(RequestLogMiddleware<BurnlinkRequestContext>.milliseconds(duration) == expected)
+        #expect(duration.millisecondsText == expected)
     }
 }

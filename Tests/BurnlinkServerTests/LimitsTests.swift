@@ -101,6 +101,10 @@ struct LimitsTests {
                         String(buffer: response.body).contains("burnlink_secrets_expired_total 1")
                     }
                 })
+            // Every sweep is timed; the sweeps are counted in the histogram.
+            let exposition = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            let sweeps = exposition.split(separator: "\n").first { $0.hasPrefix("burnlink_sweep_duration_seconds_count ") }
+            #expect(try #require(sweeps.flatMap { Int($0.split(separator: " ")[1]) }) >= 1)
         }
     }
 }
