@@ -16,6 +16,11 @@
                                    the busiest threads between two such snapshots, as
                                    "name 93%, name 40%, ..." (per cent of one core)
     summary RESULTS                the final table, from the KEY=VALUE file run.sh wrote
+    usage DEVICE PID...            "cpu_seconds write_ios write_bytes flushes": the CPU
+                                   time the processes used so far (user + system, all
+                                   threads), and what the block DEVICE (vda) completed
+    histogram FILE NAME            "count sum" of an unlabelled histogram in a saved
+                                   /metrics exposition (0 0 when absent)
 """
 
 import base64
@@ -273,6 +278,33 @@ def summary(path: str) -> None:
     print("=" * 78)
 
 
+def usage(device: str, *pids: str) -> None:
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # a process that ended; its time is gone with it
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    with open(f"/sys/class/block/{device}/stat") as f:
+        stat = [int(v) for v in f.read().split()]
+    # Fields (Documentation/block/stat.rst): 4 write I/Os, 6 sectors written (512 bytes),
+    # 14 flush requests (kernels from 5.5).
+    flushes = stat[15] if len(stat) > 15 else 0
+    print(f"{ticks / os.sysconf('SC_CLK_TCK'):.2f} {stat[4]} {stat[6] * 512} {flushes}")
+
+
+def histogram(path: str, name: str) -> None:
+    values = {"count": "0", "sum": "0"}
+    with open(path) as f:
+        for line in f:
+            for part in values:
+                if line.startswith(f"{name}_{part} "):
+                    values[part] = line.split()[1]
+    print(values["count"], values["sum"])
+
+
 def main() -> None:
     commands = {
         "free-port": free_port,
@@ -284,6 +316,8 @@ def main() -> None:
         "threads": threads,
         "threads-diff": threads_diff,
         "summary": summary,
+        "usage": usage,
+        "histogram": histogram,
     }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__, file=sys.stderr)

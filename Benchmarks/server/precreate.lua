@@ -1,5 +1,6 @@
 -- wrk script: creates the secrets the claim run will claim, and records their ids.
 -- Not a measurement. Usage: wrk ... -s precreate.lua URL -- <ids file prefix> <ids per thread>
+-- (BENCH_EXPIRES_IN, if set, is sent as Burnlink-Expires-In.)
 -- Each thread writes the ids of its 201 answers to "<prefix>.<thread number>" and stops
 -- once it has its quota.
 local common = dofile(os.getenv("BENCH_DIR") .. "/common.lua")
@@ -9,6 +10,9 @@ wrk.path = "/api/v1/secrets"
 wrk.body = common.readfile(common.env("BENCH_BODY_FILE"))
 wrk.headers["Content-Type"] = "application/octet-stream"
 wrk.headers["Burnlink-Claim-Verifier"] = common.env("BENCH_CLAIM_VERIFIER")
+-- Optional: a short expiry (seconds), for secrets the sweep should find expired.
+local expires_in = os.getenv("BENCH_EXPIRES_IN")
+if expires_in and expires_in ~= "" then wrk.headers["Burnlink-Expires-In"] = expires_in end
 
 local threads = {}
 local next_number = 0
