@@ -19,24 +19,25 @@ extension PostgresStore {
         report.unconfirmed = try await endLapsedSessions(now: now)
 
         // 1. Secrets whose time ran out: state expired, ciphertext gone unless being read.
+        //    One statement per batch (the rows, their chunks, the running total): a
+        //    statement per expired secret made the sweep cost milliseconds per secret.
         report.expired = try await StoreLimits.inSweepBatches {
             let expired = try await transaction { connection, logger in
-                let rows = try await connection.rows(
+                try await connection.firstRow(
                     """
-                    UPDATE secret SET state = \(unescaped: StoredState.expired.sql), ended_at = expires_at
-                    WHERE id IN (SELECT id FROM secret WHERE state = \(unescaped: StoredState.active.sql)
-                                   AND expires_at <= \(now)
-                                 LIMIT \(limit) FOR UPDATE SKIP LOCKED)
-                      AND state = \(unescaped: StoredState.active.sql)
-                    RETURNING id, active_readers, stored_bytes
-                    """, logger: logger)
-                for row in rows {
-                    let storedBytes: Int = try row.value("stored_bytes")
-                    if try row.value("active_readers", as: Int.self) == 0, storedBytes > 0 {
-                        _ = try await Self.discardChunks(connection, logger, key: try row.value("id"), storedBytes: storedBytes)
-                    }
-                }
-                return rows.count
+                    WITH due AS (
+                        SELECT id, active_readers, stored_bytes FROM secret
+                        WHERE state = \(unescaped: StoredState.active.sql) AND expires_at <= \(now)
+                        LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                    ), expired AS (
+                        UPDATE secret SET state = \(unescaped: StoredState.expired.sql), ended_at = secret.expires_at,
+                            stored_bytes = CASE WHEN due.active_readers = 0 THEN 0 ELSE due.stored_bytes END
+                        FROM due WHERE secret.id = due.id AND secret.state = \(unescaped: StoredState.active.sql)
+                        RETURNING secret.id, due.active_readers = 0 AND due.stored_bytes > 0 AS freed, due.stored_bytes
+                    )\(unescaped: Self.freeingSQL(from: "expired"))
+                    SELECT count(*) AS rows FROM expired
+                    """, logger: logger
+                )?.value("rows", as: Int.self) ?? 0
             }
             return (expired, expired)
         }
@@ -46,25 +47,24 @@ extension PostgresStore {
         let leaseCutoff = now - readerLease
         report.orphanedChunks += try await StoreLimits.inSweepBatches {
             try await transaction { connection, logger in
-                let rows = try await connection.rows(
+                let row = try await connection.firstRow(
                     """
-                    UPDATE secret SET active_readers = 0
-                    WHERE id IN (SELECT id FROM secret
-                                 WHERE stored_bytes > 0 AND state IN \(unescaped: StoredState.endedSQL)
-                                   AND (active_readers = 0 OR ended_at < \(leaseCutoff))
-                                   AND NOT EXISTS (SELECT 1 FROM secret_view v
-                                                   WHERE v.secret_id = secret.id
-                                                     AND v.delivery = \(unescaped: Delivery.pending.sql))
-                                 LIMIT \(limit) FOR UPDATE SKIP LOCKED)
-                    RETURNING id, stored_bytes
+                    WITH due AS (
+                        SELECT id, stored_bytes FROM secret
+                        WHERE stored_bytes > 0 AND state IN \(unescaped: StoredState.endedSQL)
+                          AND (active_readers = 0 OR ended_at < \(leaseCutoff))
+                          AND NOT EXISTS (SELECT 1 FROM secret_view v
+                                          WHERE v.secret_id = secret.id
+                                            AND v.delivery = \(unescaped: Delivery.pending.sql))
+                        LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                    ), lingering AS (
+                        UPDATE secret SET active_readers = 0, stored_bytes = 0
+                        FROM due WHERE secret.id = due.id
+                        RETURNING secret.id, true AS freed, due.stored_bytes
+                    )\(unescaped: Self.freeingSQL(from: "lingering"))
+                    SELECT (SELECT count(*) FROM lingering) AS rows, (SELECT count(*) FROM freed_chunks) AS chunks
                     """, logger: logger)
-                var chunks = 0
-                for row in rows {
-                    chunks += try await Self.discardChunks(
-                        connection, logger, key: try row.value("id"),
-                        storedBytes: try row.value("stored_bytes"))
-                }
-                return (rows.count, chunks)
+                return (try row?.value("rows", as: Int.self) ?? 0, try row?.value("chunks", as: Int.self) ?? 0)
             }
         }
 
@@ -93,21 +93,21 @@ extension PostgresStore {
         let retentionCutoff = now - receiptRetention
         report.receiptsRemoved = try await StoreLimits.inSweepBatches {
             let removed = try await transaction { connection, logger in
-                let rows = try await connection.rows(
+                try await connection.firstRow(
                     """
-                    DELETE FROM secret
-                    WHERE id IN (SELECT id FROM secret
-                                 WHERE ended_at IS NOT NULL AND ended_at < \(retentionCutoff) AND stored_bytes = 0
-                                   AND state IN \(unescaped: StoredState.endedSQL)
-                                 LIMIT \(limit) FOR UPDATE SKIP LOCKED)
-                    RETURNING id
-                    """, logger: logger)
-                for row in rows {
-                    try await connection.query(
-                        "DELETE FROM secret_view WHERE secret_id = \(try row.value("id", as: ByteBuffer.self))",
-                        logger: logger)
-                }
-                return rows.count
+                    WITH removed AS (
+                        DELETE FROM secret
+                        WHERE id IN (SELECT id FROM secret
+                                     WHERE ended_at IS NOT NULL AND ended_at < \(retentionCutoff) AND stored_bytes = 0
+                                       AND state IN \(unescaped: StoredState.endedSQL)
+                                     LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                        RETURNING id
+                    ), views AS (
+                        DELETE FROM secret_view USING removed WHERE secret_view.secret_id = removed.id
+                    )
+                    SELECT count(*) AS rows FROM removed
+                    """, logger: logger
+                )?.value("rows", as: Int.self) ?? 0
             }
             return (removed, removed)
         }
@@ -128,5 +128,22 @@ extension PostgresStore {
         }
 
         return report
+    }
+
+    /// The tail of a `WITH` list that frees the ciphertext of the rows of CTE `rows` (columns
+    /// `id`, `freed`, `stored_bytes`: the bytes it held) where `freed`: their chunks (CTE
+    /// `freed_chunks`, one row per chunk) and their bytes in one slot of the running total.
+    /// PostgreSQL runs every data-modifying CTE to completion, read or not.
+    static func freeingSQL(from rows: String) -> String {
+        """
+        , freed_chunks AS (
+            DELETE FROM secret_chunk USING \(rows)
+            WHERE secret_chunk.secret_id = \(rows).id AND \(rows).freed
+            RETURNING secret_chunk.idx
+        ), freed_total AS (
+            UPDATE store_stats SET stored_bytes = stored_bytes - (SELECT sum(stored_bytes) FROM \(rows) WHERE freed)
+            WHERE slot = \(Int.random(in: 0..<PostgresSchema.statSlots)) AND EXISTS (SELECT 1 FROM \(rows) WHERE freed)
+        )
+        """
     }
 }
