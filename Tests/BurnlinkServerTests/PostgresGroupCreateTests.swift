@@ -118,6 +118,21 @@ struct PostgresGroupCreateTests: StoreContractHelpers {
         }
     }
 
+    @Test("a lone create whose id a leftover chunk row holds is refused as a duplicate, not as unavailable")
+    func leftoverChunkIsDuplicate() async throws {
+        try await Self.withStore { store in
+            let sample = StoreSample()
+            // What a replica killed mid-upload can leave until the next start's clean-up.
+            try await store.perform { connection in
+                try await connection.query(
+                    "INSERT INTO secret_chunk (secret_id, idx, data) VALUES (\(PostgresStore.key(sample.id)), 0, \(sample.buffer))",
+                    logger: store.logger)
+            }
+            await #expect(throws: StoreError.duplicateID) { try await sample.store(in: store) }
+            #expect(try await store.storedBytes() == 0)
+        }
+    }
+
     @Test("large creates are grouped only up to 4 MiB of ciphertext per statement")
     func batchesAreBoundedInBytes() async throws {
         try await Self.withStore { store in

@@ -46,6 +46,10 @@ extension PostgresStore {
                     return ids
                 } catch let error as PSQLError where error.serverInfo != nil && creates.count > 1 {
                     return nil  // the database refused the statement: find which create it was
+                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                    // A lone create whose id is taken in another table (a chunk row left
+                    // behind): a duplicate, as for a create made alone.
+                    throw StoreError.duplicateID
                 }
             }
         } catch {
