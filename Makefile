@@ -114,9 +114,12 @@ bench-burn: bench-deps
 bench-postgres: bench-deps
 	WITH_POSTGRES_FSYNC=on Tests/support/with-postgres.sh bash Benchmarks/server/postgres.sh
 
-## Creates and claims on a store already holding a million secrets (BENCH_SECRETS).
+## Creates, claims and sweeps on a store already holding a million secrets (BENCH_SECRETS),
+## on SQLite, then on PostgreSQL (durable cluster); docs/scaling.md.
 bench-at-size: bench-deps release
 	BURNLINK_SERVER=$(CURDIR)/.build/release/burnlink-server bash Benchmarks/server/at-size.sh
+	BENCH_STORE=postgres WITH_POSTGRES_FSYNC=on Tests/support/with-postgres.sh \
+		env BURNLINK_SERVER=$(CURDIR)/.build/release/burnlink-server bash Benchmarks/server/at-size.sh
 
 ## CLI whole-process time beside curl, and 1 GiB end to end.
 bench-cli: bench-deps
