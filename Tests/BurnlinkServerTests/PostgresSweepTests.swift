@@ -6,8 +6,9 @@ import Testing
 
 @testable import BurnlinkServer
 
-// The PostgreSQL sweep ends, frees and removes each batch of rows in one statement. What
-// that must keep, over several batches: every row handled once, the chunk rows and the
+// The PostgreSQL sweep ends, frees and removes each batch of rows in one statement (a
+// ciphertext larger than one chunk is freed by a statement of its own). What that must
+// keep, over several batches: every row handled once, the chunk rows and the
 // running total exact, a ciphertext a reader holds kept until the reader lets go or its
 // lease runs out, and no view left behind a removed secret. Counted in the tables
 // themselves, not only through the store's answers.
@@ -22,7 +23,7 @@ struct PostgresSweepTests: StoreContractHelpers {
         }
     }
 
-    @Test("three batches of expired secrets: each ended once, unread chunks freed, a held one kept; then every row removed")
+    @Test("three batches of expired secrets: each ended once, unread chunks freed (small and large), a held one kept; then every row removed")
     func sweepsSeveralBatches() async throws {
         try await PostgresGroupCreateTests.withStore { store in
             let batch = StoreLimits.sweepBatch
@@ -36,12 +37,15 @@ struct PostgresSweepTests: StoreContractHelpers {
             let grant = try #require(try await store.claim(held, now: at(20)).grant)
             #expect(grant.chunkCount == 3)
             let heldBytes = chunks.reduce(0) { $0 + $1.count }
+            // A three-chunk secret nobody reads: freed by a statement of its own.
+            let unread = StoreSample(lifetime: 60)
+            try await store.upload(unread, chunks: threeChunks())
             let kept = StoreSample(size: 777, lifetime: 7200)
             try await kept.store(in: store)
 
             #expect(try await Self.rows(in: "secret_view", of: store) == 51)
             let report = try await store.sweep(now: at(120), receiptRetention: 86_400)
-            #expect(report == SweepReport(expired: expiring.count + 1, orphanedChunks: 0, receiptsRemoved: 0))
+            #expect(report == SweepReport(expired: expiring.count + 2, orphanedChunks: 0, receiptsRemoved: 0))
             #expect(try await store.storedBytes() == heldBytes + 777)
             #expect(try await Self.rows(in: "secret_chunk", of: store) == 3 + 1)
             #expect(try await store.readAll(held, grant: grant) == chunks.flatMap { $0 })
@@ -57,7 +61,7 @@ struct PostgresSweepTests: StoreContractHelpers {
 
             // Past the retention every tombstone goes, and every view with it.
             let removed = try await store.sweep(now: at(30 * 86_400), receiptRetention: 86_400)
-            #expect(removed.receiptsRemoved == expiring.count + 2)
+            #expect(removed.receiptsRemoved == expiring.count + 3)
             #expect(try await Self.rows(in: "secret", of: store) == 0)
             #expect(try await Self.rows(in: "secret_view", of: store) == 0)
         }

@@ -19,11 +19,13 @@ extension PostgresStore {
         report.unconfirmed = try await endLapsedSessions(now: now)
 
         // 1. Secrets whose time ran out: state expired, ciphertext gone unless being read.
-        //    One statement per batch (the rows, their chunks, the running total): a
-        //    statement per expired secret made the sweep cost milliseconds per secret.
+        //    One statement per batch ends the rows and frees one-chunk ciphertexts (a
+        //    statement per secret made the sweep cost a millisecond per secret); larger
+        //    ones are freed one statement each, so that no statement outgrows
+        //    `statement_timeout` and stops every sweep at the same batch.
         report.expired = try await StoreLimits.inSweepBatches {
             let expired = try await transaction { connection, logger in
-                try await connection.firstRow(
+                let rows = try await connection.rows(
                     """
                     WITH due AS (
                         SELECT id, active_readers, stored_bytes FROM secret
@@ -31,13 +33,21 @@ extension PostgresStore {
                         LIMIT \(limit) FOR UPDATE SKIP LOCKED
                     ), expired AS (
                         UPDATE secret SET state = \(unescaped: StoredState.expired.sql), ended_at = secret.expires_at,
-                            stored_bytes = CASE WHEN due.active_readers = 0 THEN 0 ELSE due.stored_bytes END
+                            stored_bytes = CASE WHEN due.active_readers = 0 AND due.stored_bytes <= \(Self.freedTogether)
+                                                THEN 0 ELSE due.stored_bytes END
                         FROM due WHERE secret.id = due.id AND secret.state = \(unescaped: StoredState.active.sql)
-                        RETURNING secret.id, due.active_readers = 0 AND due.stored_bytes > 0 AS freed, due.stored_bytes
+                        RETURNING secret.id, due.stored_bytes,
+                                  due.active_readers = 0 AND due.stored_bytes > 0
+                                      AND due.stored_bytes <= \(Self.freedTogether) AS freed,
+                                  due.active_readers = 0 AND due.stored_bytes > \(Self.freedTogether) AS large
                     )\(unescaped: Self.freeingSQL(from: "expired"))
-                    SELECT count(*) AS rows FROM expired
-                    """, logger: logger
-                )?.value("rows", as: Int.self) ?? 0
+                    SELECT id, stored_bytes, large FROM expired
+                    """, logger: logger)
+                for row in rows where try row.value("large", as: Bool.self) {
+                    _ = try await Self.discardChunks(
+                        connection, logger, key: try row.value("id"), storedBytes: try row.value("stored_bytes"))
+                }
+                return rows.count
             }
             return (expired, expired)
         }
@@ -47,7 +57,7 @@ extension PostgresStore {
         let leaseCutoff = now - readerLease
         report.orphanedChunks += try await StoreLimits.inSweepBatches {
             try await transaction { connection, logger in
-                let row = try await connection.firstRow(
+                let rows = try await connection.rows(
                     """
                     WITH due AS (
                         SELECT id, stored_bytes FROM secret
@@ -58,13 +68,20 @@ extension PostgresStore {
                                             AND v.delivery = \(unescaped: Delivery.pending.sql))
                         LIMIT \(limit) FOR UPDATE SKIP LOCKED
                     ), lingering AS (
-                        UPDATE secret SET active_readers = 0, stored_bytes = 0
+                        UPDATE secret SET active_readers = 0,
+                            stored_bytes = CASE WHEN due.stored_bytes <= \(Self.freedTogether) THEN 0 ELSE due.stored_bytes END
                         FROM due WHERE secret.id = due.id
-                        RETURNING secret.id, true AS freed, due.stored_bytes
+                        RETURNING secret.id, due.stored_bytes, due.stored_bytes <= \(Self.freedTogether) AS freed,
+                                  due.stored_bytes > \(Self.freedTogether) AS large
                     )\(unescaped: Self.freeingSQL(from: "lingering"))
-                    SELECT (SELECT count(*) FROM lingering) AS rows, (SELECT count(*) FROM freed_chunks) AS chunks
+                    SELECT id, stored_bytes, large, (SELECT count(*) FROM freed_chunks) AS chunks FROM lingering
                     """, logger: logger)
-                return (try row?.value("rows", as: Int.self) ?? 0, try row?.value("chunks", as: Int.self) ?? 0)
+                var chunks = try rows.first?.value("chunks", as: Int.self) ?? 0
+                for row in rows where try row.value("large", as: Bool.self) {
+                    chunks += try await Self.discardChunks(
+                        connection, logger, key: try row.value("id"), storedBytes: try row.value("stored_bytes"))
+                }
+                return (rows.count, chunks)
             }
         }
 
@@ -129,6 +146,9 @@ extension PostgresStore {
 
         return report
     }
+
+    /// Ciphertexts up to this size (one chunk) are freed together, a batch in one statement.
+    static let freedTogether = StoreLimits.chunkSize
 
     /// The tail of a `WITH` list that frees the ciphertext of the rows of CTE `rows` (columns
     /// `id`, `freed`, `stored_bytes`: the bytes it held) where `freed`: their chunks (CTE
