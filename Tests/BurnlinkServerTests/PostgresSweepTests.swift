@@ -23,7 +23,9 @@ struct PostgresSweepTests: StoreContractHelpers {
         }
     }
 
-    @Test("three batches of expired secrets: each ended once, unread chunks freed (small and large), a held one kept; then every row removed")
+    @Test(
+        "three batches of expired secrets: each ended once, unread chunks freed (small and large), a held one kept; then every row removed"
+    )
     func sweepsSeveralBatches() async throws {
         try await PostgresGroupCreateTests.withStore { store in
             let batch = StoreLimits.sweepBatch
