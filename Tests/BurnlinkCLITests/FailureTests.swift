@@ -97,7 +97,7 @@ struct FailureTests {
     func tamperedCiphertext() async throws {
         try await withServer { server in
             let source = server.directory.file("document.bin")
-            try Files.randomData(count: 150_000).write(to: URL(fileURLWithPath: source))
+            try randomData(count: 150_000).write(to: URL(fileURLWithPath: source))
             let link = try await server.send(Data(), [source])[0]
             let id = try ParsedLink(link).idHex
 
@@ -128,7 +128,7 @@ struct FailureTests {
     func overTheLimit() async throws {
         try await withServer(["--max-size", "100KiB"]) { server in
             let source = server.directory.file("large.bin")
-            try Files.randomData(count: 300_000).write(to: URL(fileURLWithPath: source))
+            try randomData(count: 300_000).write(to: URL(fileURLWithPath: source))
             let fromFile = try await CLI.run(["send", source], environment: server.environment)
             expectFailure(fromFile, exit: 6, mentioning: ["413", "limit"])
             let fromPipe = try await CLI.run(

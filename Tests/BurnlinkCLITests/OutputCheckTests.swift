@@ -125,7 +125,7 @@ struct OutputCheckTests {
         .enabled(if: Mounts.available, Mounts.unavailableReason))
     func notEnoughSpace() async throws {
         try await withServer { server in
-            let content = Files.randomData(count: 2 << 20)
+            let content = randomData(count: 2 << 20)
             let source = server.directory.file("large.bin")
             try content.write(to: URL(fileURLWithPath: source))
             let link = try await server.send(Data(), [source])[0]

@@ -47,7 +47,7 @@ struct OutputNameTests {
     )
     func longOutputName() async throws {
         try await withServer { server in
-            let content = Files.randomData(count: 100_000)
+            let content = randomData(count: 100_000)
             let source = server.directory.file("payload.bin")
             try content.write(to: URL(fileURLWithPath: source))
             let link = try await server.send(Data(), [source])[0]

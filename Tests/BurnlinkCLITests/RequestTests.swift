@@ -34,7 +34,7 @@ struct RequestTests {
 
             // The filler: another machine (another HOME), a binary file.
             let filler = TestServer.environment(server: server.baseURL, home: server.directory.file("filler"))
-            let secret = Files.randomData(count: 200_000)
+            let secret = randomData(count: 200_000)
             let file = server.directory.file("db.env")
             try secret.write(to: URL(fileURLWithPath: file))
             let receiptFile = server.directory.file("filler-receipt")

@@ -44,7 +44,7 @@ struct RoundTripTests {
     func binaryFileRoundTrip() async throws {
         try await withServer { server in
             // Past two of the output's early-writeback steps (16 MiB each), and not a whole chunk.
-            let content = Files.randomData(count: 36 << 20 + 12_345)
+            let content = randomData(count: 36 << 20 + 12_345)
             let source = server.directory.file("random.bin")
             try content.write(to: URL(fileURLWithPath: source))
             let links = try await server.send(Data(), [source])
@@ -64,7 +64,7 @@ struct RoundTripTests {
     @Test("--output to an existing file is refused (exit 2) before anything is consumed; --force replaces it")
     func outputExistingFile() async throws {
         try await withServer { server in
-            let content = Files.randomData(count: 200_000)
+            let content = randomData(count: 200_000)
             let source = server.directory.file("payload.bin")
             try content.write(to: URL(fileURLWithPath: source))
             let link = try await server.send(Data(), [source])[0]

@@ -2,19 +2,6 @@ import Testing
 
 @_spi(Fuzzing) @testable import BurnlinkCore
 
-/// SplitMix64: a tiny seeded generator so every random case can be reproduced.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Feeds `bytes` to `feed` in pieces of random sizes (1 byte up to a few chunks).
 func feedInPieces(_ bytes: [UInt8], using generator: inout SeededGenerator, _ feed: (ArraySlice<UInt8>) throws -> Void) rethrows {
     var offset = 0
@@ -83,7 +70,7 @@ struct EnvelopeTests {
         arguments: boundarySizes)
     func roundTrip(size: Int) throws {
         var generator = SeededGenerator(seed: UInt64(size) &+ 1)
-        let content = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let content = generator.bytes(size)
         let key = KeySchedule.newLinkKey()
         let envelope = sealStreaming(content, metadata: .text(), linkKey: key, generator: &generator)
         #expect(envelope.count == Envelope.sealedCount(contentCount: size, metadata: .text()))
@@ -99,7 +86,7 @@ struct EnvelopeTests {
         let passwordKey = try kdf.deriveKey(password: KDFParameters.passwordBytes("pässwörd"))
         for round in 0..<20 {
             let size = Int.random(in: 0...(3 * Self.chunk), using: &generator)
-            let content = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let content = generator.bytes(size)
             let name = "file-\(round)-\(String(repeating: "é", count: round)).bin"
             let metadata = try InnerMetadata.file(name: name, size: round.isMultiple(of: 2) ? UInt64(size) : nil)
             let key = KeySchedule.newLinkKey()

@@ -80,7 +80,7 @@ struct KDFParametersTests {
 
     @Test("random valid parameters round trip through their encoded form")
     func randomRoundTrip() throws {
-        var random = SeededSplitMix64(seed: 0x4B4446)
+        var random = SeededGenerator(seed: 0x4B4446)
         for _ in 0..<300 {
             let ops = UInt64.random(in: 1...10, using: &random)
             let memory = UInt64.random(in: 8...(1 << 20), using: &random) * 1024
@@ -358,7 +358,7 @@ struct KeyScheduleTests {
 
     @Test("tokens differ between link keys and between password keys")
     func tokensDependOnKeys() {
-        var random = SeededSplitMix64(seed: 0x4B53)
+        var random = SeededGenerator(seed: 0x4B53)
         var claims: Set<[UInt8]> = []
         var proofs: Set<[UInt8]> = []
         for _ in 0..<50 {

@@ -99,7 +99,7 @@ struct LinkTests {
 
     @Test("500 random valid links round trip and carry their random id and key")
     func randomRoundTrip() throws {
-        var random = SeededSplitMix64(seed: 0x6C69_6E6B)
+        var random = SeededGenerator(seed: 0x6C69_6E6B)
         for index in 0..<500 {
             let idBytes = random.bytes(16)
             let keyBytes = random.bytes(32)
@@ -128,7 +128,7 @@ struct LinkTests {
     }
 
     /// A DNS name, an IPv4 address or a bracketed IPv6 address, in random case.
-    static func randomHost(using random: inout SeededSplitMix64) -> String {
+    static func randomHost(using random: inout SeededGenerator) -> String {
         switch Int.random(in: 0..<3, using: &random) {
         case 0:
             let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")

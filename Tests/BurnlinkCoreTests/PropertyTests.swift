@@ -28,7 +28,7 @@ struct PropertyTests {
     func roundTripAndTamper(seed: UInt64) throws {
         var generator = SeededGenerator(seed: 0xB0_12_7A_00 &+ seed)
         let size = Self.randomSize(using: &generator)
-        let content = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let content = generator.bytes(size)
         let metadata: InnerMetadata
         if Bool.random(using: &generator) {
             metadata = .text()
@@ -37,7 +37,7 @@ struct PropertyTests {
             let name = "n" + Self.randomText(0...40, using: &generator)
             metadata = try InnerMetadata.file(name: name, size: Bool.random(using: &generator) ? UInt64(size) : nil)
         }
-        let salt = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let salt = generator.bytes(16)
         let kdf = try KDFParameters(ops: 1, memory: 8192, salt: salt)
         let password = Self.randomText(1...64, using: &generator)
         let withPassword = Bool.random(using: &generator)

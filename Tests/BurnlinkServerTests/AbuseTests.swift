@@ -1,5 +1,6 @@
 import BurnlinkCore
 import BurnlinkProtocol
+import BurnlinkTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import BurnlinkCore
 import BurnlinkProtocol
+import BurnlinkTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -1,5 +1,6 @@
 import BurnlinkCore
 import BurnlinkProtocol
+import BurnlinkTestSupport
 import Foundation
 import NIOCore
 import Testing
@@ -72,7 +73,7 @@ struct StoreSample: Sendable {
     var buffer: ByteBuffer { ByteBuffer(bytes: ciphertext) }
 
     static func randomBytes(_ count: Int) -> [UInt8] {
-        BurnlinkServerTests.randomBytes(count)
+        BurnlinkTestSupport.randomBytes(count)
     }
 
     /// 2026-01-01T00:00:00.250Z: on a whole millisecond, not on a whole second.

@@ -58,25 +58,6 @@ func testPassword(_ password: String) throws -> (kdf: KDFParameters, key: Secret
     return (kdf, try kdf.deriveKey(password: KDFParameters.passwordBytes(password)))
 }
 
-/// Random bytes, eight at a time: byte by byte, megabytes took seconds of a debug build's
-/// CPU on the cooperative pool, starving every other test running beside it.
-func randomBytes(_ count: Int) -> [UInt8] {
-    var generator = SystemRandomNumberGenerator()
-    var bytes = [UInt8](repeating: 0, count: count)
-    bytes.withUnsafeMutableBytes { raw in
-        var offset = 0
-        while offset < count {
-            var word: UInt64 = generator.next()
-            let length = min(8, count - offset)
-            withUnsafeBytes(of: &word) {
-                raw.baseAddress!.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: length)
-            }
-            offset += length
-        }
-    }
-    return bytes
-}
-
 func temporaryDatabasePath() -> String {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("burnlink-test-\(UUID().uuidString)")
     return directory.appendingPathComponent("burnlink.sqlite").path
@@ -99,6 +80,16 @@ struct TestServer {
 
     func application(logger: Logger? = nil) throws -> some ApplicationProtocol {
         try buildApplication(configuration: configuration, store: store, clock: clock, metrics: metrics, logger: logger)
+    }
+}
+
+extension ServerMetrics {
+    /// An unlabelled series' value, read from the exposition as a scraper would.
+    func value(of name: String) -> Double? {
+        for line in exposition().split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Double(line.dropFirst(name.count + 1))
+        }
+        return nil
     }
 }
 

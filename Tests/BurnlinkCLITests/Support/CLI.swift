@@ -90,15 +90,4 @@ enum Files {
     static func listing(_ directory: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
     }
-
-    static func randomData(count: Int) -> Data {
-        var generator = SystemRandomNumberGenerator()
-        var data = Data(count: count)
-        data.withUnsafeMutableBytes { bytes in
-            let words = bytes.bindMemory(to: UInt64.self)
-            for index in words.indices { words[index] = generator.next() }
-            for index in (words.count * 8)..<bytes.count { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
-        }
-        return data
-    }
 }
