@@ -122,6 +122,7 @@ func makeRouter(
     router.head("/healthz", use: health)
     router.get("/metrics") { _, _ -> Response in
         if let bytes = try? await store.storedBytes() { metrics.setStoredBytes(bytes) }
+        metrics.setLongPollsWaiting(notifier.waitingCount)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))

@@ -29,6 +29,15 @@ final class ReceiptNotifier: Sendable {
         }
     }
 
+    /// Long-polls parked in `wait` right now.
+    var waitingCount: Int {
+        state.withLock { state in
+            state.slots.values.reduce(0) { total, slots in
+                total + slots.values.count { if case .waiting = $0 { true } else { false } }
+            }
+        }
+    }
+
     /// Set once graceful shutdown has begun: long-polls answer with what they have.
     var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
 

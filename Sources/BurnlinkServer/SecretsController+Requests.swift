@@ -88,11 +88,9 @@ extension SecretsController {
         let client = RequestParsing.client(request, context: context, trustProxy: configuration.trustProxy)
         if let wait = createLimiter?.take(client) { throw APIError.rateLimited(retryAfter: wait) }
         if let wait = failureLimiter?.allows(client) { throw APIError.rateLimited(retryAfter: wait) }
-        if let uploadSlots {
-            guard uploadSlots.acquire(client) else { throw APIError.tooManyUploads(limit: uploadSlots.limit) }
-        }
+        try beginUpload(for: client)
         // Held until this handler returns, however the upload ends.
-        defer { uploadSlots?.release(client) }
+        defer { endUpload(for: client) }
 
         let (id, summary) = try await openRequest(request, context: context, client: client)
         // Known early, so a losing filler is told before it uploads; decided at the commit.

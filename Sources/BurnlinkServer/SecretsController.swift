@@ -38,11 +38,9 @@ struct SecretsController: Sendable {
         let client = RequestParsing.client(request, context: context, trustProxy: configuration.trustProxy)
         if let wait = createLimiter?.take(client) { throw APIError.rateLimited(retryAfter: wait) }
         try checkCreatorToken(request, client: client)
-        if let uploadSlots {
-            guard uploadSlots.acquire(client) else { throw APIError.tooManyUploads(limit: uploadSlots.limit) }
-        }
+        try beginUpload(for: client)
         // Held until this handler returns, however the upload ends.
-        defer { uploadSlots?.release(client) }
+        defer { endUpload(for: client) }
 
         let record = try newRecord(request)
         let quota = try await checkDeclaredSize(request)
@@ -54,6 +52,18 @@ struct SecretsController: Sendable {
             id: record.id.encoded, expiresAt: record.expiresAt,
             maxViews: record.maxViews, publicURL: configuration.publicURL)
         return try body.response(status: .created, from: request, context: context)
+    }
+
+    /// An upload (a create or a fill) begins for `client`: refused past its cap of concurrent
+    /// uploads, else it holds a slot and counts as in progress until `endUpload`.
+    func beginUpload(for client: ClientKey) throws(APIError) {
+        if let uploadSlots, !uploadSlots.acquire(client) { throw .tooManyUploads(limit: uploadSlots.limit) }
+        metrics.uploadStarted()
+    }
+
+    func endUpload(for client: ClientKey) {
+        uploadSlots?.release(client)
+        metrics.uploadEnded()
     }
 
     /// Refuses a declared `Content-Length` over the size limit or past the storage quota;

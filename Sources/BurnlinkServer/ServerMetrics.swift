@@ -16,6 +16,8 @@ public final class ServerMetrics: Sendable {
     private let confirmed: CoreMetrics.Counter
     private let unconfirmed: CoreMetrics.Counter
     private let storedBytes: CoreMetrics.Gauge
+    private let uploadsInProgress: CoreMetrics.Meter
+    private let longPollsWaiting: CoreMetrics.Gauge
     private let requestsCreated: CoreMetrics.Counter
     private let requestsAnswered: CoreMetrics.Counter
     private let sweepDuration: CoreMetrics.Timer
@@ -36,6 +38,8 @@ public final class ServerMetrics: Sendable {
         confirmed = Counter(label: "burnlink_deliveries_confirmed_total", factory: factory)
         unconfirmed = Counter(label: "burnlink_deliveries_unconfirmed_total", factory: factory)
         storedBytes = Gauge(label: "burnlink_stored_bytes", factory: factory)
+        uploadsInProgress = Meter(label: "burnlink_uploads_in_progress", factory: factory)
+        longPollsWaiting = Gauge(label: "burnlink_long_polls_waiting", factory: factory)
         requestsCreated = Counter(label: "burnlink_requests_created_total", factory: factory)
         requestsAnswered = Counter(label: "burnlink_requests_answered_total", factory: factory)
         sweepDuration = Timer(label: "burnlink_sweep_duration_seconds", factory: factory)
@@ -51,6 +55,9 @@ public final class ServerMetrics: Sendable {
     func deliveryConfirmed() { confirmed.increment() }
     func deliveriesUnconfirmed(_ count: Int) { unconfirmed.increment(by: count) }
     func setStoredBytes(_ bytes: Int) { storedBytes.record(bytes) }
+    func uploadStarted() { uploadsInProgress.increment() }
+    func uploadEnded() { uploadsInProgress.decrement() }
+    func setLongPollsWaiting(_ count: Int) { longPollsWaiting.record(count) }
     func sweepFinished(after duration: Duration) { sweepDuration.recordNanoseconds(duration.wholeNanoseconds) }
 
     func rejected(_ reason: ErrorCode) {

@@ -87,13 +87,15 @@ final class RawConnection {
     }
 }
 
-/// Polls `condition` for up to five seconds: for effects that follow a dropped connection.
-func eventually(_ condition: () async throws -> Bool) async rethrows -> Bool {
-    for _ in 0..<100 {
+/// Polls `condition` every 50 ms until it holds or `limit` has passed: for effects that
+/// follow a dropped connection, or a server that has to get round to a request.
+func eventually(within limit: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while true {
         if try await condition() { return true }
+        if ContinuousClock.now >= deadline { return false }
         try? await Task.sleep(for: .milliseconds(50))
     }
-    return false
 }
 
 @Suite("HTTP API, live server")

@@ -7,6 +7,8 @@ import NIOCore
 import NIOHTTP1
 import Testing
 
+@testable import BurnlinkServer
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,8 +33,10 @@ struct ServerFlagsProcessTests {
                 client, .GET, server.baseURL + API.receiptPath(id) + "?wait=60",
                 headers: sender.receiptHeaderList)
         }
-        // Let the long-poll reach its wait before the signal.
-        try await Task.sleep(for: .milliseconds(800))
+        // The signal only once the long-poll waits: the server says so in its metrics (a
+        // fixed pause was not enough on a loaded machine, and the poll arrived after it).
+        let parked = await eventually(within: .seconds(60)) { await Self.metric("burnlink_long_polls_waiting", of: server) == 1 }
+        try #require(parked, "the long-poll never reached its wait")
         let signalled = ContinuousClock.now
         server.process.signalIfRunning(SIGTERM)
         var exitedAfter: Duration?
@@ -81,16 +85,10 @@ struct ServerFlagsProcessTests {
         defer { stalled.close() }
         stalled.send(RawConnection.requestHead(TestSender(), extra: ["Content-Length: 100"]))
         stalled.send(randomBytes(10))
-        // Let the stalled request take its slot before anything else asks for one.
-        try await Task.sleep(for: .milliseconds(300))
-        var answers: [String] = []
-        // Under load the stalled request may take a moment to claim its slot; the idle
-        // timeout (6 s) leaves room for that.
-        for _ in 0..<100 where answers.last != "HTTP/1.1 429" {
-            answers.append(try await create(1))
-            if answers.last != "HTTP/1.1 429" { try await Task.sleep(for: .milliseconds(20)) }
-        }
-        #expect(answers.last == "HTTP/1.1 429", "a second concurrent upload was not refused: \(answers)")
+        // Asked only once the server has taken the stalled upload in: under load it may
+        // take a moment to get round to it.
+        #expect(await eventually(within: .seconds(60)) { await Self.metric("burnlink_uploads_in_progress", of: server) == 1 })
+        #expect(try await create(1) == "HTTP/1.1 429", "a second concurrent upload was not refused")
         let stalledAnswer = await stalled.receiveAllOffPool()
         #expect(stalledAnswer.isEmpty, "\(stalledAnswer.prefix(300))")
         var accepted = false
@@ -100,6 +98,43 @@ struct ServerFlagsProcessTests {
         }
         #expect(accepted, "the stalled upload's slot never came back")
         #expect(await server.stop() == 0)
+    }
+
+    @Test("a staged upload whose body stalls is dropped after --body-idle-timeout; nothing of it remains in the file")
+    func stalledStagedUpload() async throws {
+        let database = temporaryDatabasePath()
+        let server = try await LaunchedServer(arguments: ["--database", database, "--body-idle-timeout", "5s"])
+        defer { server.process.signalIfRunning(SIGKILL) }
+        let connection = try RawConnection(port: server.port)
+        defer { connection.close() }
+        connection.send(RawConnection.requestHead(TestSender(), extra: ["Content-Length: \(4 * StoreLimits.chunkSize)"]))
+        // Past the first chunk, so part of it is staged in the database; then silence.
+        let sent = await connection.sendOffPool(randomBytes(StoreLimits.chunkSize * 3 / 2))
+        #expect(sent, "the server closed the connection while the body was arriving")
+        let staged = await eventually(within: .seconds(60)) {
+            await Self.metric("burnlink_stored_bytes", of: server) == Double(StoreLimits.chunkSize)
+        }
+        #expect(staged, "the first chunk was never staged")
+        let stalledAt = ContinuousClock.now
+        let answer = await connection.receiveAllOffPool()
+        let waited = ContinuousClock.now - stalledAt
+        #expect(answer.isEmpty, "a stalled upload got an answer: \(answer.prefix(200))")
+        #expect(waited < .seconds(10), "the connection stayed open \(waited) after the body stalled")
+        #expect(await eventually(within: .seconds(60)) { await Self.metric("burnlink_stored_bytes", of: server) == 0 })
+        #expect(await server.stop() == 0)
+        // Nothing of it is left in the file for a sweep to find.
+        let store = try SQLiteStore(path: database)
+        defer { try? store.close() }
+        #expect(try await store.sweep(now: Date(), receiptRetention: 0) == SweepReport())
+    }
+
+    /// An unlabelled series from the server's `/metrics`, or nil if it cannot be read.
+    static func metric(_ name: String, of server: LaunchedServer) async -> Double? {
+        guard let response = try? await sendRequest(HTTPClient.shared, .GET, server.baseURL + "/metrics") else { return nil }
+        for line in String(decoding: response.body, as: UTF8.self).split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Double(line.dropFirst(name.count + 1))
+        }
+        return nil
     }
 
     @Test("bad limit flags and creator-token files are refused with a clear message")
