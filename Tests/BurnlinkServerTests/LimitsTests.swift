@@ -104,8 +104,7 @@ struct LimitsTests {
                 })
             // Every sweep is timed; the sweeps are counted in the histogram.
             let exposition = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
-            let sweeps = exposition.split(separator: "\n").first { $0.hasPrefix("burnlink_sweep_duration_seconds_count ") }
-            #expect(try #require(sweeps.flatMap { Int($0.split(separator: " ")[1]) }) >= 1)
+            #expect(try #require(metricValue("burnlink_sweep_duration_seconds_count", in: exposition)) >= 1)
         }
     }
 }

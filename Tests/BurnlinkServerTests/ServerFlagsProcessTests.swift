@@ -131,10 +131,7 @@ struct ServerFlagsProcessTests {
     /// An unlabelled series from the server's `/metrics`, or nil if it cannot be read.
     static func metric(_ name: String, of server: LaunchedServer) async -> Double? {
         guard let response = try? await sendRequest(HTTPClient.shared, .GET, server.baseURL + "/metrics") else { return nil }
-        for line in String(decoding: response.body, as: UTF8.self).split(separator: "\n") where line.hasPrefix(name + " ") {
-            return Double(line.dropFirst(name.count + 1))
-        }
-        return nil
+        return metricValue(name, in: String(decoding: response.body, as: UTF8.self))
     }
 
     @Test("bad limit flags and creator-token files are refused with a clear message")

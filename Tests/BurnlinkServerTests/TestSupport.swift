@@ -83,14 +83,12 @@ struct TestServer {
     }
 }
 
-extension ServerMetrics {
-    /// An unlabelled series' value, read from the exposition as a scraper would.
-    func value(of name: String) -> Double? {
-        for line in exposition().split(separator: "\n") where line.hasPrefix(name + " ") {
-            return Double(line.dropFirst(name.count + 1))
-        }
-        return nil
+/// An unlabelled series' value in a Prometheus text exposition, read as a scraper would.
+func metricValue(_ name: String, in exposition: String) -> Double? {
+    for line in exposition.split(separator: "\n") where line.hasPrefix(name + " ") {
+        return Double(line.dropFirst(name.count + 1))
     }
+    return nil
 }
 
 extension TestClientProtocol {
