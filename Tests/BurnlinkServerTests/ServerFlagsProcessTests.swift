@@ -103,7 +103,9 @@ struct ServerFlagsProcessTests {
     @Test("a staged upload whose body stalls is dropped after --body-idle-timeout; nothing of it remains in the file")
     func stalledStagedUpload() async throws {
         let database = temporaryDatabasePath()
-        let server = try await LaunchedServer(arguments: ["--database", database, "--body-idle-timeout", "5s"])
+        // Long enough that a test process slowed by a busy machine still sees the staged
+        // chunk before the timeout removes it.
+        let server = try await LaunchedServer(arguments: ["--database", database, "--body-idle-timeout", "15s"])
         defer { server.process.signalIfRunning(SIGKILL) }
         let connection = try RawConnection(port: server.port)
         defer { connection.close() }
@@ -119,7 +121,7 @@ struct ServerFlagsProcessTests {
         let answer = await connection.receiveAllOffPool()
         let waited = ContinuousClock.now - stalledAt
         #expect(answer.isEmpty, "a stalled upload got an answer: \(answer.prefix(200))")
-        #expect(waited < .seconds(10), "the connection stayed open \(waited) after the body stalled")
+        #expect(waited < .seconds(30), "the connection stayed open \(waited) after the body stalled")
         #expect(await eventually(within: .seconds(60)) { await Self.metric("burnlink_stored_bytes", of: server) == 0 })
         #expect(await server.stop() == 0)
         // Nothing of it is left in the file for a sweep to find.
