@@ -15,4 +15,14 @@ static inline int burnlink_disable_core_dumps(void) {
 static inline int burnlink_disable_core_dumps(void) { return 0; }
 #endif
 
+#ifdef __GLIBC__
+#include <malloc.h>
+/* glibc's fixed allocator thresholds (AllocatorTuning.swift): 1 when both were set. */
+static inline int burnlink_set_malloc_thresholds(int trim, int mmap) {
+    return mallopt(M_TRIM_THRESHOLD, trim) == 1 && mallopt(M_MMAP_THRESHOLD, mmap) == 1;
+}
+#else
+static inline int burnlink_set_malloc_thresholds(int trim, int mmap) { (void)trim; (void)mmap; return 0; }
+#endif
+
 #endif

@@ -153,6 +153,7 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
         // SIGHUP reloads TLS files once the server runs; until its handler is in place, it
         // must not end the process (a reload sent just after a start).
         signal(SIGHUP, SIG_IGN)
+        AllocatorTuning.apply()
         let configuration = try makeConfiguration()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
