@@ -1,4 +1,5 @@
-# Sourced by Benchmarks/cli/run.sh and Benchmarks/server/burn.sh.
+# Sourced by Benchmarks/cli/run.sh and Benchmarks/server/burn.sh (and, for listening_port
+# alone, Benchmarks/server/ab.sh).
 #
 #   start_local_server NAME
 #
@@ -25,14 +26,21 @@ start_local_server() {
     "$server" --port 0 --rate-limit off --max-size "$((BIG_MIB + 64))MiB" \
         --database "$TMP/db/b.sqlite" --log-level info 2>"$TMP/server.log" &
     SERVER_PID=$!
-    PORT=""
+    PORT=$(listening_port "$TMP/server.log")
+    export BURNLINK_SERVER="http://127.0.0.1:$PORT" XDG_CONFIG_HOME="$TMP/config"
+}
+
+# listening_port LOG: the port a server starting with --port 0 logs that it listens on,
+# waiting up to 10 s for the line; prints the log and exits if it never comes.
+listening_port() {
+    local port=""
     for _ in $(seq 100); do
-        PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$TMP/server.log" | head -1 | cut -d: -f3 || true)
-        [[ -n "$PORT" ]] && break
+        port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$1" | head -1 | cut -d: -f3 || true)
+        [[ -n "$port" ]] && { echo "$port"; return; }
         sleep 0.1
     done
-    [[ -n "$PORT" ]] || { cat "$TMP/server.log" >&2; exit 1; }
-    export BURNLINK_SERVER="http://127.0.0.1:$PORT" XDG_CONFIG_HOME="$TMP/config"
+    cat "$1" >&2
+    exit 1
 }
 
 stop_local_server() {

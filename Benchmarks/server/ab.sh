@@ -19,6 +19,7 @@ B_BIN=${BENCH_B_BIN:-$ROOT/.build/release/burnlink-server}
 ROUNDS=${BENCH_ROUNDS:-3}
 DURATION=${BENCH_DURATION:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
+source "$ROOT/Benchmarks/local_server.sh"
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install -y wrk)" >&2; exit 1; }
 TMP=$(mktemp -d /tmp/burnlink-server-ab.XXXXXX)
 SERVER_PID=""
@@ -31,14 +32,8 @@ run() {  # NAME BIN ENV
     # shellcheck disable=SC2086  # ENV is a list of assignments
     env $3 "$2" --port 0 --rate-limit off --database "$TMP/db/b.sqlite" 2>"$TMP/server.log" &
     SERVER_PID=$!
-    local port=""
-    for _ in $(seq 100); do
-        port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$TMP/server.log" | head -1 | cut -d: -f3 || true)
-        [[ -n "$port" ]] && break
-        sleep 0.1
-    done
-    [[ -n "$port" ]] || { cat "$TMP/server.log" >&2; exit 1; }
-    local before after
+    local port before after
+    port=$(listening_port "$TMP/server.log")
     before=$(awk '{print $10, $14 + $15}' "/proc/$SERVER_PID/stat")
     BENCH_DIR="$HERE" BENCH_BODY_FILE="$TMP/body" BENCH_CLAIM_VERIFIER=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU \
         wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s "$HERE/create.lua" "http://127.0.0.1:$port" > "$TMP/wrk.out" 2>&1
