@@ -1,5 +1,5 @@
 # Sourced by Benchmarks/cli/run.sh and Benchmarks/server/burn.sh (and, for listening_port
-# alone, Benchmarks/server/ab.sh).
+# alone, Benchmarks/server/ab.sh and Benchmarks/cli/window-ab.sh).
 #
 #   start_local_server NAME
 #

@@ -17,17 +17,13 @@ TMP=$(mktemp -d /tmp/burnlink-window-ab.XXXXXX)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
 
+source "$ROOT/Benchmarks/local_server.sh"
 declare -A PORT
 start() {  # NAME WINDOW: starts a server, sets PORT[NAME]
     "$SERVER" --port 0 --rate-limit off --max-size "$((BIG_MIB + 64))MiB" --claim-window "$2" \
         --database "$TMP/$1/b.sqlite" 2>"$TMP/$1.log" &
     PIDS+=($!)
-    for _ in $(seq 100); do
-        PORT[$1]=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$TMP/$1.log" | head -1 | cut -d: -f3 || true)
-        [[ -n "${PORT[$1]}" ]] && return
-        sleep 0.1
-    done
-    exit 1
+    PORT[$1]=$(listening_port "$TMP/$1.log")
 }
 start off 0
 start on 2m
