@@ -25,9 +25,19 @@ public struct APIClient: Sendable {
     public static let longPollSeconds = 60
 
     /// Creates the shared HTTP client on another thread, so that a command can overlap its
-    /// start-up (an event loop thread) with its own work.
+    /// start-up (an event loop thread) with its own work; and decodes a sample answer there
+    /// too: the first JSON decode and date parse of a process (type metadata, the time
+    /// zone file) otherwise ran after the response arrived, on a send's critical path
+    /// (0.6 to 0.8 ms of a 1 KiB send, docs/benchmarks.md).
     public static func prepareInBackground() {
         Task.detached { _ = HTTPClient.burnlink }
+        Task.detached { _ = try? decodeSampleAnswer() }
+    }
+
+    /// A create's answer as a server sends it (docs/http-api.md 3.1).
+    static func decodeSampleAnswer() throws -> CreateSecretResponse {
+        let sample = #"{"expires_at":"2026-12-07T04:26:17Z","id":"pFeHrmPCRIl7oMl7gzV-Cw","max_views":1}"#
+        return try APIJSON.decoder().decode(CreateSecretResponse.self, from: Data(sample.utf8))
     }
 
     public init(endpoint: ServerEndpoint, http: HTTPClient = .burnlink, timeout: TimeAmount = .minutes(30)) {
