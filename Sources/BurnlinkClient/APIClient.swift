@@ -28,7 +28,7 @@ public struct APIClient: Sendable {
     /// start-up (an event loop thread) with its own work; and decodes a sample answer there
     /// too: the first JSON decode and date parse of a process (type metadata, the time
     /// zone file) otherwise ran after the response arrived, on a send's critical path
-    /// (0.6 to 0.8 ms of a 1 KiB send, docs/benchmarks.md).
+    /// (0.6 to 2.1 ms of a 1 KiB send in four runs, docs/benchmarks.md 2026-12-06).
     public static func prepareInBackground() {
         Task.detached { _ = HTTPClient.burnlink }
         Task.detached { _ = try? decodeSampleAnswer() }
