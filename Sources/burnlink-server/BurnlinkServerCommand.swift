@@ -31,7 +31,7 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "SQLite database file (secrets over 1 MiB go to <file>-chunks beside it), or a PostgreSQL URL (postgres://user@host:port/db?sslmode=...) shared by several replicas. [BURNLINK_DATABASE or BURNLINK_DATABASE_URL] (default: \(Defaults.configuration.databasePath))",
+            "SQLite database file (secrets over 1 MiB go to a file each in <file>-chunks.d beside it), or a PostgreSQL URL (postgres://user@host:port/db?sslmode=...) shared by several replicas. [BURNLINK_DATABASE or BURNLINK_DATABASE_URL] (default: \(Defaults.configuration.databasePath))",
             discussion: "A PostgreSQL password can come from PGPASSWORD instead of the URL."))
     var database: Verbatim?
 

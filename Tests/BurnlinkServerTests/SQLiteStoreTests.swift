@@ -23,39 +23,7 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         return (directory, directory.appendingPathComponent("nested/burnlink.sqlite").path)
     }
 
-    @Test("a checkpointer that waits for quiet runs no copy-back while a long operation is in progress")
-    func checkpointerWaitsOutLongOperations() async throws {
-        let (directory, path) = Self.location()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("nested"), withIntermediateDirectories: true)
-        let writer = try DatabasePool(path: path)
-        try await writer.write { db in try db.execute(sql: "CREATE TABLE t (x BLOB)") }
-        let checkpointer = try SQLiteCheckpointer(
-            path: path, label: "test-checkpoint", interval: .milliseconds(10),
-            waitForQuiet: .milliseconds(100))
-        let loop = Task { await checkpointer.run() }
-        defer {
-            loop.cancel()
-            try? checkpointer.close()
-        }
-
-        // An operation four times longer than the quiet period: no pass may begin beside it.
-        let (before, after) = try await checkpointer.during {
-            // A pass that began before the operation (a slow set-up) may still be finishing.
-            try await Task.sleep(for: .milliseconds(100))
-            let before = checkpointer.checkpointsRun
-            try await writer.write { db in try db.execute(sql: "INSERT INTO t VALUES (zeroblob(100000))") }
-            try await Task.sleep(for: .milliseconds(400))
-            return (before, checkpointer.checkpointsRun)
-        }
-        #expect(after == before)
-
-        // Once quiet for the period, passes resume.
-        #expect(await eventually { checkpointer.checkpointsRun > after })
-        try writer.close()
-    }
-
-    @Test("as a service, the store checkpoints both files while it runs, and stops at graceful shutdown")
+    @Test("as a service, the store checkpoints while it runs, and stops at graceful shutdown")
     func runsAsAService() async throws {
         let (directory, path) = Self.location()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -65,10 +33,9 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         let group = ServiceGroup(services: [store], logger: logger)
         let running = Task { try await group.run() }
 
-        // The chunk file opens with the first large upload; its checkpoints start then.
         let sample = StoreSample(size: 0)
         try await store.upload(sample, chunks: threeChunks())
-        #expect(await eventually { store.checkpointsRun.main > 0 && (store.checkpointsRun.chunkFile ?? 0) > 0 })
+        #expect(await eventually { store.checkpointsRun > 0 })
 
         await group.triggerGracefulShutdown()
         try await running.value
@@ -278,7 +245,7 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         #expect(bytes(try #require(try await store.claim(kept).grant).firstChunk) == kept.ciphertext)
     }
 
-    @Test("every connection is WAL, synchronous=FULL, secure_delete=ON; the file is private")
+    @Test("every connection is WAL, synchronous=FULL, secure_delete=ON; the files are private")
     func connectionSettings() async throws {
         let (directory, path) = Self.location()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -291,24 +258,33 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
 
-        let chunkFile = try await store.chunkFileSettings()
-        #expect(chunkFile.pageSize == 65_536)
-        #expect(chunkFile.journalMode == "wal")
-        // NORMAL: chunk appends are synced together, once, before their upload commits.
-        #expect(chunkFile.synchronous == 1)
-        #expect(chunkFile.secureDelete == 1)
-        let chunkFileAttributes = try FileManager.default.attributesOfItem(atPath: path + "-chunks")
-        #expect((chunkFileAttributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        let sample = StoreSample()
+        try await store.upload(sample, chunks: threeChunks())
+        let chunkFiles = try FileManager.default.attributesOfItem(atPath: path + "-chunks.d")
+        #expect((chunkFiles[.posixPermissions] as? NSNumber)?.intValue == 0o700)
+        let chunkFile = try FileManager.default.attributesOfItem(atPath: Self.chunkFilePath(path, sample))
+        #expect((chunkFile[.posixPermissions] as? NSNumber)?.intValue == 0o600)
     }
 
-    /// The secret ids that have rows in the chunk file beside `path`.
+    /// The secret ids that have a chunk file beside `path`, sorted (other names skipped).
     static func chunkFileIDs(_ path: String) async throws -> [Data] {
-        let queue = try DatabaseQueue(path: path + "-chunks")
-        defer { try? queue.close() }
-        return try await queue.read { db in try Data.fetchAll(db, sql: "SELECT DISTINCT secret_id FROM chunk") }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path + "-chunks.d")) ?? []
+        return names.compactMap(ChunkFiles.secret(named:)).sorted { $0.lexicographicallyPrecedes($1) }
     }
 
-    @Test("a multi-chunk upload is kept in the chunk file, and leaves it once read")
+    static func chunkFilePath(_ path: String, _ sample: StoreSample) -> String {
+        ChunkFiles(directory: path + "-chunks.d").path(of: Data(sample.id.bytes))
+    }
+
+    /// Writes `bytes` into a chunk file at `offset` (creating it), as damage or a leftover would.
+    static func patch(_ file: String, at offset: Int, _ bytes: [UInt8]) throws {
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: file))
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(offset))
+        try handle.write(contentsOf: bytes)
+    }
+
+    @Test("a multi-chunk upload is kept in a chunk file of its own, which is removed once read")
     func uploadsUseTheChunkFile() async throws {
         let (directory, path) = Self.location()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -318,18 +294,21 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         let large = StoreSample()
         let chunks = threeChunks()
         try await small.store(in: store)
-        #expect(!FileManager.default.fileExists(atPath: path + "-chunks"), "made only for the first large secret")
+        #expect(!FileManager.default.fileExists(atPath: path + "-chunks.d"), "made only for the first large secret")
         try await store.beginUpload(large.record)
         for (index, chunk) in chunks.enumerated() {
             try await store.appendChunk(id: large.id, index: index, bytes: ByteBuffer(bytes: chunk))
         }
-        let syncs = try DatabaseQueue(path: path + "-chunks")
-        let syncsBefore = try await syncs.read { db in try Int.fetchOne(db, sql: "SELECT commits FROM sync_mark") }
         try await store.commitUpload(id: large.id, size: chunks.reduce(0) { $0 + $1.count }, chunkCount: chunks.count)
-        let syncsAfter = try await syncs.read { db in try Int.fetchOne(db, sql: "SELECT commits FROM sync_mark") }
-        try syncs.close()
-        #expect(syncsAfter == syncsBefore.map { $0 + 1 }, "one synced commit in the chunk file before the upload commits")
         #expect(try await Self.chunkFileIDs(path) == [Data(large.id.bytes)])
+        // Slot by slot: a header (magic, length) before each chunk, the last slot cut short.
+        let file = try Data(contentsOf: URL(fileURLWithPath: Self.chunkFilePath(path, large)))
+        #expect(file.count == 2 * ChunkFiles.slotSize + ChunkFiles.headerSize + chunks[2].count)
+        for (index, chunk) in chunks.enumerated() {
+            let offset = index * ChunkFiles.slotSize
+            #expect(Array(file[offset..<offset + ChunkFiles.headerSize]) == ChunkFiles.header(length: chunk.count))
+            #expect(Array(file[offset + ChunkFiles.headerSize..<offset + ChunkFiles.headerSize + chunk.count]) == chunk)
+        }
         let mainRows = try await DatabaseQueue(path: path).read { db in
             try Int.fetchOne(db, sql: "SELECT count(*) FROM secret_chunk") ?? -1
         }
@@ -368,31 +347,27 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         defer { try? store.close() }
         let sample = StoreSample(maxViews: 2)
         try await store.upload(sample, chunks: threeChunks())
-        let queue = try DatabaseQueue(path: path + "-chunks")
-        try await queue.write { db in
-            try db.execute(sql: "DELETE FROM chunk WHERE secret_id = ? AND idx = 0", arguments: [Data(sample.id.bytes)])
-        }
-        try queue.close()
+        try Self.patch(Self.chunkFilePath(path, sample), at: 0, [UInt8](repeating: 0, count: ChunkFiles.headerSize))
         #expect(ClaimOutcome(try await store.claim(sample)) == .notFound)
         let receipt = try #require(try await store.receipt(sample))
         #expect(receipt.state == .waiting && receipt.viewsLeft == 2)
     }
 
-    @Test("chunks in the chunk file without a readable secret are removed by the sweep and at open")
+    @Test("chunk files without a readable secret are removed by the sweep and at open; other names are left alone")
     func chunkFileOrphans() async throws {
         let (directory, path) = Self.location()
         defer { try? FileManager.default.removeItem(at: directory) }
         let kept = StoreSample()
         let chunks = threeChunks()
         let orphan = Data(SecretID.random().bytes)
+        let files = ChunkFiles(directory: path + "-chunks.d")
         func plantOrphan() async throws {
-            let queue = try DatabaseQueue(path: path + "-chunks")
-            try await queue.write { db in
-                try db.execute(
-                    sql: "INSERT INTO chunk (secret_id, idx, data) VALUES (?, 0, ?), (?, 1, ?)",
-                    arguments: [orphan, Data(count: 1000), orphan, Data(count: 2000)])
+            try files.write(secret: orphan) { store in
+                try [UInt8](repeating: 1, count: 1000).withUnsafeBytes { try store(0, $0) }
+                try [UInt8](repeating: 2, count: 2000).withUnsafeBytes { try store(1, $0) }
             }
-            try queue.close()
+            // Not a name the store writes: never taken for a secret's, never removed.
+            _ = FileManager.default.createFile(atPath: path + "-chunks.d/notes.txt", contents: Data("kept".utf8))
         }
         do {
             let store = try SQLiteStore(path: path)
@@ -408,8 +383,89 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         let store = try SQLiteStore(path: path)
         defer { try? store.close() }
         #expect(try await Self.chunkFileIDs(path) == [Data(kept.id.bytes)])
+        #expect(FileManager.default.contents(atPath: path + "-chunks.d/notes.txt") == Data("kept".utf8))
         let grant = try #require(try await store.claim(kept).grant)
         #expect(try await store.readAll(kept, grant: grant) == chunks.flatMap { $0 })
+    }
+
+    @Test("the one chunk file of earlier releases moves into chunk files at open, over what a cut move left, and is removed")
+    func legacyChunkFileMigrates() async throws {
+        let (directory, path) = Self.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let kept = StoreSample()
+        let chunks = threeChunks()
+        do {
+            let store = try SQLiteStore(path: path)
+            try await store.upload(kept, chunks: chunks)
+            try store.close()
+        }
+        // Where an earlier release kept them, with chunks of a secret no row reads.
+        let legacy = try DatabaseQueue(path: path + "-chunks")
+        try await legacy.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(
+                sql: """
+                    CREATE TABLE chunk (secret_id BLOB NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL,
+                                        UNIQUE (secret_id, idx))
+                    """)
+            for (index, chunk) in chunks.enumerated().reversed() {
+                try db.execute(
+                    sql: "INSERT INTO chunk VALUES (?, ?, ?)", arguments: [Data(kept.id.bytes), index, Data(chunk)])
+            }
+            try db.execute(
+                sql: "INSERT INTO chunk VALUES (?, 0, ?)", arguments: [Data(SecretID.random().bytes), Data(count: 10)])
+        }
+        try legacy.close()
+        // A move cut by a crash: the new file is there, its first chunk not yet rewritten.
+        try Self.patch(Self.chunkFilePath(path, kept), at: 0, [UInt8](repeating: 0, count: 4096))
+
+        let store = try SQLiteStore(path: path)
+        defer { try? store.close() }
+        for leftover in ["-chunks", "-chunks-wal", "-chunks-shm"] {
+            #expect(!FileManager.default.fileExists(atPath: path + leftover), "\(leftover) removed")
+        }
+        #expect(try await Self.chunkFileIDs(path) == [Data(kept.id.bytes)])
+        let grant = try #require(try await store.claim(kept).grant)
+        #expect(try await store.readAll(kept, grant: grant) == chunks.flatMap { $0 })
+        try await store.finishRead(id: kept.id)
+        #expect(try await Self.chunkFileIDs(path).isEmpty)
+    }
+
+    @Test("a chunk file is freed from its last chunk backwards and removed once empty; a link in its place is never followed")
+    func chunkFilesDeleteInSteps() async throws {
+        let (directory, path) = Self.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(atPath: path + "-chunks.d", withIntermediateDirectories: true)
+        let files = ChunkFiles(directory: path + "-chunks.d")
+        let secret = Data(SecretID.random().bytes)
+        let chunks = threeChunks()
+        for (index, chunk) in chunks.enumerated() {
+            try await files.append(secret: secret, index: index, bytes: ByteBuffer(bytes: chunk))
+        }
+        try await files.sync(secret: secret)
+        let file = files.path(of: secret)
+
+        let first = try await files.delete(secret: secret, limit: 1)
+        #expect(first == (1, chunks[2].count, true))
+        #expect(try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int == 2 * ChunkFiles.slotSize)
+        #expect(try await files.read(secret: secret, index: 1).map { Array($0.readableBytesView) } == chunks[1])
+        #expect(try await files.read(secret: secret, index: 2) == nil)
+        let rest = try await files.delete(secret: secret, limit: 5)
+        #expect(rest == (2, 2 * mebibyte, false))
+        #expect(!FileManager.default.fileExists(atPath: file))
+        #expect(try await files.delete(secret: secret, limit: 5) == (0, 0, false))
+
+        // A symbolic link under a secret's name: removed, its target untouched.
+        let target = directory.appendingPathComponent("outside").path
+        FileManager.default.createFile(atPath: target, contents: Data("outside".utf8))
+        let linked = Data(SecretID.random().bytes)
+        try FileManager.default.createSymbolicLink(atPath: files.path(of: linked), withDestinationPath: target)
+        await #expect(throws: StoreError.self) {
+            try await files.append(secret: linked, index: 0, bytes: ByteBuffer(bytes: [1, 2, 3]))
+        }
+        try files.removeAll(except: [])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: path + "-chunks.d").isEmpty)
+        #expect(FileManager.default.contents(atPath: target) == Data("outside".utf8))
     }
 
     @Test("a chunk the chunk file refuses is not counted: the upload stays as it was")
@@ -422,21 +478,14 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         let first = StoreSample.randomBytes(mebibyte)
         try await store.beginUpload(sample.record)
         try await store.appendChunk(id: sample.id, index: 0, bytes: ByteBuffer(bytes: first))
-        // A row already in the way makes the chunk file refuse chunk 1.
-        let queue = try DatabaseQueue(path: path + "-chunks")
-        try await queue.write { db in
-            try db.execute(
-                sql: "INSERT INTO chunk (secret_id, idx, data) VALUES (?, 1, x'00')",
-                arguments: [Data(sample.id.bytes)])
-        }
+        // A chunk already in slot 1 makes the chunk file refuse chunk 1.
+        let file = Self.chunkFilePath(path, sample)
+        try Self.patch(file, at: ChunkFiles.slotSize, ChunkFiles.header(length: 1) + [0])
         await #expect(throws: StoreError.self) {
             try await store.appendChunk(id: sample.id, index: 1, bytes: ByteBuffer(bytes: StoreSample.randomBytes(1000)))
         }
         #expect(try await store.storedBytes() == mebibyte)
-        try await queue.write { db in
-            try db.execute(sql: "DELETE FROM chunk WHERE secret_id = ? AND idx = 1", arguments: [Data(sample.id.bytes)])
-        }
-        try queue.close()
+        #expect(truncate(file, off_t(ChunkFiles.slotSize)) == 0)
         try await store.commitUpload(id: sample.id, size: mebibyte, chunkCount: 1)
         let grant = try #require(try await store.claim(sample).grant)
         #expect(bytes(grant.firstChunk) == first)

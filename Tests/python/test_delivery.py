@@ -220,12 +220,14 @@ def test_a_window_that_runs_out_destroys_the_secret_and_the_receipt_says_so(worl
     database = tmp_path / "data" / "burnlink.sqlite"
     assert wait_until(lambda: metric(server, "burnlink_deliveries_unconfirmed_total") >= 1, timeout=10)
     server.stop()
-    for path in (database, Path(str(database) + "-chunks")):
+    for path in (database,):
         if path.exists():
             connection = sqlite3.connect(path)
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             connection.close()
-    for path in database.parent.iterdir():
+    for path in database.parent.rglob("*"):
+        if not path.is_file():
+            continue
         data = path.read_bytes()
         for start in range(1024, len(envelope) - 64, 256 << 10):
             assert envelope[start:start + 64] not in data, f"ciphertext left in {path.name}"

@@ -6,7 +6,7 @@ import Synchronization
 /// In the writer, SQLite's automatic checkpoints (every 1,000 pages by default) made some
 /// commits wait for a whole copy-back and a sync of the database file, stalls that took
 /// about half of a 1 GiB upload's time (docs/benchmarks.md, "Large secrets in a chunk file
-/// of their own"; for small commits, "Chunks keyed by sequence number, and checkpoints
+/// of their own", when chunks were in a SQLite file; for small commits, "Chunks keyed by sequence number, and checkpoints
 /// beside the commits"). The writer keeps an
 /// automatic checkpoint only as a backstop, for a WAL the checkpointer cannot keep up with.
 ///
@@ -16,39 +16,12 @@ import Synchronization
 final class SQLiteCheckpointer: Sendable {
     private let queue: DatabaseQueue
     private let interval: Duration
-    private let waitForQuiet: Duration?
-
-    /// Reads and writes in progress, and the instant the last one ended, for `waitForQuiet`.
-    private let activity = Activity()
+    private let checkpoints = Mutex(0)
 
     /// How many checkpoints it has run (for tests).
-    var checkpointsRun: Int { activity.checkpoints.withLock { $0 } }
+    var checkpointsRun: Int { checkpoints.withLock { $0 } }
 
-    private final class Activity: Sendable {
-        private let state = Mutex((inProgress: 0, lastEnded: ContinuousClock.now))
-        let checkpoints = Mutex(0)
-
-        func begin() { state.withLock { $0.inProgress += 1 } }
-
-        func end() {
-            state.withLock {
-                $0.inProgress -= 1
-                $0.lastEnded = .now
-            }
-        }
-
-        /// No operation in progress, and none ended within `duration`.
-        func quiet(for duration: Duration) -> Bool {
-            state.withLock { $0.inProgress == 0 && $0.lastEnded + duration <= .now }
-        }
-    }
-
-    /// - Parameter waitForQuiet: when set, checkpoint only once the file has been neither
-    ///   written nor read for this long (`during`; the backstop still bounds the WAL).
-    ///   For the chunk file: a large upload is then written once while it streams, and
-    ///   copied back after it and after the download that usually follows it, instead of
-    ///   beside them on the same disk and cores.
-    init(path: String, label: String, interval: Duration = .milliseconds(50), waitForQuiet: Duration? = nil) throws {
+    init(path: String, label: String, interval: Duration = .milliseconds(50)) throws {
         var configuration = Configuration()
         configuration.label = label
         configuration.busyMode = .timeout(10)
@@ -59,7 +32,6 @@ final class SQLiteCheckpointer: Sendable {
         }
         queue = try DatabaseQueue(path: path, configuration: configuration)
         self.interval = interval
-        self.waitForQuiet = waitForQuiet
     }
 
     /// Checkpoints every `interval` until the calling task is cancelled.
@@ -67,10 +39,9 @@ final class SQLiteCheckpointer: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             if Task.isCancelled { return }
-            if let waitForQuiet, !activity.quiet(for: waitForQuiet) { continue }
             // PASSIVE: copies what no reader still needs, never waits for the writer.
             _ = try? await queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
-            activity.checkpoints.withLock { $0 += 1 }
+            checkpoints.withLock { $0 += 1 }
         }
     }
 
@@ -81,15 +52,6 @@ final class SQLiteCheckpointer: Sendable {
             let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(max(1000, backstopBytes / pageSize))")
         }
-    }
-
-    /// Runs a read or write of the file, which a checkpointer that waits for quiet counts as
-    /// activity from its start to its end: an operation longer than the quiet period (the
-    /// sync of a large upload) must not see a copy-back begin beside it.
-    func during<T>(_ operation: () async throws -> T) async rethrows -> T {
-        activity.begin()
-        defer { activity.end() }
-        return try await operation()
     }
 
     /// Call once `run()` has returned (or was never called).

@@ -33,7 +33,7 @@ extension SQLiteStore {
             case .done(let result):
                 return result
             case .readFirstChunk:
-                guard let chunk = try await inChunkFile({ try await $0.read(secret: key, index: 0) }) else {
+                guard let chunk = try await withChunkFiles({ try await $0.read(secret: key, index: 0) }) else {
                     return .notFound  // freed meanwhile: the secret ended
                 }
                 firstChunkFromFile = chunk
@@ -180,6 +180,6 @@ extension SQLiteStore {
         guard let found else { return nil }
         guard found.inChunkFile else { return found.chunk }
         // The counted reader keeps these chunks in place until its finishRead.
-        return try await inChunkFile { try await $0.read(secret: key, index: index) }
+        return try await withChunkFiles { try await $0.read(secret: key, index: index) }
     }
 }

@@ -53,7 +53,7 @@ extension SQLiteStore {
             try Self.adjustStoredBytes(db, by: count)
         }
         do {
-            try await inChunkFile { try await $0.append(secret: key, index: index, bytes: bytes) }
+            try await withChunkFiles { try await $0.append(secret: key, index: index, bytes: bytes) }
         } catch {
             _ = try? await committer.submit(durable: false) { db in
                 let undone = try Int.fetchAll(
@@ -87,7 +87,7 @@ extension SQLiteStore {
     public func commitUpload(id: SecretID, size: Int, chunkCount: Int, answering fill: RequestFill?) async throws {
         let key = Data(id.bytes)
         // Appends to the chunk file are not synced one by one: one sync covers them all.
-        if chunkCount > 0 { try await inChunkFile { try await $0.sync() } }
+        if chunkCount > 0 { try await withChunkFiles { try await $0.sync(secret: key) } }
         try await committer.submit { db in
             guard
                 let row = try Row.fetchOne(

@@ -58,12 +58,13 @@ extension SQLiteStore {
     /// create and claim queued behind it, for seconds: right after a 1 GiB secret was
     /// read no create completed, while in small steps creates kept running
     /// (docs/benchmarks.md, "Large secrets: uploads, and freeing the ciphertext"). Since
-    /// the chunk file, only secrets uploaded before it hold that much in this file;
-    /// chunk-file ciphertext is always freed in steps, on the chunk file's own writer.
+    /// chunk files, only secrets uploaded before them hold that much in this file; a chunk
+    /// file is always freed in steps, outside the main file's writer.
     static let inlineDiscardLimit = 8 * StoreLimits.chunkSize
     /// Chunks freed per step of `deleteChunksInSteps`: small enough that a step holds the
     /// writer only briefly with secure_delete; larger steps raised the creates' p99 during
     /// a burn (docs/benchmarks.md, "Large secrets: uploads, and freeing the ciphertext").
+    /// In a chunk file a step is two chunks of zeros and one sync.
     private static let discardStep = 2
 
     /// Frees an ended secret's ciphertext a few chunks per operation, so that other
@@ -90,8 +91,8 @@ extension SQLiteStore {
     /// Deletes a secret's chunks in steps of `discardStep` chunks, each its own operation,
     /// keeping the secret's `stored_bytes` and the store's total exact after every step.
     /// In this file the steps are not durable by themselves (whoever finishes the secret
-    /// commits durably); nothing in them is ever confirmed to a client. In the chunk file
-    /// each deletion is durable before it is counted here.
+    /// commits durably); nothing in them is ever confirmed to a client. In a chunk file
+    /// each step's zeros are synced before it is counted here.
     ///
     /// `paced`: after each step, wait as long as the step took, so that freeing takes at
     /// most half of the writer's time and of the disk. For the ciphertext of an ended
@@ -110,11 +111,11 @@ extension SQLiteStore {
             let count: Int
             let more: Bool
             if ciphertext.inChunkFile {
-                let freed = try await inChunkFile { try await $0.delete(secret: key, limit: Self.discardStep) }
+                let freed = try await withChunkFiles { try await $0.delete(secret: key, limit: Self.discardStep) }
                 if freed.bytes > 0 {
                     try await committer.submit(durable: false) { db in try Self.accountFreed(db, key: key, bytes: freed.bytes) }
                 }
-                (count, more) = (freed.chunks, freed.chunks > 0)
+                (count, more) = (freed.chunks, freed.more)
             } else {
                 let (lowerKey, upper) = (lower, min(lower + Int64(Self.discardStep), end))
                 let next: Int64?

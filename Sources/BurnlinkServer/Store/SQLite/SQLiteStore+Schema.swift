@@ -28,9 +28,6 @@ extension SQLiteStore {
         }
     }
 
-    /// The chunk file beside the database at `path`.
-    static func chunkFilePath(for path: String) -> String { path + "-chunks" }
-
     /// `PRAGMA synchronous` values.
     static let synchronousNormal = 1, synchronousFull = 2
 

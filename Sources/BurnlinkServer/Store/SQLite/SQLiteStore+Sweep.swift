@@ -121,7 +121,7 @@ extension SQLiteStore {
 
         // 5. Chunks in the chunk file that no secret can read any more: left by a crash
         //    or by a failed step of the above. (Ended secrets with stored bytes are step 2's.)
-        let chunkFileSecrets = chunkFile.withLock { $0 } == nil ? [] : try await inChunkFile { try await $0.secrets() }
+        let chunkFileSecrets = try await withChunkFiles { try await $0.secrets() }
         for secret in chunkFileSecrets {
             let orphaned = try await read { db in
                 try Row.fetchOne(

@@ -8,7 +8,7 @@ import Synchronization
 
 /// The embedded `SecretStore`: SQLite through GRDB. The main file holds every secret's
 /// row and the ciphertext of secrets stored in one request (up to one chunk); secrets
-/// uploaded in several chunks keep their chunks in `SQLiteChunkFile` beside it.
+/// uploaded in several chunks keep their chunks in a file each (`ChunkFiles`) beside it.
 ///
 /// - WAL, `synchronous=FULL` (a confirmed create survives power loss, a confirmed burn
 ///   stays burned) and `secure_delete=ON` (freed pages are overwritten) on every connection.
@@ -42,11 +42,11 @@ import Synchronization
 /// uploads), `+Claim` (claims, metadata, chunk reads), `+Sessions` (claim sessions),
 /// `+Receipts` (receipts, revoke), `+Sweep`, `+Discard` (ending a secret, freeing its
 /// ciphertext) and `+Chunks` (chunk rows and the byte count).
-/// Ciphertext lives in `secret_chunk`, or in the chunk file when `in_chunk_file` is 1 (an
-/// upload of more than one chunk). `stored_bytes` is what the secret's chunks hold right
+/// Ciphertext lives in `secret_chunk`, or in the secret's own chunk file (`ChunkFiles`) when
+/// `in_chunk_file` is 1 (an upload of more than one chunk). `stored_bytes` is what the secret's chunks hold right
 /// now wherever they are (0 once they are deleted), so no query ever has to measure blobs.
 ///
-/// The store is a ServiceLifecycle `Service`: `run()` runs the checkpoints of both files
+/// The store is a ServiceLifecycle `Service`: `run()` runs the main file's checkpoints
 /// until graceful shutdown, after the server it was added before.
 public final class SQLiteStore: SecretStore {
     /// The database file.
@@ -57,12 +57,9 @@ public final class SQLiteStore: SecretStore {
     /// Work started after an answer (freeing a confirmed secret's large ciphertext);
     /// `shutDown` stops and awaits it.
     let backgroundWork = OwnedTasks()
-    /// The chunks of multi-chunk uploads, in `<path>-chunks`: opened at init when the file
-    /// exists, else by the first upload that needs it, so that a store that never sees a
-    /// large secret holds no file, connections or descriptors for it.
-    let chunkFile = Mutex<SQLiteChunkFile?>(nil)
-    /// The chunk file once it is open, for `run()` to run its checkpoints.
-    private let chunkFileOpened = AsyncStream.makeStream(of: SQLiteChunkFile.self)
+    /// The chunks of multi-chunk uploads, a file per secret in `<path>-chunks.d/` (created
+    /// by the first upload that needs it).
+    let chunkFiles: ChunkFiles
     private let checkpointer: SQLiteCheckpointer
     private let closed = Mutex(false)
     let staleUploadAge: TimeInterval
@@ -79,6 +76,7 @@ public final class SQLiteStore: SecretStore {
         self.path = path
         self.staleUploadAge = staleUploadAge
         self.readerLease = readerLease
+        chunkFiles = ChunkFiles(directory: ChunkFiles.directory(for: path))
         do { try Self.prepareDirectory(for: path) } catch { throw StoreError(mapping: error) }
         // Before any connection or recovery: `DatabaseInUse` when another store holds the file.
         writerLock = try SQLiteWriterLock(database: path)
@@ -86,13 +84,12 @@ public final class SQLiteStore: SecretStore {
             pool = try Self.openPool(path: path, label: "burnlink", synchronous: Self.synchronousFull)
             try Self.migrator.migrate(pool)
             try pool.write { db in try Self.recover(db) }
-            let chunkFilePath = Self.chunkFilePath(for: path)
-            if FileManager.default.fileExists(atPath: chunkFilePath) {
-                let file = try SQLiteChunkFile(path: chunkFilePath)
-                chunkFile.withLock { $0 = file }
-                chunkFileOpened.continuation.yield(file)
-                // Only active secrets, and those an open claim session holds, keep chunks in
-                // the chunk file (recover ended the rest).
+            let legacyChunkFile = LegacyChunkFile.path(for: path)
+            if FileManager.default.fileExists(atPath: chunkFiles.directory)
+                || FileManager.default.fileExists(atPath: legacyChunkFile)
+            {
+                // Only active secrets, and those an open claim session holds, keep their chunk
+                // files (recover ended the rest).
                 let keep = try pool.read { db in
                     try Data.fetchSet(
                         db,
@@ -101,7 +98,8 @@ public final class SQLiteStore: SecretStore {
                             WHERE in_chunk_file = 1 AND (state = \(StoredState.active.sql) OR \(Self.hasPendingSession))
                             """)
                 }
-                try file.removeAll(except: keep)
+                try LegacyChunkFile.migrate(databasePath: path, keep: keep, into: chunkFiles)
+                try chunkFiles.removeAll(except: keep)
             }
             try SQLiteCheckpointer.leaveCheckpoints(of: pool, backstopBytes: 64 << 20)
             checkpointer = try SQLiteCheckpointer(path: path, label: "burnlink-checkpoint")
@@ -111,8 +109,7 @@ public final class SQLiteStore: SecretStore {
         committer = GroupCommit(writer: pool)
     }
 
-    /// Runs the checkpoints of the main file and of the chunk file (from when it opens) until
-    /// a graceful shutdown or cancellation. Added to the server's service group before the
+    /// Runs the checkpoints of the main file until a graceful shutdown or cancellation. Added to the server's service group before the
     /// server, it stops after the server's requests have finished.
     ///
     /// It leaves the store open: in-process users (the HTTP tests) read the store after the
@@ -120,14 +117,9 @@ public final class SQLiteStore: SecretStore {
     /// stopped (`shutDown()`): the last checkpoint runs and the writer lock is released.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
+            // A child task, so that the cancellation reaches it, at a lower priority than requests.
             await withDiscardingTaskGroup { group in
                 group.addTask(priority: .utility) { await self.checkpointer.run() }
-                group.addTask(priority: .utility) {
-                    for await file in self.chunkFileOpened.stream {
-                        await file.runCheckpoints()
-                        return  // a store opens its chunk file once
-                    }
-                }
             }
         }
     }
@@ -150,7 +142,6 @@ public final class SQLiteStore: SecretStore {
                 return !closed
             })
         else { return }
-        chunkFileOpened.continuation.finish()
         defer { writerLock.release() }
         do {
             // A last full checkpoint, so the database file alone holds everything and the
@@ -158,7 +149,6 @@ public final class SQLiteStore: SecretStore {
             try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
             try checkpointer.close()
             try pool.close()
-            try chunkFile.withLock { $0 }?.close()
         } catch {
             throw StoreError(mapping: error)
         }
@@ -184,15 +174,8 @@ public final class SQLiteStore: SecretStore {
         }
     }
 
-    /// Checkpoints run so far by `run()` in the main file and in the chunk file (for tests).
-    var checkpointsRun: (main: Int, chunkFile: Int?) {
-        (checkpointer.checkpointsRun, chunkFile.withLock { $0 }?.checkpointsRun)
-    }
-
-    /// The chunk file's settings (for tests).
-    func chunkFileSettings() async throws -> (pageSize: Int, journalMode: String, synchronous: Int, secureDelete: Int) {
-        try await inChunkFile { try await $0.settings() }
-    }
+    /// Checkpoints run so far by `run()` (for tests).
+    var checkpointsRun: Int { checkpointer.checkpointsRun }
 
     /// Runs `body` on one of the pool's readers, with its errors mapped to `StoreError`.
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
@@ -205,18 +188,10 @@ public final class SQLiteStore: SecretStore {
         }
     }
 
-    /// Runs `body` on the chunk file (opening it on first use), with its errors mapped
-    /// like the main file's.
-    func inChunkFile<T: Sendable>(_ body: (SQLiteChunkFile) async throws -> T) async throws -> T {
+    /// Runs `body` on the chunk files, with its errors mapped like the main file's.
+    func withChunkFiles<T: Sendable>(_ body: (ChunkFiles) async throws -> T) async throws -> T {
         do {
-            let file = try chunkFile.withLock { file in
-                if let file { return file }
-                let opened = try SQLiteChunkFile(path: Self.chunkFilePath(for: path))
-                chunkFileOpened.continuation.yield(opened)
-                file = opened
-                return opened
-            }
-            return try await body(file)
+            return try await body(chunkFiles)
         } catch is CancellationError {
             throw CancellationError()
         } catch let error as StoreError {
