@@ -10,6 +10,9 @@ In some rounds the kill lands while the real `burnlink open` is streaming a larg
 through a slow relay: the CLI must give up with the claim held for a re-run (exit 6) and
 leave no file; after the next restart the same command, run again, must deliver the
 exact bytes (claim sessions outlive the server process).
+Some creates are over 1 MiB, so that kills also land in uploads kept in chunk files: after
+every restart each readable secret kept in chunk files has its file, and every chunk file
+belongs to a secret row that still counts its bytes (none left by a cut upload).
 At the end every secret still readable is claimed until it is gone.
 
     python3 -m pytest -q Tests/python/test_crash_safety.py
@@ -23,6 +26,7 @@ import json
 import os
 import random
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -33,6 +37,7 @@ ROUNDS = 20
 CLIENTS = 4
 CUT_STREAM_EVERY = 4            # rounds 0, 4, 8, ... cut a CLI claim stream
 CUT_SECRET_BYTES = 16 << 20     # far more than loopback socket buffers hold
+LARGE_CREATE_EVERY = 25         # about one create in 25 is over 1 MiB: kept in a chunk file
 SEED = int(os.environ.get("CRASH_SEED", str(int(time.time()))))
 
 
@@ -80,7 +85,8 @@ def request(url, method, path, headers=None, body=None, timeout=10):
 
 def create(world, rng):
     token = os.urandom(32)
-    body = os.urandom(rng.randint(1, 200_000))
+    large = rng.randrange(LARGE_CREATE_EVERY) == 0
+    body = os.urandom(rng.randint(1 << 20, 3 << 20) if large else rng.randint(1, 200_000))
     max_views = rng.choice([1, 1, 2])
     headers = {
         "Burnlink-Claim-Verifier": b64u(hashlib.sha256(token).digest()),
@@ -169,6 +175,26 @@ def check_after_restart(world):
             secret.confirmed, secret.uncertain, secret.gone = secret.max_views, 0, True
         else:
             world.violation(f"metadata answered {status} after a restart")
+
+
+def check_chunk_files(world, database):
+    """Every readable secret kept in chunk files has its file; every file has a secret row
+    that still counts its bytes (what a cut upload left was removed at the restart)."""
+    directory = database.parent / (database.name + "-chunks.d")
+    files = {path.name.upper() for path in directory.iterdir()} if directory.exists() else set()
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        rows = connection.execute(
+            "SELECT hex(id), state, stored_bytes FROM secret WHERE in_chunk_file = 1").fetchall()
+    finally:
+        connection.close()
+    counted = {id for id, _, stored in rows if stored > 0}
+    readable = {id for id, state, _ in rows if state == "active"}
+    if readable - files:
+        world.violation(f"{len(readable - files)} readable secret(s) without their chunk file")
+    if files - counted:
+        world.violation(f"{len(files - counted)} chunk file(s) no secret counts")
+    world.stats["chunk_files"] = max(world.stats.get("chunk_files", 0), len(readable))
 
 
 class SlowRelay:
@@ -296,6 +322,7 @@ def test_kill_and_restart_keeps_every_acknowledged_secret(tmp_path):
         server = Server(database)
         world.url = server.url
         check_after_restart(world)
+        check_chunk_files(world, database)
         if held:
             problem = held.rerun(server)
             if problem:
@@ -343,6 +370,7 @@ def test_kill_and_restart_keeps_every_acknowledged_secret(tmp_path):
         assert server.stop() == 0
     print(f"kills survived: {kills} (cut CLI claim streams: {cuts}, held opens delivered after a restart: {reruns}); secrets created: {world.stats['created']}, "
           f"claims answered 200: {world.stats['claimed']}, answers lost to kills: {world.stats['lost_answers']}; "
+          f"most readable secrets in chunk files after a restart: {world.stats.get('chunk_files', 0)}; "
           f"invariant violations: {len(world.violations)}")
     assert world.stats["created"] > 0 and world.stats["claimed"] > 0
     assert not world.violations, world.violations
