@@ -420,18 +420,29 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         try Self.patch(Self.chunkFilePath(path, kept), at: 0, [UInt8](repeating: 0, count: 4096))
 
         let store = try SQLiteStore(path: path)
-        defer { try? store.close() }
         for leftover in ["-chunks", "-chunks-wal", "-chunks-shm"] {
             #expect(!FileManager.default.fileExists(atPath: path + leftover), "\(leftover) removed")
         }
         #expect(try await Self.chunkFileIDs(path) == [Data(kept.id.bytes)])
-        let grant = try #require(try await store.claim(kept).grant)
-        #expect(try await store.readAll(kept, grant: grant) == chunks.flatMap { $0 })
-        try await store.finishRead(id: kept.id)
+        try store.close()
+
+        // Cut after the old rows were deleted but before the old file was removed: the next
+        // open finds the old file empty and leaves the moved file as it is.
+        let emptied = try DatabaseQueue(path: path + "-chunks")
+        try await emptied.write { db in
+            try db.execute(sql: "CREATE TABLE chunk (secret_id BLOB NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL)")
+        }
+        try emptied.close()
+        let reopened = try SQLiteStore(path: path)
+        defer { try? reopened.close() }
+        #expect(!FileManager.default.fileExists(atPath: path + "-chunks"))
+        let grant = try #require(try await reopened.claim(kept).grant)
+        #expect(try await reopened.readAll(kept, grant: grant) == chunks.flatMap { $0 })
+        try await reopened.finishRead(id: kept.id)
         #expect(try await Self.chunkFileIDs(path).isEmpty)
     }
 
-    @Test("a chunk file is freed from its last chunk backwards and removed once empty; a link in its place is never followed")
+    @Test("a chunk file is freed from its last chunk backwards, one deletion at a time, and removed once empty")
     func chunkFilesDeleteInSteps() async throws {
         let (directory, path) = Self.location()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -455,17 +466,63 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         #expect(!FileManager.default.fileExists(atPath: file))
         #expect(try await files.delete(secret: secret, limit: 5) == (0, 0, false))
 
-        // A symbolic link under a secret's name: removed, its target untouched.
-        let target = directory.appendingPathComponent("outside").path
-        FileManager.default.createFile(atPath: target, contents: Data("outside".utf8))
-        let linked = Data(SecretID.random().bytes)
-        try FileManager.default.createSymbolicLink(atPath: files.path(of: linked), withDestinationPath: target)
-        await #expect(throws: StoreError.self) {
-            try await files.append(secret: linked, index: 0, bytes: ByteBuffer(bytes: [1, 2, 3]))
+        // Two deletions of one file at once (a finished read's and the sweep's): each chunk
+        // is counted once, and the file ends removed.
+        for (index, chunk) in chunks.enumerated() {
+            try await files.append(secret: secret, index: index, bytes: ByteBuffer(bytes: chunk))
         }
-        try files.removeAll(except: [])
-        #expect(try FileManager.default.contentsOfDirectory(atPath: path + "-chunks.d").isEmpty)
-        #expect(FileManager.default.contents(atPath: target) == Data("outside".utf8))
+        let counted = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<2 {
+                group.addTask {
+                    var (chunks, more) = (0, true)
+                    while more {
+                        let step = try await files.delete(secret: secret, limit: 1)
+                        chunks += step.chunks
+                        more = step.more
+                    }
+                    return chunks
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(counted == 3)
+        #expect(!FileManager.default.fileExists(atPath: file))
+    }
+
+    @Test("names in the chunk directory that the store did not make are never written through")
+    func chunkFilesForeignNames() async throws {
+        let (directory, path) = Self.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let chunkDirectory = path + "-chunks.d"
+        try FileManager.default.createDirectory(
+            atPath: chunkDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let files = ChunkFiles(directory: chunkDirectory)
+        let outside = directory.appendingPathComponent("outside").path
+        FileManager.default.createFile(atPath: outside, contents: Data("outside".utf8))
+        // A symbolic link and a hard link under secrets' names, a directory under a third.
+        let symbolic = Data(SecretID.random().bytes)
+        try FileManager.default.createSymbolicLink(atPath: files.path(of: symbolic), withDestinationPath: outside)
+        let hard = Data(SecretID.random().bytes)
+        try FileManager.default.linkItem(atPath: outside, toPath: files.path(of: hard))
+        let folder = Data(SecretID.random().bytes)
+        try FileManager.default.createDirectory(atPath: files.path(of: folder), withIntermediateDirectories: false)
+
+        for linked in [symbolic, hard] {
+            await #expect(throws: (any Error).self) {
+                try await files.append(secret: linked, index: 0, bytes: ByteBuffer(bytes: [1, 2, 3]))
+            }
+            await #expect(throws: ChunkFileDescriptor.NotOurs.self) { try await files.read(secret: linked, index: 0) }
+        }
+        // The store opens all the same; the links' names go, the directory stays, nothing
+        // outside is touched, and the directory is made owner-only.
+        let store = try SQLiteStore(path: path)
+        defer { try? store.close() }
+        #expect(try await Self.chunkFileIDs(path) == [folder])
+        #expect(FileManager.default.contents(atPath: outside) == Data("outside".utf8))
+        let mode = try FileManager.default.attributesOfItem(atPath: chunkDirectory)[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o700)
+        _ = try await store.sweep(now: at(1), receiptRetention: 3600)
+        #expect(try await Self.chunkFileIDs(path) == [folder])
     }
 
     @Test("a chunk the chunk file refuses is not counted: the upload stays as it was")

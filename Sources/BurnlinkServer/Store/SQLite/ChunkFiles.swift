@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -34,11 +35,21 @@ import Glibc
 /// empty. The sync comes first because the kernel drops dirty pages that a truncation
 /// frees, and the blocks would go back to the file system still holding ciphertext. On
 /// file systems that write in place (ext4, XFS) the zeros land on the ciphertext's blocks;
-/// copy-on-write ones and SSD remapping promise no more than for SQLite's `secure_delete`.
+/// copy-on-write ones and SSD remapping promise no more than for SQLite's `secure_delete`
+/// (and where the zeros find no room, the file is cut and removed all the same: freeing
+/// space comes first). Deletions of one file take turns (`flock`).
+///
+/// Only files this store made are written through: a name in the directory that is a
+/// symbolic link, a file with other hard links or another owner, is never opened for
+/// writing (a deletion removes the name alone); other kinds of entries, and names that
+/// are not an id, are left alone. The directory must be the server user's own; it is
+/// made owner-only.
 ///
 /// Every system call runs on NIO's blocking-I/O pool, never on a cooperative thread.
 final class ChunkFiles: Sendable {
     let directory: String
+    /// The directory has been made, checked and its name synced (`prepareDirectory`).
+    private let directoryReady = Mutex(false)
 
     /// "BLC1": tells a written slot from unwritten (zero) space.
     static let magic: UInt32 = 0x3143_4C42
@@ -66,19 +77,14 @@ final class ChunkFiles: Sendable {
         }
         let path = path(of: secret)
         try await blocking { [self] in
-            try createDirectory()
-            let file = try Descriptor(path: path, flags: O_RDWR | O_CREAT)
+            try prepareDirectory()
+            let file = try ChunkFileDescriptor(creating: path)
             defer { file.close() }
             let offset = Self.offset(of: index)
             if try Self.header(of: file, at: offset) != nil {
                 throw StoreError.unavailable("chunk \(index) of this upload is already stored")
             }
-            var header = Self.header(length: bytes.readableBytes)
-            try header.withUnsafeBytes { try file.write($0, at: offset, what: "chunk \(index)") }
-            try bytes.withUnsafeReadableBytes {
-                try file.write($0, at: offset + Self.headerSize, what: "chunk \(index)")
-            }
-            header.removeAll()
+            try bytes.withUnsafeReadableBytes { try Self.store(index: index, bytes: $0, in: file) }
         }
     }
 
@@ -87,7 +93,7 @@ final class ChunkFiles: Sendable {
     func sync(secret: Data) async throws {
         let path = path(of: secret)
         try await blocking { [self] in
-            guard let file = try Descriptor(existing: path, flags: O_RDONLY) else { return }
+            guard let file = try ChunkFileDescriptor(existing: path, writable: false) else { return }
             defer { file.close() }
             try file.sync(what: "the chunk file")
             try syncDirectory()
@@ -98,7 +104,7 @@ final class ChunkFiles: Sendable {
     func read(secret: Data, index: Int) async throws -> ByteBuffer? {
         let path = path(of: secret)
         return try await blocking {
-            guard let file = try Descriptor(existing: path, flags: O_RDONLY) else { return nil }
+            guard let file = try ChunkFileDescriptor(existing: path, writable: false) else { return nil }
             defer { file.close() }
             let offset = Self.offset(of: index)
             guard let length = try Self.header(of: file, at: offset) else { return nil }
@@ -125,49 +131,76 @@ final class ChunkFiles: Sendable {
 
     // MARK: - At open (blocking: nothing is served yet)
 
-    /// Deletes the files of every secret not in `keep`. Returns the chunks deleted.
+    /// Deletes the files of every secret not in `keep`. One that cannot be deleted is
+    /// skipped (the sweep tries again, and reports it). Returns the chunks deleted and how
+    /// many files were skipped.
     @discardableResult
-    func removeAll(except keep: Set<Data>) throws -> Int {
-        var deleted = 0
+    func removeAll(except keep: Set<Data>) throws -> (chunks: Int, skipped: Int) {
+        var (deleted, skipped) = (0, 0)
         for secret in try secretsNow() where !keep.contains(secret) {
-            var more = true
-            while more {
-                let step = try deleteNow(path: path(of: secret), limit: 64)
-                deleted += step.chunks
-                more = step.more
+            do {
+                var more = true
+                while more {
+                    let step = try deleteNow(path: path(of: secret), limit: 64)
+                    deleted += step.chunks
+                    more = step.more
+                }
+            } catch {
+                skipped += 1
             }
         }
-        return deleted
+        return (deleted, skipped)
     }
 
-    /// Writes a whole secret's chunks and syncs them, for moving chunks from elsewhere into
-    /// this store. `chunks` hands each chunk to the closure it is given, in any order. A file
-    /// already there is overwritten in place (a repeated move writes the same bytes on the
-    /// same blocks), then cut after the last chunk written; without chunks, it is removed.
+    /// Writes a secret's chunks and syncs them, for moving chunks from elsewhere into this
+    /// store. `chunks` hands each chunk to the closure it is given. A file already there is
+    /// overwritten in place (a repeated move writes the same bytes on the same blocks), then
+    /// cut after the last chunk written. No chunk, no file.
     func write(
         secret: Data,
         chunks: (_ store: (_ index: Int, _ bytes: UnsafeRawBufferPointer) throws -> Void) throws -> Void
     ) throws {
-        try createDirectory()
-        let file = try Descriptor(path: path(of: secret), flags: O_RDWR | O_CREAT)
-        defer { file.close() }
+        try prepareDirectory()
+        var file: ChunkFileDescriptor?
+        defer { file?.close() }
         var end = 0
+        let path = path(of: secret)
         try chunks { index, bytes in
             guard bytes.count <= StoreLimits.chunkSize else {
                 throw StoreError.unavailable("chunk \(index) is larger than \(StoreLimits.chunkSize) bytes")
             }
-            let offset = Self.offset(of: index)
-            try Self.header(length: bytes.count).withUnsafeBytes { try file.write($0, at: offset, what: "chunk \(index)") }
-            try file.write(bytes, at: offset + Self.headerSize, what: "chunk \(index)")
-            end = max(end, offset + Self.headerSize + bytes.count)
+            if file == nil { file = try ChunkFileDescriptor(creating: path) }
+            try Self.store(index: index, bytes: bytes, in: file!)
+            end = max(end, Self.offset(of: index) + Self.headerSize + bytes.count)
         }
+        guard let file else { return }
         guard ftruncate(file.descriptor, off_t(end)) == 0 else { throw Self.failure("cutting the chunk file") }
-        if end == 0 {
-            guard unlink(path(of: secret)) == 0 else { throw Self.failure("removing the chunk file") }
-        } else {
-            try file.sync(what: "the chunk file")
-        }
+        try file.sync(what: "the chunk file")
         try syncDirectory()
+    }
+
+    /// Makes the directory if it is missing (owner-only, its name synced in the parent),
+    /// else checks it: a directory, not a link, the server user's own; group and other
+    /// permissions are taken away. Once per store.
+    func prepareDirectory() throws {
+        if directoryReady.withLock({ $0 }) { return }
+        if mkdir(directory, 0o700) == 0 {
+            try Self.syncDirectory((directory as NSString).deletingLastPathComponent)
+        } else if errno != EEXIST {
+            throw Self.failure("creating \(directory)")
+        }
+        var info = stat()
+        guard lstat(directory, &info) == 0 else { throw Self.failure("reading \(directory)") }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw StoreError.unavailable("\(directory) is not a directory")
+        }
+        guard info.st_uid == geteuid() else {
+            throw StoreError.unavailable("\(directory) belongs to another user than the server's")
+        }
+        if info.st_mode & 0o077 != 0, chmod(directory, 0o700) != 0 {
+            throw Self.failure("making \(directory) owner-only")
+        }
+        directoryReady.withLock { $0 = true }
     }
 
     // MARK: - Blocking parts
@@ -178,43 +211,57 @@ final class ChunkFiles: Sendable {
             if errno == ENOENT { return (0, 0, false) }
             throw Self.failure("reading the chunk file's type")
         }
-        // Never a file this store wrote (a link put in its place): the name goes, unfollowed.
-        guard info.st_mode & S_IFMT == S_IFREG else {
-            guard unlink(path) == 0 else { throw Self.failure("removing \(path)") }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFLNK:
+            try removeName(path)  // a link in a secret's place: the name goes, its target stays
+            return (0, 0, false)
+        default:
+            return (0, 0, false)  // not a kind of entry this store makes: left alone
+        }
+        let file: ChunkFileDescriptor
+        do {
+            guard let opened = try ChunkFileDescriptor(existing: path, writable: true) else { return (0, 0, false) }
+            file = opened
+        } catch is ChunkFileDescriptor.NotOurs {
+            try removeName(path)  // hard-linked, another owner's, or a link put there meanwhile
             return (0, 0, false)
         }
-        guard let file = try Descriptor(existing: path, flags: O_RDWR) else { return (0, 0, false) }
         defer { file.close() }
+        // One deletion of a file at a time; the size is read under the lock, after whatever
+        // an earlier holder cut.
+        try file.lockExclusively()
         let size = try file.size()
         var (chunks, bytes) = (0, 0)
         var cut = size
+        var zeroing = true
         while cut > 0, chunks < limit {
             let slot = (cut - 1) / Self.slotSize
             let offset = Self.offset(of: slot)
-            let length = try Self.header(of: file, at: offset)
-            // A slot without a valid header (a write cut by a crash) is zeroed all the same.
-            let end = length.map { min(cut, offset + Self.headerSize + $0) } ?? cut
-            try file.writeZeros(from: offset, to: end)
-            if let length {
+            if let length = try Self.header(of: file, at: offset) {
                 chunks += 1
                 bytes += length
             }
+            // The whole rest of the file from the slot on, header and any bytes past it.
+            if zeroing { zeroing = try file.writeZeros(from: offset, to: cut) }
             cut = offset
         }
         if cut < size {
-            try file.sync(what: "the overwritten chunks")
+            if zeroing { try file.sync(what: "the overwritten chunks") }
             guard ftruncate(file.descriptor, off_t(cut)) == 0 else { throw Self.failure("cutting the chunk file") }
         }
-        if cut == 0 {
-            guard unlink(path) == 0 || errno == ENOENT else { throw Self.failure("removing the chunk file") }
-            try syncDirectory()
-        }
+        if cut == 0 { try removeName(path) }
         return (chunks, bytes, cut > 0)
     }
 
+    private func removeName(_ path: String) throws {
+        guard unlink(path) == 0 || errno == ENOENT else { throw Self.failure("removing \(path)") }
+        try syncDirectory()
+    }
+
     private func secretsNow() throws -> [Data] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
-        return names.compactMap(Self.secret(named:))
+        guard FileManager.default.fileExists(atPath: directory) else { return [] }
+        return try FileManager.default.contentsOfDirectory(atPath: directory).compactMap(Self.secret(named:))
     }
 
     /// The id a file name spells, or nil for a name this store never writes.
@@ -237,18 +284,16 @@ final class ChunkFiles: Sendable {
         }
     }
 
-    private func createDirectory() throws {
-        guard mkdir(directory, 0o700) == 0 || errno == EEXIST else {
-            throw Self.failure("creating \(directory)")
-        }
-    }
-
     /// Makes the directory's entries (a file created or removed) durable.
     private func syncDirectory() throws {
-        let handle = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard handle >= 0 else { throw Self.failure("opening \(directory)") }
+        try Self.syncDirectory(directory)
+    }
+
+    static func syncDirectory(_ path: String) throws {
+        let handle = Glibc.open(path.isEmpty ? "." : path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard handle >= 0 else { throw failure("opening \(path)") }
         defer { Glibc.close(handle) }
-        guard fsync(handle) == 0 else { throw Self.failure("syncing \(directory)") }
+        guard fsync(handle) == 0 else { throw failure("syncing \(path)") }
     }
 
     static func offset(of index: Int) -> Int { index * slotSize }
@@ -257,8 +302,14 @@ final class ChunkFiles: Sendable {
         withUnsafeBytes(of: (magic.littleEndian, UInt32(length).littleEndian)) { Array($0) }
     }
 
+    private static func store(index: Int, bytes: UnsafeRawBufferPointer, in file: ChunkFileDescriptor) throws {
+        let offset = offset(of: index)
+        try header(length: bytes.count).withUnsafeBytes { try file.write($0, at: offset, what: "chunk \(index)") }
+        try file.write(bytes, at: offset + headerSize, what: "chunk \(index)")
+    }
+
     /// The length of the chunk in the slot at `offset`, or nil when the slot holds none.
-    private static func header(of file: Descriptor, at offset: Int) throws -> Int? {
+    private static func header(of file: ChunkFileDescriptor, at offset: Int) throws -> Int? {
         var header = (UInt32(0), UInt32(0))
         let count = try withUnsafeMutableBytes(of: &header) { try file.readAvailable(into: $0, at: offset) }
         guard count == headerSize, UInt32(littleEndian: header.0) == magic else { return nil }
@@ -272,80 +323,5 @@ final class ChunkFiles: Sendable {
 
     private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await NIOThreadPool.singleton.runIfActive(body)
-    }
-}
-
-/// An open file of `ChunkFiles`, with the few calls it needs, retried on EINTR.
-private struct Descriptor {
-    let descriptor: Int32
-
-    /// Opens (or with O_CREAT creates, owner-only) the file; never through a symbolic link.
-    init(path: String, flags: Int32) throws {
-        descriptor = Glibc.open(path, flags | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw ChunkFiles.failure("opening the chunk file") }
-    }
-
-    /// nil when the file does not exist.
-    init?(existing path: String, flags: Int32) throws {
-        let descriptor = Glibc.open(path, flags | O_NOFOLLOW | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            if errno == ENOENT { return nil }
-            throw ChunkFiles.failure("opening the chunk file")
-        }
-        self.descriptor = descriptor
-    }
-
-    func close() { Glibc.close(descriptor) }
-
-    func size() throws -> Int {
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { throw ChunkFiles.failure("reading the chunk file's size") }
-        return Int(info.st_size)
-    }
-
-    func sync(what: String) throws {
-        guard fsync(descriptor) == 0 else { throw ChunkFiles.failure("syncing \(what)") }
-    }
-
-    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int, what: String) throws {
-        var done = 0
-        while done < bytes.count {
-            let count = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { throw ChunkFiles.failure("writing \(what)", code: count == 0 ? EIO : errno) }
-            done += count
-        }
-    }
-
-    func writeZeros(from start: Int, to end: Int) throws {
-        var offset = start
-        while offset < end {
-            let count = min(end - offset, Self.zeros.count)
-            try Self.zeros.withUnsafeBytes { zeros in
-                try write(UnsafeRawBufferPointer(rebasing: zeros[..<count]), at: offset, what: "zeros")
-            }
-            offset += count
-        }
-    }
-
-    private static let zeros = [UInt8](repeating: 0, count: 1 << 20)
-
-    /// Reads up to `buffer.count` bytes; fewer only at the end of the file.
-    func readAvailable(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
-        var done = 0
-        while done < buffer.count {
-            let count = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if count < 0, errno == EINTR { continue }
-            guard count >= 0 else { throw ChunkFiles.failure("reading the chunk file") }
-            if count == 0 { break }
-            done += count
-        }
-        return done
-    }
-
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws {
-        guard try readAvailable(into: buffer, at: offset) == buffer.count else {
-            throw StoreError.unavailable("a chunk file ends inside a chunk")
-        }
     }
 }

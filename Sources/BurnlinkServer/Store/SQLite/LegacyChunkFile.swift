@@ -4,12 +4,13 @@ import GRDB
 /// The one SQLite chunk file of earlier releases (`<database>-chunks`, table
 /// `chunk(secret_id, idx, data)`), moved into `ChunkFiles` when a store opens.
 ///
-/// Crash-safe at every step, and so repeated until it completes: the chunks of the secrets
-/// that still need them are written into their files and synced; only then are the old
-/// rows deleted, with `secure_delete` zeroing their pages, and the zeros checkpointed into
-/// the file; only then is it removed. A crash before the removal leaves the old file in
-/// place, and the next open moves the same chunks again (over the same bytes) or finds no
-/// rows left and removes it.
+/// One secret at a time, each step crash-safe, so an interrupted move is repeated until it
+/// completes: the secret's chunks are written into its file and synced; only then are its
+/// rows deleted (`secure_delete` zeroing their pages, the commit durable) and the zeros
+/// checkpointed into the file, so the move needs room for about one secret more than the
+/// old file holds. A secret whose rows are gone was moved already and is left as it is.
+/// Then the rows of secrets no longer readable go the same way, and the old file (its
+/// WAL and shared memory first) is removed.
 enum LegacyChunkFile {
     static func path(for databasePath: String) -> String { databasePath + "-chunks" }
 
@@ -18,7 +19,12 @@ enum LegacyChunkFile {
     @discardableResult
     static func migrate(databasePath: String, keep: Set<Data>, into files: ChunkFiles) throws -> Int {
         let path = path(for: databasePath)
-        guard FileManager.default.fileExists(atPath: path) else { return 0 }
+        let companions = [path + "-wal", path + "-shm"]
+        guard FileManager.default.fileExists(atPath: path) else {
+            // A move cut between its last removals: only the emptied companions are left.
+            try remove(companions, in: databasePath)
+            return 0
+        }
         var configuration = Configuration()
         configuration.label = "burnlink-legacy-chunks"
         configuration.prepareDatabase { db in
@@ -29,7 +35,8 @@ enum LegacyChunkFile {
         var moved = 0
         try queue.writeWithoutTransaction { db in
             guard try db.tableExists("chunk") else { return }
-            for secret in keep {
+            let stored = try Data.fetchSet(db, sql: "SELECT DISTINCT secret_id FROM chunk")
+            for secret in stored where keep.contains(secret) {
                 try files.write(secret: secret) { store in
                     let rows = try Row.fetchCursor(
                         db, sql: "SELECT idx, data FROM chunk WHERE secret_id = ? ORDER BY idx", arguments: [secret])
@@ -40,15 +47,27 @@ enum LegacyChunkFile {
                         }
                     }
                 }
+                try db.execute(sql: "DELETE FROM chunk WHERE secret_id = ?", arguments: [secret])
+                try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
                 moved += 1
             }
             try db.execute(sql: "DELETE FROM chunk")
             try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
         }
         try queue.close()
-        for file in [path, path + "-wal", path + "-shm"] {
-            guard unlink(file) == 0 || errno == ENOENT else { throw ChunkFiles.failure("removing \(file)") }
-        }
+        try remove(companions + [path], in: databasePath)
         return moved
+    }
+
+    private static func remove(_ paths: [String], in databasePath: String) throws {
+        var removed = false
+        for file in paths {
+            if unlink(file) == 0 {
+                removed = true
+            } else if errno != ENOENT {
+                throw ChunkFiles.failure("removing \(file)")
+            }
+        }
+        if removed { try ChunkFiles.syncDirectory((databasePath as NSString).deletingLastPathComponent) }
     }
 }

@@ -119,25 +119,36 @@ extension SQLiteStore {
             return (removed, removed)
         }
 
-        // 5. Chunks in the chunk file that no secret can read any more: left by a crash
-        //    or by a failed step of the above. (Ended secrets with stored bytes are step 2's.)
+        // 5. Chunk files that no secret can read any more: left by a crash or by a failed
+        //    step of the above. (Ended secrets with stored bytes are step 2's.) One that
+        //    cannot be removed does not hold up the others, nor step 6; its error is
+        //    reported once they are done.
+        var firstFailure: (any Error)?
         let chunkFileSecrets = try await withChunkFiles { try await $0.secrets() }
         for secret in chunkFileSecrets {
-            let orphaned = try await read { db in
-                try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT state, stored_bytes FROM secret WHERE id = ?"),
-                    arguments: [secret]
-                )
-                .map { row in (row["state"] as StoredState).isEnded && (row["stored_bytes"] as Int) == 0 } ?? true
-            }
-            if orphaned {
-                report.orphanedChunks += try await deleteChunksInSteps(StoredCiphertext(key: secret, seq: 0, inChunkFile: true))
+            do {
+                let orphaned = try await read { db in
+                    try Row.fetchOne(
+                        db.cachedStatement(sql: "SELECT state, stored_bytes FROM secret WHERE id = ?"),
+                        arguments: [secret]
+                    )
+                    .map { row in (row["state"] as StoredState).isEnded && (row["stored_bytes"] as Int) == 0 } ?? true
+                }
+                if orphaned {
+                    report.orphanedChunks += try await deleteChunksInSteps(
+                        StoredCiphertext(key: secret, seq: 0, inChunkFile: true))
+                }
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                firstFailure = firstFailure ?? error
             }
         }
 
         // 6. Requests past their expiry (an answered one lives until its answer expires).
         report.requestsRemoved = try await sweepRequests(now: now)
 
+        if let firstFailure { throw firstFailure }
         return report
     }
 }

@@ -98,7 +98,9 @@ public final class SQLiteStore: SecretStore {
                             WHERE in_chunk_file = 1 AND (state = \(StoredState.active.sql) OR \(Self.hasPendingSession))
                             """)
                 }
+                if FileManager.default.fileExists(atPath: chunkFiles.directory) { try chunkFiles.prepareDirectory() }
                 try LegacyChunkFile.migrate(databasePath: path, keep: keep, into: chunkFiles)
+                // A file that cannot be removed now is left to the sweep, which reports it.
                 try chunkFiles.removeAll(except: keep)
             }
             try SQLiteCheckpointer.leaveCheckpoints(of: pool, backstopBytes: 64 << 20)
