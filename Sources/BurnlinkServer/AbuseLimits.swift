@@ -69,7 +69,7 @@ public struct CreatorTokens: Sendable, Equatable {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             let field = line.prefix { !$0.isWhitespace }
-            guard let digest = Self.hex(field) else { throw .badLine(index + 1) }
+            guard let digest = Hex.decode(field, count: 32) else { throw .badLine(index + 1) }
             digests.append(digest)
         }
         guard !digests.isEmpty else { throw .empty }
@@ -78,7 +78,7 @@ public struct CreatorTokens: Sendable, Equatable {
 
     /// The digest line for a token, as the file holds it.
     public static func digestLine(token: String) -> String {
-        BurnlinkCrypto.SHA256.hash(Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(BurnlinkCrypto.SHA256.hash(Array(token.utf8)))
     }
 
     /// Whether `token` is one of the issued tokens. Every digest is compared, in constant
@@ -90,26 +90,5 @@ public struct CreatorTokens: Sendable, Equatable {
             matched = ConstantTime.equal(candidate, digest) || matched
         }
         return matched
-    }
-
-    private static func hex(_ text: Substring) -> [UInt8]? {
-        let digits = Array(text.utf8)
-        guard digits.count == 64 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32)
-        for index in stride(from: 0, to: 64, by: 2) {
-            guard let high = nibble(digits[index]), let low = nibble(digits[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-        }
-        return bytes
-    }
-
-    private static func nibble(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }

@@ -64,7 +64,7 @@ final class ChunkFiles: Sendable {
     static func directory(for path: String) -> String { path + "-chunks.d" }
 
     func path(of secret: Data) -> String {
-        directory + "/" + secret.map { String(format: "%02x", $0) }.joined()
+        directory + "/" + Hex.encode(secret)
     }
 
     // MARK: - Operations (async: on the blocking-I/O pool)
@@ -264,24 +264,9 @@ final class ChunkFiles: Sendable {
         return try FileManager.default.contentsOfDirectory(atPath: directory).compactMap(Self.secret(named:))
     }
 
-    /// The id a file name spells, or nil for a name this store never writes.
+    /// The id a file name spells, or nil for a name this store never writes (lower case only).
     static func secret(named name: String) -> Data? {
-        let digits = Array(name.utf8)
-        guard digits.count == 32 else { return nil }
-        var id = Data(capacity: 16)
-        for pair in stride(from: 0, to: 32, by: 2) {
-            guard let high = hexValue(digits[pair]), let low = hexValue(digits[pair + 1]) else { return nil }
-            id.append(high << 4 | low)
-        }
-        return id
-    }
-
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        default: nil
-        }
+        Hex.decode(name, count: 16, upperCase: false).map { Data($0) }
     }
 
     /// Makes the directory's entries (a file created or removed) durable.
