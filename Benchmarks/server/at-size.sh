@@ -88,9 +88,11 @@ usage() {
     read -r server write_ios write_bytes flushes <<<"$server"
     echo "$server $database $write_bytes $write_ios $flushes"
 }
-# Per 1,000 operations between two usage lines: "server_cpu_s database_cpu_s MiB ios flushes".
+# Per 1,000 operations between two usage lines: "server_cpu_s database_cpu_s MiB ios flushes";
+# "n/a" in each field when the phase served no operation (nothing to divide by).
 per_thousand() { # before after operations
-    awk -v n="$3" -v a="$1" -v b="$2" 'BEGIN{split(a, x, " "); split(b, y, " "); k = 1000 / n
+    awk -v n="$3" -v a="$1" -v b="$2" 'BEGIN{if (n <= 0) { print "n/a n/a n/a n/a n/a"; exit }
+        split(a, x, " "); split(b, y, " "); k = 1000 / n
         printf "%.3f %.3f %.2f %.0f %.0f\n", (y[1] - x[1]) * k, (y[2] - x[2]) * k, (y[3] - x[3]) * k / 1048576,
             (y[4] - x[4]) * k, (y[5] - x[5]) * k}'
 }
