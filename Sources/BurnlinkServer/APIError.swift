@@ -70,6 +70,11 @@ public struct APIError: HTTPResponseError, Sendable {
         .init(code: 507, reasonPhrase: "Insufficient Storage"), .storageFull,
         "the server's storage quota is used up; retry later or send something smaller")
 
+    /// 507 for a disk that filled up under an operation; nothing of it was kept.
+    public static let diskFull = APIError(
+        .init(code: 507, reasonPhrase: "Insufficient Storage"), .storageFull,
+        "the server's disk is full; retry later or send something smaller")
+
     /// 401 for a create without a valid creator token. The challenge names the scheme;
     /// `invalid_token` only when one was presented (RFC 6750 section 3).
     public static func creatorTokenRequired(presented: Bool) -> APIError {

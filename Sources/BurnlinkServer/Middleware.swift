@@ -45,8 +45,14 @@ struct ErrorResponseMiddleware<Context: RequestContext>: RouterMiddleware {
         case let error as APIError:
             return error
         case let error as StoreError:
-            if case .unavailable(let detail) = error {
+            switch error {
+            case .unavailable(let detail):
                 logger.error("storage unavailable", metadata: ["error": "\(detail)"])
+            case .storageFull(let detail):
+                logger.error("storage full", metadata: ["error": "\(detail)"])
+                return .diskFull
+            default:
+                break
             }
             return .unavailable
         case let error as HTTPError:

@@ -147,6 +147,9 @@ public enum StoreError: Error, Equatable, Sendable {
     case noSuchUpload
     /// The database cannot be reached or answered with an error.
     case unavailable(String)
+    /// The disk the store writes to is full (ENOSPC, a user quota, SQLite's "database or
+    /// disk is full"): nothing of the operation was kept.
+    case storageFull(String)
     /// A fill lost: the request was answered already (by another fill).
     case alreadyAnswered
     /// A fill's request is gone: it never existed, expired, or the fill verifier is wrong.

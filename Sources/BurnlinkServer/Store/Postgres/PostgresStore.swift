@@ -209,7 +209,10 @@ extension StoreError {
             }
         case let error as PSQLError:
             // The SQL state, never the query: a query's binds hold ids and verifiers.
-            self = .unavailable("postgres: \(error.code)" + (error.serverInfo?[.sqlState].map { " (\($0))" } ?? ""))
+            let state = error.serverInfo?[.sqlState]
+            let detail = "postgres: \(error.code)" + (state.map { " (\($0))" } ?? "")
+            // 53100: disk_full.
+            self = state == "53100" ? .storageFull(detail) : .unavailable(detail)
         case is DeadlineExceeded:
             self = .unavailable("the database did not answer in time")
         case is CancellationError:

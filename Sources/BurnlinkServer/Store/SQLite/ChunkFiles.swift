@@ -303,7 +303,8 @@ final class ChunkFiles: Sendable {
     }
 
     static func failure(_ doing: String, code: Int32 = errno) -> StoreError {
-        .unavailable("\(doing) failed: \(String(cString: strerror(code)))")
+        let detail = "\(doing) failed: \(String(cString: strerror(code)))"
+        return code == ENOSPC || code == EDQUOT ? .storageFull(detail) : .unavailable(detail)
     }
 
     private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {

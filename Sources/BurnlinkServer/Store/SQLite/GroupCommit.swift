@@ -156,7 +156,8 @@ extension StoreError {
         case let error as StoreError:
             self = error
         case let error as DatabaseError:
-            self = .unavailable("SQLite error \(error.extendedResultCode.rawValue): \(error.message ?? "no message")")
+            let detail = "SQLite error \(error.extendedResultCode.rawValue): \(error.message ?? "no message")"
+            self = error.resultCode == .SQLITE_FULL ? .storageFull(detail) : .unavailable(detail)
         default:
             self = .unavailable(String(describing: error))
         }
