@@ -46,11 +46,10 @@ struct ErrorResponseMiddleware<Context: RequestContext>: RouterMiddleware {
             return error
         case let error as StoreError:
             switch error {
-            case .unavailable(let detail):
+            case .unavailable(let detail), .storageFull(let detail):
+                // A full disk under a create is 507 (SecretsController.receiveBody); anywhere
+                // else the storage failed, as for any other storage error.
                 logger.error("storage unavailable", metadata: ["error": "\(detail)"])
-            case .storageFull(let detail):
-                logger.error("storage full", metadata: ["error": "\(detail)"])
-                return .diskFull
             default:
                 break
             }

@@ -191,6 +191,11 @@ struct SecretsController: Sendable {
                 }
             }
             if uploadStarted { try? await store.abortUpload(id: record.id) }
+            if case StoreError.storageFull(let detail) = error {
+                // The sender's to know, as for the quota: 507. (Elsewhere a full disk is 503.)
+                context.logger.error("storage full", metadata: ["error": "\(detail)"])
+                throw APIError.diskFull
+            }
             if error is APIError || error is StoreError { throw error }
             // The body stream failed: the client hung up, or stalled until the idle timeout
             // closed the connection. Routine for a public server, so not an error line.

@@ -5,8 +5,9 @@ import Testing
 
 @testable import BurnlinkServer
 
-/// A full disk, whichever layer meets it, reaches the client as 507 `storage_full`; other
-/// storage failures stay 503.
+/// A full disk, whichever layer meets it, is told apart from other storage failures; a
+/// create answers it 507 `storage_full` (the process test in ServerDiskTests), anything
+/// else 503.
 @Suite("storage full")
 struct StorageFullTests {
     let logger = Logger(label: "burnlink-test")
@@ -33,11 +34,10 @@ struct StorageFullTests {
         }
     }
 
-    @Test("storage full answers 507 storage_full; unavailable answers 503")
+    @Test("outside a create, a full disk is the storage failing: 503")
     func answers() {
         let full = ErrorResponseMiddleware<BurnlinkRequestContext>.apiError(for: StoreError.storageFull("disk"), logger: logger)
-        #expect(full.status.code == 507 && full.body.error == .storageFull)
-        let down = ErrorResponseMiddleware<BurnlinkRequestContext>.apiError(for: StoreError.unavailable("down"), logger: logger)
-        #expect(down.status.code == 503)
+        #expect(full.status.code == 503 && full.body.error == .unavailable)
+        #expect(APIError.diskFull.status.code == 507 && APIError.diskFull.body.error == .storageFull)
     }
 }
