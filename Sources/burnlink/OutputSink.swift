@@ -55,15 +55,6 @@ final class OutputSink: PlaintextSink, @unchecked Sendable {
 
     /// Refuses, before the claim, an output that clearly cannot hold `size` bytes (the
     /// envelope's size, which bounds the content).
-    /// Whether `checkRoom` has anything to compare: false only for standard output that is
-    /// neither a terminal (where a file secret is saved in ".") nor a regular file.
-    var checksRoom: Bool {
-        switch mode {
-        case .path, .senderName: true
-        case .standardOutput(let onTerminal, _): onTerminal || FreeSpace.standardOutputIsFile()
-        }
-    }
-
     func checkRoom(for size: Int) throws(ClientError) {
         switch mode {
         case .path(let file):
