@@ -10,10 +10,10 @@ struct ChunkFileDescriptor {
     let descriptor: Int32
 
     /// The name is not a file this store made: a symbolic link, not a regular file, a file
-    /// with other hard links, or another user's. Never written through.
+    /// with other hard links, or another user's. Never written through. Its text names no
+    /// path: a chunk file's name is a secret's id, which stays out of logs.
     struct NotOurs: Error, CustomStringConvertible {
-        let path: String
-        var description: String { "\(path) is not a chunk file this server made; left alone" }
+        var description: String { "a name in the chunk directory is not a chunk file this server made; left alone" }
     }
 
     /// Opens the file for writing, creating it (owner-only) if it is missing.
@@ -41,7 +41,7 @@ struct ChunkFileDescriptor {
         guard descriptor >= 0 else {
             switch errno {
             case ENOENT where flags & O_CREAT == 0: return nil
-            case ELOOP: throw NotOurs(path: path)
+            case ELOOP: throw NotOurs()
             default: throw ChunkFiles.failure("opening the chunk file")
             }
         }
@@ -53,7 +53,7 @@ struct ChunkFileDescriptor {
         }
         guard info.st_mode & S_IFMT == S_IFREG, info.st_nlink <= 1, info.st_uid == geteuid() else {
             Glibc.close(descriptor)
-            throw NotOurs(path: path)
+            throw NotOurs()
         }
         return ChunkFileDescriptor(descriptor: descriptor)
     }

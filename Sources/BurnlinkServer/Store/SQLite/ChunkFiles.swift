@@ -255,7 +255,8 @@ final class ChunkFiles: Sendable {
     }
 
     private func removeName(_ path: String) throws {
-        guard unlink(path) == 0 || errno == ENOENT else { throw Self.failure("removing \(path)") }
+        // Not the path in the error: a chunk file's name is a secret's id.
+        guard unlink(path) == 0 || errno == ENOENT else { throw Self.failure("removing a chunk file") }
         try syncDirectory()
     }
 
