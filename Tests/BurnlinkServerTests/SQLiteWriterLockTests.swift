@@ -39,6 +39,37 @@ struct SQLiteWriterLockTests: StoreContractHelpers {
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
     }
 
+    @Test("a lock held a moment longer by a copy of its descriptor (a child between fork and exec) is waited for, not refused")
+    func inheritedCopyWaitedFor() throws {
+        let (directory, path) = StoreContractSQLiteTests.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try SQLiteStore(path: path)
+        // What a forked child holds until its exec: another descriptor of the same open file.
+        let held = try #require(try Self.descriptor(of: path + ".lock"))
+        let copy = dup(held)
+        #expect(copy >= 0)
+        try first.close()
+        let holding = Duration.milliseconds(150)
+        Thread.detachNewThread {
+            usleep(useconds_t(holding / .microseconds(1)))
+            close(copy)
+        }
+        let started = ContinuousClock.now
+        let reopened = try SQLiteStore(path: path)
+        #expect(ContinuousClock.now - started >= holding)
+        try reopened.close()
+    }
+
+    /// The descriptor this process has open on `path`, found through /proc/self/fd.
+    private static func descriptor(of path: String) throws -> Int32? {
+        let wanted = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        for name in try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + name) else { continue }
+            if target == wanted || target == path { return Int32(name) }
+        }
+        return nil
+    }
+
     @Test("a dropped store releases the lock too, so a test or caller that forgets close() does not block the file")
     func droppedStoreReleases() async throws {
         let (directory, path) = StoreContractSQLiteTests.location()
