@@ -208,6 +208,25 @@ struct FailureTests {
         expectFailure(badDuration, exit: 2, mentioning: ["invalid duration"])
     }
 
+    @Test("help and completion scripts read the same whichever way they are asked for (the parse shortcut stays out of them)")
+    func helpAndCompletionsUnchanged() async throws {
+        let home = try TemporaryDirectory()
+        defer { home.remove() }
+        let environment = TestServer.environment(server: "http://127.0.0.1:1", home: home.path)
+        for arguments in [["send", "--help"], ["send", "-h"], ["help", "send"], ["send", "--views", "2", "--help"]] {
+            let help = try await CLI.run(arguments, environment: environment)
+            #expect(help.status == 0, "\(arguments): \(help)")
+            #expect(help.out.contains("USAGE: burnlink send "), "\(arguments): \(help)")
+            #expect(!help.out.contains("burnlink burnlink"), "\(arguments): \(help)")
+        }
+        for arguments in [["--generate-completion-script", "bash"], ["open", "--generate-completion-script=bash"]] {
+            let script = try await CLI.run(arguments, environment: environment)
+            #expect(script.status == 0, "\(arguments): \(script)")
+            #expect(script.out.hasPrefix("#!/bin/bash"), "\(arguments): \(script.out.prefix(200))")
+            #expect(script.out.contains("_burnlink"), "\(arguments)")
+        }
+    }
+
     @Test("32 concurrent opens of one link: exactly one prints the secret (exit 0), the others exit 3")
     func concurrentOpens() async throws {
         try await withServer { server in
