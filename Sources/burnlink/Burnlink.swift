@@ -17,7 +17,9 @@ import Glibc
 /// the person at the terminal, and call BurnlinkClient.
 @main
 struct Burnlink: AsyncParsableCommand {
-    static let configuration = ParsingShortcut.configure(CommandConfiguration(
+    static let configuration = ParsingShortcut.configure(commands)
+
+    private static let commands = CommandConfiguration(
         commandName: "burnlink",
         abstract: "Share a secret through a link that works once. Encrypted on your machine; the server never sees the key.",
         discussion: """
@@ -45,7 +47,7 @@ struct Burnlink: AsyncParsableCommand {
             """,
         version: BurnlinkVersion.current,
         subcommands: [Send.self, Open.self, Request.self, Peek.self, Status.self, Revoke.self]
-    ))
+    )
 
     static func main() async {
         StandardStreams.holdClosedDescriptors()
