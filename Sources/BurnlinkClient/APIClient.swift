@@ -3,12 +3,17 @@ import BurnlinkCore
 import BurnlinkProtocol
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
 #endif
 
 /// The version 1 HTTP API (docs/http-api.md) over AsyncHTTPClient. Tokens go only in
@@ -172,24 +177,49 @@ public struct APIClient: Sendable {
             let hint =
                 endpoint.trust.file.map { "it is not signed by a certificate authority in \($0), or it has expired" }
                 ?? "for a server with a private certificate authority, pass --cacert FILE (or set SSL_CERT_FILE)"
-            return .network("the certificate of \(server) is not trusted", hint: hint)
+            return .unreachable("the certificate of \(server) is not trusted", hint: hint)
         }
         if error as? NIOSSLExtraError == .failedToValidateHostname {
-            return .network(
+            return .unreachable(
                 "the certificate of \(server) is not for that host name",
                 hint: "connect by the name the certificate was issued for")
         }
         if text.contains("SSL") || text.contains("TLS") || text.contains("certificate") || text.contains("handshake") {
-            return .network(
+            let failure = neverConnected(error) ? ClientError.unreachable : ClientError.network
+            return failure(
                 "TLS with \(server) failed: \(text)",
-                hint: "is the server speaking https:// on that port? check its certificate and the trust store")
+                "is the server speaking https:// on that port? check its certificate and the trust store")
         }
         if let httpError = error as? HTTPClientError, httpError == .deadlineExceeded || httpError == .readTimeout {
             return .network("\(server) did not answer in time", hint: "check the server and your network, then retry")
         }
-        return .network(
+        let failure = neverConnected(error) ? ClientError.unreachable : ClientError.network
+        return failure(
             "cannot reach \(server) (\(text))",
-            hint: "is the server running and the URL right? (--server, BURNLINK_SERVER, or the config file)")
+            "is the server running and the URL right? (--server, BURNLINK_SERVER, or the config file)")
+    }
+
+    /// Whether `error` proves that no connection was made, so the request never left: only
+    /// failures that can happen before the first byte is written. Anything else (a reset,
+    /// a timeout on an open connection) may come after the server acted on the request.
+    static func neverConnected(_ error: any Error) -> Bool {
+        switch error {
+        case is NIOConnectionError:
+            return true  // name resolution or every address's connect failed
+        case let error as IOError:
+            // Only connect(2) reports these on a stream socket.
+            return [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH].contains(error.errnoCode)
+        case let error as HTTPClientError:
+            return error == .connectTimeout
+        case let error as NIOSSLError:
+            // AsyncHTTPClient writes a request only after the handshake has completed.
+            if case .handshakeFailed = error { return true }
+            return false
+        case let error as NIOSSLExtraError:
+            return error == .failedToValidateHostname
+        default:
+            return false
+        }
     }
 
     /// The API error as a `ClientError`: 404 is "gone" whatever the cause, by design. With

@@ -29,6 +29,10 @@ public enum ClientError: Error, Sendable, Equatable {
     case integrity(BurnlinkError)
     /// The server could not be reached, TLS failed, or it answered with an error (exit 6).
     case network(String, hint: String? = nil)
+    /// No connection to the server could be made, so no request reached it: refused, no
+    /// route, no such host, the connect timed out, or the TLS handshake failed (exit 6).
+    /// Unlike `.network`, it proves that a claim was never received.
+    case unreachable(String, hint: String? = nil)
     /// The server refused the request as invalid (exit 6): a limit, a bad header.
     case server(status: Int, code: String, message: String)
     /// `status --wait` ended without the state changing (exit 7).
@@ -47,7 +51,7 @@ public enum ClientError: Error, Sendable, Equatable {
         case .gone, .requestGone, .alreadyAnswered: 3
         case .wrongPassword, .passwordAttemptsExhausted: 4
         case .integrity: 5
-        case .network, .server: 6
+        case .network, .unreachable, .server: 6
         case .waitTimedOut, .noAnswerYet: 7
         case .other: 1
         case .held(let error, _): error.exitCode
@@ -64,7 +68,7 @@ public enum ClientError: Error, Sendable, Equatable {
             "wrong password (\(left) attempt\(left == 1 ? "" : "s") left before the secret is destroyed)"
         case .passwordAttemptsExhausted: "wrong password, and that was the last attempt: the secret has been destroyed"
         case .integrity(let error): "\(error)"
-        case .network(let message, _): message
+        case .network(let message, _), .unreachable(let message, _): message
         case .server(let status, _, let message): "the server refused the request (\(status)): \(message)"
         case .waitTimedOut: "timed out waiting for the secret's state to change"
         case .noAnswerYet: "no answer yet: the request is still open"
@@ -75,7 +79,7 @@ public enum ClientError: Error, Sendable, Equatable {
 
     public var hint: String? {
         switch self {
-        case .usage(_, let hint), .network(_, let hint), .other(_, let hint): hint
+        case .usage(_, let hint), .network(_, let hint), .unreachable(_, let hint), .other(_, let hint): hint
         case .gone: "a burnlink link works once; ask the sender for a new one"
         case .requestGone: "ask the requester for a new request link"
         case .alreadyAnswered:

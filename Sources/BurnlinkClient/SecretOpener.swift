@@ -130,7 +130,8 @@ public struct SecretOpener: Sendable {
             claimed = try await api.claim(id: link.id, claimToken: claimToken, passwordProof: proof, session: chosen)
         } catch .network(let message, let hint) {
             // The answer never arrived: the claim may or may not have been granted. Only the
-            // session can tell, and only this client holds it.
+            // session can tell, and only this client holds it. (`.unreachable`, a claim that
+            // never left, is thrown below: nothing to resume.)
             do {
                 return try await receive(
                     nil, link: link, api: api, claimToken: claimToken, proof: proof,
@@ -280,6 +281,8 @@ public struct SecretOpener: Sendable {
                 passwordProof: proof, from: offset)
         } catch .network(let message, let hint) {
             throw StreamCut(error: .network(message, hint: hint))
+        } catch .unreachable(let message, let hint) {
+            throw StreamCut(error: .unreachable(message, hint: hint))
         } catch .server(let status, let code, let message) where status >= 500 {
             throw StreamCut(error: .server(status: status, code: code, message: message))
         }
@@ -341,7 +344,7 @@ public struct SecretOpener: Sendable {
             do {
                 try await api.confirm(id: link.id, claimToken: claimToken, session: session.secret)
                 return true
-            } catch .network, .server {
+            } catch .network, .unreachable, .server {
                 continue
             } catch {
                 return false

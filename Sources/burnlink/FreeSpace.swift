@@ -15,11 +15,15 @@ enum FreeSpace {
         try compare(bytes, available(info), place: directory, hint: hint)
     }
 
+    static func standardOutputIsFile() -> Bool {
+        var status = stat()
+        return fstat(STDOUT_FILENO, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
+    }
+
     /// Room for `bytes` when standard output is a regular file; pipes and terminals have
     /// no size to compare.
     static func checkStandardOutput(_ bytes: Int) throws(ClientError) {
-        var status = stat()
-        guard fstat(STDOUT_FILENO, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return }
+        guard standardOutputIsFile() else { return }
         var info = statvfs()
         guard fstatvfs(STDOUT_FILENO, &info) == 0 else { return }
         try compare(

@@ -71,11 +71,22 @@ struct LinkOpening {
         report(opened, sink: sink, messages: messages)
     }
 
-    /// Peeks, asks what must be asked, then claims and opens.
+    /// Peeks, asks what must be asked, then claims and opens; or, when nothing needs the
+    /// metadata before a view is used, claims at once.
     private func claimAndOpen(
         link: Link, opener: SecretOpener, sink: OutputSink, sessions: ClaimSessionStore?,
         messages: Messages
     ) async throws {
+        if mayClaimFirst(sink) {
+            do {
+                let opened = try await opener.open(link, passwordKey: nil, into: sink, sessions: sessions)
+                report(opened, sink: sink, messages: messages)
+                return
+            } catch {
+                // A password: nothing was used and no attempt counted. Peek, ask for it, claim.
+                guard case .server(401, "password_required", _) = error else { throw error }
+            }
+        }
         let peeked = try await opener.peek(link)
         try sink.checkRoom(for: peeked.metadata.size)
         var passwordKey: SecretBytes?
@@ -106,6 +117,16 @@ struct LinkOpening {
             progress: progress?.callback)
         progress?.finish()
         report(opened, sink: sink, messages: messages)
+    }
+
+    /// Whether the claim can go first, without the metadata read before it (one round trip
+    /// less): nothing that needs the metadata must happen before a view is used. No question
+    /// to ask, no room to check (standard output is a pipe or a device), no progress bar, no
+    /// password given. A secret that has a password answers such a claim with 401, nothing
+    /// used, and the usual path follows.
+    private func mayClaimFirst(_ sink: OutputSink) -> Bool {
+        !(confirm && Terminal.stdinIsTerminal) && !sink.checksRoom && passwordFile == nil
+            && ProgressBar.make(label: "", total: nil, quiet: connection.quiet) == nil
     }
 
     private func report(_ opened: OpenedSecret, sink: OutputSink, messages: Messages) {

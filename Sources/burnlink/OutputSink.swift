@@ -53,6 +53,15 @@ final class OutputSink: PlaintextSink, @unchecked Sendable {
         "a file secret is saved in the current directory rather than shown on a terminal: "
         + "free some space, cd to a directory with room, or give --output PATH"
 
+    /// Whether `checkRoom` has anything to compare: false only for standard output that is
+    /// neither a terminal (where a file secret is saved in ".") nor a regular file.
+    var checksRoom: Bool {
+        switch mode {
+        case .path, .senderName: true
+        case .standardOutput(let onTerminal, _): onTerminal || FreeSpace.standardOutputIsFile()
+        }
+    }
+
     /// Refuses, before the claim, an output that clearly cannot hold `size` bytes (the
     /// envelope's size, which bounds the content).
     func checkRoom(for size: Int) throws(ClientError) {

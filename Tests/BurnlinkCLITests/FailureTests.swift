@@ -153,8 +153,14 @@ struct FailureTests {
         expectFailure(sent, exit: 6, mentioning: ["cannot reach \(server)", "is the server running"])
 
         let link = "\(server)/s/AAAAAAAAAAAAAAAAAAAAAA#AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        let started = ContinuousClock.now
         let opened = try await CLI.run(["open"], stdin: link + "\n", environment: environment, timeout: .seconds(15))
         expectFailure(opened, exit: 6, mentioning: ["cannot reach \(server)"])
+        // A refused claim never reached the server: nothing to resume, nothing "held", and
+        // no retrying of a session that does not exist (that took 6 s).
+        #expect(!opened.err.contains("held"), "\(opened)")
+        #expect(ContinuousClock.now - started < .seconds(4), "\(opened)")
+        #expect(Files.listing(home.path + "/.local/state/burnlink/sessions").isEmpty)
         let peeked = try await CLI.run(["peek", link], environment: environment, timeout: .seconds(15))
         expectFailure(peeked, exit: 6)
     }

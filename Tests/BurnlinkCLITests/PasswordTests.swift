@@ -28,6 +28,37 @@ struct PasswordTests {
         }
     }
 
+    @Test("an open with nothing to ask or check claims at once; a password secret answers that claim 401, nothing used")
+    func claimFirst() async throws {
+        try await withServer { server in
+            let link = try await server.send("straight to the claim")
+            let opened = try await server.open(link, ["--yes"])
+            #expect(opened.status == 0 && opened.out == "straight to the claim", "\(opened)")
+            // A claim and its confirmation; no metadata read before them.
+            #expect(await logged(server, "method=POST route=/api/v1/secrets/{id}/confirm status=204"))
+            #expect(!server.logText.contains("method=GET route=/api/v1/secrets/{id} status"), "\(server.logText)")
+
+            let password = try server.writeFile("password.txt", "open sesame\n")
+            let guarded = try await server.send("guarded", ["--password-file", password])
+            expectFailure(try await server.open(guarded), exit: 2, mentioning: ["protected by a password"])
+            #expect(await logged(server, "method=POST route=/api/v1/secrets/{id}/claim status=401"))
+            let peeked = try await CLI.run(["peek", "--json", guarded], environment: server.environment)
+            let object = try #require(try JSONSerialization.jsonObject(with: peeked.stdout) as? [String: Any], "\(peeked)")
+            #expect(object["views_left"] as? Int == 1)
+            let right = try await server.open(guarded, ["--password-file", password])
+            #expect(right.status == 0 && right.out == "guarded", "\(right)")
+        }
+    }
+
+    /// Whether the server's log shows `line` within a few seconds (it logs a request after answering it).
+    private func logged(_ server: TestServer, _ line: String) async -> Bool {
+        for _ in 0..<50 {
+            if server.logText.contains(line) { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
     @Test("a password given for a secret without one: it opens, with a note that the password was not used")
     func passwordNotNeeded() async throws {
         try await withServer { server in
