@@ -10,13 +10,16 @@
 #   2. whole-process time of `burnlink open --yes LINK` beside `curl -X POST .../claim`,
 #      both executed directly; each side claims one view of its own 100-view secret per run
 #      (a real claim every time; burnlink also confirms delivery, as it always does);
+#   1 and 2 run as BENCH_RUNS pairs: one run of each side per hyperfine call, the order
+#   swapped from pair to pair, so that a machine whose speed drifts during the minute (a
+#   shared 2-core box does) slows both sides alike instead of one block of runs;
 #   3. sending and opening 1 GiB, BENCH_BIG_RUNS times (5): MB/s end to end and each
 #      process's peak RSS (GNU time), every run's figures, the slowest and the median. The
 #      input file is written and synced to disk before the first run, so that its own
 #      writeback does not land inside the measurement; each open follows its send at once,
 #      as a user would.
 # Every run of 1 and 2 is kept (hyperfine JSON) and summarized with its tail: median, p90,
-# max, and the ratio of medians to curl's.
+# max, the ratio of medians to curl's, and the ratio within each pair (median, p90, max).
 # Needs: hyperfine, curl, GNU time (apt-get install -y hyperfine curl time), python3.
 set -euo pipefail
 
@@ -44,10 +47,23 @@ PY
 )
 CREATE_URL="$BURNLINK_SERVER/api/v1/secrets"
 
-echo "== 1 KiB send, whole process, vs curl ($RUNS runs each, no shell)" >&2
-hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$TMP/send.json" \
-    -n "burnlink send" "$BIN send -q $TMP/secret-1k" \
-    -n "curl create" "curl -fsS -o /dev/null -X POST -H 'Burnlink-Claim-Verifier: $VERIFIER' -H 'Content-Type: application/octet-stream' --data-binary @$TMP/secret-1k $CREATE_URL" >&2
+# paired NAME A_NAME A_COMMAND B_NAME B_COMMAND: RUNS pairs into $TMP/NAME.N.json, after
+# three warm-up runs of each; odd pairs run A first, even pairs B first.
+paired() {
+    local name=$1
+    hyperfine -N --warmup 3 --runs 1 -n "$2" "$3" -n "$4" "$5" >/dev/null 2>&1
+    for pair in $(seq "$RUNS"); do
+        if ((pair % 2)); then
+            hyperfine -N --runs 1 --export-json "$TMP/$name.$pair.json" -n "$2" "$3" -n "$4" "$5" >/dev/null 2>&1
+        else
+            hyperfine -N --runs 1 --export-json "$TMP/$name.$pair.json" -n "$4" "$5" -n "$2" "$3" >/dev/null 2>&1
+        fi
+    done
+}
+
+echo "== 1 KiB send, whole process, vs curl ($RUNS pairs, no shell)" >&2
+paired send "burnlink send" "$BIN send -q $TMP/secret-1k" \
+    "curl create" "curl -fsS -o /dev/null -X POST -H 'Burnlink-Claim-Verifier: $VERIFIER' -H 'Content-Type: application/octet-stream' --data-binary @$TMP/secret-1k $CREATE_URL"
 
 # One secret of 100 views for each side, so each timed run claims a view of it directly.
 "$BIN" send -q --views 100 "$TMP/secret-1k" > "$TMP/link"
@@ -55,10 +71,9 @@ LINK=$(cat "$TMP/link")
 ID=$(curl -fsS -X POST -H "Burnlink-Claim-Verifier: $VERIFIER" -H "Burnlink-Max-Views: 100" \
     -H "Content-Type: application/octet-stream" --data-binary @"$TMP/secret-1k" "$CREATE_URL" \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
-echo "== 1 KiB open, whole process, vs curl claim ($RUNS runs each, no shell)" >&2
-hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$TMP/open.json" \
-    -n "burnlink open" "$BIN open -q --yes $LINK" \
-    -n "curl claim" "curl -fsS -o /dev/null -X POST -H 'Authorization: Bearer $TOKEN' $CREATE_URL/$ID/claim" >&2
+echo "== 1 KiB open, whole process, vs curl claim ($RUNS pairs, no shell)" >&2
+paired open "burnlink open" "$BIN open -q --yes $LINK" \
+    "curl claim" "curl -fsS -o /dev/null -X POST -H 'Authorization: Bearer $TOKEN' $CREATE_URL/$ID/claim"
 
 echo "== $BIG_MIB MiB send and open, $BIG_RUNS runs" >&2
 head -c "$((BIG_MIB * 1048576))" /dev/urandom > "$TMP/big"
@@ -74,22 +89,33 @@ for run in $(seq "$BIG_RUNS"); do
 done
 
 echo
-python3 - "$TMP/send.json" "$TMP/open.json" <<'PY'
+python3 - "$TMP" "$RUNS" <<'PY'
 import json, statistics, sys
+directory, runs = sys.argv[1], int(sys.argv[2])
 def quantile(values, q):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-for path, title in zip(sys.argv[1:], ["1 KiB send (whole process)", "1 KiB open (whole process; a fresh view each run)"]):
-    results = json.load(open(path))["results"]
-    base = statistics.median(results[1]["times"])
-    print(f"### {title}, {len(results[0]['times'])} runs each, hyperfine -N")
+for name, title in [("send", "1 KiB send (whole process)"), ("open", "1 KiB open (whole process; a fresh view each run)")]:
+    times, cpu, ratios = {}, {}, []
+    for pair in range(1, runs + 1):
+        results = {r["command"]: r for r in json.load(open(f"{directory}/{name}.{pair}.json"))["results"]}
+        for command, r in results.items():
+            times.setdefault(command, []).append(r["times"][0])
+            cpu.setdefault(command, []).append(r["user"] + r["system"])
+        burnlink, curl = (results[c]["times"][0] for c in sorted(results))  # "burnlink ..." < "curl ..."
+        ratios.append(burnlink / curl)
+    commands = sorted(times)
+    base = statistics.median(times[commands[1]])
+    print(f"### {title}, {runs} pairs (one run of each per hyperfine -N call, order swapped each pair)")
     print("| command | median ms | p90 ms | max ms | min ms | user+sys ms (mean) | median / curl's |")
     print("|---|---|---|---|---|---|---|")
-    for r in results:
-        t = r["times"]
-        print(f"| {r['command']} | {statistics.median(t)*1e3:.1f} | {quantile(t, 0.9)*1e3:.1f} | {max(t)*1e3:.1f} "
-              f"| {min(t)*1e3:.1f} | {(r['user'] + r['system'])*1e3:.1f} | {statistics.median(t) / base:.2f} |")
-    print("every run, ms: " + "; ".join(f"{r['command']}: " + " ".join(f"{x*1e3:.1f}" for x in r["times"]) for r in results))
+    for command in commands:
+        t = times[command]
+        print(f"| {command} | {statistics.median(t)*1e3:.1f} | {quantile(t, 0.9)*1e3:.1f} | {max(t)*1e3:.1f} "
+              f"| {min(t)*1e3:.1f} | {statistics.mean(cpu[command])*1e3:.1f} | {statistics.median(t) / base:.2f} |")
+    print(f"ratio within each pair: median {statistics.median(ratios):.2f}, p90 {quantile(ratios, 0.9):.2f}, "
+          f"max {max(ratios):.2f}, min {min(ratios):.2f}")
+    print("every run, ms: " + "; ".join(f"{c}: " + " ".join(f"{x*1e3:.1f}" for x in times[c]) for c in commands))
     print()
 PY
 python3 - "$BIG_MIB" "$TMP/big.times" <<'PY'
