@@ -199,18 +199,22 @@ public struct APIClient: Sendable {
             "is the server running and the URL right? (--server, BURNLINK_SERVER, or the config file)")
     }
 
-    /// Whether `error` proves that no connection was made, so the request never left: only
-    /// failures that can happen before the first byte is written. Anything else (a reset,
-    /// a timeout on an open connection) may come after the server acted on the request.
+    /// Whether `error` says that no connection could be made, so the request almost surely
+    /// never left: failures of name resolution, connect and TLS handshake. Not a proof: on
+    /// Linux an open connection that dies after retransmissions can report the same errno
+    /// as a refused connect, which is why a claim that fails this way keeps its session
+    /// record. Anything else (a reset, a timeout on an open connection) may come after the
+    /// server acted on the request.
     static func neverConnected(_ error: any Error) -> Bool {
         switch error {
         case is NIOConnectionError:
             return true  // name resolution or every address's connect failed
         case let error as IOError:
-            // Only connect(2) reports these on a stream socket.
+            // What connect(2) reports for a dead server or a missing route.
             return [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH].contains(error.errnoCode)
         case let error as HTTPClientError:
-            return error == .connectTimeout
+            // AsyncHTTPClient writes a request only on a connection that is up, TLS included.
+            return [.connectTimeout, .tlsHandshakeTimeout, .getConnectionFromPoolTimeout].contains(error)
         case let error as NIOSSLError:
             // AsyncHTTPClient writes a request only after the handshake has completed.
             if case .handshakeFailed = error { return true }

@@ -29,9 +29,9 @@ public enum ClientError: Error, Sendable, Equatable {
     case integrity(BurnlinkError)
     /// The server could not be reached, TLS failed, or it answered with an error (exit 6).
     case network(String, hint: String? = nil)
-    /// No connection to the server could be made, so no request reached it: refused, no
-    /// route, no such host, the connect timed out, or the TLS handshake failed (exit 6).
-    /// Unlike `.network`, it proves that a claim was never received.
+    /// No connection to the server could be made: refused, no route, no such host, the
+    /// connect or the TLS handshake failed or timed out (exit 6). The request almost surely
+    /// never reached the server, so `open` does not wait to resume a claim that failed so.
     case unreachable(String, hint: String? = nil)
     /// The server refused the request as invalid (exit 6): a limit, a bad header.
     case server(status: Int, code: String, message: String)

@@ -128,10 +128,10 @@ public struct SecretOpener: Sendable {
         let claimed: (size: Int?, session: (secret: SecretBytes, window: Int)?, body: HTTPClientResponse.Body)
         do {
             claimed = try await api.claim(id: link.id, claimToken: claimToken, passwordProof: proof, session: chosen)
-        } catch .network(let message, let hint) {
-            // The answer never arrived: the claim may or may not have been granted. Only the
-            // session can tell, and only this client holds it. (`.unreachable`, a claim that
-            // never left, is thrown below: nothing to resume.)
+        } catch let failure where Self.answerMayBeLost(failure) {
+            // The answer never arrived, or came from something between (a proxy's 502 or
+            // 504) rather than from the claim: it may or may not have been granted. Only the
+            // session can tell, and only this client holds it.
             do {
                 return try await receive(
                     nil, link: link, api: api, claimToken: claimToken, proof: proof,
@@ -140,9 +140,15 @@ public struct SecretOpener: Sendable {
                     into: sink, progress: progress)
             } catch .gone {
                 throw .network(
-                    "\(message); the server holds no claim for this run, so nothing was used",
-                    hint: hint ?? "run the same command again")
+                    "\(failure.message); the server holds no claim for this run, so nothing was used",
+                    hint: failure.hint ?? "run the same command again")
             }
+        } catch .unreachable(let message, let hint) {
+            // No connection could be made: almost surely the claim never left, so there is
+            // nothing to wait for now. The record stays all the same (an open connection that
+            // broke with such an error may have carried the claim): the next run asks the
+            // server for this session before it claims again.
+            throw .unreachable(message, hint: hint)
         } catch {
             record?.remove()
             throw error
@@ -164,6 +170,16 @@ public struct SecretOpener: Sendable {
         return try await receive(
             claimed.body, link: link, api: api, claimToken: claimToken, proof: proof,
             passwordKey: passwordKey, session: session, into: sink, progress: progress)
+    }
+
+    /// Whether a claim that failed so may have been granted all the same: the connection
+    /// broke after it was made, or a server error (a proxy's timeout) stood in for the answer.
+    static func answerMayBeLost(_ failure: ClientError) -> Bool {
+        switch failure {
+        case .network: true
+        case .server(let status, _, _): status >= 500
+        default: false
+        }
     }
 
     static func interruptedMessage(until deadline: Date?) -> String {
@@ -281,7 +297,9 @@ public struct SecretOpener: Sendable {
                 passwordProof: proof, from: offset)
         } catch .network(let message, let hint) {
             throw StreamCut(error: .network(message, hint: hint))
-        } catch .unreachable(let message, let hint) {
+        } catch .unreachable(let message, let hint) where session.saved.granted {
+            // A granted session waits out a server restart; a claim that may never have been
+            // made is not worth waiting for (the record stays for a later run).
             throw StreamCut(error: .unreachable(message, hint: hint))
         } catch .server(let status, let code, let message) where status >= 500 {
             throw StreamCut(error: .server(status: status, code: code, message: message))
@@ -366,6 +384,7 @@ public struct SecretOpener: Sendable {
     private static func held(_ error: ClientError, session: OpenSession?) -> ClientError {
         if case .gone = error { session?.record?.remove() }  // the session ended meanwhile
         guard let session, session.isOpen, session.record != nil else { return error }
+        if case .unreachable = error, !session.saved.granted { return error }  // nothing known to be held
         switch error {
         case .gone, .wrongPassword, .passwordAttemptsExhausted, .usage: return error
         default: return .held(error, until: session.saved.deadline)

@@ -13,8 +13,10 @@ enum ParsingShortcut {
     static func applies(to arguments: [String], subcommands: Set<String>) -> Bool {
         guard let first = arguments.first, subcommands.contains(first) else { return false }
         return !arguments.contains { argument in
-            argument == "-h" || argument == "--help" || argument == "help"
-                || argument.hasPrefix("--generate-completion-script")
+            // Short flags combine ("-yh", "-help" is -h among others): any group with an h.
+            let shortFlags = argument.hasPrefix("-") && !argument.hasPrefix("--")
+            return argument == "help" || (shortFlags && argument.contains("h"))
+                || argument.hasPrefix("--help") || argument.hasPrefix("--generate-completion-script")
                 || argument.hasPrefix("--experimental-dump-help") || argument.hasPrefix("---")
         }
     }

@@ -6,19 +6,21 @@ import Testing
 
 @testable import BurnlinkClient
 
-/// `open` resumes a claim whose answer was lost, but must not for a claim that never left:
+/// `open` resumes a claim whose answer was lost, but does not wait for one that never left:
 /// only failures that come before a connection exists count as `.unreachable`.
 @Suite("network failures: never sent, or maybe received")
 struct NetworkErrorTests {
     let endpoint = try! ServerEndpoint("http://127.0.0.1:8080")
 
-    @Test("a refused, unroutable or timed-out connect, or a failed handshake, proves nothing was sent")
+    @Test("a refused, unroutable or timed-out connect, or a failed handshake, means nothing was sent")
     func neverConnected() {
         for error: any Error in [
             IOError(errnoCode: ECONNREFUSED, reason: "connect"),
             IOError(errnoCode: ENETUNREACH, reason: "connect"),
             IOError(errnoCode: EHOSTUNREACH, reason: "connect"),
             HTTPClientError.connectTimeout,
+            HTTPClientError.tlsHandshakeTimeout,
+            HTTPClientError.getConnectionFromPoolTimeout,
             NIOSSLError.handshakeFailed(.sslError([])),
             NIOSSLExtraError.failedToValidateHostname,
         ] {

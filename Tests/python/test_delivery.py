@@ -157,6 +157,69 @@ def test_a_dead_network_holds_the_secret_for_a_rerun(world, tmp_path, cut):
     assert [view["delivery"] for view in state["views"]] == ["delivered"]
 
 
+def test_a_server_that_cannot_be_reached_fails_at_once_and_the_rerun_opens(world, tmp_path):
+    """`open` claims at once when it has nothing to ask: a refused connection must fail at
+    once (the claim never left), say nothing of a held secret, and leave nothing in the way
+    of the open that follows once the server is back."""
+    server = world.server()
+    env = world.machine("recipient")
+    payload = random.Random(SEED).randbytes(1024)
+    link, receipt = send(server, env, payload, tmp_path)
+    port = server.port
+    server.stop()
+
+    def open_to_pipe():
+        started = time.monotonic()
+        result = subprocess.run([str(CLI), "open", "--yes", link], env=env, capture_output=True,
+                                timeout=60, stdin=subprocess.DEVNULL)
+        return result, time.monotonic() - started
+
+    for _ in range(2):
+        failed, took = open_to_pipe()
+        stderr = failed.stderr.decode()
+        assert failed.returncode == 6, stderr
+        assert "cannot reach" in stderr and "held" not in stderr, stderr
+        assert took < 4, f"{took:.1f} s: retried a claim that never left"
+        assert failed.stdout == b""
+
+    world.server("--port", str(port))
+    opened, _ = open_to_pipe()
+    assert opened.returncode == 0, opened.stderr.decode()
+    assert opened.stdout == payload
+    code, state = receipt_of(receipt, env)
+    assert code == 0
+    assert [view["delivery"] for view in state["views"]] == ["delivered"]
+    assert not any((tmp_path / "recipient" / "state" / "burnlink" / "sessions").glob("*.json"))
+
+
+@pytest.mark.parametrize("to_file", [False, True])
+def test_a_gateway_timeout_after_a_granted_claim_loses_nothing(world, tmp_path, to_file):
+    """A proxy in front of the server answers 504 to a claim the server has granted: the
+    answer is not the claim's, so the run asks the session it chose and delivers."""
+    server = world.server()
+    env = world.machine("recipient")
+    payload = random.Random(SEED).randbytes(200_000)
+    link, receipt = send(server, env, payload, tmp_path)
+    proxy = CuttingProxy(server.port, claim_timeouts=1)
+    try:
+        if to_file:  # reads the metadata first, then claims
+            output = tmp_path / "opened.bin"
+            opened = open_link(through(link, proxy), env, output)
+            assert opened.returncode == 0, opened.stderr.decode()
+            assert output.read_bytes() == payload
+        else:  # claims at once
+            opened = subprocess.run([str(CLI), "open", "--yes", through(link, proxy)], env=env,
+                                    capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+            assert opened.returncode == 0, opened.stderr.decode()
+            assert opened.stdout == payload
+        assert proxy.claim_timeouts == 0
+    finally:
+        proxy.close()
+    code, state = receipt_of(receipt, env)
+    assert code == 0
+    assert [view["delivery"] for view in state["views"]] == ["delivered"]
+
+
 def test_ctrl_c_mid_download_leaves_nothing_and_the_rerun_delivers(world, tmp_path):
     server = world.server()
     env = world.machine("recipient")

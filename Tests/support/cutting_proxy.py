@@ -4,7 +4,9 @@ It counts the bytes of each envelope response (the answer to a claim, or to a fe
 claim session's envelope again, from its status line on) and closes both sides of the
 connection once a planned cut offset is reached. Other requests (metadata, confirm,
 receipts) pass untouched. It can also play a dead network (every new connection is
-closed at once) and a slow one (a pause after each piece forwarded).
+closed at once), a slow one (a pause after each piece forwarded), and a gateway that gives
+up on a claim the server has already granted: the claim goes through, and once the
+server's answer starts, the client gets a 504 instead.
 """
 
 import socket
@@ -15,12 +17,13 @@ ENVELOPE_REQUESTS = (b"/claim HTTP/1.1", b"/envelope HTTP/1.1")
 
 
 class CuttingProxy:
-    def __init__(self, upstream_port, cuts=(), down_after_cut=False, delay=0.0, record=True):
+    def __init__(self, upstream_port, cuts=(), down_after_cut=False, delay=0.0, record=True, claim_timeouts=0):
         self.upstream_port = upstream_port
         self.cuts = list(cuts)          # offsets into the next envelope responses, in order
         self.down_after_cut = down_after_cut
         self.delay = delay              # seconds of pause after each piece sent downstream
         self.down = False               # a dead network: connections are closed on arrival
+        self.claim_timeouts = claim_timeouts  # claims still to answer 504 after the server answered
         self.cut_count = 0
         self.envelope_requests = 0
         self.record = record
@@ -74,6 +77,9 @@ class CuttingProxy:
                     state["record"] = bytearray()
                     with self.lock:
                         self.recorded.append(state["record"])
+                        if b"/claim HTTP/1.1" in data and self.claim_timeouts > 0:
+                            self.claim_timeouts -= 1
+                            state["timeout"] = True
                 else:
                     state["armed"] = False
                 upstream.sendall(data)
@@ -87,6 +93,9 @@ class CuttingProxy:
             while True:
                 data = upstream.recv(65536)
                 if not data:
+                    break
+                if state.get("timeout"):
+                    client.sendall(b"HTTP/1.1 504 Gateway Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                     break
                 if state["armed"]:
                     with self.lock:
