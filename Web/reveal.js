@@ -185,10 +185,13 @@
     } catch (e) {
       // No answer: the claim may or may not have been granted; the session can tell.
     }
-    if (response === null) {
+    // A 5xx may be a gateway's in place of the answer (a proxy that gave up while the server
+    // granted the claim): the session can tell as well.
+    if (response === null || response.status >= 500) {
       state.claimed = true;
       status("Connection lost; resuming…");
-      await receiveAndShow(null, headers, headers["Burnlink-Claim-Session"], passwordKey, NaN);
+      const failed = response === null ? null : response.status;
+      await receiveAndShow(null, headers, headers["Burnlink-Claim-Session"], passwordKey, NaN, failed);
       return;
     }
     if (response.status === 403) {
@@ -218,13 +221,18 @@
   }
 
   // Downloads (resuming within the session), decrypts, shows, then confirms the delivery.
-  async function receiveAndShow(response, headers, session, passwordKey, viewsLeft) {
+  // `failedStatus`: the 5xx the claim was answered with, if that is why it is fetched again.
+  async function receiveAndShow(response, headers, session, passwordKey, viewsLeft, failedStatus = null) {
     status("Downloading…");
     let envelope;
     try {
       envelope = await download(response, session ? headers : null);
     } catch (e) {
       wipe(passwordKey);
+      if (failedStatus !== null && e.message === "gone") {
+        problem("The server had a problem", `It answered ${failedStatus}, and holds no claim for this page: nothing was used. Try again later.`);
+        return;
+      }
       if (response === null) {
         problem("The server cannot be reached", "The secret may or may not have been used. Reload the original link to check.");
         return;

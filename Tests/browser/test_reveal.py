@@ -433,6 +433,34 @@ def test_a_cut_download_resumes_and_the_receipt_says_delivered(server, browser):
     assert all("net::ERR" in entry.get("message", "") for entry in browser.console()), browser.console()
 
 
+def test_a_gateway_timeout_after_a_granted_claim_still_shows_the_secret(server, browser):
+    """A proxy answers 504 to the page's claim after the server granted it: the page fetches
+    the envelope through the claim session it chose, shows the secret and confirms it."""
+    text = "a secret behind an impatient gateway"
+    receipt = server.directory / "gateway-receipt"
+    link = server.cli(["send", "--receipt-file", str(receipt)], stdin=text.encode()).stdout.decode().strip()
+    proxy = CuttingProxy(server.port, claim_timeouts=1)
+    try:
+        browser.open(link.replace(f":{server.port}/", f":{proxy.port}/", 1))
+        browser.visible("details")
+        browser.driver.find_element(By.ID, "reveal").click()
+        browser.visible("revealed")
+        assert proxy.claim_timeouts == 0 and proxy.envelope_requests == 2, "the claim, then its session's fetch"
+        assert browser.driver.find_element(By.ID, "secret-text").get_property("value") == text
+
+        def delivery():
+            status = server.cli(["status", "--json", "--receipt-file", str(receipt)], check=False)
+            return [view["delivery"] for view in json.loads(status.stdout.decode())["views"]]
+        deadline = time.monotonic() + 30
+        while delivery() != ["delivered"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert delivery() == ["delivered"]
+    finally:
+        proxy.close()
+    # The 504 is reported as a failed load; nothing else may reach the console.
+    assert all("504" in entry.get("message", "") for entry in browser.console()), browser.console()
+
+
 def test_a_file_name_with_a_bidi_override_is_refused_and_nothing_offered(server, browser):
     # The known-answer vector: a valid envelope whose file name holds U+202E, which would
     # show 'invoice<RLO>fdp.exe' as 'invoiceexe.pdf'. Uploaded as any client could.
