@@ -405,19 +405,18 @@ def test_a_secret_with_two_views_says_how_many_remain_and_opens_twice(server, br
     assert_console_clean(browser.console())
 
 
-def test_a_cut_download_resumes_and_the_receipt_says_delivered(server, browser):
-    """The page claims through a proxy that cuts the envelope 1 MiB in: it fetches the rest
-    again within its claim session, shows the secret whole, and confirms the delivery."""
-    text = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789 \n") for _ in range(3 << 20))
-    receipt = server.directory / "receipt"
+def reveal_through(proxy_for, text, server, browser, receipt_name):
+    """Sends `text`, reveals its link in the page through the proxy `proxy_for(port)` makes,
+    and checks that the page shows it whole and that the receipt comes to say delivered.
+    Returns the proxy (closed) for the caller's own checks."""
+    receipt = server.directory / receipt_name
     link = server.cli(["send", "--receipt-file", str(receipt)], stdin=text.encode()).stdout.decode().strip()
-    proxy = CuttingProxy(server.port, [1 << 20])
+    proxy = proxy_for(server.port)
     try:
         browser.open(link.replace(f":{server.port}/", f":{proxy.port}/", 1))
         browser.visible("details")
         browser.driver.find_element(By.ID, "reveal").click()
         browser.visible("revealed")
-        assert proxy.cut_count == 1 and proxy.envelope_requests == 2, "one cut claim, then one fetch of the rest"
         assert browser.driver.find_element(By.ID, "secret-text").get_property("value") == text
 
         def delivery():
@@ -429,6 +428,15 @@ def test_a_cut_download_resumes_and_the_receipt_says_delivered(server, browser):
         assert delivery() == ["delivered"]
     finally:
         proxy.close()
+    return proxy
+
+
+def test_a_cut_download_resumes_and_the_receipt_says_delivered(server, browser):
+    """The page claims through a proxy that cuts the envelope 1 MiB in: it fetches the rest
+    again within its claim session, shows the secret whole, and confirms the delivery."""
+    text = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789 \n") for _ in range(3 << 20))
+    proxy = reveal_through(lambda port: CuttingProxy(port, [1 << 20]), text, server, browser, "receipt")
+    assert proxy.cut_count == 1 and proxy.envelope_requests == 2, "one cut claim, then one fetch of the rest"
     # Chromium reports the cut body as a failed load; nothing else may reach the console.
     assert all("net::ERR" in entry.get("message", "") for entry in browser.console()), browser.console()
 
@@ -437,26 +445,8 @@ def test_a_gateway_timeout_after_a_granted_claim_still_shows_the_secret(server, 
     """A proxy answers 504 to the page's claim after the server granted it: the page fetches
     the envelope through the claim session it chose, shows the secret and confirms it."""
     text = "a secret behind an impatient gateway"
-    receipt = server.directory / "gateway-receipt"
-    link = server.cli(["send", "--receipt-file", str(receipt)], stdin=text.encode()).stdout.decode().strip()
-    proxy = CuttingProxy(server.port, claim_timeouts=1)
-    try:
-        browser.open(link.replace(f":{server.port}/", f":{proxy.port}/", 1))
-        browser.visible("details")
-        browser.driver.find_element(By.ID, "reveal").click()
-        browser.visible("revealed")
-        assert proxy.claim_timeouts == 0 and proxy.envelope_requests == 2, "the claim, then its session's fetch"
-        assert browser.driver.find_element(By.ID, "secret-text").get_property("value") == text
-
-        def delivery():
-            status = server.cli(["status", "--json", "--receipt-file", str(receipt)], check=False)
-            return [view["delivery"] for view in json.loads(status.stdout.decode())["views"]]
-        deadline = time.monotonic() + 30
-        while delivery() != ["delivered"] and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert delivery() == ["delivered"]
-    finally:
-        proxy.close()
+    proxy = reveal_through(lambda port: CuttingProxy(port, claim_timeouts=1), text, server, browser, "gateway-receipt")
+    assert proxy.claim_timeouts == 0 and proxy.envelope_requests == 2, "the claim, then its session's fetch"
     # The 504 is reported as a failed load; nothing else may reach the console.
     assert all("504" in entry.get("message", "") for entry in browser.console()), browser.console()
 
