@@ -23,6 +23,27 @@ struct StoreContractSQLiteTests: StoreContractHelpers {
         return (directory, directory.appendingPathComponent("nested/burnlink.sqlite").path)
     }
 
+    @Test("an idle store runs no checkpoints; a commit brings one, and then it is idle again")
+    func checkpointsFollowCommits() async throws {
+        let (directory, path) = Self.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: path)
+        let running = Task { try await store.run() }
+
+        // The one for what opening wrote, then nothing while nothing is written.
+        #expect(await eventually { store.checkpointsRun == 1 })
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(store.checkpointsRun == 1)
+
+        try await store.create(StoreSample().record, ciphertext: ByteBuffer(bytes: [1, 2, 3]))
+        #expect(await eventually { store.checkpointsRun == 2 })
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(store.checkpointsRun == 2)
+        running.cancel()
+        try await running.value
+        try store.close()
+    }
+
     @Test("as a service, the store checkpoints while it runs, and stops at graceful shutdown")
     func runsAsAService() async throws {
         let (directory, path) = Self.location()

@@ -13,10 +13,16 @@ import Synchronization
 /// Its loop is `run()`, which the store's own `run()` runs as a child task (the store is a
 /// ServiceLifecycle `Service`), so no checkpoint outlives the store. A store used without
 /// running it (tests, tools) relies on the backstop alone.
+///
+/// It checkpoints only after commits (`watch(_:)`): an idle server used to wake three
+/// threads every `interval` for a checkpoint with nothing to copy.
 final class SQLiteCheckpointer: Sendable {
     private let queue: DatabaseQueue
     private let interval: Duration
     private let checkpoints = Mutex(0)
+    /// One element while a commit has not been checkpointed yet (newer ones coalesce).
+    private let commits: AsyncStream<Void>
+    private let commitSignal: AsyncStream<Void>.Continuation
 
     /// How many checkpoints it has run (for tests).
     var checkpointsRun: Int { checkpoints.withLock { $0 } }
@@ -32,11 +38,20 @@ final class SQLiteCheckpointer: Sendable {
         }
         queue = try DatabaseQueue(path: path, configuration: configuration)
         self.interval = interval
+        (commits, commitSignal) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        // Whatever opening the store wrote (migrations, recovery) is copied back once too.
+        commitSignal.yield()
     }
 
-    /// Checkpoints every `interval` until the calling task is cancelled.
+    /// Makes each commit of `writer` call for a checkpoint.
+    func watch(_ writer: some DatabaseWriter) {
+        writer.add(transactionObserver: CommitObserver(signal: commitSignal), extent: .databaseLifetime)
+    }
+
+    /// Checkpoints at most every `interval`, and only after a commit, until the calling
+    /// task is cancelled.
     func run() async {
-        while !Task.isCancelled {
+        for await _ in commits {
             try? await Task.sleep(for: interval)
             if Task.isCancelled { return }
             // PASSIVE: copies what no reader still needs, never waits for the writer.
@@ -58,4 +73,19 @@ final class SQLiteCheckpointer: Sendable {
     func close() throws {
         try queue.close()
     }
+}
+
+/// Tells the checkpointer of every commit of the connection it watches (on that
+/// connection's queue: a yield, nothing more).
+private final class CommitObserver: TransactionObserver, Sendable {
+    private let signal: AsyncStream<Void>.Continuation
+
+    init(signal: AsyncStream<Void>.Continuation) {
+        self.signal = signal
+    }
+
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool { false }
+    func databaseDidChange(with event: DatabaseEvent) {}
+    func databaseDidCommit(_ db: Database) { signal.yield() }
+    func databaseDidRollback(_ db: Database) {}
 }

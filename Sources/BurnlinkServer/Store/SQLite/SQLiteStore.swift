@@ -105,6 +105,7 @@ public final class SQLiteStore: SecretStore {
             }
             try SQLiteCheckpointer.leaveCheckpoints(of: pool, backstopBytes: 64 << 20)
             checkpointer = try SQLiteCheckpointer(path: path, label: "burnlink-checkpoint")
+            checkpointer.watch(pool)
         } catch {
             throw StoreError(mapping: error)
         }
