@@ -38,9 +38,8 @@ final class SQLiteCheckpointer: Sendable {
         }
         queue = try DatabaseQueue(path: path, configuration: configuration)
         self.interval = interval
+        // What opening the store wrote (migrations, recovery) waits for the first commit.
         (commits, commitSignal) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
-        // Whatever opening the store wrote (migrations, recovery) is copied back once too.
-        commitSignal.yield()
     }
 
     /// Makes each commit of `writer` call for a checkpoint.
