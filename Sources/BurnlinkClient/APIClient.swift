@@ -173,6 +173,8 @@ public struct APIClient: Sendable {
         if let error = error as? ClientError { return error }
         let server = endpoint.baseURL
         let text = String(describing: error)
+        // `.unreachable` when the request never left (see `neverConnected`).
+        let failure = neverConnected(error) ? ClientError.unreachable : ClientError.network
         if text.contains("CERTIFICATE_VERIFY_FAILED") {
             let hint =
                 endpoint.trust.file.map { "it is not signed by a certificate authority in \($0), or it has expired" }
@@ -185,7 +187,6 @@ public struct APIClient: Sendable {
                 hint: "connect by the name the certificate was issued for")
         }
         if text.contains("SSL") || text.contains("TLS") || text.contains("certificate") || text.contains("handshake") {
-            let failure = neverConnected(error) ? ClientError.unreachable : ClientError.network
             return failure(
                 "TLS with \(server) failed: \(text)",
                 "is the server speaking https:// on that port? check its certificate and the trust store")
@@ -193,7 +194,6 @@ public struct APIClient: Sendable {
         if let httpError = error as? HTTPClientError, httpError == .deadlineExceeded || httpError == .readTimeout {
             return .network("\(server) did not answer in time", hint: "check the server and your network, then retry")
         }
-        let failure = neverConnected(error) ? ClientError.unreachable : ClientError.network
         return failure(
             "cannot reach \(server) (\(text))",
             "is the server running and the URL right? (--server, BURNLINK_SERVER, or the config file)")

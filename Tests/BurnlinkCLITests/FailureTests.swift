@@ -161,6 +161,8 @@ struct FailureTests {
         // record the first one kept.
         #expect(!opened.err.contains("held"), "\(opened)")
         #expect(ContinuousClock.now - started < .seconds(4), "\(opened)")
+        // Its session record stays, in case an open connection broke that way after all.
+        #expect(Files.listing(home.path + "/.local/state/burnlink/sessions").count == 1)
         let again = try await CLI.run(["open"], stdin: link + "\n", environment: environment, timeout: .seconds(15))
         expectFailure(again, exit: 6, mentioning: ["cannot reach \(server)"])
         #expect(!again.err.contains("held"), "\(again)")

@@ -181,6 +181,9 @@ def test_a_server_that_cannot_be_reached_fails_at_once_and_the_rerun_opens(world
         assert "cannot reach" in stderr and "held" not in stderr, stderr
         assert took < 4, f"{took:.1f} s: retried a claim that never left"
         assert failed.stdout == b""
+    # The session record stays, in case the claim did leave; the open below clears it.
+    sessions = tmp_path / "recipient" / "state" / "burnlink" / "sessions"
+    assert len(list(sessions.glob("*.json"))) == 1
 
     world.server("--port", str(port))
     opened, _ = open_to_pipe()
@@ -189,7 +192,7 @@ def test_a_server_that_cannot_be_reached_fails_at_once_and_the_rerun_opens(world
     code, state = receipt_of(receipt, env)
     assert code == 0
     assert [view["delivery"] for view in state["views"]] == ["delivered"]
-    assert not any((tmp_path / "recipient" / "state" / "burnlink" / "sessions").glob("*.json"))
+    assert not any(sessions.glob("*.json"))
 
 
 @pytest.mark.parametrize("to_file", [False, True])
