@@ -15,7 +15,8 @@ import Synchronization
 /// running it (tests, tools) relies on the backstop alone.
 ///
 /// It checkpoints only after commits (`watch(_:)`): an idle server used to wake three
-/// threads every `interval` for a checkpoint with nothing to copy.
+/// threads every `interval` for a checkpoint with nothing to copy. And it keeps each
+/// checkpoint short, since the commits' syncs wait behind it (`CheckpointPacing`).
 final class SQLiteCheckpointer: Sendable {
     private let queue: DatabaseQueue
     private let interval: Duration
@@ -47,14 +48,20 @@ final class SQLiteCheckpointer: Sendable {
         writer.add(transactionObserver: CommitObserver(signal: commitSignal), extent: .databaseLifetime)
     }
 
-    /// Checkpoints at most every `interval`, and only after a commit, until the calling
-    /// task is cancelled.
+    /// Checkpoints only after a commit, at most every `interval`, sooner while checkpoints
+    /// take long (`CheckpointPacing`), until the calling task is cancelled.
     func run() async {
+        var pacing = CheckpointPacing(longest: interval)
         for await _ in commits {
-            try? await Task.sleep(for: interval)
+            try? await Task.sleep(for: pacing.wait)
             if Task.isCancelled { return }
             // PASSIVE: copies what no reader still needs, never waits for the writer.
-            _ = try? await queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            let took = try? await queue.writeWithoutTransaction { db in
+                let start = ContinuousClock.now
+                _ = try db.checkpoint(.passive)
+                return ContinuousClock.now - start
+            }
+            if let took { pacing.checkpointTook(took) }
             checkpoints.withLock { $0 += 1 }
         }
     }
