@@ -56,7 +56,9 @@ stop() {
     SERVER_PID=""
 }
 
-# "rate p50 p99 max" of a wrk BENCH line (the count is `ok` for claims, `requests` otherwise).
+# "rate p50 p99 max" of a wrk BENCH line, and what went wrong if anything did. Claims
+# count `ok` (200 with the whole secret, which excludes every error); creates count the
+# requests without an error status.
 summary() {
     python3 - "$1" <<'PY'
 import sys
@@ -64,10 +66,13 @@ fields = {}
 for line in open(sys.argv[1]):
     if line.startswith("BENCH "):
         fields = dict(kv.split("=", 1) for kv in line.split()[1:])
-count = int(fields.get("ok", fields["requests"])) - int(fields.get("status_errors", 0))
+count = int(fields["ok"]) if "ok" in fields else int(fields["requests"]) - int(fields["status_errors"])
 seconds = int(fields["duration_us"]) / 1e6
 ms = lambda key: int(fields[key]) / 1000
-print(f"{count / seconds:7.0f}/s  p50 {ms('p50_us'):6.2f}  p99 {ms('p99_us'):6.2f}  max {ms('max_us'):7.2f}  {fields.get('statuses', '')}")
+problems = [f"{key}={fields[key]}" for key in ("status_errors", "connect_errors", "read_errors", "timeouts",
+            "wrong_size", "ran_out_threads") if int(fields.get(key, 0))]
+print(f"{count / seconds:7.0f}/s  p50 {ms('p50_us'):6.2f}  p99 {ms('p99_us'):6.2f}  max {ms('max_us'):7.2f}  "
+      f"{fields.get('statuses', '')}  {'PROBLEMS: ' + ' '.join(problems) if problems else ''}")
 PY
 }
 
