@@ -38,7 +38,7 @@ extension SecretsController {
     /// The optional JSON body `{"note": ...}`: at most `API.maximumRequestBody` bytes, no
     /// other member, a note that `API.RequestNote` accepts.
     private func requestNote(_ request: Request, context: BurnlinkRequestContext) async throws -> String? {
-        var body = request.body
+        let body = request.body
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: API.maximumRequestBody)
