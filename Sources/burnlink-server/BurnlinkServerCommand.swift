@@ -155,8 +155,12 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
         signal(SIGHUP, SIG_IGN)
         AllocatorTuning.apply()
         let configuration = try makeConfiguration()
+        // Log lines reach standard error from a thread of their own: a slow log sink must
+        // not stall the event loops (BackgroundLogOutput). What waits is written at exit.
+        let logOutput = BackgroundLogOutput.standardError
+        defer { logOutput.flush() }
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = StreamLogHandler(label: label, stream: logOutput)
             handler.logLevel = configuration.logLevel
             return handler
         }
