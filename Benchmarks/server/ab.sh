@@ -10,6 +10,8 @@
 #   BENCH_A_BIN, BENCH_B_BIN   servers (default: both .build/release/burnlink-server)
 #   BENCH_A_ENV, BENCH_B_ENV   environment assignments for each (default: none)
 #   BENCH_ROUNDS (3)  BENCH_DURATION seconds per run (10)  BENCH_CONNECTIONS (16)
+#   BENCH_LOG_SINK    a command the server's log goes through (it must copy its input to
+#                     its output), e.g. 'python3 Benchmarks/server/stalling_log_sink.py'
 # Needs wrk (apt-get install -y wrk).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,8 +31,12 @@ TICKS=$(getconf CLK_TCK)
 
 run() {  # NAME BIN ENV
     rm -rf "$TMP/db"
-    # shellcheck disable=SC2086  # ENV is a list of assignments
-    env $3 "$2" --port 0 --rate-limit off --database "$TMP/db/b.sqlite" 2>"$TMP/server.log" &
+    # shellcheck disable=SC2086  # ENV is a list of assignments, the sink a command line
+    if [[ -n "${BENCH_LOG_SINK:-}" ]]; then
+        env $3 "$2" --port 0 --rate-limit off --database "$TMP/db/b.sqlite" 2> >($BENCH_LOG_SINK >"$TMP/server.log") &
+    else
+        env $3 "$2" --port 0 --rate-limit off --database "$TMP/db/b.sqlite" 2>"$TMP/server.log" &
+    fi
     SERVER_PID=$!
     local port before after
     port=$(listening_port "$TMP/server.log")
@@ -54,6 +60,7 @@ PY
 
 echo "A: ${BENCH_A_ENV:-} $A_BIN"
 echo "B: ${BENCH_B_ENV:-} $B_BIN"
+[[ -n "${BENCH_LOG_SINK:-}" ]] && echo "log sink: $BENCH_LOG_SINK"
 echo "| run | creates/s | p50 ms | p99 ms | max ms | server CPU µs per create | minor faults per 1,000 | status errors |"
 echo "|---|---|---|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do
