@@ -8,12 +8,12 @@ import Glibc
 /// Log lines written to a file descriptor (standard error) by a thread of their own.
 ///
 /// swift-log's standard-error handler writes and flushes each line where it is logged,
-/// which for the request log is the thread answering the request. When the log's sink is
-/// slow (a file on a disk busy with the database's syncs, a journal falling behind), that
-/// write blocks the event loop and every request on it: at a million stored secrets, the
-/// claims' p99 was 26 ms with the request log going to a file and 12 to 14 ms without it
-/// (docs/benchmarks.md, "the request log off the event loop"). Here a line is appended to a
-/// buffer and one background drain writes what has gathered, in as few writes as it can.
+/// which for the request log is the thread answering the request. When the log's sink
+/// stalls (a journal falling behind, a pipe not read for a moment), that write
+/// blocks the event loop and every request on it: with a sink that stopped reading for
+/// 100 ms every second, creates' p99 was 32 to 40 ms, against 5 to 6 ms through this
+/// output (docs/benchmarks.md, "a stalling log sink"). Here a line is appended to a buffer
+/// and one background drain writes what has gathered, in as few writes as it can.
 ///
 /// No line is dropped: past `limit` bytes waiting, the caller waits for the drain (a
 /// stalled sink slows the server down as before, instead of growing its memory). Lines
