@@ -14,6 +14,9 @@
 #   BENCH_SERVER_ARGS          extra flags for both, e.g. "--sweep-interval 5s"
 #   BENCH_ROUNDS (3)  BENCH_DURATION seconds per phase (10)  BENCH_SECRETS (1000000)
 #   BENCH_TMPDIR      a directory on a disk (about 3.5 GiB free per million secrets)
+#   BENCH_COLD=1      empty the kernel's page cache once each server has started, so that
+#                     every claim finds the store's pages on the disk (a store larger than
+#                     the memory that caches it); needs root
 # Needs wrk, curl, python3.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,6 +27,11 @@ ROUNDS=${BENCH_ROUNDS:-3}
 DURATION=${BENCH_DURATION:-10}
 SECRETS=${BENCH_SECRETS:-1000000}
 for tool in wrk curl python3; do command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }; done
+COLD=${BENCH_COLD:-0}
+if [[ "$COLD" == 1 && ! -w /proc/sys/vm/drop_caches ]]; then
+    echo "BENCH_COLD=1 needs root (it writes /proc/sys/vm/drop_caches)" >&2
+    exit 1
+fi
 
 TMP=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/burnlink-at-size-ab.XXXXXX")
 SERVER_PID=""
@@ -95,6 +103,7 @@ run() {  # NAME BIN ENV
     sync
     cat "$TMP"/ids.* | shuf >"$TMP/claim-ids"
     start "$2" "$3" "$TMP/run"
+    if [[ "$COLD" == 1 ]]; then echo 1 >/proc/sys/vm/drop_caches; fi
     wrk -t2 -c16 -d"${DURATION}s" -s "$HERE/claim.lua" "$URL" -- "$TMP/claim-ids" 2 >"$TMP/claim.wrk"
     sleep 2
     wrk -t2 -c16 -d"${DURATION}s" -s "$HERE/create.lua" "$URL" >"$TMP/create.wrk"
