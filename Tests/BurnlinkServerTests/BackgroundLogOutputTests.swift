@@ -49,11 +49,7 @@ struct BackgroundLogOutputTests {
         let pipe = try LogPipe()
         let output = BackgroundLogOutput(descriptor: pipe.writeEnd, limit: 1 << 20)
         // Four times what the pipe holds, with nobody reading: a direct write would block.
-        let line = String(repeating: "y", count: 1023) + "\n"
-        let writes = OnThread {
-            for _ in 0..<256 { output.write(line) }
-            return true
-        }
+        let writes = Self.write256KiB(to: output)
         #expect(try await writes.value() == true)
         let reading = pipe.readAll()
         output.flush()
@@ -66,11 +62,7 @@ struct BackgroundLogOutputTests {
         let pipe = try LogPipe()
         let output = BackgroundLogOutput(descriptor: pipe.writeEnd, limit: 4 << 10)
         // More than the pipe and the limit together hold: cannot finish while nobody reads.
-        let line = String(repeating: "z", count: 1023) + "\n"
-        let writes = OnThread {
-            for _ in 0..<256 { output.write(line) }
-            return true
-        }
+        let writes = Self.write256KiB(to: output)
         try await Task.sleep(for: .milliseconds(300))
         #expect(!writes.isFinished)
         let reading = pipe.readAll()
@@ -78,6 +70,15 @@ struct BackgroundLogOutputTests {
         output.flush()
         pipe.closeWriteEnd()
         #expect(try await reading.value()?.count == 256 * 1024)
+    }
+
+    /// 256 lines of 1 KiB each, written on a thread of their own; true once all returned.
+    static func write256KiB(to output: BackgroundLogOutput) -> OnThread<Bool> {
+        let line = String(repeating: "y", count: 1023) + "\n"
+        return OnThread {
+            for _ in 0..<256 { output.write(line) }
+            return true
+        }
     }
 }
 
@@ -118,7 +119,7 @@ private final class LogPipe: Sendable {
 
 /// Work that blocks (reads and writes of a pipe), run on a thread of its own rather than
 /// on one of the few threads that run the tests' tasks.
-private final class OnThread<Value: Sendable>: Sendable {
+final class OnThread<Value: Sendable>: Sendable {
     private let result = Mutex<Value?>(nil)
 
     init(_ body: @escaping @Sendable () -> Value) {
