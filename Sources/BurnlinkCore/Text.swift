@@ -1,11 +1,19 @@
 extension StringProtocol {
     /// The text without white space (spaces, tabs, line breaks) at either end.
     /// `package`: a convenience of this project's modules, not part of its public API.
+    ///
+    /// By Unicode scalar, not by character: a prepended concatenation mark (U+0600 to
+    /// U+0605, U+06DD, ...) joins the space after it into one character, whose first
+    /// scalar is not white space, so a character-wise trim kept "b\u{06DD} " whole (found
+    /// by the headers fuzz target, Fuzz/Regressions/headers).
     package func trimmingWhitespace() -> String {
-        guard let first = firstIndex(where: { !$0.isWhitespace }),
-            let last = lastIndex(where: { !$0.isWhitespace })
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+            let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
         else { return "" }
-        return String(self[first...last])
+        var trimmed = String.UnicodeScalarView()
+        trimmed.append(contentsOf: scalars[first...last])
+        return String(trimmed)
     }
 }
 

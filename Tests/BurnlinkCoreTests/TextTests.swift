@@ -12,6 +12,9 @@ struct TextTests {
         #expect("   ".trimmingWhitespace() == "")
         #expect("".trimmingWhitespace() == "")
         #expect("x".split(separator: ",").first!.trimmingWhitespace() == "x")
+        // A prepended concatenation mark joins the space after it into one character.
+        #expect("b\u{06DD} ".trimmingWhitespace() == "b\u{06DD}")
+        #expect("\u{0600} \t".trimmingWhitespace() == "\u{0600}")
     }
 }
 
