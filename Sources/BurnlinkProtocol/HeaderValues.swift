@@ -81,10 +81,13 @@ extension API {
         /// The last non-empty entry of `X-Forwarded-For` (the one a trusted proxy added
         /// itself), without surrounding white space; nil when there is none.
         public static func lastForwardedAddress(_ value: some StringProtocol) -> String? {
-            guard let last = value.split(separator: ",").last?.trimmingWhitespace(),
-                !last.isEmpty
-            else { return nil }
-            return last
+            // Split by Unicode scalar: a prepended concatenation mark (U+06DD, ...) joins the
+            // comma after it into one character, which a split by character does not see.
+            guard let entry = value.unicodeScalars.split(separator: ",").last else { return nil }
+            var scalars = String.UnicodeScalarView()
+            scalars.append(contentsOf: entry)
+            let last = String(scalars).trimmingWhitespace()
+            return last.isEmpty ? nil : last
         }
     }
 }

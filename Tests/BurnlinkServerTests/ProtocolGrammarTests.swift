@@ -25,6 +25,17 @@ struct ProtocolGrammarTests {
         #expect(Quantity.bytes("8589934592GiB") == nil, "overflow")
     }
 
+    @Test("the last forwarded address: split and trimmed by Unicode scalar (a fuzzer found a mark that hid the comma)")
+    func lastForwardedAddress() {
+        #expect(API.HeaderValue.lastForwardedAddress("203.0.113.9, 198.51.100.7 ") == "198.51.100.7")
+        #expect(API.HeaderValue.lastForwardedAddress("203.0.113.9, ") == nil)
+        #expect(API.HeaderValue.lastForwardedAddress("") == nil)
+        // U+06DD joins the character after it into one grapheme with itself.
+        #expect(API.HeaderValue.lastForwardedAddress("a, b\u{06DD},c") == "c")
+        #expect(API.HeaderValue.lastForwardedAddress("a, b\u{06DD}, ") == nil)
+        #expect(API.HeaderValue.lastForwardedAddress("b\u{06DD} ") == "b\u{06DD}")
+    }
+
     @Test("claim and receipt tokens: Bearer in any case, then exactly one space (a fuzzer found NUL taken for it)")
     func bearerScheme() {
         let token = Base64URL.encode([UInt8](repeating: 7, count: 32))
