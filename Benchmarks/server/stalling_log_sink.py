@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A log sink that stalls: copies standard input to standard output, but every PERIOD
-seconds stops reading for STALL seconds (defaults 1 and 0.1), as a journal or a log file
-on a busy disk does now and then. Used by ab.sh (BENCH_LOG_SINK) to see what a slow log
+seconds stops reading for STALL seconds (defaults 1 and 0.1), as a journal that falls
+behind may. Used by ab.sh (BENCH_LOG_SINK) to see what a slow log
 sink does to the server's requests.
 
     python3 stalling_log_sink.py [PERIOD [STALL]] < log > copy

@@ -84,9 +84,7 @@ extension API {
             // Split by Unicode scalar: a prepended concatenation mark (U+06DD, ...) joins the
             // comma after it into one character, which a split by character does not see.
             guard let entry = value.unicodeScalars.split(separator: ",").last else { return nil }
-            var scalars = String.UnicodeScalarView()
-            scalars.append(contentsOf: entry)
-            let last = String(scalars).trimmingWhitespace()
+            let last = String(String.UnicodeScalarView(entry)).trimmingWhitespace()
             return last.isEmpty ? nil : last
         }
     }

@@ -62,18 +62,14 @@ public final class BackgroundLogOutput: TextOutputStream, Sendable {
     private func drain() {
         while true {
             let bytes = pending.withLock { pending in
-                if pending.bytes.isEmpty { pending.draining = false }
-                return pending.bytes.isEmpty ? [] : Self.take(&pending.bytes)
+                let bytes = pending.bytes
+                pending.bytes = []
+                pending.draining = !bytes.isEmpty
+                return bytes
             }
             if bytes.isEmpty { return }
             writeAll(bytes)
         }
-    }
-
-    private static func take(_ bytes: inout [UInt8]) -> [UInt8] {
-        var taken: [UInt8] = []
-        swap(&taken, &bytes)
-        return taken
     }
 
     /// One write where it can; a sink that has gone (closed, full) loses the lines, as a
