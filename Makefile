@@ -99,7 +99,7 @@ test-fuzz: system-deps
 bench: bench-core bench-server bench-burn bench-cli bench-cut bench-postgres bench-at-size
 
 bench-deps: system-deps
-	$(call apt_install,wrk redis-server curl hyperfine time postgresql)
+	$(call apt_install,wrk redis-server curl hyperfine time postgresql procps)
 	@$(PYTHON) -c 'import snappass, gunicorn' 2>/dev/null || PIP_BREAK_SYSTEM_PACKAGES=1 $(PYTHON) -m pip install -q snappass gunicorn
 
 ## Server throughput beside SnapPass, and RSS for a 100 MiB secret.

@@ -11,7 +11,9 @@
 # The baseline, in the same run and the same cluster: pgbench -M prepared with as many
 # clients as wrk has connections, each transaction one INSERT of a 16-byte random id and a
 # 1 KiB bytea into a table of its own: what the database does with nothing in front of it.
-# The PostgreSQL rows say what fraction of that rate a replica keeps.
+# The PostgreSQL rows say what fraction of that rate a replica keeps. Every row also gives
+# the CPU time per request (from /proc/PID/stat) of the replicas and of the database, and
+# for pgbench its own and the database's per insert: where each side's time goes.
 # Environment: BENCH_DURATION (10 s per run), BENCH_CONNECTIONS (16), BENCH_SIZE (1024),
 # BURNLINK_SERVER (a binary instead of building .build-bench/release/burnlink-server),
 # BENCH_TMPDIR (parent of the SQLite directory; must be a disk).
@@ -79,11 +81,33 @@ stop_replicas() {
     URLS=()
 }
 
+TICKS=$(getconf CLK_TCK)
+# cpu_ticks PID...: the user and system CPU time of these processes and of their children
+# that have ended, in clock ticks.
+cpu_ticks() {
+    local pid total=0
+    for pid in "$@"; do
+        [[ -r /proc/$pid/stat ]] && total=$((total + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+# The database's CPU time: every process of the cluster (backends, WAL writer,
+# checkpointer), and the backends that ended (pgbench's, when it exits), which the
+# postmaster's children's time holds.
+database_ticks() {
+    # shellcheck disable=SC2046  # one PID per word
+    cpu_ticks $(pgrep -x postgres || true)
+}
+
 # Runs one wrk per replica at once (CONNECTIONS split evenly); prints the summed rate of
-# good answers, and the worst p50 and p99 (ms). MODE: create | claim.
+# good answers, the worst p50 and p99 (ms), and the CPU time per request of the replicas
+# and of the database (µs). MODE: create | claim.
 measure() {
     local mode=$1 name=$2 i n=${#URLS[@]} pids=()
     local per=$((CONNECTIONS / n))
+    local server_before database_before
+    server_before=$(cpu_ticks "${PIDS[@]}")
+    database_before=$(database_ticks)
     for i in "${!URLS[@]}"; do
         if [[ "$mode" == create ]]; then
             wrk -t1 -c"$per" -d"${DURATION}s" --latency -s "$HERE/create.lua" "${URLS[i]}/api/v1/secrets" \
@@ -95,10 +119,15 @@ measure() {
         pids+=($!)
     done
     for i in "${pids[@]}"; do wait "$i"; done
-    python3 - "$mode" "$TMP/$name" "$n" <<'PY'
+    local server_ticks database_ticks
+    server_ticks=$(($(cpu_ticks "${PIDS[@]}") - server_before))
+    database_ticks=$(($(database_ticks) - database_before))
+    python3 - "$mode" "$TMP/$name" "$n" "$server_ticks" "$database_ticks" "$TICKS" <<'PY'
 import sys
 mode, prefix, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+server_ticks, database_ticks, ticks = map(int, sys.argv[4:7])
 rate = p50 = p99 = 0.0
+requests = 0
 bad = []
 for i in range(n):
     fields = {}
@@ -108,6 +137,7 @@ for i in range(n):
     if not fields:
         sys.exit(f"no result from wrk in {prefix}.{i}.wrk")
     seconds = int(fields["duration_us"]) / 1e6
+    requests += int(fields["requests"])
     if mode == "create":
         good = int(fields["requests"]) - int(fields["status_errors"])
         if int(fields["status_errors"]):
@@ -121,7 +151,8 @@ for i in range(n):
     rate += good / seconds
     p50 = max(p50, int(fields["p50_us"]) / 1000)
     p99 = max(p99, int(fields["p99_us"]) / 1000)
-print(f"{rate:.0f} {p50:.2f} {p99:.2f} {';'.join(bad) or 'ok'}")
+cpu = lambda t: f"{t / ticks * 1e6 / max(requests, 1):.0f}"
+print(f"{rate:.0f} {p50:.2f} {p99:.2f} {cpu(server_ticks)} {cpu(database_ticks)} {';'.join(bad) or 'ok'}")
 PY
 }
 
@@ -147,12 +178,12 @@ run_case() { # label, databases...
     for database in "$@"; do start_replica "$database"; done
     sleep 1
     log "$label: creates"
-    read -r c_rate c_p50 c_p99 c_note < <(measure create "$label-create")
+    read -r c_rate c_p50 c_p99 c_server c_database c_note < <(measure create "$label-create")
     precreate "${c_rate%.*}"
     sleep 1
     log "$label: claims"
-    read -r k_rate k_p50 k_p99 k_note < <(measure claim "$label-claim")
-    RESULTS+=("| $label | $c_rate | $c_p50 / $c_p99 | $k_rate | $k_p50 / $k_p99 | $c_note; $k_note |")
+    read -r k_rate k_p50 k_p99 k_server k_database k_note < <(measure claim "$label-claim")
+    RESULTS+=("| $label | $c_rate | $c_p50 / $c_p99 | $c_server / $c_database | $k_rate | $k_p50 / $k_p99 | $k_server / $k_database | $c_note; $k_note |")
     stop_replicas
 }
 
@@ -173,15 +204,23 @@ pgbench_baseline() {
     printf "INSERT INTO pgbench_secret (id, data) VALUES (decode(md5(random()::text || clock_timestamp()::text), 'hex'), '\\\\x%s'::bytea);\n" "$hex" \
         >"$TMP/pgbench-insert.sql"
     log "pgbench: -M prepared -c$CONNECTIONS -j2 -T$DURATION, one 1 KiB INSERT per transaction"
-    pgbench -n -M prepared -c "$CONNECTIONS" -j 2 -T "$DURATION" -f "$TMP/pgbench-insert.sql" "$url" >"$TMP/pgbench.out" 2>&1 \
+    local database_before pgbench_ticks
+    database_before=$(database_ticks)
+    /usr/bin/time -f "%U %S" -o "$TMP/pgbench.time" pgbench -n -M prepared -c "$CONNECTIONS" -j 2 -T "$DURATION" -f "$TMP/pgbench-insert.sql" "$url" >"$TMP/pgbench.out" 2>&1 \
         || { cat "$TMP/pgbench.out" >&2; die "pgbench failed"; }
-    local tps failed rows latency
+    local database_ticks=$(($(database_ticks) - database_before))
+    pgbench_ticks=$(awk -v t="$TICKS" '{printf "%d", ($1 + $2) * t}' "$TMP/pgbench.time")
+    local tps failed rows latency transactions
     tps=$(awk '/^tps = /{print $3; exit}' "$TMP/pgbench.out")
+    transactions=$(awk '/^number of transactions actually processed:/{print $6; exit}' "$TMP/pgbench.out")
     failed=$(awk '/number of failed transactions:/{print $5; exit}' "$TMP/pgbench.out")
     latency=$(awk '/^latency average/{print $4; exit}' "$TMP/pgbench.out")
     rows=$(psql "$url" -Atc "SELECT count(*) FROM pgbench_secret")
     BASELINE_RATE=${tps%.*}
-    RESULTS+=("| pgbench baseline (INSERT of 1 KiB, prepared) | $BASELINE_RATE | $latency avg | - | - | ${failed:-0} failed, $rows rows stored |")
+    local per_insert
+    per_insert=$(python3 -c 'import sys; s, d, t, n = map(int, sys.argv[1:]); print(f"{s / t * 1e6 / n:.0f} / {d / t * 1e6 / n:.0f}")' \
+        "$pgbench_ticks" "$database_ticks" "$TICKS" "${transactions%%/*}")
+    RESULTS+=("| pgbench baseline (INSERT of 1 KiB, prepared) | $BASELINE_RATE | $latency avg | $per_insert | - | - | - | ${failed:-0} failed, $rows rows stored |")
 }
 
 run_case "SQLite, 1 replica" "$TMP/sqlite/b.sqlite"
@@ -194,8 +233,10 @@ run_case "PostgreSQL, 2 replicas" "$two" "$two"
 echo
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(psql "$BURNLINK_TEST_POSTGRES_URL" -Atc 'SHOW server_version') (fsync=$fsync, synchronous_commit=$commit), $CONNECTIONS connections, ${DURATION} s per run, $SIZE-byte secrets, commit $(git -C "$ROOT" rev-parse --short HEAD)"
 echo
-echo "| setup | creates/s | create p50 / p99 ms | claims/s | claim p50 / p99 ms | checks |"
-echo "|---|---|---|---|---|---|"
+echo "CPU: microseconds of CPU time per request, the replicas' / the database's (for pgbench: pgbench's / the database's)"
+echo
+echo "| setup | creates/s | create p50 / p99 ms | create CPU µs | claims/s | claim p50 / p99 ms | claim CPU µs | checks |"
+echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${RESULTS[@]}"
 echo
 for line in "${RESULTS[@]}"; do
