@@ -28,14 +28,14 @@ struct ConnectionDeadlineTests {
     @Test("an operation that started runs past the deadline and its answer is returned")
     func startedOperationFinishes() async throws {
         let waits = ConnectionWaits(tick: .milliseconds(10))
-        // The deadline leaves a loaded machine a second to start the operation.
+        // The deadline leaves a loaded machine a second to start the operation, which then
+        // runs until the deadline has been checked and passed (its entry gone from the table).
         let answer = try await withConnectionDeadline(.seconds(1), waits: waits) { deadline in
             try deadline.start()
-            try await Task.sleep(for: .milliseconds(1500))
+            while waits.waitingCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
             return 7
         }
         #expect(answer == 7)
-        #expect(waits.waitingCount == 0)
     }
 
     @Test("a connection that comes after the deadline is not used")
@@ -44,13 +44,15 @@ struct ConnectionDeadlineTests {
         let used = Flag()
         await #expect(throws: DeadlineExceeded.self) {
             try await withConnectionDeadline(.milliseconds(50), waits: waits) { deadline in
-                // A pool wait that ignores cancellation and hands over a connection late.
+                // A body that carries on once its wait was cancelled, as a pool might hand
+                // over a connection it had just opened.
                 try? await Task.sleep(for: .seconds(60))
                 try deadline.start()
                 used.set()
             }
         }
         #expect(!used.isSet)
+        #expect(waits.waitingCount == 0)
     }
 
     @Test("cancelling the caller cancels the operation")
@@ -73,23 +75,46 @@ struct ConnectionDeadlineTests {
     @Test("many operations at once, each deadline on its own")
     func manyAtOnce() async throws {
         let waits = ConnectionWaits(tick: .milliseconds(10))
-        let outcomes = await withTaskGroup(of: Bool.self) { group in
+        let succeeded = await withTaskGroup(of: Int?.self) { group in
             for index in 0..<200 {
                 group.addTask {
-                    // Even ones get their connection as soon as they run (within the two
-                    // seconds even on a loaded machine); odd ones never do.
-                    let result = try? await withConnectionDeadline(.seconds(2), waits: waits) { deadline in
-                        if index % 2 == 1 { try await Task.sleep(for: .seconds(60)) }
+                    // Odd ones never get a connection and are due after 300 ms; even ones get
+                    // theirs at 600 ms, past the odd ones' deadlines but well within their own.
+                    let odd = index % 2 == 1
+                    return try? await withConnectionDeadline(odd ? .milliseconds(300) : .seconds(10), waits: waits) {
+                        deadline in
+                        try await Task.sleep(for: odd ? .seconds(60) : .milliseconds(600))
                         try deadline.start()
                         return index
                     }
-                    return result == index
                 }
             }
-            return await group.reduce(into: [Bool]()) { $0.append($1) }
+            return await group.reduce(into: Set<Int>()) { if let index = $1 { $0.insert(index) } }
         }
-        #expect(outcomes.filter { $0 }.count == 100)
+        #expect(succeeded == Set(stride(from: 0, to: 200, by: 2)))
         #expect(waits.waitingCount == 0)
+    }
+
+    @Test("the checking task stops when nothing waits, and starts again with the next wait")
+    func checkingStopsAndRestarts() async throws {
+        let waits = ConnectionWaits(tick: .milliseconds(10))
+        let answer = try await withConnectionDeadline(.seconds(5), waits: waits) { deadline in
+            try deadline.start()
+            return 1
+        }
+        #expect(answer == 1)
+        #expect(await eventually(within: .seconds(30)) { !waits.isTicking })
+        // Were it not started again, this wait would run its full minute.
+        let started = ContinuousClock.now
+        await #expect(throws: DeadlineExceeded.self) {
+            try await withConnectionDeadline(.milliseconds(100), waits: waits) { deadline -> Int in
+                try await Task.sleep(for: .seconds(60))
+                try deadline.start()
+                return 1
+            }
+        }
+        #expect(ContinuousClock.now - started < .seconds(30))
+        #expect(await eventually(within: .seconds(30)) { !waits.isTicking })
     }
 }
 

@@ -98,7 +98,9 @@ final class ConnectionWaits: Sendable {
             defer { state.ticking = true }
             return (key, !state.ticking)
         }
-        if startTicking { Task { await self.checkUntilNoneWait() } }
+        // Detached: the checking task outlives the operation that started it, and must
+        // carry none of its priority or task-local values.
+        if startTicking { Task.detached { await self.checkUntilNoneWait() } }
         return Entry(key: key)
     }
 
@@ -107,6 +109,7 @@ final class ConnectionWaits: Sendable {
     }
 
     var waitingCount: Int { state.withLock { $0.waiting.count } }
+    var isTicking: Bool { state.withLock { $0.ticking } }
 
     private func checkUntilNoneWait() async {
         while true {
