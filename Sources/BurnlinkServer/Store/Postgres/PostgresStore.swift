@@ -5,7 +5,6 @@ import Logging
 import NIOCore
 import PostgresNIO
 import ServiceLifecycle
-import Synchronization
 
 /// The shared `SecretStore`: PostgreSQL through postgres-nio, for several server replicas
 /// behind one load balancer.
