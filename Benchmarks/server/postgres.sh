@@ -119,10 +119,10 @@ measure() {
         pids+=($!)
     done
     for i in "${pids[@]}"; do wait "$i"; done
-    local server_ticks database_ticks
-    server_ticks=$(($(cpu_ticks "${PIDS[@]}") - server_before))
-    database_ticks=$(($(database_ticks) - database_before))
-    python3 - "$mode" "$TMP/$name" "$n" "$server_ticks" "$database_ticks" "$TICKS" <<'PY'
+    local server_used database_used
+    server_used=$(($(cpu_ticks "${PIDS[@]}") - server_before))
+    database_used=$(($(database_ticks) - database_before))
+    python3 - "$mode" "$TMP/$name" "$n" "$server_used" "$database_used" "$TICKS" <<'PY'
 import sys
 mode, prefix, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 server_ticks, database_ticks, ticks = map(int, sys.argv[4:7])
@@ -208,7 +208,7 @@ pgbench_baseline() {
     database_before=$(database_ticks)
     /usr/bin/time -f "%U %S" -o "$TMP/pgbench.time" pgbench -n -M prepared -c "$CONNECTIONS" -j 2 -T "$DURATION" -f "$TMP/pgbench-insert.sql" "$url" >"$TMP/pgbench.out" 2>&1 \
         || { cat "$TMP/pgbench.out" >&2; die "pgbench failed"; }
-    local database_ticks=$(($(database_ticks) - database_before))
+    local database_used=$(($(database_ticks) - database_before))
     pgbench_ticks=$(awk -v t="$TICKS" '{printf "%d", ($1 + $2) * t}' "$TMP/pgbench.time")
     local tps failed rows latency transactions
     tps=$(awk '/^tps = /{print $3; exit}' "$TMP/pgbench.out")
@@ -219,7 +219,7 @@ pgbench_baseline() {
     BASELINE_RATE=${tps%.*}
     local per_insert
     per_insert=$(python3 -c 'import sys; s, d, t, n = map(int, sys.argv[1:]); print(f"{s / t * 1e6 / n:.0f} / {d / t * 1e6 / n:.0f}")' \
-        "$pgbench_ticks" "$database_ticks" "$TICKS" "${transactions%%/*}")
+        "$pgbench_ticks" "$database_used" "$TICKS" "${transactions%%/*}")
     RESULTS+=("| pgbench baseline (INSERT of 1 KiB, prepared) | $BASELINE_RATE | $latency avg | $per_insert | - | - | - | ${failed:-0} failed, $rows rows stored |")
 }
 

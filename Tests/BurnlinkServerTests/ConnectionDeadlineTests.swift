@@ -13,11 +13,7 @@ struct ConnectionDeadlineTests {
         let waits = ConnectionWaits(tick: .milliseconds(10))
         let started = ContinuousClock.now
         await #expect(throws: DeadlineExceeded.self) {
-            try await withConnectionDeadline(.milliseconds(200), waits: waits) { deadline -> Int in
-                try await Task.sleep(for: .seconds(60))
-                try deadline.start()
-                return 1
-            }
+            try await waitForConnectionThatNeverComes(.milliseconds(200), waits: waits)
         }
         let waited = ContinuousClock.now - started
         #expect(waited >= .milliseconds(200))
@@ -107,11 +103,7 @@ struct ConnectionDeadlineTests {
         // Were it not started again, this wait would run its full minute.
         let started = ContinuousClock.now
         await #expect(throws: DeadlineExceeded.self) {
-            try await withConnectionDeadline(.milliseconds(100), waits: waits) { deadline -> Int in
-                try await Task.sleep(for: .seconds(60))
-                try deadline.start()
-                return 1
-            }
+            try await waitForConnectionThatNeverComes(.milliseconds(100), waits: waits)
         }
         #expect(ContinuousClock.now - started < .seconds(30))
         #expect(await eventually(within: .seconds(30)) { !waits.isTicking })
@@ -122,4 +114,13 @@ private final class Flag: Sendable {
     private let state = Mutex(false)
     func set() { state.withLock { $0 = true } }
     var isSet: Bool { state.withLock { $0 } }
+}
+
+/// An operation whose connection never comes: its wait lasts a minute unless the deadline
+/// cancels it.
+private func waitForConnectionThatNeverComes(_ deadline: Duration, waits: ConnectionWaits) async throws {
+    try await withConnectionDeadline(deadline, waits: waits) { deadline in
+        try await Task.sleep(for: .seconds(60))
+        try deadline.start()
+    }
 }
