@@ -44,6 +44,15 @@ public final class PostgresStore: SecretStore {
     /// replica (docs/benchmarks.md, "Issue 18: PostgreSQL creates grouped into one statement").
     static let parallelCreateBatches = 2
 
+    /// Connections the pool keeps open even when idle. The pool gives every other connection
+    /// an idle timer each time it comes back and cancels it at the next lease: a timer task
+    /// and thread wake-ups per operation. Creates (`parallelCreateBatches` at a time) and
+    /// light traffic stay on these. With none kept, a create cost about 0.3 context switches
+    /// more (docs/benchmarks.md, "Issue 18: the PostgreSQL pool's timers, and the time zone").
+    /// The pool's keep-alive stays on: it keeps idle connections through firewalls and
+    /// load balancers that drop quiet ones, though it too sets a timer per operation.
+    static let persistentConnections = 4
+
     /// The notification channel for receipt changes; payload: the id, base64url.
     static let receiptChannel = "burnlink_receipt"
 
@@ -64,7 +73,7 @@ public final class PostgresStore: SecretStore {
         self.operationTimeout = operationTimeout
         var configuration = try url.clientConfiguration()
         configuration.options.maximumConnections = maximumConnections
-        configuration.options.minimumConnections = 0
+        configuration.options.minimumConnections = min(Self.persistentConnections, maximumConnections - 1)
         // A run-time parameter sent when each connection starts (no extra round trip): the
         // database aborts, and rolls back, any statement that runs past the operation timeout.
         let (seconds, attoseconds) = operationTimeout.components
