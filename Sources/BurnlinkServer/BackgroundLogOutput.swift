@@ -28,6 +28,9 @@ public final class BackgroundLogOutput: TextOutputStream, Sendable {
     private let limit: Int
     private let pending = Mutex(Pending())
     private let queue = DispatchQueue(label: "burnlink.log-output")
+    /// How long a drain lets lines gather after a write, in microseconds: how late a line
+    /// may reach the sink at most, beyond the write itself.
+    private let gathering: UInt32 = 2_000
 
     /// Standard error, with at most 1 MiB waiting.
     public static let standardError = BackgroundLogOutput(descriptor: STDERR_FILENO)
@@ -59,6 +62,10 @@ public final class BackgroundLogOutput: TextOutputStream, Sendable {
     }
 
     /// Writes what has gathered until nothing is left (runs on `queue`, one at a time).
+    /// After each write it waits `gathering` before taking more: the lines logged meanwhile
+    /// go out in one write, and none of them starts a drain (a thread wake-up) of its own.
+    /// Under 1 KiB creates that was half a write and half a context switch per request
+    /// (docs/benchmarks.md, "Issue 18: log lines gathered").
     private func drain() {
         while true {
             let bytes = pending.withLock { pending in
@@ -69,6 +76,7 @@ public final class BackgroundLogOutput: TextOutputStream, Sendable {
             }
             if bytes.isEmpty { return }
             writeAll(bytes)
+            usleep(gathering)
         }
     }
 
