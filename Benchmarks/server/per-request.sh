@@ -13,14 +13,16 @@
 #   BENCH_DATABASE    its --database (default: a fresh SQLite file under BENCH_TMPDIR)
 #   BENCH_DURATION    seconds counted (6), after a 2 s warm-up
 #   BENCH_TMPDIR      parent of the temporary directory (/tmp); must be a disk
-# Needs perf, wrk, curl, python3 (apt-get install -y linux-perf wrk curl).
+# Needs perf, wrk, python3 (apt-get install -y linux-perf wrk).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+source "$ROOT/Benchmarks/local_server.sh"  # for listening_port
 SERVER=${BURNLINK_SERVER:?a burnlink-server binary}
 DURATION=${BENCH_DURATION:-6}
-for tool in perf wrk curl python3; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y linux-perf wrk curl)" >&2; exit 1; }
+for tool in perf wrk python3; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y linux-perf wrk)" >&2; exit 1; }
 done
 
 TMP=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/burnlink-per-request.XXXXXX")
@@ -31,16 +33,10 @@ DATABASE=${BENCH_DATABASE:-$TMP/db/b.sqlite}
 head -c 1024 /dev/urandom >"$TMP/body"
 read -r _ VERIFIER < <(python3 "$HERE/bench_helpers.py" token)
 export BENCH_DIR=$HERE BENCH_BODY_FILE=$TMP/body BENCH_CLAIM_VERIFIER=$VERIFIER
-port=$(python3 "$HERE/bench_helpers.py" free-port)
-"$SERVER" --rate-limit off --max-concurrent-uploads off --host 127.0.0.1 --port "$port" --database "$DATABASE" \
+"$SERVER" --rate-limit off --max-concurrent-uploads off --host 127.0.0.1 --port 0 --database "$DATABASE" \
     >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
-url="http://127.0.0.1:$port"
-for _ in $(seq 100); do
-    curl -s -o /dev/null --max-time 1 "$url/healthz" && break
-    sleep 0.1
-done
-curl -sf -o /dev/null --max-time 1 "$url/healthz" || { tail "$TMP/server.log" >&2; exit 1; }
+url="http://127.0.0.1:$(listening_port "$TMP/server.log")"
 
 wrk -t1 -c16 -d2s -s "$HERE/create.lua" "$url/api/v1/secrets" >/dev/null
 events=context-switches,task-clock,syscalls:sys_enter_futex,syscalls:sys_enter_write,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_newfstatat
