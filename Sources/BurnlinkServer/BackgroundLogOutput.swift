@@ -64,8 +64,8 @@ public final class BackgroundLogOutput: TextOutputStream, Sendable {
     /// Writes what has gathered until nothing is left (runs on `queue`, one at a time).
     /// After each write it waits `gathering` before taking more: the lines logged meanwhile
     /// go out in one write, and none of them starts a drain (a thread wake-up) of its own.
-    /// Under 1 KiB creates that was half a write and half a context switch per request
-    /// (docs/benchmarks.md, "Issue 18: log lines gathered").
+    /// Under 1 KiB creates this saves about half a write and 0.7 context switches per
+    /// request (docs/benchmarks.md, "Issue 18: log lines gathered").
     private func drain() {
         while true {
             let bytes = pending.withLock { pending in
