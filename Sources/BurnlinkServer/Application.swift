@@ -11,12 +11,14 @@ import ServiceLifecycle
 
 /// Builds the burnlink server: routes, middleware and the sweeper, over a store. Throws
 /// `TLSLoadError` when `configuration.tls` names files that make no certificate and key.
+/// The event loops are NIO's shared ones unless a test gives the server loops of its own.
 public func buildApplication(
     configuration: ServerConfiguration,
     store: any SecretStore,
     clock: any ServerClock = SystemServerClock(),
     metrics: ServerMetrics = ServerMetrics(),
-    logger: Logger? = nil
+    logger: Logger? = nil,
+    eventLoopGroupProvider: EventLoopGroupProvider = .singleton
 ) throws -> some ApplicationProtocol {
     var logger = logger ?? Logger(label: "burnlink-server")
     if logger.logLevel > configuration.logLevel || logger.logLevel == .info { logger.logLevel = configuration.logLevel }
@@ -45,6 +47,7 @@ public func buildApplication(
             logger.notice("listening on \(scheme)://\(host):\(port)")
             ServiceManager.ready(status: "listening on \(scheme)://\(host):\(port)")
         },
+        eventLoopGroupProvider: eventLoopGroupProvider,
         logger: logger
     )
     // The store runs before the server and stops after it (PostgreSQL's pool, SQLite's

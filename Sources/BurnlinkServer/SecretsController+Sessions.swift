@@ -43,7 +43,7 @@ extension SecretsController {
             headers[.burnlinkClaimWindow] = String(left)
             return envelopeResponse(
                 id: id, size: envelope.size, chunkCount: envelope.chunkCount, firstChunk: nil,
-                offset: offset, mustFinishRead: false, headers: headers)
+                offset: offset, mustFinishRead: false, headers: headers, connection: context.channel.eventLoop)
         }
     }
 

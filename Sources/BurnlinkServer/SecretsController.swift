@@ -276,16 +276,16 @@ struct SecretsController: Sendable {
             }
             return envelopeResponse(
                 id: id, size: grant.size, chunkCount: grant.chunkCount, firstChunk: grant.firstChunk,
-                mustFinishRead: grant.mustFinishRead, headers: headers)
+                mustFinishRead: grant.mustFinishRead, headers: headers, connection: context.channel.eventLoop)
         }
     }
 
     /// Streams the envelope from byte `offset` (200 from the start, else 206): chunk by
     /// chunk from the store, so memory stays flat whatever the size. A claim's first chunk
-    /// came with its grant.
+    /// came with its grant. `connection` is the event loop of the client's connection.
     func envelopeResponse(
         id: SecretID, size: Int, chunkCount: Int, firstChunk: ByteBuffer?, offset: Int = 0,
-        mustFinishRead: Bool, headers extra: HTTPFields
+        mustFinishRead: Bool, headers extra: HTTPFields, connection: any EventLoop
     ) -> Response {
         var headers = extra
         headers[.contentType] = "application/octet-stream"
@@ -294,7 +294,8 @@ struct SecretsController: Sendable {
         let chunkSize = StoreLimits.chunkSize
         let body = ResponseBody(contentLength: size - offset) { writer in
             do {
-                for index in (offset / chunkSize)..<max(1, chunkCount) {
+                let lastIndex = max(1, chunkCount) - 1
+                for index in (offset / chunkSize)...lastIndex {
                     var chunk: ByteBuffer
                     if index == 0, let firstChunk {
                         chunk = firstChunk
@@ -308,6 +309,13 @@ struct SecretsController: Sendable {
                         chunk.moveReaderIndex(forwardBy: min(offset % chunkSize, chunk.readableBytes))
                     }
                     try await writer.write(chunk)
+                    // The write was handed to the connection's event loop, and only there does
+                    // NIO mark a connection with a full buffer unwritable (which holds the next
+                    // write). On a busy loop every chunk could be handed over before that: a
+                    // slow reader would pin the whole envelope in memory, and the request would
+                    // count as done long before its bytes left. Waiting for the loop to reach
+                    // the write keeps it to about one chunk ahead.
+                    if index < lastIndex { try await connection.submit {}.get() }
                 }
                 try await writer.finish(nil)
             } catch {

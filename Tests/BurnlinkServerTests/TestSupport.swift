@@ -78,8 +78,12 @@ struct TestServer {
         store = try SQLiteStore(path: temporaryDatabasePath())
     }
 
-    func application(logger: Logger? = nil) throws -> some ApplicationProtocol {
-        try buildApplication(configuration: configuration, store: store, clock: clock, metrics: metrics, logger: logger)
+    func application(
+        logger: Logger? = nil, eventLoopGroupProvider: EventLoopGroupProvider = .singleton
+    ) throws -> some ApplicationProtocol {
+        try buildApplication(
+            configuration: configuration, store: store, clock: clock, metrics: metrics, logger: logger,
+            eventLoopGroupProvider: eventLoopGroupProvider)
     }
 }
 
