@@ -25,9 +25,11 @@ public func buildApplication(
 
     let notifier = ReceiptNotifier()
     let router = makeRouter(configuration: configuration, store: store, clock: clock, metrics: metrics, notifier: notifier)
+    let storePrepared = StorePrepared()
     let sweeper = Sweeper(
         store: store, clock: clock, interval: configuration.sweepInterval,
-        receiptRetention: configuration.receiptRetention, metrics: metrics, logger: logger)
+        receiptRetention: configuration.receiptRetention, metrics: metrics, logger: logger,
+        storePrepared: storePrepared)
     // The idle timeout also ends uploads whose body stalls (slow-loris): the connection
     // closes, the body stream fails, and the controller removes what was staged.
     // A HangUpWatcher on each connection lets long-polls end when their client leaves.
@@ -51,9 +53,12 @@ public func buildApplication(
         logger: logger
     )
     // The store runs before the server and stops after it (PostgreSQL's pool, SQLite's
-    // checkpoints); its schema is ready before the first request.
+    // checkpoints); its schema is ready before the first request and the first sweep.
     app.addServices(store)
-    app.beforeServerStarts { try await store.prepare() }
+    app.beforeServerStarts {
+        try await store.prepare()
+        storePrepared.set()
+    }
     if let changes = store.receiptChanges {
         // Changes made by other replicas wake this process's long-polls.
         app.addServices(ReceiptChangeRelay(changes: changes, notifier: notifier))

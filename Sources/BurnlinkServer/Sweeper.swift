@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Removes expired ciphertext, orphaned chunks and old receipts on a fixed interval, and
 /// keeps the stored-bytes gauge current. Expiry itself is enforced at read time; this
@@ -12,8 +13,14 @@ struct Sweeper: Service {
     let receiptRetention: TimeInterval
     let metrics: ServerMetrics
     let logger: Logger
+    /// The first sweep waits for it: on a fresh database the tables exist only then.
+    let storePrepared: StorePrepared
 
     func run() async throws {
+        while !storePrepared.isSet {
+            if Task.isShuttingDownGracefully || Task.isCancelled { return }
+            try? await gracefulShutdownSleep(for: .milliseconds(50))
+        }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await sweepOnce()
             try? await gracefulShutdownSleep(for: interval)
@@ -50,4 +57,14 @@ private func gracefulShutdownSleep(for duration: Duration) async throws {
     try await cancelWhenGracefulShutdown {
         try await Task.sleep(for: duration)
     }
+}
+
+/// Set once the store's `prepare()` has returned (its schema is in place). Services that
+/// start beside the server, before it, check it before their first store operation.
+final class StorePrepared: Sendable {
+    private let prepared = Atomic<Bool>(false)
+
+    var isSet: Bool { prepared.load(ordering: .acquiring) }
+
+    func set() { prepared.store(true, ordering: .releasing) }
 }

@@ -171,6 +171,26 @@ struct PostgresReplicaTests {
         await TestPostgres.dropDatabase(databaseURL)
     }
 
+    @Test("the first start on a fresh database logs no error: the first sweep waits until the schema is there")
+    func firstSweepAfterTheSchema() async throws {
+        let databaseURL = try await TestPostgres.createDatabase()
+        let server = try await LaunchedServer(arguments: ["--database", databaseURL])
+        var sweeps = 0.0
+        let deadline = ContinuousClock.now + .seconds(15)
+        while sweeps < 1, ContinuousClock.now < deadline {
+            let metrics = try await sendRequest(client, .GET, server.baseURL + "/metrics")
+            sweeps = String(decoding: metrics.body, as: UTF8.self).split(separator: "\n")
+                .first { $0.hasPrefix("burnlink_sweep_duration_seconds_count") }
+                .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+            if sweeps < 1 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(sweeps >= 1, "no sweep finished")
+        #expect(await server.stop() == 0)
+        let errors = server.log.split(separator: "\n").filter { $0.contains(" error ") || $0.contains("sweep failed") }
+        #expect(errors.isEmpty, "\(errors)")
+        await TestPostgres.dropDatabase(databaseURL)
+    }
+
     @Test("a receipt long-poll on one replica is released by a claim on the other")
     func receiptWaitAcrossReplicas() async throws {
         let databaseURL = try await TestPostgres.createDatabase()
