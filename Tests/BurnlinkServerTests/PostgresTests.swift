@@ -179,9 +179,7 @@ struct PostgresReplicaTests {
         let deadline = ContinuousClock.now + .seconds(15)
         while sweeps < 1, ContinuousClock.now < deadline {
             let metrics = try await sendRequest(client, .GET, server.baseURL + "/metrics")
-            sweeps = String(decoding: metrics.body, as: UTF8.self).split(separator: "\n")
-                .first { $0.hasPrefix("burnlink_sweep_duration_seconds_count") }
-                .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+            sweeps = metricValue("burnlink_sweep_duration_seconds_count", in: String(decoding: metrics.body, as: UTF8.self)) ?? 0
             if sweeps < 1 { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(sweeps >= 1, "no sweep finished")
