@@ -131,10 +131,28 @@ enum BlockingIO {
     }()
 }
 
-/// Writes to a file descriptor on the blocking-I/O thread.
+/// Writes to a file descriptor: a small write that cannot block here, anything else on
+/// the blocking-I/O thread.
 enum BlockingWrite {
     static func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) async throws(ClientError) {
         guard !bytes.isEmpty else { return }
+        // A 1 KiB secret's output would otherwise start the blocking-I/O thread just for
+        // itself. Up to PIPE_BUF bytes to a descriptor that polls writable go whole without
+        // blocking (a pipe with a free page, a file, /dev/null); a full pipe does not poll
+        // writable, and waits on the thread like a large write.
+        if bytes.count <= Int(PIPE_BUF) {
+            var ready = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+            if poll(&ready, 1, 0) == 1, ready.revents & Int16(POLLOUT) != 0 {
+                while true {
+                    let n = Glibc.write(descriptor, bytes.baseAddress!, bytes.count)
+                    if n == bytes.count { return }
+                    if n < 0 && errno == EINTR { continue }
+                    if n < 0 { throw .other("writing the secret failed: \(String(cString: strerror(errno)))") }
+                    // Short (a pipe's reader took part): the rest below, on the thread.
+                    return try await write(UnsafeRawBufferPointer(rebasing: bytes[n...]), to: descriptor)
+                }
+            }
+        }
         // The bytes stay valid: the caller awaits this call before touching them again.
         let address = UInt(bitPattern: bytes.baseAddress!)
         let count = bytes.count
