@@ -33,7 +33,9 @@ public struct APIClient: Sendable {
     /// start-up (an event loop thread) with its own work; and decodes a sample answer there
     /// too: the first JSON decode and date parse of a process (type metadata, the time
     /// zone file) otherwise ran after the response arrived, on a send's critical path
-    /// (0.6 to 2.1 ms of a 1 KiB send in four runs, docs/benchmarks.md 2026-12-06).
+    /// (0.6 to 2.1 ms of a 1 KiB send in four runs, docs/benchmarks.md 2026-12-06); and
+    /// encodes a sample claim-session record, the first JSON encode of an open, which
+    /// otherwise ran before its claim could be sent.
     /// Both in one task of low priority: as two, they could take both threads of a 2-core
     /// machine's pool, and the command's own first step waited for one of them (1 KiB open
     /// 1.46 to 1.54× curl as two tasks, 1.30 to 1.40× as one, in six alternating runs).
@@ -41,6 +43,7 @@ public struct APIClient: Sendable {
         Task.detached(priority: .utility) {
             _ = HTTPClient.burnlink
             _ = try? decodeSampleAnswer()
+            _ = try? SavedClaimSession.encodeSample()
         }
     }
 

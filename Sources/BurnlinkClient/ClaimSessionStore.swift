@@ -47,6 +47,15 @@ public struct SavedClaimSession: Codable, Sendable, Equatable {
         case passwordKDF = "password_kdf"
     }
 
+    /// A record as `ClaimSessionRecord.update` writes it, of made-up values.
+    static func encodeSample() throws -> Data {
+        try JSONEncoder().encode(
+            SavedClaimSession(
+                server: "https://burn.example.com", id: "pFeHrmPCRIl7oMl7gzV-Cw",
+                session: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", deadline: Date(), passwordKDF: nil,
+                size: 1_096, granted: false))
+    }
+
     var secret: SecretBytes? {
         guard var bytes = Base64URL.decode(session, count: 32) else { return nil }
         defer { bytes.withUnsafeMutableBytes { SecureMemory.wipe($0) } }
