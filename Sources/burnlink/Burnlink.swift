@@ -80,7 +80,12 @@ struct Burnlink: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-            Glibc.exit(0)
+            // Everything the command wrote went out with write(2) (no stdio buffer is left
+            // to flush), and its files are closed or synced, so `exit`'s handlers have
+            // nothing to do for it; a process ended with `exit` took about 1 ms longer to be
+            // gone than with `_exit` (strace; docs/benchmarks.md, "Issue 18: the CLI's
+            // output write and its background start-up").
+            Glibc._exit(0)
         } catch {
             exit(with: error)
         }
