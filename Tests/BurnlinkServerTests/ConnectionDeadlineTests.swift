@@ -10,7 +10,7 @@ import Testing
 struct ConnectionDeadlineTests {
     @Test("a wait for a connection that never comes ends at the deadline")
     func waitEndsAtDeadline() async throws {
-        let waits = ConnectionWaits(tick: .milliseconds(10))
+        let waits = ConnectionWaits(tick: .milliseconds(10), closedGrace: .milliseconds(200))
         let started = ContinuousClock.now
         await #expect(throws: DeadlineExceeded.self) {
             try await waitForConnectionThatNeverComes(.milliseconds(200), waits: waits)
@@ -18,25 +18,27 @@ struct ConnectionDeadlineTests {
         let waited = ContinuousClock.now - started
         #expect(waited >= .milliseconds(200))
         #expect(waited < .seconds(30))
-        #expect(waits.waitingCount == 0)
+        #expect(waits.runningCount == 0)
     }
 
     @Test("an operation that started runs past the deadline and its answer is returned")
     func startedOperationFinishes() async throws {
-        let waits = ConnectionWaits(tick: .milliseconds(10))
+        let waits = ConnectionWaits(tick: .milliseconds(10), closedGrace: .milliseconds(200))
         // The deadline leaves a loaded machine a second to start the operation, which then
-        // runs until the deadline has been checked and passed (its entry gone from the table).
+        // runs well past it.
+        let started = ContinuousClock.now
         let answer = try await withConnectionDeadline(.seconds(1), waits: waits) { deadline in
             try deadline.start()
-            while waits.waitingCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
+            try await Task.sleep(until: started + .seconds(1.5))
             return 7
         }
         #expect(answer == 7)
+        #expect(ContinuousClock.now - started >= .seconds(1.5))
     }
 
     @Test("a connection that comes after the deadline is not used")
     func lateConnectionIsNotUsed() async throws {
-        let waits = ConnectionWaits(tick: .milliseconds(10))
+        let waits = ConnectionWaits(tick: .milliseconds(10), closedGrace: .milliseconds(200))
         let used = Flag()
         await #expect(throws: DeadlineExceeded.self) {
             try await withConnectionDeadline(.milliseconds(50), waits: waits) { deadline in
@@ -48,12 +50,12 @@ struct ConnectionDeadlineTests {
             }
         }
         #expect(!used.isSet)
-        #expect(waits.waitingCount == 0)
+        #expect(waits.runningCount == 0)
     }
 
     @Test("cancelling the caller cancels the operation")
     func callerCancellation() async throws {
-        let waits = ConnectionWaits(tick: .milliseconds(10))
+        let waits = ConnectionWaits(tick: .milliseconds(10), closedGrace: .milliseconds(200))
         let caller = Task {
             try await withConnectionDeadline(.seconds(60), waits: waits) { deadline in
                 try deadline.start()
@@ -65,12 +67,12 @@ struct ConnectionDeadlineTests {
         caller.cancel()
         await #expect(throws: CancellationError.self) { try await caller.value }
         #expect(ContinuousClock.now - cancelled < .seconds(30))
-        #expect(waits.waitingCount == 0)
+        #expect(waits.runningCount == 0)
     }
 
     @Test("many operations at once, each deadline on its own")
     func manyAtOnce() async throws {
-        let waits = ConnectionWaits(tick: .milliseconds(10))
+        let waits = ConnectionWaits(tick: .milliseconds(10), closedGrace: .milliseconds(200))
         let succeeded = await withTaskGroup(of: Int?.self) { group in
             for index in 0..<200 {
                 group.addTask {
@@ -88,12 +90,65 @@ struct ConnectionDeadlineTests {
             return await group.reduce(into: Set<Int>()) { if let index = $1 { $0.insert(index) } }
         }
         #expect(succeeded == Set(stride(from: 0, to: 200, by: 2)))
-        #expect(waits.waitingCount == 0)
+        #expect(waits.runningCount == 0)
+    }
+
+    @Test("an operation whose connection closed and that never answers ends with ConnectionLost after the grace")
+    func lostConnection() async throws {
+        let waits = ConnectionWaits(tick: .milliseconds(10), closedGrace: .milliseconds(200))
+        let closed = Flag()
+        let ran = Flag()
+        let statement = ParkedStatement()
+        let started = ContinuousClock.now
+        await #expect(throws: ConnectionLost.self) {
+            try await withConnectionDeadline(.seconds(60), waits: waits) { deadline in
+                try deadline.start(connectionIsClosed: { closed.isSet })
+                ran.set()
+                closed.set()
+                // A statement the closed connection never answers: its wait ignores
+                // cancellation, as postgres-nio's does for a statement it dropped.
+                await statement.wait()
+                return 1
+            }
+        }
+        #expect(ran.isSet)
+        let waited = ContinuousClock.now - started
+        #expect(waited >= .milliseconds(200))
+        #expect(waited < .seconds(30))
+        #expect(waits.runningCount == 0)
+        // The stuck body may still end; its late answer goes nowhere.
+        statement.answer()
+    }
+
+    @Test("an operation that answers within the grace after its connection closed keeps its answer")
+    func answerAfterClose() async throws {
+        let waits = ConnectionWaits(tick: .milliseconds(10), closedGrace: .seconds(10))
+        let closed = Flag()
+        let answer = try await withConnectionDeadline(.seconds(60), waits: waits) { deadline in
+            try deadline.start(connectionIsClosed: { closed.isSet })
+            closed.set()
+            // Several checks see the connection closed before the answer comes.
+            try await Task.sleep(for: .milliseconds(300))
+            return 42
+        }
+        #expect(answer == 42)
+        #expect(waits.runningCount == 0)
+    }
+
+    @Test("an open connection never ends a long operation")
+    func openConnectionRunsOn() async throws {
+        let waits = ConnectionWaits(tick: .milliseconds(10), closedGrace: .milliseconds(50))
+        let answer = try await withConnectionDeadline(.milliseconds(100), waits: waits) { deadline in
+            try deadline.start(connectionIsClosed: { false })
+            try await Task.sleep(for: .milliseconds(500))
+            return 3
+        }
+        #expect(answer == 3)
     }
 
     @Test("the checking task stops when nothing waits, and starts again with the next wait")
     func checkingStopsAndRestarts() async throws {
-        let waits = ConnectionWaits(tick: .milliseconds(10))
+        let waits = ConnectionWaits(tick: .milliseconds(10), closedGrace: .milliseconds(200))
         let answer = try await withConnectionDeadline(.seconds(5), waits: waits) { deadline in
             try deadline.start()
             return 1
@@ -107,6 +162,30 @@ struct ConnectionDeadlineTests {
         }
         #expect(ContinuousClock.now - started < .seconds(30))
         #expect(await eventually(within: .seconds(30)) { !waits.isTicking })
+    }
+}
+
+/// A wait that only `answer` ends, whatever happens to its task.
+private final class ParkedStatement: Sendable {
+    private let state = Mutex<(continuation: CheckedContinuation<Void, Never>?, answered: Bool)>((nil, false))
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let answered = state.withLock { state in
+                if !state.answered { state.continuation = continuation }
+                return state.answered
+            }
+            if answered { continuation.resume() }
+        }
+    }
+
+    func answer() {
+        let continuation = state.withLock { state in
+            state.answered = true
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        continuation?.resume()
     }
 }
 

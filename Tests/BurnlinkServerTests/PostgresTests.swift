@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 import Testing
 
 @testable import BurnlinkServer
@@ -121,6 +122,44 @@ struct PostgresTests {
         let started = ContinuousClock.now
         await #expect(throws: StoreError.self) { try await store.storedBytes() }
         #expect(started.duration(to: .now) < .seconds(5))
+    }
+
+    @Test(
+        "a statement sent after the database closed its connection ends in .unavailable, not a wait forever",
+        .enabled(if: TestPostgres.available, TestPostgres.skipReason))
+    func statementAfterClose() async throws {
+        let (store, cleanup) = try await TestPostgres.openStore()
+        let quiet = Logger(label: "burnlink-postgres-test", factory: { _ in SwiftLogNoOpLogHandler() })
+        // In a task of its own: were the operation to wait forever, the test fails instead.
+        let operation = Task {
+            try await store.perform { connection in
+                let pid = try await connection.query("SELECT pg_backend_pid()", logger: quiet).collect()
+                    .first?.decode(Int32.self)
+                // The database ends this session, as a restart does (from another connection).
+                _ = try await store.perform { other in
+                    try await other.query("SELECT pg_terminate_backend(\(pid))", logger: quiet).collect()
+                }
+                // Once the channel has closed, postgres-nio drops what is written to it: a
+                // transaction's ROLLBACK after the failure would be such a statement.
+                try await connection.closeFuture.get()
+                _ = try await connection.query("SELECT 1", logger: quiet).collect()
+            }
+        }
+        let answered = Answered()
+        Task {
+            _ = await operation.result
+            answered.set()
+        }
+        // The answer comes a grace (5 s) after the close, not never.
+        #expect(await eventually(within: .seconds(30)) { answered.isSet })
+        if answered.isSet {
+            await #expect(throws: StoreError.unavailable("the database closed the connection")) {
+                try await operation.value
+            }
+        }
+        // The pool goes on with other connections.
+        #expect(try await store.storedBytes() == 0)
+        await cleanup()
     }
 }
 
@@ -473,4 +512,10 @@ enum CLIProcess {
     static func run(_ arguments: [String], input: String? = nil) async throws -> ProcessResult {
         try await start(arguments, input: input).finish()
     }
+}
+
+private final class Answered: Sendable {
+    private let state = Mutex(false)
+    func set() { state.withLock { $0 = true } }
+    var isSet: Bool { state.withLock { $0 } }
 }

@@ -179,7 +179,9 @@ public final class PostgresStore: SecretStore {
     /// connection, when nothing has been sent; once `body` holds one, its real outcome is
     /// awaited and returned. What bounds a statement is the database: every connection runs
     /// with `statement_timeout` (see `init`), and a statement it aborts is rolled back, so
-    /// the 503 that follows is true.
+    /// the 503 that follows is true. A body whose connection the database closed, and which
+    /// still has no answer a grace later, gets `ConnectionLost` (see `withConnectionDeadline`):
+    /// postgres-nio never answers a statement written after the close.
     func perform<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await Self.perform(on: client, within: operationTimeout, body)
     }
@@ -192,7 +194,7 @@ public final class PostgresStore: SecretStore {
         do {
             return try await withConnectionDeadline(operationTimeout) { deadline in
                 try await client.withConnection { connection in
-                    try deadline.start()
+                    try deadline.start(connectionIsClosed: { connection.isClosed })
                     return try await body(connection)
                 }
             }
@@ -223,6 +225,8 @@ extension StoreError {
             self = state == "53100" ? .storageFull(detail) : .unavailable(detail)
         case is DeadlineExceeded:
             self = .unavailable("the database did not answer in time")
+        case is ConnectionLost:
+            self = .unavailable("the database closed the connection")
         case is CancellationError:
             self = .unavailable("cancelled")
         default:
