@@ -182,12 +182,16 @@ public struct SecretOpener: Sendable {
         }
     }
 
+    /// `deadline` is nil while the claim's answer has not come: whether the server granted
+    /// it (and holds the secret) is not known then, and the hint does not pretend to know.
     static func interruptedMessage(until deadline: Date?) -> String {
-        let until = deadline.map { " until \(ClientError.clock($0))" } ?? ""
+        let held =
+            deadline.map { "the secret is held for you until \(ClientError.clock($0))" }
+            ?? "if the claim reached the server, the secret is held for you"
         return """
 
             burnlink: interrupted; nothing of the secret was kept here
-            hint: the secret is held for you\(until); run the same command again
+            hint: \(held); run the same command again
 
             """
     }

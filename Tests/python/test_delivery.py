@@ -20,8 +20,10 @@ import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -69,10 +71,11 @@ def send(server, env, payload, tmp_path, name="secret.bin"):
 
 
 def through(link, proxy):
-    """The same link, with the proxy's port in place of the server's."""
+    """The same link, with the proxy's port (or a port) in place of the server's."""
+    port = proxy if isinstance(proxy, int) else proxy.port
     prefix, rest = link.split("//", 1)
     authority, path = rest.split("/", 1)
-    return f"{prefix}//127.0.0.1:{proxy.port}/{path}"
+    return f"{prefix}//127.0.0.1:{port}/{path}"
 
 
 def open_link(link, env, output, timeout=120):
@@ -193,6 +196,51 @@ def test_a_server_that_cannot_be_reached_fails_at_once_and_the_rerun_opens(world
     assert code == 0
     assert [view["delivery"] for view in state["views"]] == ["delivered"]
     assert not any(sessions.glob("*.json"))
+
+
+def test_ctrl_c_before_the_claim_is_answered_does_not_claim_the_secret_is_held(world, tmp_path):
+    """Interrupted while its claim waits for an answer, `open` cannot know whether the server
+    granted it: the hint says so rather than that the secret is held, and the open that
+    follows against the real server delivers."""
+    server = world.server()
+    env = world.machine("recipient")
+    payload = random.Random(SEED).randbytes(1024)
+    link, receipt = send(server, env, payload, tmp_path)
+
+    silent = socket.create_server(("127.0.0.1", 0))
+    received = []
+
+    def take_and_keep():
+        connection, _ = silent.accept()
+        received.append(connection.recv(65536))
+        received.append(connection)  # held open, never answered
+
+    taker = threading.Thread(target=take_and_keep, daemon=True)
+    taker.start()
+    try:
+        process = subprocess.Popen([str(CLI), "open", "--yes", through(link, silent.getsockname()[1])],
+                                   env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # Interrupt once the claim has arrived at the silent server.
+        assert wait_until(lambda: len(received) == 2, timeout=60)
+        assert received[0].startswith(b"POST ") and b"/claim" in received[0].split(b"\r\n", 1)[0]
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+        assert process.returncode == 130, stderr.decode()
+        assert stdout == b""
+        assert "if the claim reached the server, the secret is held for you" in stderr.decode(), stderr.decode()
+        assert "held for you until" not in stderr.decode()
+    finally:
+        for item in received[1:]:
+            item.close()
+        silent.close()
+
+    opened = subprocess.run([str(CLI), "open", "--yes", link], env=env, capture_output=True, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    assert opened.returncode == 0, opened.stderr.decode()
+    assert opened.stdout == payload
+    code, state = receipt_of(receipt, env)
+    assert code == 0
+    assert [view["delivery"] for view in state["views"]] == ["delivered"]
 
 
 @pytest.mark.parametrize("to_file", [False, True])
