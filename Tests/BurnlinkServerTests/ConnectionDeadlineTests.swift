@@ -189,12 +189,6 @@ private final class ParkedStatement: Sendable {
     }
 }
 
-private final class Flag: Sendable {
-    private let state = Mutex(false)
-    func set() { state.withLock { $0 = true } }
-    var isSet: Bool { state.withLock { $0 } }
-}
-
 /// An operation whose connection never comes: its wait lasts a minute unless the deadline
 /// cancels it.
 private func waitForConnectionThatNeverComes(_ deadline: Duration, waits: ConnectionWaits) async throws {

@@ -6,7 +6,6 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
-import Synchronization
 import Testing
 
 @testable import BurnlinkServer
@@ -145,7 +144,7 @@ struct PostgresTests {
                 _ = try await connection.query("SELECT 1", logger: quiet).collect()
             }
         }
-        let answered = Answered()
+        let answered = Flag()
         Task {
             _ = await operation.result
             answered.set()
@@ -512,10 +511,4 @@ enum CLIProcess {
     static func run(_ arguments: [String], input: String? = nil) async throws -> ProcessResult {
         try await start(arguments, input: input).finish()
     }
-}
-
-private final class Answered: Sendable {
-    private let state = Mutex(false)
-    func set() { state.withLock { $0 = true } }
-    var isSet: Bool { state.withLock { $0 } }
 }

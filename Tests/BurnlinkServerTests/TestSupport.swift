@@ -146,3 +146,10 @@ struct CapturingHandler: LogHandler {
         log.lines.withLock { $0.append("\(level) \(message) \(all)") }
     }
 }
+
+/// A one-way flag that tasks on any thread set and read.
+final class Flag: Sendable {
+    private let state = Mutex(false)
+    func set() { state.withLock { $0 = true } }
+    var isSet: Bool { state.withLock { $0 } }
+}

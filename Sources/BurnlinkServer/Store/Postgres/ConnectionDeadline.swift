@@ -44,13 +44,6 @@ final class ConnectionDeadline: Sendable {
         }
     }
 
-    var isWaiting: Bool {
-        state.withLock { state in
-            if case .waiting = state { return true }
-            return false
-        }
-    }
-
     /// True once the operation started and its connection has been seen closed for `grace`
     /// (counted from the first check that saw it closed).
     func connectionClosed(for grace: Duration, now: ContinuousClock.Instant) -> Bool {
@@ -236,11 +229,11 @@ final class ConnectionWaits: Sendable {
             let running = state.withLock { Array($0.running) }
             var ended: [UInt64] = []
             for (key, operation) in running {
-                if operation.deadline.isWaiting {
-                    guard operation.expiry <= now else { continue }
-                    if operation.deadline.expire() { operation.expire() }
-                    // Started in the meantime: watched from the next tick on.
-                    if operation.deadline.hasExpired { ended.append(key) }
+                // `expire` fails for an operation that has started: its connection is
+                // watched instead (`connectionClosed` is false for one still waiting).
+                if operation.expiry <= now, operation.deadline.expire() {
+                    operation.expire()
+                    ended.append(key)
                 } else if operation.deadline.connectionClosed(for: closedGrace, now: now) {
                     operation.lose()
                     ended.append(key)
