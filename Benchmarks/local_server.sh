@@ -1,9 +1,9 @@
-# Sourced by Benchmarks/cli/run.sh and Benchmarks/server/burn.sh (and, for listening_port
-# alone, Benchmarks/server/ab.sh and Benchmarks/cli/window-ab.sh).
+# Sourced by Benchmarks/cli/run.sh, Benchmarks/server/burn.sh and slow-reader.sh (and, for
+# listening_port alone, Benchmarks/server/ab.sh, per-request.sh and Benchmarks/cli/window-ab.sh).
 #
-#   start_local_server NAME
+#   start_local_server NAME [--server-only]
 #
-# Builds the release server and the CLI as `make release` does (Swift's runtime linked in:
+# Builds the release server and (unless --server-only) the CLI as `make release` does (Swift's runtime linked in:
 # faster start-up; separate scratch paths, so neither build disturbs the other), makes a
 # fresh temporary directory, starts burnlink-server on a free loopback port with its
 # database there (rate limit off, --max-size above BIG_MIB), and points the CLI at it.
@@ -16,7 +16,7 @@ start_local_server() {
     local server="${BENCH_SERVER_BIN:-$ROOT/.build/release/burnlink-server}"
     [[ -n "${BENCH_SERVER_BIN:-}" ]] || swift build -c release --package-path "$ROOT" --product burnlink-server >&2
     BIN="${BENCH_CLI_BIN:-$ROOT/.build-static/release/burnlink}"
-    [[ -n "${BENCH_CLI_BIN:-}" ]] || swift build -c release --package-path "$ROOT" --product burnlink --static-swift-stdlib \
+    [[ -n "${BENCH_CLI_BIN:-}" || "${2:-}" == --server-only ]] || swift build -c release --package-path "$ROOT" --product burnlink --static-swift-stdlib \
         --scratch-path "$ROOT/.build-static" >&2
 
     TMP=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/burnlink-$1-bench.XXXXXX")

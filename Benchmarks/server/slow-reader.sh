@@ -25,7 +25,7 @@ for tool in wrk curl python3; do
 done
 
 source "$ROOT/Benchmarks/local_server.sh"
-start_local_server slow-reader
+start_local_server slow-reader --server-only
 
 read -r TOKEN VERIFIER < <("${HELPERS[@]}" token)
 head -c "$((BIG_MIB * 1048576))" /dev/urandom > "$TMP/big"
