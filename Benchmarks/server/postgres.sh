@@ -13,7 +13,9 @@
 # 1 KiB bytea into a table of its own: what the database does with nothing in front of it.
 # The PostgreSQL rows say what fraction of that rate a replica keeps. Every row also gives
 # the CPU time per request (from /proc/PID/stat) of the replicas and of the database, and
-# for pgbench its own and the database's per insert: where each side's time goes.
+# for pgbench its own and the database's per insert: where each side's time goes. For the
+# PostgreSQL create runs it also prints creates per committed transaction (the database's
+# xact_commit): how large the replicas' create batches were.
 # Environment: BENCH_DURATION (10 s per run), BENCH_CONNECTIONS (16), BENCH_SIZE (1024),
 # BURNLINK_SERVER (a binary instead of building .build-bench/release/burnlink-server),
 # BENCH_TMPDIR (parent of the SQLite directory; must be a disk).
@@ -170,7 +172,15 @@ precreate() {
     for i in "${!URLS[@]}"; do cat "$TMP"/pre."$i".* >"$TMP/ids.$i.txt" 2>/dev/null || true; done
 }
 
+# commits DATABASE-URL: transactions committed so far in that PostgreSQL database (nothing
+# for a SQLite file).
+commits() {
+    [[ "$1" == postgres* ]] || return 0
+    psql "$1" -qAtc "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+}
+
 RESULTS=()
+BATCHES=()
 run_case() { # label, databases...
     local label=$1
     shift
@@ -178,7 +188,14 @@ run_case() { # label, databases...
     for database in "$@"; do start_replica "$database"; done
     sleep 1
     log "$label: creates"
+    local commits_before commits_after
+    commits_before=$(commits "$1")
     read -r c_rate c_p50 c_p99 c_server c_database c_note < <(measure create "$label-create")
+    # The statistics collector reports a backend's commits within about a second.
+    sleep 1.5
+    commits_after=$(commits "$1")
+    [[ -n "$commits_before" ]] && BATCHES+=("$label: $(awk -v r="$c_rate" -v d="$DURATION" -v c="$((commits_after - commits_before))" \
+        'BEGIN{printf "%.1f", r * d / c}') creates per transaction (all the database's transactions during the create run)")
     precreate "${c_rate%.*}"
     sleep 1
     log "$label: claims"
@@ -245,3 +262,4 @@ for line in "${RESULTS[@]}"; do
     [[ "$label" == PostgreSQL* && -n "$BASELINE_RATE" && "$BASELINE_RATE" -gt 0 ]] || continue
     echo "$label: creates at $(awk -v a="$rate" -v b="$BASELINE_RATE" 'BEGIN{printf "%.2f", a / b}') of pgbench's insert rate"
 done
+printf '%s\n' "${BATCHES[@]}"

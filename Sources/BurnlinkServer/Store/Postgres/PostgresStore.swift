@@ -42,6 +42,8 @@ public final class PostgresStore: SecretStore {
     /// How many create batches one replica commits at once: more made two replicas slower
     /// (more, smaller statements), one would let a slow statement hold every create of a
     /// replica (docs/benchmarks.md, "Issue 18: PostgreSQL creates grouped into one statement").
+    /// The second runs only once enough creates wait for it, or they waited a while
+    /// (`PostgresGroupCreate`; "Issue 18: a second create batch only when it is worth one").
     static let parallelCreateBatches = 2
 
     /// Connections the pool keeps open even when idle. The pool gives every other connection

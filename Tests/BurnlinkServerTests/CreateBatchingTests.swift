@@ -1,0 +1,146 @@
+import BurnlinkCore
+import NIOCore
+import Synchronization
+import Testing
+
+@testable import BurnlinkServer
+
+// When `PostgresGroupCreate` starts a batch beside one under way. The commits here stand in
+// for the database and are held until the test lets them end, so what the batcher does while
+// a batch runs can be seen; what the database makes of a batch is `PostgresGroupCreateTests`.
+@Suite("PostgreSQL create batching")
+struct CreateBatchingTests {
+    @Test("creates that arrive while a batch runs wait for it until enough of them can make a second batch")
+    func secondBatchWaitsForEnoughCreates() async throws {
+        let commits = HeldCommits()
+        let batcher = PostgresGroupCreate(
+            parallel: 2, minimumConcurrentBatch: 3, concurrentBatchDelay: .seconds(600), commit: commits.commit)
+        let creates = (0..<4).map { _ in Self.create() }
+        try await withThrowingTaskGroup { group in
+            group.addTask { try await batcher.submit(creates[0]) }
+            #expect(await eventually { commits.batches == [[creates[0].record.id]] })
+            group.addTask { try await batcher.submit(creates[1]) }
+            group.addTask { try await batcher.submit(creates[2]) }
+            #expect(await eventually { await batcher.waiting == 2 })
+            // Two waiting are fewer than the minimum: still the one batch.
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(commits.batches.count == 1)
+
+            group.addTask { try await batcher.submit(creates[3]) }
+            #expect(await eventually { commits.batches.count == 2 })
+            #expect(Set(commits.batches[1]) == Set(creates[1...].map(\.record.id)))
+            commits.releaseAll()
+            try await group.waitForAll()
+        }
+        #expect(await batcher.statistics.creates == 4)
+    }
+
+    @Test("a create waits for a running batch no longer than the delay, and one alone runs at once")
+    func delayBoundsTheWait() async throws {
+        let commits = HeldCommits()
+        let batcher = PostgresGroupCreate(
+            parallel: 2, minimumConcurrentBatch: 100, concurrentBatchDelay: .milliseconds(50), commit: commits.commit)
+        let first = Self.create()
+        let second = Self.create()
+        try await withThrowingTaskGroup { group in
+            group.addTask { try await batcher.submit(first) }
+            #expect(await eventually { commits.batches.count == 1 })
+            // The first batch is held (a slow statement): the second create gets its own batch
+            // once it has waited out the delay, and its answer does not wait for the first.
+            let submitted = ContinuousClock.now
+            let secondAnswered = Flag()
+            group.addTask {
+                try await batcher.submit(second)
+                secondAnswered.set()
+            }
+            #expect(await eventually { commits.batches.count == 2 })
+            #expect(ContinuousClock.now - submitted >= .milliseconds(50))
+            #expect(commits.batches[1] == [second.record.id])
+            commits.release(batch: 1)
+            #expect(await eventually { secondAnswered.isSet })
+            commits.releaseAll()
+            try await group.waitForAll()
+        }
+        #expect(await batcher.statistics.batches == 2)
+    }
+
+    @Test("no more than `parallel` batches run at once; the creates left over go in one batch after")
+    func parallelIsTheLimit() async throws {
+        let commits = HeldCommits()
+        let batcher = PostgresGroupCreate(
+            parallel: 2, minimumConcurrentBatch: 1, concurrentBatchDelay: .milliseconds(10), commit: commits.commit)
+        let creates = (0..<6).map { _ in Self.create() }
+        try await withThrowingTaskGroup { group in
+            group.addTask { try await batcher.submit(creates[0]) }
+            #expect(await eventually { commits.batches.count == 1 })
+            group.addTask { try await batcher.submit(creates[1]) }
+            #expect(await eventually { commits.batches.count == 2 })
+            for create in creates[2...] { group.addTask { try await batcher.submit(create) } }
+            #expect(await eventually { await batcher.waiting == 4 })
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(commits.batches.count == 2)
+
+            commits.release(batch: 0)
+            #expect(await eventually { commits.batches.count == 3 })
+            #expect(Set(commits.batches[2]) == Set(creates[2...].map(\.record.id)))
+            commits.releaseAll()
+            try await group.waitForAll()
+        }
+    }
+
+    static func create() -> PostgresGroupCreate.Create {
+        let sample = StoreSample(size: 16)
+        return .init(record: sample.record, ciphertext: sample.buffer)
+    }
+}
+
+/// Commits that record each batch's ids and answer only when released.
+private final class HeldCommits: Sendable {
+    private struct State {
+        var batches: [[SecretID]] = []
+        var held: [Int: CheckedContinuation<Void, Never>] = [:]
+        var released: Set<Int> = []
+        var releasedAll = false
+    }
+
+    private let state = Mutex(State())
+
+    var batches: [[SecretID]] { state.withLock { $0.batches } }
+
+    var commit: PostgresGroupCreate.Commit {
+        { creates in
+            await self.hold(creates.map(\.record.id))
+            return creates.map { _ in .success(()) }
+        }
+    }
+
+    private func hold(_ ids: [SecretID]) async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state in
+                let index = state.batches.count
+                state.batches.append(ids)
+                guard !state.releasedAll, !state.released.contains(index) else { return true }
+                state.held[index] = continuation
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    func release(batch index: Int) {
+        let continuation = state.withLock { state in
+            state.released.insert(index)
+            return state.held.removeValue(forKey: index)
+        }
+        continuation?.resume()
+    }
+
+    func releaseAll() {
+        let continuations = state.withLock { state in
+            state.releasedAll = true
+            defer { state.held = [:] }
+            return Array(state.held.values)
+        }
+        for continuation in continuations { continuation.resume() }
+    }
+}
