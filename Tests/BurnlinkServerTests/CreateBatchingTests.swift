@@ -12,70 +12,56 @@ import Testing
 struct CreateBatchingTests {
     @Test("creates that arrive while a batch runs wait for it until enough of them can make a second batch")
     func secondBatchWaitsForEnoughCreates() async throws {
-        let commits = HeldCommits()
-        let batcher = PostgresGroupCreate(
-            parallel: 2, minimumConcurrentBatch: 3, concurrentBatchDelay: .seconds(600), commit: commits.commit)
         let creates = (0..<4).map { _ in Self.create() }
-        try await withThrowingTaskGroup { group in
-            group.addTask { try await batcher.submit(creates[0]) }
+        let batcher = try await Self.withBatcher(minimumConcurrentBatch: 3, concurrentBatchDelay: .seconds(600)) {
+            batcher, commits, submit in
+            submit(creates[0])
             #expect(await eventually { commits.batches == [[creates[0].record.id]] })
-            group.addTask { try await batcher.submit(creates[1]) }
-            group.addTask { try await batcher.submit(creates[2]) }
+            submit(creates[1])
+            submit(creates[2])
             #expect(await eventually { await batcher.waiting == 2 })
             // Two waiting are fewer than the minimum: still the one batch.
             try await Task.sleep(for: .milliseconds(200))
             #expect(commits.batches.count == 1)
 
-            group.addTask { try await batcher.submit(creates[3]) }
+            submit(creates[3])
             #expect(await eventually { commits.batches.count == 2 })
             #expect(Set(commits.batches[1]) == Set(creates[1...].map(\.record.id)))
-            commits.releaseAll()
-            try await group.waitForAll()
         }
         #expect(await batcher.statistics.creates == 4)
     }
 
     @Test("a create waits for a running batch no longer than the delay, and one alone runs at once")
     func delayBoundsTheWait() async throws {
-        let commits = HeldCommits()
-        let batcher = PostgresGroupCreate(
-            parallel: 2, minimumConcurrentBatch: 100, concurrentBatchDelay: .milliseconds(50), commit: commits.commit)
         let first = Self.create()
         let second = Self.create()
-        try await withThrowingTaskGroup { group in
-            group.addTask { try await batcher.submit(first) }
+        let batcher = try await Self.withBatcher(minimumConcurrentBatch: 100, concurrentBatchDelay: .milliseconds(50)) {
+            _, commits, submit in
+            submit(first)
             #expect(await eventually { commits.batches.count == 1 })
             // The first batch is held (a slow statement): the second create gets its own batch
             // once it has waited out the delay, and its answer does not wait for the first.
             let submitted = ContinuousClock.now
-            let secondAnswered = Flag()
-            group.addTask {
-                try await batcher.submit(second)
-                secondAnswered.set()
-            }
+            let secondAnswered = submit(second)
             #expect(await eventually { commits.batches.count == 2 })
             #expect(ContinuousClock.now - submitted >= .milliseconds(50))
             #expect(commits.batches[1] == [second.record.id])
             commits.release(batch: 1)
             #expect(await eventually { secondAnswered.isSet })
-            commits.releaseAll()
-            try await group.waitForAll()
         }
         #expect(await batcher.statistics.batches == 2)
     }
 
     @Test("no more than `parallel` batches run at once; the creates left over go in one batch after")
     func parallelIsTheLimit() async throws {
-        let commits = HeldCommits()
-        let batcher = PostgresGroupCreate(
-            parallel: 2, minimumConcurrentBatch: 1, concurrentBatchDelay: .milliseconds(10), commit: commits.commit)
         let creates = (0..<6).map { _ in Self.create() }
-        try await withThrowingTaskGroup { group in
-            group.addTask { try await batcher.submit(creates[0]) }
+        _ = try await Self.withBatcher(minimumConcurrentBatch: 1, concurrentBatchDelay: .milliseconds(10)) {
+            batcher, commits, submit in
+            submit(creates[0])
             #expect(await eventually { commits.batches.count == 1 })
-            group.addTask { try await batcher.submit(creates[1]) }
+            submit(creates[1])
             #expect(await eventually { commits.batches.count == 2 })
-            for create in creates[2...] { group.addTask { try await batcher.submit(create) } }
+            for create in creates[2...] { submit(create) }
             #expect(await eventually { await batcher.waiting == 4 })
             try await Task.sleep(for: .milliseconds(100))
             #expect(commits.batches.count == 2)
@@ -83,9 +69,33 @@ struct CreateBatchingTests {
             commits.release(batch: 0)
             #expect(await eventually { commits.batches.count == 3 })
             #expect(Set(commits.batches[2]) == Set(creates[2...].map(\.record.id)))
+        }
+    }
+
+    /// Runs `body` with a batcher of two parallel batches over held commits. `submit` sends a
+    /// create from a task of its own and returns a flag set once it was answered. At the end
+    /// every commit is released, and every create must have been stored.
+    static func withBatcher(
+        minimumConcurrentBatch: Int, concurrentBatchDelay: Duration,
+        _ body: (PostgresGroupCreate, HeldCommits, _ submit: (PostgresGroupCreate.Create) -> Flag) async throws -> Void
+    ) async throws -> PostgresGroupCreate {
+        let commits = HeldCommits()
+        let batcher = PostgresGroupCreate(
+            parallel: 2, minimumConcurrentBatch: minimumConcurrentBatch, concurrentBatchDelay: concurrentBatchDelay,
+            commit: commits.commit)
+        try await withThrowingTaskGroup { group in
+            try await body(batcher, commits) { create in
+                let answered = Flag()
+                group.addTask {
+                    try await batcher.submit(create)
+                    answered.set()
+                }
+                return answered
+            }
             commits.releaseAll()
             try await group.waitForAll()
         }
+        return batcher
     }
 
     static func create() -> PostgresGroupCreate.Create {
@@ -95,7 +105,7 @@ struct CreateBatchingTests {
 }
 
 /// Commits that record each batch's ids and answer only when released.
-private final class HeldCommits: Sendable {
+final class HeldCommits: Sendable {
     private struct State {
         var batches: [[SecretID]] = []
         var held: [Int: CheckedContinuation<Void, Never>] = [:]
