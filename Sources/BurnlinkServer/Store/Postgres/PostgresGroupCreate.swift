@@ -59,6 +59,8 @@ actor PostgresGroupCreate {
     private(set) var statistics = Statistics()
     /// Creates submitted and not yet in a batch.
     var waiting: Int { queue.count }
+    /// Batches running or about to (a drainer started is counted at once).
+    var runningBatches: Int { drainers }
 
     /// - Parameters:
     ///   - parallel: batches committed at once at most (each on its own pooled connection).
