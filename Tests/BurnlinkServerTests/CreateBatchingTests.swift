@@ -25,7 +25,7 @@ struct CreateBatchingTests {
             #expect(await batcher.runningBatches == 1)
 
             _ = submit(creates[3])
-            #expect(await soon { commits.batches.count == 2 })
+            try #require(await soon { commits.batches.count == 2 })
             #expect(Set(commits.batches[1]) == Set(creates[1...].map(\.record.id)))
         }
         #expect(await batcher.statistics.creates == 4)
@@ -43,7 +43,7 @@ struct CreateBatchingTests {
             // once it has waited out the delay, and its answer does not wait for the first.
             let submitted = ContinuousClock.now
             let secondAnswered = submit(second)
-            #expect(await soon { commits.batches.count == 2 })
+            try #require(await soon { commits.batches.count == 2 })
             #expect(ContinuousClock.now - submitted >= .milliseconds(50))
             #expect(commits.batches[1] == [second.record.id])
             commits.release(batch: 1)
@@ -66,7 +66,7 @@ struct CreateBatchingTests {
             #expect(await batcher.runningBatches == 2)
 
             commits.release(batch: 0)
-            #expect(await soon { commits.batches.count == 3 })
+            try #require(await soon { commits.batches.count == 3 })
             #expect(Set(commits.batches[2]) == Set(creates[2...].map(\.record.id)))
         }
     }
@@ -83,6 +83,9 @@ struct CreateBatchingTests {
             parallel: 2, minimumConcurrentBatch: minimumConcurrentBatch, concurrentBatchDelay: concurrentBatchDelay,
             commit: commits.commit)
         try await withThrowingTaskGroup { group in
+            // Released however the body ends: the group waits for every submit, and a submit
+            // cannot be cancelled while its batch is held.
+            defer { commits.releaseAll() }
             try await body(batcher, commits) { create in
                 let answered = Flag()
                 group.addTask {
