@@ -30,14 +30,18 @@
 #                      /tmp); it must be a real disk: on tmpfs fsync costs nothing
 #   BENCH_SERVER_ARGS  extra burnlink-server flags for diagnosis, e.g. "--log-level warning"
 #   BENCH_KEEP=1       keep the temporary directory (logs, wrk output) for inspection
+#   BENCH_COUNT_SYNCS=1  count the server's fsync calls with perf (on burnlink's runs only)
 #   BENCH_IDLE_WAIT    before each measured run, wait up to this many seconds (default 180)
 #                      for the rest of the machine to be idle (< 10% of a core over 3 s), as
 #                      other work on a 2-core box skews every figure; 0 disables the wait
 #
 # Needs: wrk, redis-server + redis-cli, curl, python3 with snappass and gunicorn
 # (apt-get install -y wrk redis-server curl; pip install snappass gunicorn).
-# perf (optional) counts the server's fsync/fdatasync calls, as a proxy for group-commit
-# batch sizes.
+# With BENCH_COUNT_SYNCS=1, perf counts the server's fsync/fdatasync calls, as a proxy for
+# group-commit batch sizes. Off by default, so that both sides of the comparison run the
+# same way: a syscall tracepoint slows the system calls of the machine while it is on, and
+# only burnlink's runs carried it, never SnapPass's (docs/benchmarks.md, "Issue 18: what a
+# create waits for at 16 connections, and where a slow 1 GiB open's time goes").
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -122,7 +126,9 @@ DB_FS=$(findmnt -n -o FSTYPE -T "$TMP" 2>/dev/null || stat -f -c %T "$TMP")
     && die "$TMP is on $DB_FS, where fsync is free: set BENCH_TMPDIR to a directory on a disk"
 
 PERF=0
-if command -v perf >/dev/null && perf stat -e syscalls:sys_enter_fdatasync -x, -o /dev/null true 2>/dev/null; then
+if [[ "${BENCH_COUNT_SYNCS:-0}" == 1 ]]; then
+    perf stat -e syscalls:sys_enter_fdatasync -x, -o /dev/null true 2>/dev/null \
+        || die "BENCH_COUNT_SYNCS=1 needs perf with syscall tracepoints (apt-get install -y linux-perf)"
     PERF=1
 fi
 
