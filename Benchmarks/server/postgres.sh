@@ -191,15 +191,17 @@ run_case() { # label, databases...
     local commits_before commits_after
     commits_before=$(commits "$1")
     read -r c_rate c_p50 c_p99 c_server c_database c_note < <(measure create "$label-create")
-    # PostgreSQL 15 reports a busy backend's commits at most once a second, and an idle
-    # backend's last ones only after its idle interval (PGSTAT_IDLE_INTERVAL, 10 s): read
-    # 1.5 s after a run, the count was 3 and 19 % short in two runs (docs/benchmarks.md,
-    # "Issue 18: what a create waits for at 16 connections, and where a slow 1 GiB open's
-    # time goes").
-    sleep 11
-    commits_after=$(commits "$1")
-    [[ -n "$commits_before" ]] && BATCHES+=("$label: $(awk -v r="$c_rate" -v d="$DURATION" -v c="$((commits_after - commits_before))" \
-        'BEGIN{printf "%.1f", r * d / c}') creates per transaction (all the database's transactions during the create run)")
+    if [[ -n "$commits_before" ]]; then
+        # PostgreSQL 15 reports a busy backend's commits at most once a second, and an idle
+        # backend's last ones only after its idle interval (PGSTAT_IDLE_INTERVAL, 10 s): read
+        # 1.5 s after a run, the count was 3 and 19 % short in two runs (docs/benchmarks.md,
+        # "Issue 18: what a create waits for at 16 connections, and where a slow 1 GiB open's
+        # time goes").
+        sleep 11
+        commits_after=$(commits "$1")
+        BATCHES+=("$label: $(awk -v r="$c_rate" -v d="$DURATION" -v c="$((commits_after - commits_before))" \
+            'BEGIN{printf "%.1f", r * d / c}') creates per transaction (all the database's transactions during the create run)")
+    fi
     precreate "${c_rate%.*}"
     sleep 1
     log "$label: claims"
