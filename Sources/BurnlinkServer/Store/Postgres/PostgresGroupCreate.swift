@@ -17,9 +17,9 @@ import PostgresNIO
 /// `concurrentBatchDelay` after the first of them began to wait (a slow statement holds
 /// none for longer). Until then they wait for the running batch, whose drainer takes them
 /// all when it ends. Starting one for every create that arrived split the creates of two
-/// replicas on one database into small batches (2.5 creates per transaction against 3.7),
-/// and the database spent 94 to 104 µs of CPU per create against 64 to 75 (docs/benchmarks.md,
-/// "Issue 18: a second create batch only when it is worth one").
+/// replicas on one database into small batches, and the database spent 94 to 104 µs of CPU
+/// per create against 64 to 75 (docs/benchmarks.md, "Issue 18: a second create batch only
+/// when it is worth one").
 ///
 /// The drainers are not children of the store's service: every submitted create must be
 /// answered, and a drainer ends as soon as the queue is empty. Creates come from request
