@@ -66,7 +66,9 @@ struct PostgresDeadlineTests: StoreContractHelpers {
         let databaseURL = TestPostgres.databaseURL(setup.url.database)
         var quiet = Logger(label: "burnlink-postgres-test")
         quiet.logLevel = .error
-        let store = try PostgresStore(url: PostgresURL(databaseURL), logger: quiet, operationTimeout: .seconds(1))
+        let store = try PostgresStore(
+            url: PostgresURL(databaseURL), logger: quiet, operationTimeout: .seconds(1),
+            maximumConnections: TestPostgres.storeConnections)
         let running = Task { try await store.run() }
         defer { running.cancel() }
         do {

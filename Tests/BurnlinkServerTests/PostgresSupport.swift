@@ -58,6 +58,12 @@ enum TestPostgres {
         return finished.out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Connections a test store opens at most: the receipt listener and three for operations.
+    /// The suite opens dozens of stores at once; with the production pool (4 kept open, up to
+    /// 20) they held up to 298 of the cluster's 300 connections, and a test's own `psql` was
+    /// refused ("too many clients"). The replica tests run real servers with the real pool.
+    static let storeConnections = 4
+
     /// A store on a fresh database, running (pool and listener) and migrated. Its deadline is
     /// generous: the whole suite runs in parallel on two cores, and a slow answer is not
     /// what these tests are about (`unreachableDatabase` tests the deadline).
@@ -67,7 +73,9 @@ enum TestPostgres {
         let databaseURL = try await createDatabase()
         var logger = Logger(label: "burnlink-postgres-test")
         logger.logLevel = .error
-        let store = try PostgresStore(url: PostgresURL(databaseURL), logger: logger, operationTimeout: operationTimeout)
+        let store = try PostgresStore(
+            url: PostgresURL(databaseURL), logger: logger, operationTimeout: operationTimeout,
+            maximumConnections: storeConnections)
         let running = Task { try await store.run() }
         do {
             try await store.prepare()

@@ -91,7 +91,9 @@ struct PostgresTests {
         // one after another under the advisory lock, on a machine busy with the rest of the
         // suite, can take longer than the production 5 s.
         let stores = try (0..<4).map { _ in
-            try PostgresStore(url: PostgresURL(databaseURL), logger: quiet, operationTimeout: .seconds(30))
+            try PostgresStore(
+                url: PostgresURL(databaseURL), logger: quiet, operationTimeout: .seconds(30),
+                maximumConnections: TestPostgres.storeConnections)
         }
         let runners = stores.map { store in Task { try await store.run() } }
         defer { runners.forEach { $0.cancel() } }

@@ -6,6 +6,10 @@
 #   BURNLINK_TEST_POSTGRES_CTL   a script taking stop | start | restart (for fault tests)
 # The cluster and its directory are removed when the command ends, however it ends.
 # fsync is off (tests need no durability) unless WITH_POSTGRES_FSYNC=on (benchmarks).
+# max_connections: the Swift suite runs its PostgreSQL tests in parallel. If every one ran at
+# once: about 53 test stores (4 connections each, TestPostgres.storeConnections), four
+# servers (two replicas in each of two suites, 20 each) and a psql per test: about 340.
+# Seen at most: 183 (pg_stat_activity sampled every 0.2 s over a whole run).
 # As root (CI), the cluster runs as the `postgres` system user: PostgreSQL refuses root.
 set -euo pipefail
 
@@ -36,7 +40,7 @@ case "\$1" in
   *) echo "usage: \$0 stop|start|restart" >&2; exit 2 ;;
 esac
 $( [ "$(id -u)" = 0 ] && echo "runuser -u $owner -- " )"$pgbin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 "\${mode[@]}" \
-  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${WITH_POSTGRES_FSYNC:-off} -c max_connections=300" >/dev/null
+  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${WITH_POSTGRES_FSYNC:-off} -c max_connections=500" >/dev/null
 CTL
 chmod 755 "$dir/ctl"
 
