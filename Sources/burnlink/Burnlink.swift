@@ -17,10 +17,8 @@ import Glibc
 /// the person at the terminal, and call BurnlinkClient.
 @main
 struct Burnlink: AsyncParsableCommand {
-    static let configuration = ParsingShortcut.configure(commands)
-
-    private static let commands = CommandConfiguration(
-        commandName: "burnlink",
+    static let configuration = CommandConfiguration(
+        commandName: ParsingShortcut.rootName,
         abstract: "Share a secret through a link that works once. Encrypted on your machine; the server never sees the key.",
         discussion: """
             Exit codes:
@@ -63,7 +61,11 @@ struct Burnlink: AsyncParsableCommand {
         ArgumentHiding.hideArguments(keepingSubcommands: Set(configuration.subcommands.map { $0._commandName } + ["help"]))
         let command: any ParsableCommand
         do {
-            command = try parseAsRoot(arguments)
+            if let subcommand = ParsingShortcut.plainSubcommand(of: arguments, among: configuration.subcommands) {
+                command = try subcommand.parseAsRoot(Array(arguments.dropFirst()))
+            } else {
+                command = try parseAsRoot(arguments)
+            }
         } catch {
             exit(with: error)
         }

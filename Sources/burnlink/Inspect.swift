@@ -16,6 +16,7 @@ import Glibc
 struct Peek: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peek",
+        _superCommandName: ParsingShortcut.rootName,
         abstract: "Show a link's public metadata without opening it (nothing is consumed).",
         discussion: "Whether the secret is text or a file is encrypted with it, so only opening tells."
     )
@@ -73,6 +74,7 @@ struct ReceiptInput: ParsableArguments {
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
+        _superCommandName: ParsingShortcut.rootName,
         abstract: "Show what happened to a secret you sent: waiting, viewed (delivered or not), expired, revoked or burned.",
         discussion: """
             A view is "delivered" once the recipient's client confirmed that every byte arrived \
@@ -189,7 +191,8 @@ struct Status: AsyncParsableCommand {
 
 struct Revoke: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "revoke", abstract: "Destroy a secret you sent before it is opened.")
+        commandName: "revoke", _superCommandName: ParsingShortcut.rootName,
+        abstract: "Destroy a secret you sent before it is opened.")
 
     @OptionGroup var input: ReceiptInput
     @OptionGroup var connection: ConnectionOptions

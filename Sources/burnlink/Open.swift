@@ -28,6 +28,7 @@ func readLinkArgument(_ argument: String?, what: String) throws(ClientError) -> 
 struct Open: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "open",
+        _superCommandName: ParsingShortcut.rootName,
         abstract: "Open a link: fetch the ciphertext once (the server destroys it) and decrypt it.",
         discussion: """
             Reads the link from standard input when none is given (better than an argument, \

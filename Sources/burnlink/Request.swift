@@ -16,6 +16,7 @@ import Glibc
 struct Request: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "request",
+        _superCommandName: ParsingShortcut.rootName,
         abstract: "Ask someone for a secret: print a request link that lets them answer once, and only you read it.",
         discussion: """
             Makes a key pair on this machine and a request on the server, and prints the request \

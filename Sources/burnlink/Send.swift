@@ -17,6 +17,7 @@ import Glibc
 struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "send",
+        _superCommandName: ParsingShortcut.rootName,
         abstract: "Encrypt a secret locally, upload the ciphertext, print the link.",
         discussion: """
             Reads the secret from standard input, or from FILE. Prints the link, and only the \
