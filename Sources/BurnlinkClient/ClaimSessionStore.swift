@@ -78,13 +78,39 @@ public final class ClaimSessionRecord: @unchecked Sendable {
         self.descriptor = descriptor
     }
 
-    /// Rewrites the record in place (the lock is on this file). Not synced: a session lost
-    /// to a crash of the machine only means its window runs out.
-    public func update(_ session: SavedClaimSession) {
+    /// Whether a re-run can find this record: false once it was removed, or could not be
+    /// written whole.
+    public var isRecorded: Bool { descriptor >= 0 }
+
+    /// Rewrites the record in place (the lock is on this file): the new bytes over the old,
+    /// then the file cut to their length, so that an update never empties the file first
+    /// (a full disk has no block to give back). Not synced: a session lost to a crash of
+    /// the machine only means its window runs out. A record that cannot be written whole is
+    /// removed, so that no re-run finds one that cannot resume, and no run promises one.
+    @discardableResult
+    public func update(_ session: SavedClaimSession) -> Bool {
         self.session = session
-        guard descriptor >= 0, let data = try? JSONEncoder().encode(session) else { return }
-        _ = ftruncate(descriptor, 0)
-        _ = data.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+        guard descriptor >= 0 else { return false }
+        if let failure = write(session) {
+            remove()
+            errno = failure
+            return false
+        }
+        return true
+    }
+
+    /// Writes `session` over the file's content; nil, or the `errno` of the failure.
+    private func write(_ session: SavedClaimSession) -> Int32? {
+        guard let data = try? JSONEncoder().encode(session) else { return EINVAL }
+        let written = data.withUnsafeBytes { bytes in
+            var result: Int
+            repeat {
+                result = pwrite(descriptor, bytes.baseAddress, bytes.count, 0)
+            } while result < 0 && errno == EINTR
+            return result
+        }
+        guard written == data.count else { return written < 0 ? errno : ENOSPC }
+        return ftruncate(descriptor, off_t(data.count)) == 0 ? nil : errno
     }
 
     /// The session ended (confirmed, or gone): nothing to resume any more.
@@ -123,7 +149,9 @@ public struct ClaimSessionStore: Sendable {
             throw .other("cannot lock the claim session record: \(Self.reason())")
         }
         let record = ClaimSessionRecord(session: session, path: path, descriptor: descriptor)
-        record.update(session)
+        guard record.update(session) else {
+            throw .other("cannot record the claim session in \(directory): \(Self.reason())")
+        }
         return record
     }
 

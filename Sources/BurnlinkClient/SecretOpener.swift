@@ -101,7 +101,8 @@ public struct SecretOpener: Sendable {
 
     /// Uses one view and streams the verified content into `sink`.
     ///
-    /// When the server opens a claim session, it is recorded in `sessions` at once, a
+    /// The claim is recorded in `sessions` before it is sent; if that record cannot be
+    /// written, nothing is claimed. When the server opens a claim session, a
     /// download cut short is resumed from the byte where it stopped (within the session's
     /// window, a few times), and once `sink` has committed the delivery is confirmed and
     /// the record removed. A failure that leaves the session open is thrown as `.held`,
@@ -122,8 +123,16 @@ public struct SecretOpener: Sendable {
             server: link.serverURL, id: link.id.encoded, session: chosen.base64URL,
             deadline: Date().addingTimeInterval(TimeInterval(API.maximumClaimWindow)),
             passwordKDF: passwordKDF, size: size, granted: false)
-        let record = try? sessions?.create(saved)
-        Interruption.saying(record == nil ? nil : Self.interruptedMessage(until: nil))
+        // Without its record, any failure after the claim (a cut, a full disk, Ctrl-C) would
+        // lose the secret for good: nothing is claimed unless the record is written whole.
+        let record: ClaimSessionRecord?
+        do {
+            record = try sessions?.create(saved)
+        } catch {
+            throw .other(
+                error.message, hint: "nothing was claimed; free space there, or set XDG_STATE_HOME to a writable directory")
+        }
+        Interruption.saying(record?.isRecorded == true ? Self.interruptedMessage(until: nil) : nil)
         defer { Interruption.saying(nil) }
         let claimed: (size: Int?, session: (secret: SecretBytes, window: Int)?, body: HTTPClientResponse.Body)
         do {
@@ -161,7 +170,7 @@ public struct SecretOpener: Sendable {
             saved.granted = true
             record?.update(saved)
             session = OpenSession(secret: opened.secret, saved: saved, record: record)
-            Interruption.saying(record == nil ? nil : Self.interruptedMessage(until: saved.deadline))
+            Interruption.saying(record?.isRecorded == true ? Self.interruptedMessage(until: saved.deadline) : nil)
         } else {
             // A server that opens no sessions: this claim is the only fetch there is.
             record?.remove()
@@ -194,6 +203,16 @@ public struct SecretOpener: Sendable {
             hint: \(held); run the same command again
 
             """
+    }
+
+    /// Interrupted between writing the secret out and confirming its delivery: it was kept,
+    /// and the server still holds it (the sender's receipt cannot say "delivered").
+    static func interruptedAfterWriting(_ session: OpenSession) -> String {
+        let again =
+            session.record?.isRecorded == true
+            ? "hint: the server holds it until \(ClientError.clock(session.saved.deadline)); running the same command again fetches it again\n"
+            : ""
+        return "\nburnlink: interrupted after the secret was written out, before its delivery was confirmed\n" + again
     }
 
     /// Opens a claim session recorded by an earlier run: the envelope is fetched again from
@@ -269,6 +288,7 @@ public struct SecretOpener: Sendable {
                 UnsafeRawBufferPointer(rebasing: target.prefix(state.pending)), opener: opener, sink: sink,
                 started: &state.started)
             try await sink.commit()
+            if let session { Interruption.saying(Self.interruptedAfterWriting(session)) }
         } catch {
             await sink.abandon()
             // Verified and kept whole beside its target: delivered, though not where asked.
@@ -387,7 +407,7 @@ public struct SecretOpener: Sendable {
     /// A failure while the session is still open: the secret waits for a re-run.
     private static func held(_ error: ClientError, session: OpenSession?) -> ClientError {
         if case .gone = error { session?.record?.remove() }  // the session ended meanwhile
-        guard let session, session.isOpen, session.record != nil else { return error }
+        guard let session, session.isOpen, session.record?.isRecorded == true else { return error }
         if case .unreachable = error, !session.saved.granted { return error }  // nothing known to be held
         switch error {
         case .gone, .wrongPassword, .passwordAttemptsExhausted, .usage: return error

@@ -19,6 +19,7 @@ front of the real server on a real SQLite file.
 import json
 import os
 import random
+import resource
 import signal
 import socket
 import sqlite3
@@ -240,6 +241,98 @@ def test_ctrl_c_before_the_claim_is_answered_does_not_claim_the_secret_is_held(w
     assert opened.stdout == payload
     code, state = receipt_of(receipt, env)
     assert code == 0
+    assert [view["delivery"] for view in state["views"]] == ["delivered"]
+
+
+def test_ctrl_c_between_the_output_and_its_confirm_says_the_secret_was_written(world, tmp_path):
+    """Interrupted after the secret is in its file but before the server heard so, `open`
+    says it was written out (not that nothing was kept), and that the server still holds
+    it; the receipt is not "delivered" until an open confirms."""
+    server = world.server()
+    env = world.machine("recipient")
+    payload = random.Random(SEED).randbytes(4096)
+    link, receipt = send(server, env, payload, tmp_path)
+    proxy = CuttingProxy(server.port, hold_confirms=True)
+    output = tmp_path / "out.bin"
+    try:
+        process = subprocess.Popen([str(CLI), "open", "--yes", "--output", str(output), through(link, proxy)],
+                                   env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert wait_until(lambda: proxy.held_confirms == 1, timeout=60)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        message = stderr.decode()
+        assert process.returncode == 130, message
+        assert "interrupted after the secret was written out, before its delivery was confirmed" in message, message
+        assert "running the same command again fetches it again" in message, message
+        assert "nothing of the secret was kept" not in message, message
+        assert output.read_bytes() == payload
+        code, state = receipt_of(receipt, env)
+        assert [view["delivery"] for view in state["views"]] == ["pending"], state
+
+        # The same command (the session is recorded for the server it named), confirms let through.
+        proxy.hold_confirms = False
+        again = open_link(through(link, proxy), env, tmp_path / "again.bin")
+    finally:
+        proxy.close()
+    assert again.returncode == 0, again.stderr.decode()
+    assert (tmp_path / "again.bin").read_bytes() == payload
+    code, state = receipt_of(receipt, env)
+    assert code == 0
+    assert [view["delivery"] for view in state["views"]] == ["delivered"]
+
+
+def test_a_claim_session_record_that_cannot_be_written_claims_nothing(world, tmp_path):
+    """A file size limit of 0 (as a full disk would) lets the session record be created but
+    not written: `open` must not claim, since no re-run could resume that claim. It says
+    why, leaves no empty record, and an open that can write its record delivers."""
+    server = world.server()
+    env = world.machine("recipient")
+    payload = random.Random(SEED).randbytes(1024)
+    link, receipt = send(server, env, payload, tmp_path)
+
+    def no_file_growth():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+    refused = subprocess.run([str(CLI), "open", "--yes", link], env=env, capture_output=True, timeout=60,
+                             stdin=subprocess.DEVNULL, preexec_fn=no_file_growth)
+    message = refused.stderr.decode()
+    assert refused.returncode == 1, message
+    assert "cannot record the claim session" in message and "nothing was claimed" in message, message
+    assert "held for you" not in message, message
+    assert refused.stdout == b""
+    sessions = Path(env["XDG_STATE_HOME"]) / "burnlink" / "sessions"
+    assert not any(sessions.glob("*.json"))
+    code, state = receipt_of(receipt, env)
+    assert state["views"] == [], state
+
+    opened = subprocess.run([str(CLI), "open", "--yes", link], env=env, capture_output=True, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    assert opened.returncode == 0, opened.stderr.decode()
+    assert opened.stdout == payload
+
+
+def test_a_non_blocking_standard_output_with_a_slow_reader_gets_every_byte(world, tmp_path):
+    """Standard output is a pipe that the reader's side made non-blocking (a flag the
+    open shares): a full pipe answers EAGAIN, and `open` waits for room as a blocking write
+    would, instead of failing part-way."""
+    server = world.server()
+    env = world.machine("recipient")
+    payload = random.Random(SEED).randbytes(300_000)
+    link, receipt = send(server, env, payload, tmp_path)
+    reader, writer = os.pipe()
+    os.set_blocking(writer, False)
+    process = subprocess.Popen([str(CLI), "open", "--yes", link], env=env, stdin=subprocess.DEVNULL,
+                               stdout=writer, stderr=subprocess.PIPE)
+    os.close(writer)
+    received = bytearray()
+    while chunk := os.read(reader, 4096):
+        received += chunk
+        time.sleep(0.001)
+    os.close(reader)
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0, stderr
+    assert received == payload
+    code, state = receipt_of(receipt, env)
     assert [view["delivery"] for view in state["views"]] == ["delivered"]
 
 

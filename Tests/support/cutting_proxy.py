@@ -6,7 +6,8 @@ connection once a planned cut offset is reached. Other requests (metadata, confi
 receipts) pass untouched. It can also play a dead network (every new connection is
 closed at once), a slow one (a pause after each piece forwarded), and a gateway that gives
 up on a claim the server has already granted: the claim goes through, and once the
-server's answer starts, the client gets a 504 instead.
+server's answer starts, the client gets a 504 instead. And one that never passes a
+confirm on (`hold_confirms`), to catch a client between its output and its confirm.
 """
 
 import socket
@@ -17,13 +18,16 @@ ENVELOPE_REQUESTS = (b"/claim HTTP/1.1", b"/envelope HTTP/1.1")
 
 
 class CuttingProxy:
-    def __init__(self, upstream_port, cuts=(), down_after_cut=False, delay=0.0, record=True, claim_timeouts=0):
+    def __init__(self, upstream_port, cuts=(), down_after_cut=False, delay=0.0, record=True, claim_timeouts=0,
+                 hold_confirms=False):
         self.upstream_port = upstream_port
         self.cuts = list(cuts)          # offsets into the next envelope responses, in order
         self.down_after_cut = down_after_cut
         self.delay = delay              # seconds of pause after each piece sent downstream
         self.down = False               # a dead network: connections are closed on arrival
         self.claim_timeouts = claim_timeouts  # claims still to answer 504 after the server answered
+        self.hold_confirms = hold_confirms
+        self.held_confirms = 0          # confirms received and never passed on (with hold_confirms)
         self.cut_count = 0
         self.envelope_requests = 0
         self.record = record
@@ -69,6 +73,10 @@ class CuttingProxy:
                 data = client.recv(65536)
                 if not data:
                     break
+                if self.hold_confirms and b"/confirm HTTP/1.1" in data:
+                    with self.lock:
+                        self.held_confirms += 1
+                    continue
                 if any(marker in data for marker in ENVELOPE_REQUESTS):
                     # HTTP/1.1 without pipelining: what comes back next is this request's answer.
                     with self.lock:
