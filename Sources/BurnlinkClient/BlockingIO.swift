@@ -143,14 +143,15 @@ enum BlockingWrite {
         if bytes.count <= Int(PIPE_BUF) {
             var ready = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
             if poll(&ready, 1, 0) == 1, ready.revents & Int16(POLLOUT) != 0 {
-                while true {
-                    let n = Glibc.write(descriptor, bytes.baseAddress!, bytes.count)
-                    if n == bytes.count { return }
-                    if n < 0 && errno == EINTR { continue }
-                    if n < 0 { throw .other("writing the secret failed: \(String(cString: strerror(errno)))") }
-                    // Short (a pipe's reader took part): the rest below, on the thread.
-                    return try await write(UnsafeRawBufferPointer(rebasing: bytes[n...]), to: descriptor)
-                }
+                var n: Int
+                repeat {
+                    n = Glibc.write(descriptor, bytes.baseAddress!, bytes.count)
+                } while n < 0 && errno == EINTR
+                if n == bytes.count { return }
+                // Short, or refused (EAGAIN from a descriptor another process made
+                // non-blocking, or an error the thread's write meets again and reports):
+                // the rest below, on the thread.
+                if n > 0 { return try await write(UnsafeRawBufferPointer(rebasing: bytes[n...]), to: descriptor) }
             }
         }
         // The bytes stay valid: the caller awaits this call before touching them again.
@@ -164,8 +165,16 @@ enum BlockingWrite {
                     let n = Glibc.write(descriptor, UnsafeRawPointer(bitPattern: address)! + written, count - written)
                     if n < 0 {
                         if errno == EINTR { continue }
+                        // Standard output shared with a process that set it non-blocking:
+                        // wait until it takes more, as a blocking write would.
+                        if errno == EAGAIN || errno == EWOULDBLOCK {
+                            var ready = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+                            _ = poll(&ready, 1, -1)
+                            continue
+                        }
                         return .failure(ClientError.other("writing the secret failed: \(String(cString: strerror(errno)))"))
                     }
+                    if n == 0 { return .failure(ClientError.other("writing the secret failed: nothing was written")) }
                     written += n
                 }
                 return .success(())

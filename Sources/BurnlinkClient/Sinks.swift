@@ -27,7 +27,17 @@ public struct DescriptorSink: PlaintextSink {
         try await BlockingWrite.write(content, to: descriptor)
     }
 
-    public func commit() async throws(ClientError) {}
+    /// Standard output redirected to a file (`open > FILE`) is synced before the delivery is
+    /// confirmed: a write into the page cache can succeed on a full disk that the sync then
+    /// reports, and after the confirm the server keeps nothing to fetch again.
+    public func commit() async throws(ClientError) {
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return }
+        guard fsync(descriptor) == 0 || errno == EINVAL else {
+            throw .other("writing the output failed: \(String(cString: strerror(errno)))")
+        }
+    }
+
     public func abandon() async {}
 }
 
@@ -103,6 +113,16 @@ public final class FileSink: PlaintextSink, @unchecked Sendable {
             unlink(temporaryPath)
         } else if rename(temporaryPath, path) != 0 {
             throw keptInstead(of: "replace")
+        }
+        // The file's name is in its directory only once the directory is synced too; the
+        // delivery is confirmed (and the server's copy deleted) after this returns.
+        // A directory this user may write but not read (a drop box) cannot be opened to
+        // sync; a file system that cannot sync one says EINVAL. Neither is a failure.
+        let directory = Glibc.open(OutputChecks.directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { return }
+        defer { Glibc.close(directory) }
+        guard fsync(directory) == 0 || errno == EINVAL else {
+            throw .other("syncing the directory of \(path) failed: \(String(cString: strerror(errno)))")
         }
     }
 
