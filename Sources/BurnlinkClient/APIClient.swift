@@ -35,13 +35,17 @@ public struct APIClient: Sendable {
     /// zone file) otherwise ran after the response arrived, on a send's critical path
     /// (0.6 to 2.1 ms of a 1 KiB send in four runs, docs/benchmarks.md 2026-12-06); and
     /// encodes a sample claim-session record, the first JSON encode of an open, which
-    /// otherwise ran before its claim could be sent.
+    /// otherwise ran before its claim could be sent; and describes an event loop as
+    /// AsyncHTTPClient does for each new connection's log metadata, whose first time (type
+    /// casts and printing) was 3.1 million of an open's 42 million instructions, between
+    /// its connect and its claim (callgrind; docs/benchmarks.md, "Issue 18: the subcommand
+    /// parsed as the root").
     /// Both in one task of low priority: as two, they could take both threads of a 2-core
     /// machine's pool, and the command's own first step waited for one of them (1 KiB open
     /// 1.46 to 1.54× curl as two tasks, 1.30 to 1.40× as one, in six alternating runs).
     public static func prepareInBackground() {
         Task.detached(priority: .utility) {
-            _ = HTTPClient.burnlink
+            _ = HTTPClient.burnlink.eventLoopGroup.next().description
             _ = try? decodeSampleAnswer()
             _ = try? SavedClaimSession.encodeSample()
         }
