@@ -13,6 +13,10 @@ extension HTTPClient {
     /// - TLS 1.2 is the oldest version it speaks;
     /// - it follows no redirect: a server (or a proxy) could otherwise send the upload to
     ///   plain http:// elsewhere, past the check `ServerEndpoint` makes;
+    /// - it asks for no compressed answers and decompresses none: ciphertext does not
+    ///   compress, the JSON answers are small, and a server's bytes then reach no
+    ///   decompressor (each connection also set one up, on the path of a command's first
+    ///   request);
     /// - it runs on one event loop thread of its own: a command talks to one server over a
     ///   connection or a few, and every thread started costs a short command start-up time.
     public static let burnlink: HTTPClient = {
@@ -22,6 +26,7 @@ extension HTTPClient {
         configuration.timeout.read = APIClient.readTimeout
         configuration.tlsConfiguration = ServerTrust.clientConfiguration
         configuration.redirectConfiguration = .disallow
+        configuration.decompression = .disabled
         return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup(numberOfThreads: 1), configuration: configuration)
     }()
 }
