@@ -46,6 +46,7 @@ public struct APIClient: Sendable {
     public static func prepareInBackground() {
         Task.detached(priority: .utility) {
             _ = HTTPClient.burnlink.eventLoopGroup.next().description
+            ConnectionWarmUp.run()
             _ = try? decodeSampleAnswer()
             _ = try? SavedClaimSession.encodeSample()
         }
