@@ -29,26 +29,30 @@ public struct APIClient: Sendable {
     /// The longest single receipt long poll: well inside `readTimeout` (callers poll again).
     public static let longPollSeconds = 60
 
-    /// Creates the shared HTTP client on another thread, so that a command can overlap its
-    /// start-up (an event loop thread) with its own work; and decodes a sample answer there
-    /// too: the first JSON decode and date parse of a process (type metadata, the time
-    /// zone file) otherwise ran after the response arrived, on a send's critical path
-    /// (0.6 to 2.1 ms of a 1 KiB send in four runs, docs/benchmarks.md 2026-12-06); and
-    /// encodes a sample claim-session record, the first JSON encode of an open, which
-    /// otherwise ran before its claim could be sent; and describes an event loop as
-    /// AsyncHTTPClient does for each new connection's log metadata, whose first time (type
-    /// casts and printing) was 3.1 million of an open's 42 million instructions, between
-    /// its connect and its claim (callgrind; docs/benchmarks.md, "Issue 18: the subcommand
-    /// parsed as the root").
-    /// Both in one task of low priority: as two, they could take both threads of a 2-core
+    /// Start-up work done on another thread while the command parses its arguments, each
+    /// the first time of something that otherwise ran on a command's critical path, in the
+    /// order the commands need them:
+    /// - the shared HTTP client (its event loop thread);
+    /// - a sample claim-session record encoded: an open's first JSON encode, before its
+    ///   claim can be sent;
+    /// - an event loop described, as AsyncHTTPClient does for each new connection's log
+    ///   metadata (casts and printing: 3.1 million of an open's 42 million instructions,
+    ///   between its connect and its claim), and NIO's HTTP/1 handlers run
+    ///   (`ConnectionWarmUp`; docs/benchmarks.md, "Issue 18: the subcommand parsed as the
+    ///   root");
+    /// - a sample answer decoded: the first JSON decode and date parse (type metadata, the
+    ///   time zone file), which ran after a send's answer arrived (0.6 to 2.1 ms of a 1 KiB
+    ///   send in four runs, docs/benchmarks.md 2026-12-06).
+    /// All in one task of low priority: as two, they could take both threads of a 2-core
     /// machine's pool, and the command's own first step waited for one of them (1 KiB open
     /// 1.46 to 1.54× curl as two tasks, 1.30 to 1.40× as one, in six alternating runs).
     public static func prepareInBackground() {
         Task.detached(priority: .utility) {
-            _ = HTTPClient.burnlink.eventLoopGroup.next().description
+            let loop = HTTPClient.burnlink.eventLoopGroup.next()
+            _ = try? SavedClaimSession.encodeSample()
+            _ = loop.description
             ConnectionWarmUp.run()
             _ = try? decodeSampleAnswer()
-            _ = try? SavedClaimSession.encodeSample()
         }
     }
 
