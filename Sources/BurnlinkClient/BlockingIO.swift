@@ -161,15 +161,18 @@ enum BlockingWrite {
         do {
             result = try await BlockingIO.pool.runIfActive {
                 var written = 0
+                var pollReportedError = false
                 while written < count {
                     let n = Glibc.write(descriptor, UnsafeRawPointer(bitPattern: address)! + written, count - written)
                     if n < 0 {
                         if errno == EINTR { continue }
                         // Standard output shared with a process that set it non-blocking:
                         // wait until it takes more, as a blocking write would.
-                        if errno == EAGAIN || errno == EWOULDBLOCK {
+                        // A descriptor that polls in error and still refuses is given up on.
+                        if (errno == EAGAIN || errno == EWOULDBLOCK) && !pollReportedError {
                             var ready = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
                             _ = poll(&ready, 1, -1)
+                            pollReportedError = ready.revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0
                             continue
                         }
                         return .failure(ClientError.other("writing the secret failed: \(String(cString: strerror(errno)))"))

@@ -79,29 +79,39 @@ public final class ClaimSessionRecord: @unchecked Sendable {
     }
 
     /// Whether a re-run can find this record: false once it was removed, or could not be
-    /// written whole.
+    /// written.
     public var isRecorded: Bool { descriptor >= 0 }
 
     /// Rewrites the record in place (the lock is on this file): the new bytes over the old,
     /// then the file cut to their length, so that an update never empties the file first
     /// (a full disk has no block to give back). Not synced: a session lost to a crash of
-    /// the machine only means its window runs out. A record that cannot be written whole is
-    /// removed, so that no re-run finds one that cannot resume, and no run promises one.
+    /// the machine only means its window runs out. A write that changed nothing leaves the
+    /// old record, which still resumes (the session secret never changes); one that left it
+    /// damaged removes it, so that no re-run finds a record that cannot resume, and no run
+    /// promises one. False when the new content is not what the file holds.
     @discardableResult
     public func update(_ session: SavedClaimSession) -> Bool {
         self.session = session
         guard descriptor >= 0 else { return false }
-        if let failure = write(session) {
+        switch write(session) {
+        case .written: return true
+        case .untouched: return false
+        case .damaged(let failure):
             remove()
             errno = failure
             return false
         }
-        return true
     }
 
-    /// Writes `session` over the file's content; nil, or the `errno` of the failure.
-    private func write(_ session: SavedClaimSession) -> Int32? {
-        guard let data = try? JSONEncoder().encode(session) else { return EINVAL }
+    private enum WriteOutcome {
+        case written
+        /// Nothing was written: the file holds what it held.
+        case untouched
+        case damaged(Int32)
+    }
+
+    private func write(_ session: SavedClaimSession) -> WriteOutcome {
+        guard let data = try? JSONEncoder().encode(session) else { return .untouched }
         let written = data.withUnsafeBytes { bytes in
             var result: Int
             repeat {
@@ -109,8 +119,9 @@ public final class ClaimSessionRecord: @unchecked Sendable {
             } while result < 0 && errno == EINTR
             return result
         }
-        guard written == data.count else { return written < 0 ? errno : ENOSPC }
-        return ftruncate(descriptor, off_t(data.count)) == 0 ? nil : errno
+        if written < 0 { return .untouched }
+        guard written == data.count else { return .damaged(ENOSPC) }
+        return ftruncate(descriptor, off_t(data.count)) == 0 ? .written : .damaged(errno)
     }
 
     /// The session ended (confirmed, or gone): nothing to resume any more.
@@ -150,7 +161,9 @@ public struct ClaimSessionStore: Sendable {
         }
         let record = ClaimSessionRecord(session: session, path: path, descriptor: descriptor)
         guard record.update(session) else {
-            throw .other("cannot record the claim session in \(directory): \(Self.reason())")
+            let reason = Self.reason()
+            record.remove()  // empty, or part of a record: nothing a re-run could use
+            throw .other("cannot record the claim session in \(directory): \(reason)")
         }
         return record
     }

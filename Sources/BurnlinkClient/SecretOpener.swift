@@ -15,8 +15,11 @@ public protocol PlaintextSink: Sendable {
     /// Called once, when chunk 0 has opened and the metadata is known, before any content.
     func begin(_ metadata: InnerMetadata) async throws(ClientError)
     func write(_ content: UnsafeRawBufferPointer) async throws(ClientError)
-    /// The envelope verified completely.
+    /// The envelope verified completely: put the content in place.
     func commit() async throws(ClientError)
+    /// After `commit`: make the content in place survive a crash of the machine, before the
+    /// delivery is confirmed and the server deletes its copy.
+    func sync() async throws(ClientError)
     /// Something failed: remove whatever was written, if it can be.
     func abandon() async
     /// Where the verified content was kept after `commit` failed to put it in place (the
@@ -130,7 +133,8 @@ public struct SecretOpener: Sendable {
             record = try sessions?.create(saved)
         } catch {
             throw .other(
-                error.message, hint: "nothing was claimed; free space there, or set XDG_STATE_HOME to a writable directory")
+                "nothing was claimed: \(error.message)",
+                hint: error.hint ?? "free space there, or set XDG_STATE_HOME to a writable directory")
         }
         Interruption.saying(record?.isRecorded == true ? Self.interruptedMessage(until: nil) : nil)
         defer { Interruption.saying(nil) }
@@ -206,11 +210,13 @@ public struct SecretOpener: Sendable {
     }
 
     /// Interrupted between writing the secret out and confirming its delivery: it was kept,
-    /// and the server still holds it (the sender's receipt cannot say "delivered").
+    /// and the server still holds it (the sender's receipt cannot say "delivered"). The
+    /// time it is held until is known only once the claim's answer came.
     static func interruptedAfterWriting(_ session: OpenSession) -> String {
+        let until = session.saved.granted ? " until \(ClientError.clock(session.saved.deadline))" : ""
         let again =
             session.record?.isRecorded == true
-            ? "hint: the server holds it until \(ClientError.clock(session.saved.deadline)); running the same command again fetches it again\n"
+            ? "hint: the server still holds it\(until); opening the link again fetches it again (--force to replace the file)\n"
             : ""
         return "\nburnlink: interrupted after the secret was written out, before its delivery was confirmed\n" + again
     }
@@ -289,6 +295,7 @@ public struct SecretOpener: Sendable {
                 started: &state.started)
             try await sink.commit()
             if let session { Interruption.saying(Self.interruptedAfterWriting(session)) }
+            try await sink.sync()
         } catch {
             await sink.abandon()
             // Verified and kept whole beside its target: delivered, though not where asked.

@@ -27,10 +27,11 @@ public struct DescriptorSink: PlaintextSink {
         try await BlockingWrite.write(content, to: descriptor)
     }
 
-    /// Standard output redirected to a file (`open > FILE`) is synced before the delivery is
-    /// confirmed: a write into the page cache can succeed on a full disk that the sync then
-    /// reports, and after the confirm the server keeps nothing to fetch again.
-    public func commit() async throws(ClientError) {
+    public func commit() async throws(ClientError) {}
+
+    /// Standard output redirected to a file (`open > FILE`) is synced: a write into the
+    /// page cache can succeed on a full disk that only the sync reports.
+    public func sync() async throws(ClientError) {
         var status = stat()
         guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return }
         guard fsync(descriptor) == 0 || errno == EINVAL else {
@@ -114,15 +115,20 @@ public final class FileSink: PlaintextSink, @unchecked Sendable {
         } else if rename(temporaryPath, path) != 0 {
             throw keptInstead(of: "replace")
         }
-        // The file's name is in its directory only once the directory is synced too; the
-        // delivery is confirmed (and the server's copy deleted) after this returns.
-        // A directory this user may write but not read (a drop box) cannot be opened to
-        // sync; a file system that cannot sync one says EINVAL. Neither is a failure.
+    }
+
+    /// The file's name is in its directory only once the directory is synced too (the
+    /// content was synced before it was put in place). A directory this user may write but
+    /// not read (a drop box) cannot be opened to sync; a file system that cannot sync one
+    /// says EINVAL. Neither is a failure.
+    public func sync() async throws(ClientError) {
         let directory = Glibc.open(OutputChecks.directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard directory >= 0 else { return }
         defer { Glibc.close(directory) }
         guard fsync(directory) == 0 || errno == EINVAL else {
-            throw .other("syncing the directory of \(path) failed: \(String(cString: strerror(errno)))")
+            throw .other(
+                "syncing the directory of \(path) failed: \(String(cString: strerror(errno)))",
+                hint: "\(path) is written, but may not survive a crash of this machine")
         }
     }
 

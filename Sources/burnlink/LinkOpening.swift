@@ -28,10 +28,10 @@ struct LinkOpening {
     func open(_ link: Link, sink: OutputSink) async throws {
         let messages = Messages(quiet: connection.quiet)
         let opener = try connection.opener()
-        let sessions = claimSessionStore()
+        let sessions = try claimSessionStore()
 
         // A claim this machine made earlier and did not finish: fetch it again, nothing more is used.
-        if let record = sessions?.claimable(id: link.id, server: link.serverURL) {
+        if let record = sessions.claimable(id: link.id, server: link.serverURL) {
             do {
                 try await resume(record, link: link, opener: opener, sink: sink, messages: messages)
                 return

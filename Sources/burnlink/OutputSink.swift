@@ -137,6 +137,10 @@ final class OutputSink: PlaintextSink, @unchecked Sendable {
         try await target?.commit()
     }
 
+    func sync() async throws(ClientError) {
+        try await target?.sync()
+    }
+
     private func writeEscaped(_ bytes: [UInt8]) async throws(ClientError) {
         var bytes = bytes
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)

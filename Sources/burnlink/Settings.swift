@@ -31,9 +31,15 @@ func stateDirectory() -> String? {
     return state + "/burnlink"
 }
 
-/// Where `open` keeps its claim sessions for a re-run.
-func claimSessionStore() -> ClaimSessionStore? {
-    stateDirectory().map { ClaimSessionStore(directory: $0 + "/sessions") }
+/// Where `open` keeps its claim sessions for a re-run. Without it, a claim that failed
+/// part-way could never be resumed, so `open` claims nothing.
+func claimSessionStore() throws(ClientError) -> ClaimSessionStore {
+    guard let directory = stateDirectory() else {
+        throw .usage(
+            "nothing was claimed: no place to record the claim, as neither XDG_STATE_HOME nor HOME is an absolute path",
+            hint: "set HOME, or XDG_STATE_HOME")
+    }
+    return ClaimSessionStore(directory: directory + "/sessions")
 }
 
 /// Where `request` keeps the private keys of the requests this machine waits on.

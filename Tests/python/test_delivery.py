@@ -19,7 +19,7 @@ front of the real server on a real SQLite file.
 import json
 import os
 import random
-import resource
+import select
 import signal
 import socket
 import sqlite3
@@ -254,28 +254,36 @@ def test_ctrl_c_between_the_output_and_its_confirm_says_the_secret_was_written(w
     link, receipt = send(server, env, payload, tmp_path)
     proxy = CuttingProxy(server.port, hold_confirms=True)
     output = tmp_path / "out.bin"
+    process = None
     try:
         process = subprocess.Popen([str(CLI), "open", "--yes", "--output", str(output), through(link, proxy)],
                                    env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert wait_until(lambda: proxy.held_confirms == 1, timeout=60)
+        assert wait_until(lambda: proxy.held_confirms >= 1, timeout=60)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
         message = stderr.decode()
         assert process.returncode == 130, message
         assert "interrupted after the secret was written out, before its delivery was confirmed" in message, message
-        assert "running the same command again fetches it again" in message, message
+        assert "the server still holds it until" in message, message
+        assert "opening the link again fetches it again (--force to replace the file)" in message, message
         assert "nothing of the secret was kept" not in message, message
         assert output.read_bytes() == payload
         code, state = receipt_of(receipt, env)
         assert [view["delivery"] for view in state["views"]] == ["pending"], state
 
-        # The same command (the session is recorded for the server it named), confirms let through.
+        # The same link (its session is recorded for the server the link names) and file, as
+        # the hint says; confirms let through now.
         proxy.hold_confirms = False
-        again = open_link(through(link, proxy), env, tmp_path / "again.bin")
+        refused = open_link(through(link, proxy), env, output)
+        assert refused.returncode == 2 and "already exists" in refused.stderr.decode(), refused.stderr.decode()
+        again = subprocess.run([str(CLI), "open", "--yes", "--force", "--output", str(output), through(link, proxy)],
+                               env=env, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
     finally:
+        if process is not None and process.poll() is None:
+            process.kill()
         proxy.close()
     assert again.returncode == 0, again.stderr.decode()
-    assert (tmp_path / "again.bin").read_bytes() == payload
+    assert output.read_bytes() == payload
     code, state = receipt_of(receipt, env)
     assert code == 0
     assert [view["delivery"] for view in state["views"]] == ["delivered"]
@@ -290,11 +298,10 @@ def test_a_claim_session_record_that_cannot_be_written_claims_nothing(world, tmp
     payload = random.Random(SEED).randbytes(1024)
     link, receipt = send(server, env, payload, tmp_path)
 
-    def no_file_growth():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
-
-    refused = subprocess.run([str(CLI), "open", "--yes", link], env=env, capture_output=True, timeout=60,
-                             stdin=subprocess.DEVNULL, preexec_fn=no_file_growth)
+    # The limit set by a shell in the child (preexec_fn is not safe beside the server's log
+    # threads).
+    refused = subprocess.run(["sh", "-c", 'ulimit -f 0 && exec "$@"', "sh", str(CLI), "open", "--yes", link],
+                             env=env, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
     message = refused.stderr.decode()
     assert refused.returncode == 1, message
     assert "cannot record the claim session" in message and "nothing was claimed" in message, message
@@ -302,6 +309,30 @@ def test_a_claim_session_record_that_cannot_be_written_claims_nothing(world, tmp
     assert refused.stdout == b""
     sessions = Path(env["XDG_STATE_HOME"]) / "burnlink" / "sessions"
     assert not any(sessions.glob("*.json"))
+    code, state = receipt_of(receipt, env)
+    assert state["views"] == [], state
+
+    opened = subprocess.run([str(CLI), "open", "--yes", link], env=env, capture_output=True, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    assert opened.returncode == 0, opened.stderr.decode()
+    assert opened.stdout == payload
+
+
+def test_no_place_for_the_claim_record_claims_nothing(world, tmp_path):
+    """Neither XDG_STATE_HOME nor HOME gives an absolute path: there is nowhere to record the
+    claim for a re-run, so `open` claims nothing and says so; with a home it delivers."""
+    server = world.server()
+    env = world.machine("recipient")
+    payload = random.Random(SEED).randbytes(1024)
+    link, receipt = send(server, env, payload, tmp_path)
+    homeless = {k: v for k, v in env.items() if k not in ("HOME", "XDG_STATE_HOME")}
+    homeless["HOME"] = "relative/home"
+    refused = subprocess.run([str(CLI), "open", "--yes", link], env=homeless, capture_output=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
+    message = refused.stderr.decode()
+    assert refused.returncode == 2, message
+    assert "nothing was claimed: no place to record the claim" in message, message
+    assert refused.stdout == b""
     code, state = receipt_of(receipt, env)
     assert state["views"] == [], state
 
@@ -325,12 +356,22 @@ def test_a_non_blocking_standard_output_with_a_slow_reader_gets_every_byte(world
                                stdout=writer, stderr=subprocess.PIPE)
     os.close(writer)
     received = bytearray()
-    while chunk := os.read(reader, 4096):
-        received += chunk
-        time.sleep(0.001)
-    os.close(reader)
-    stderr = process.stderr.read().decode()
-    assert process.wait(timeout=60) == 0, stderr
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([reader], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            chunk = os.read(reader, 4096)
+            if not chunk:
+                break
+            received += chunk
+            time.sleep(0.001)
+        assert process.wait(timeout=max(1.0, deadline - time.monotonic())) == 0, process.stderr.read().decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(reader)
     assert received == payload
     code, state = receipt_of(receipt, env)
     assert [view["delivery"] for view in state["views"]] == ["delivered"]
