@@ -234,6 +234,12 @@ struct FailureTests {
             #expect(help.out.contains("USAGE: burnlink send "), "\(arguments): \(help)")
             #expect(!help.out.contains("burnlink burnlink"), "\(arguments): \(help)")
         }
+        // --version after a subcommand is the root's flag, as ArgumentParser reads it.
+        for arguments in [["--version"], ["send", "--version"], ["open", "-q", "--version"]] {
+            let version = try await CLI.run(arguments, environment: environment)
+            #expect(version.status == 0, "\(arguments): \(version)")
+            #expect(version.out.wholeMatch(of: #/\d+\.\d+\.\d+\n/#) != nil, "\(arguments): \(version)")
+        }
         for arguments in [["--generate-completion-script", "bash"], ["open", "--generate-completion-script=bash"]] {
             let script = try await CLI.run(arguments, environment: environment)
             #expect(script.status == 0, "\(arguments): \(script)")
