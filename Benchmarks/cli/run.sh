@@ -36,6 +36,16 @@ done
 source "$ROOT/Benchmarks/local_server.sh"
 start_local_server cli
 
+# Both sides run from copies written now. The same CLI bytes ran up to 0.16 slower (ratio to
+# curl) from a file written an hour earlier than from a fresh copy, in alternating runs
+# (docs/benchmarks.md, "Issue 18: the subcommand parsed as the root"), so a build compared
+# with an older one must not be the only fresh file. curl's executable is copied too; its
+# libraries (libcurl and the rest) stay the system's files, as burnlink's libsodium does.
+cp "$BIN" "$TMP/burnlink"
+BIN="$TMP/burnlink"
+cp "$(command -v curl)" "$TMP/curl"
+CURL="$TMP/curl"
+
 head -c 1024 /dev/urandom > "$TMP/secret-1k"
 # A fixed claim token T and its verifier, for curl's raw requests (docs/http-api.md).
 read -r TOKEN VERIFIER < <(python3 - <<'PY'
@@ -63,7 +73,7 @@ paired() {
 
 echo "== 1 KiB send, whole process, vs curl ($RUNS pairs, no shell)" >&2
 paired send "burnlink send" "$BIN send -q $TMP/secret-1k" \
-    "curl create" "curl -fsS -o /dev/null -X POST -H 'Burnlink-Claim-Verifier: $VERIFIER' -H 'Content-Type: application/octet-stream' --data-binary @$TMP/secret-1k $CREATE_URL"
+    "curl create" "$CURL -fsS -o /dev/null -X POST -H 'Burnlink-Claim-Verifier: $VERIFIER' -H 'Content-Type: application/octet-stream' --data-binary @$TMP/secret-1k $CREATE_URL"
 
 # One secret of 100 views for each side, so each timed run claims a view of it directly.
 "$BIN" send -q --views 100 "$TMP/secret-1k" > "$TMP/link"
@@ -73,7 +83,7 @@ ID=$(curl -fsS -X POST -H "Burnlink-Claim-Verifier: $VERIFIER" -H "Burnlink-Max-
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
 echo "== 1 KiB open, whole process, vs curl claim ($RUNS pairs, no shell)" >&2
 paired open "burnlink open" "$BIN open -q --yes $LINK" \
-    "curl claim" "curl -fsS -o /dev/null -X POST -H 'Authorization: Bearer $TOKEN' $CREATE_URL/$ID/claim"
+    "curl claim" "$CURL -fsS -o /dev/null -X POST -H 'Authorization: Bearer $TOKEN' $CREATE_URL/$ID/claim"
 
 echo "== $BIG_MIB MiB send and open, $BIG_RUNS runs" >&2
 head -c "$((BIG_MIB * 1048576))" /dev/urandom > "$TMP/big"
