@@ -34,22 +34,25 @@ func stateDirectory() -> String? {
 /// Where `open` keeps its claim sessions for a re-run. Without it, a claim that failed
 /// part-way could never be resumed, so `open` claims nothing.
 func claimSessionStore() throws(ClientError) -> ClaimSessionStore {
-    guard let directory = stateDirectory() else {
-        throw .usage(
-            "nothing was claimed: no place to record the claim, as neither XDG_STATE_HOME nor HOME is an absolute path",
-            hint: "set HOME, or XDG_STATE_HOME")
-    }
+    let directory = try requiredStateDirectory(
+        "nothing was claimed: no place to record the claim", hint: "set HOME, or XDG_STATE_HOME")
     return ClaimSessionStore(directory: directory + "/sessions")
 }
 
 /// Where `request` keeps the private keys of the requests this machine waits on.
 func pendingRequests() throws(ClientError) -> PendingRequests {
-    guard let directory = stateDirectory() else {
-        throw .usage(
-            "no place to keep the request's private key: neither XDG_STATE_HOME nor HOME is an absolute path",
-            hint: "set HOME, or use 'burnlink request --wait', which keeps the key in memory")
-    }
+    let directory = try requiredStateDirectory(
+        "no place to keep the request's private key",
+        hint: "set HOME, or use 'burnlink request --wait', which keeps the key in memory")
     return PendingRequests(directory: directory + "/requests")
+}
+
+/// `stateDirectory()`, or a usage error that says what has no place without one.
+private func requiredStateDirectory(_ problem: String, hint: String) throws(ClientError) -> String {
+    guard let directory = stateDirectory() else {
+        throw .usage("\(problem): neither XDG_STATE_HOME nor HOME is an absolute path", hint: hint)
+    }
+    return directory
 }
 
 /// Defaults from `$XDG_CONFIG_HOME/burnlink/config` (else `~/.config/burnlink/config`):

@@ -84,6 +84,14 @@ def open_link(link, env, output, timeout=120):
                           env=env, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def assert_opens(link, env, payload):
+    """The secret is still there: `open` to standard output delivers it."""
+    opened = subprocess.run([str(CLI), "open", "--yes", link], env=env, capture_output=True, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    assert opened.returncode == 0, opened.stderr.decode()
+    assert opened.stdout == payload
+
+
 def receipt_of(receipt, env, *extra):
     result = subprocess.run([str(CLI), "status", "--json", "--receipt-file", str(receipt), *extra],
                             env=env, capture_output=True, timeout=120)
@@ -235,10 +243,7 @@ def test_ctrl_c_before_the_claim_is_answered_does_not_claim_the_secret_is_held(w
             item.close()
         silent.close()
 
-    opened = subprocess.run([str(CLI), "open", "--yes", link], env=env, capture_output=True, timeout=60,
-                            stdin=subprocess.DEVNULL)
-    assert opened.returncode == 0, opened.stderr.decode()
-    assert opened.stdout == payload
+    assert_opens(link, env, payload)
     code, state = receipt_of(receipt, env)
     assert code == 0
     assert [view["delivery"] for view in state["views"]] == ["delivered"]
@@ -312,10 +317,7 @@ def test_a_claim_session_record_that_cannot_be_written_claims_nothing(world, tmp
     code, state = receipt_of(receipt, env)
     assert state["views"] == [], state
 
-    opened = subprocess.run([str(CLI), "open", "--yes", link], env=env, capture_output=True, timeout=60,
-                            stdin=subprocess.DEVNULL)
-    assert opened.returncode == 0, opened.stderr.decode()
-    assert opened.stdout == payload
+    assert_opens(link, env, payload)
 
 
 def test_no_place_for_the_claim_record_claims_nothing(world, tmp_path):
@@ -336,10 +338,7 @@ def test_no_place_for_the_claim_record_claims_nothing(world, tmp_path):
     code, state = receipt_of(receipt, env)
     assert state["views"] == [], state
 
-    opened = subprocess.run([str(CLI), "open", "--yes", link], env=env, capture_output=True, timeout=60,
-                            stdin=subprocess.DEVNULL)
-    assert opened.returncode == 0, opened.stderr.decode()
-    assert opened.stdout == payload
+    assert_opens(link, env, payload)
 
 
 def test_a_non_blocking_standard_output_with_a_slow_reader_gets_every_byte(world, tmp_path):
