@@ -60,10 +60,14 @@ struct ReceiptInput: ParsableArguments {
 
     func load() throws(ClientError) -> SenderReceipt {
         if let receiptFile {
-            guard let text = try? String(contentsOfFile: receiptFile, encoding: .utf8),
-                let line = text.split(separator: "\n").first
-            else {
-                throw .usage("cannot read a receipt from \(receiptFile)")
+            let text: String
+            switch SmallTextFile.read(receiptFile) {
+            case .success(let contents): text = contents
+            case .failure(.missing): throw .usage("cannot read a receipt from \(receiptFile): no such file")
+            case .failure(.unreadable(let reason)): throw .usage("cannot read a receipt from \(receiptFile): \(reason)")
+            }
+            guard let line = text.split(separator: "\n").first else {
+                throw .usage("cannot read a receipt from \(receiptFile): it is empty")
             }
             return try SenderReceipt(parsing: String(line).trimmingWhitespace())
         }

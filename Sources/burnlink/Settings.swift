@@ -84,7 +84,13 @@ struct ConfigFile {
 
     static func load() throws(ClientError) -> ConfigFile {
         let path = Self.path
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return ConfigFile() }
+        let text: String
+        switch SmallTextFile.read(path) {
+        case .success(let contents): text = contents
+        case .failure(.missing): return ConfigFile()
+        case .failure(.unreadable(let reason)):
+            throw .usage("cannot read the config file \(path): \(reason)", hint: "fix or remove it")
+        }
         var config = ConfigFile()
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]

@@ -24,6 +24,31 @@ struct FailureTests {
         expectFailure(asArgument, exit: 2)
     }
 
+    @Test(
+        "a config file that exists but cannot be read (a directory, not UTF-8) exits 2 and says so; none at all is fine",
+        arguments: ["directory", "not UTF-8"])
+    func unreadableConfigFile(kind: String) async throws {
+        let home = try TemporaryDirectory()
+        defer { home.remove() }
+        let environment = TestServer.environment(server: "http://127.0.0.1:1", home: home.path)
+        let configFile = home.path + "/.config/burnlink/config"
+        try FileManager.default.createDirectory(
+            atPath: kind == "directory" ? configFile : home.path + "/.config/burnlink", withIntermediateDirectories: true)
+        if kind != "directory" {
+            try Data("server = ".utf8 + [0xFF, 0x0A]).write(to: URL(fileURLWithPath: configFile))
+        }
+        let link = "http://127.0.0.1:1/s/AAAAAAAAAAAAAAAAAAAAAA#AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        let reason = kind == "directory" ? "Is a directory" : "not UTF-8 text"
+        let opened = try await CLI.run(["open"], stdin: link + "\n", environment: environment)
+        expectFailure(opened, exit: 2, mentioning: ["cannot read the config file \(configFile): \(reason)"])
+        let sent = try await CLI.run(["send"], stdin: "never sent", environment: environment)
+        expectFailure(sent, exit: 2, mentioning: ["cannot read the config file \(configFile): \(reason)"])
+        // Without the file, the same open goes on to the (dead) server.
+        try FileManager.default.removeItem(atPath: configFile)
+        let withoutConfig = try await CLI.run(["open"], stdin: link + "\n", environment: environment)
+        expectFailure(withoutConfig, exit: 6, mentioning: ["cannot reach http://127.0.0.1:1"])
+    }
+
     @Test("no link at all on stdin exits 2")
     func noLink() async throws {
         let home = try TemporaryDirectory()
