@@ -57,11 +57,14 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
             ]
         ),
+        // Linux file calls that Swift's view of glibc leaves out (sync_file_range).
+        .target(name: "CLinuxFiles"),
         .target(
             name: "BurnlinkClient",
             dependencies: [
                 "BurnlinkCore",
                 "BurnlinkProtocol",
+                "CLinuxFiles",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),

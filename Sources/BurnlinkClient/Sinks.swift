@@ -83,21 +83,15 @@ public final class FileSink: PlaintextSink, @unchecked Sendable {
     public func write(_ content: UnsafeRawBufferPointer) async throws(ClientError) {
         try await BlockingWrite.write(content, to: descriptor)
         written += content.count
-        if written - flushed >= Self.writebackStep {
-            // Hand what is written so far to the disk now, while the rest still arrives,
-            // so that the fsync in commit() has only the tail left to wait for. (On Linux,
-            // POSIX_FADV_DONTNEED starts writeback of dirty pages and drops clean ones.)
-            let (descriptor, start, count) = (self.descriptor, flushed, written - flushed)
-            _ = try? await BlockingIO.pool.runIfActive {
-                posix_fadvise(descriptor, off_t(start), off_t(count), POSIX_FADV_DONTNEED)
-            }
-            flushed = written
+        do {
+            try await writeback.advance(descriptor, written: written)
+        } catch {
+            throw .other("writing \(path) failed: \(error.reason)")
         }
     }
 
     private var written = 0
-    private var flushed = 0
-    static let writebackStep = 16 << 20
+    private var writeback = WritebackWindow()
 
     public func commit() async throws(ClientError) {
         defer { Interruption.removing(nil) }

@@ -43,8 +43,9 @@ struct RoundTripTests {
     @Test("tens of MiB of random bytes as a file: byte-identical through --output, mode 0600, nothing on stdout")
     func binaryFileRoundTrip() async throws {
         try await withServer { server in
-            // Past two of the output's early-writeback steps (16 MiB each), and not a whole chunk.
-            let content = randomData(count: 36 << 20 + 12_345)
+            // Past the output's writeback window (16 MiB steps, 64 MiB in flight): steps
+            // written out, waited for and dropped from the cache. And not a whole chunk.
+            let content = randomData(count: 88 << 20 + 12_345)
             let source = server.directory.file("random.bin")
             try content.write(to: URL(fileURLWithPath: source))
             let links = try await server.send(Data(), [source])
