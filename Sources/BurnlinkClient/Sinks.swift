@@ -14,17 +14,35 @@ import Glibc
 /// Writes content to an open descriptor (standard output) as each chunk verifies. A
 /// failure later on is reported by the caller's exit status: bytes already written
 /// cannot be taken back.
-public struct DescriptorSink: PlaintextSink {
+public final class DescriptorSink: PlaintextSink, @unchecked Sendable {
     let descriptor: Int32
+    /// Standard output redirected to a file: its written pages leave the page cache as they
+    /// reach the disk, as an `--output` file's do.
+    private var writeback: WritebackWindow?
+    private var offset = 0
 
     public init(descriptor: Int32) {
         self.descriptor = descriptor
     }
 
-    public func begin(_ metadata: InnerMetadata) async throws(ClientError) {}
+    public func begin(_ metadata: InnerMetadata) async throws(ClientError) {
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return }
+        // `>>` opens it to append: the writes land at its end, wherever its offset is.
+        let appends = fcntl(descriptor, F_GETFL) & O_APPEND != 0
+        offset = appends ? Int(status.st_size) : Int(lseek(descriptor, 0, SEEK_CUR))
+        if offset >= 0 { writeback = WritebackWindow(from: offset) }
+    }
 
     public func write(_ content: UnsafeRawBufferPointer) async throws(ClientError) {
         try await BlockingWrite.write(content, to: descriptor)
+        guard writeback != nil else { return }
+        offset += content.count
+        do {
+            try await writeback?.advance(descriptor, writtenTo: offset)
+        } catch {
+            throw .other("writing the output failed: \(error.reason)")
+        }
     }
 
     public func commit() async throws(ClientError) {}
@@ -84,7 +102,7 @@ public final class FileSink: PlaintextSink, @unchecked Sendable {
         try await BlockingWrite.write(content, to: descriptor)
         written += content.count
         do {
-            try await writeback.advance(descriptor, written: written)
+            try await writeback.advance(descriptor, writtenTo: written)
         } catch {
             throw .other("writing \(path) failed: \(error.reason)")
         }

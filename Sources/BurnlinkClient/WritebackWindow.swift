@@ -22,14 +22,20 @@ struct WritebackWindow {
     /// Four steps: with one, each step waited for the last and a 1 GiB open took 2.5 to 2.7 s.
     static let inFlight = 64 << 20
 
-    /// Bytes before this are on the disk and out of the cache.
-    private var settled = 0
-    /// Bytes before this are being written out.
-    private var started = 0
+    /// Bytes before this offset are on the disk and out of the cache.
+    private var settled: Int
+    /// Bytes before this offset are being written out.
+    private var started: Int
 
-    /// Call after each write with the bytes written so far; throws the reason a writeback
-    /// failed.
-    mutating func advance(_ descriptor: Int32, written: Int) async throws(WritebackFailure) {
+    /// For writes from `offset` on.
+    init(from offset: Int = 0) {
+        settled = offset
+        started = offset
+    }
+
+    /// Call after each write with the offset its bytes end at; throws the reason a
+    /// writeback failed.
+    mutating func advance(_ descriptor: Int32, writtenTo written: Int) async throws(WritebackFailure) {
         guard written - started >= Self.step else { return }
         let (settled, started) = (self.settled, self.started)
         let target = max(settled, written - Self.inFlight)

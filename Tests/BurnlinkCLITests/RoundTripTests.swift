@@ -62,6 +62,28 @@ struct RoundTripTests {
         }
     }
 
+    @Test("tens of MiB to standard output redirected to a file, '>' and '>>' (after what the file held): byte-identical")
+    func largeOutputToRedirectedStandardOutput() async throws {
+        try await withServer { server in
+            // Past the writeback window, which follows the file's offset (its end for '>>').
+            let content = randomData(count: 80 << 20 + 777)
+            let source = server.directory.file("random.bin")
+            try content.write(to: URL(fileURLWithPath: source))
+            let links = try await server.send(Data(), [source, "--recipients", "2"])
+            let truncated = server.directory.file("truncated.bin")
+            let appended = server.directory.file("appended.bin")
+            let before = Data("kept before the secret\n".utf8)
+            try before.write(to: URL(fileURLWithPath: appended))
+            let script = "printf %s \"$2\" | \"$0\" open --yes > \"$1\" && printf %s \"$4\" | \"$0\" open --yes >> \"$3\""
+            let opened = try await CLI.tool(
+                "/bin/sh", ["-c", script, Binaries.cli.path, truncated, links[0], appended, links[1]],
+                environment: server.environment, timeout: .seconds(60))
+            #expect(opened.status == 0, "\(opened)")
+            #expect(Files.contents(truncated) == content)
+            #expect(Files.contents(appended) == before + content)
+        }
+    }
+
     @Test("--output to an existing file is refused (exit 2) before anything is consumed; --force replaces it")
     func outputExistingFile() async throws {
         try await withServer { server in
