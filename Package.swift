@@ -33,6 +33,8 @@ let package = Package(
             providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
         ),
         .target(name: "BurnlinkCore", dependencies: ["CSodium"]),
+        // Linux file calls that Swift's view of glibc leaves out (sync_file_range).
+        .target(name: "CLinuxFiles"),
         // The HTTP contract shared by client and server: routes, headers, JSON bodies.
         .target(name: "BurnlinkProtocol", dependencies: ["BurnlinkCore"]),
         .target(
@@ -40,6 +42,7 @@ let package = Package(
             dependencies: [
                 "BurnlinkCore",
                 "BurnlinkProtocol",
+                "CLinuxFiles",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -57,8 +60,6 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
             ]
         ),
-        // Linux file calls that Swift's view of glibc leaves out (sync_file_range).
-        .target(name: "CLinuxFiles"),
         .target(
             name: "BurnlinkClient",
             dependencies: [

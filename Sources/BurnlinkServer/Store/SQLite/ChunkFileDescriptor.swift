@@ -1,3 +1,4 @@
+import CLinuxFiles
 import Foundation
 
 #if canImport(Glibc)
@@ -75,6 +76,36 @@ struct ChunkFileDescriptor {
 
     func sync(what: String) throws {
         guard fsync(descriptor) == 0 else { throw ChunkFiles.failure("syncing \(what)") }
+    }
+
+    /// Starts writing `count` bytes from `offset` out to the disk, without waiting.
+    func startWriteback(from offset: Int, count: Int, what: String) throws {
+        try syncRange(from: offset, count: count, flags: UInt32(BURNLINK_SYNC_FILE_RANGE_WRITE), what: what)
+    }
+
+    /// Waits until `count` bytes from `offset` are on the disk, and drops their pages from
+    /// the page cache. A writeback failure is reported here, once: a later fsync of the file
+    /// no longer reports it, so it must fail the caller.
+    func settle(from offset: Int, count: Int, what: String) throws {
+        let flags = UInt32(
+            BURNLINK_SYNC_FILE_RANGE_WAIT_BEFORE | BURNLINK_SYNC_FILE_RANGE_WRITE | BURNLINK_SYNC_FILE_RANGE_WAIT_AFTER)
+        try syncRange(from: offset, count: count, flags: flags, what: what)
+        dropCached(from: offset, count: count)
+    }
+
+    /// Drops the clean pages of `count` bytes from `offset` from the page cache.
+    func dropCached(from offset: Int, count: Int) {
+        _ = posix_fadvise(descriptor, off_t(offset), off_t(count), POSIX_FADV_DONTNEED)
+    }
+
+    private func syncRange(from offset: Int, count: Int, flags: UInt32, what: String) throws {
+        while burnlink_sync_file_range(descriptor, Int64(offset), Int64(count), flags) != 0 {
+            switch errno {
+            case EINTR: continue
+            case EINVAL, ESPIPE, ENOSYS: return  // not something this file system supports
+            default: throw ChunkFiles.failure("writing \(what)")
+            }
+        }
     }
 
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int, what: String) throws {

@@ -56,6 +56,13 @@ final class ChunkFiles: Sendable {
     static let headerSize = 8
     static let slotSize = headerSize + StoreLimits.chunkSize
 
+    /// Chunks of an upload written but not yet waited for: 64 MiB. A large secret's pages
+    /// leave the page cache once on the disk (when written) or read (when claimed), so its
+    /// pages are reused instead of fresh ones taken: filling 1 GiB of fresh page-cache pages
+    /// cost this machine 2.8 to 3.4 s of system time, against 0.5 s with 64 MiB in flight
+    /// (docs/benchmarks.md, "Issue 18: a large output's pages dropped once on the disk").
+    static let slotsInFlight = 64
+
     init(directory: String) {
         self.directory = directory
     }
@@ -85,6 +92,13 @@ final class ChunkFiles: Sendable {
                 throw StoreError.unavailable("chunk \(index) of this upload is already stored")
             }
             try bytes.withUnsafeReadableBytes { try Self.store(index: index, bytes: $0, in: file) }
+            // Little of an upload stays in the page cache: this chunk starts out to the disk,
+            // the one `slotsInFlight` before it is waited for and dropped.
+            try file.startWriteback(from: offset, count: Self.slotSize, what: "chunk \(index)")
+            if index >= Self.slotsInFlight {
+                let settled = index - Self.slotsInFlight
+                try file.settle(from: Self.offset(of: settled), count: Self.slotSize, what: "chunk \(settled)")
+            }
         }
     }
 
@@ -113,6 +127,8 @@ final class ChunkFiles: Sendable {
                 try file.read(into: UnsafeMutableRawBufferPointer(rebasing: target[..<length]), at: offset + Self.headerSize)
                 return length
             }
+            // A secret is read once: its pages need not stay cached (see `slotsInFlight`).
+            file.dropCached(from: offset, count: Self.headerSize + length)
             return buffer
         }
     }
