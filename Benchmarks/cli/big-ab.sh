@@ -10,6 +10,11 @@
 #     BENCH_CLI_BIN=.build/release/burnlink bash Benchmarks/cli/big-ab.sh
 #
 #   BENCH_ROUNDS (2)  BENCH_PAIRS (3)  BENCH_BIG_MIB (1024)
+#   BENCH_OTHER_WRITES_MIB (0): before each send and each open, write that many MiB of
+#     random bytes to a file of its own, kept until the end: the page cache fills with other
+#     files' pages and the pages the last command freed are taken, as on a machine doing
+#     other I/O (docs/benchmarks.md, "Issue 18: a large output's pages dropped once on the
+#     disk"). Needs that much more free disk per command under /tmp.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -19,6 +24,7 @@ CLI=${BENCH_CLI_BIN:-$ROOT/.build/release/burnlink}
 ROUNDS=${BENCH_ROUNDS:-2}
 PAIRS=${BENCH_PAIRS:-3}
 BIG_MIB=${BENCH_BIG_MIB:-1024}
+OTHER_WRITES_MIB=${BENCH_OTHER_WRITES_MIB:-0}
 source "$ROOT/Benchmarks/local_server.sh"
 TMP=$(mktemp -d /tmp/burnlink-big-ab.XXXXXX)
 SERVER_PID=""
@@ -27,6 +33,13 @@ head -c "$((BIG_MIB * 1048576))" /dev/urandom > "$TMP/big"
 sync
 
 written() { awk '/^write_bytes/ {print $2}' "/proc/$SERVER_PID/io"; }
+
+others=0
+other_writes() {
+    ((OTHER_WRITES_MIB > 0)) || return 0
+    others=$((others + 1))
+    head -c "$((OTHER_WRITES_MIB * 1048576))" /dev/urandom > "$TMP/other.$others"
+}
 
 run() {  # NAME BIN
     rm -rf "$TMP/db" "$TMP/config"
@@ -38,8 +51,10 @@ run() {  # NAME BIN
     export BURNLINK_SERVER="http://127.0.0.1:$port" XDG_CONFIG_HOME="$TMP/config"
     for pair in $(seq "$PAIRS"); do
         local before middle after send open
+        other_writes
         before=$(written)
         send=$( { /usr/bin/time -f "%e" "$CLI" send -q "$TMP/big" > "$TMP/link"; } 2>&1 )
+        other_writes
         middle=$(written)
         open=$( { /usr/bin/time -f "%e" "$CLI" open -q --yes --output "$TMP/out" < "$TMP/link"; } 2>&1 )
         after=$(written)
@@ -60,7 +75,7 @@ PY
 
 echo "A: $A_BIN"
 echo "B: $B_BIN"
-echo "CLI: $CLI; $BIG_MIB MiB; MB/s = 10^6 bytes per second; GB written by the server during each command"
+echo "CLI: $CLI; $BIG_MIB MiB; $OTHER_WRITES_MIB MiB of other files written before each command; MB/s = 10^6 bytes per second; GB written by the server during each command"
 echo "| round.pair | send s | send MB/s | GB written | open s | open MB/s | GB written |"
 echo "|---|---|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do

@@ -98,6 +98,11 @@ struct ChunkFileDescriptor {
         _ = posix_fadvise(descriptor, off_t(offset), off_t(count), POSIX_FADV_DONTNEED)
     }
 
+    /// Starts reading `count` bytes from `offset` into the page cache, without waiting.
+    func prefetch(from offset: Int, count: Int) {
+        _ = posix_fadvise(descriptor, off_t(offset), off_t(count), POSIX_FADV_WILLNEED)
+    }
+
     private func syncRange(from offset: Int, count: Int, flags: UInt32, what: String) throws {
         while burnlink_sync_file_range(descriptor, Int64(offset), Int64(count), flags) != 0 {
             switch errno {

@@ -62,6 +62,8 @@ final class ChunkFiles: Sendable {
     /// cost this machine 2.8 to 3.4 s of system time, against 0.5 s with 64 MiB in flight
     /// (docs/benchmarks.md, "Issue 18: a large output's pages dropped once on the disk").
     static let slotsInFlight = 64
+    /// Chunks read ahead of a claim's reads: they come from the disk now.
+    static let slotsPrefetched = 8
 
     init(directory: String) {
         self.directory = directory
@@ -128,7 +130,9 @@ final class ChunkFiles: Sendable {
                 return length
             }
             // A secret is read once: its pages need not stay cached (see `slotsInFlight`).
+            // The next chunks are asked of the disk now, while this one is being sent.
             file.dropCached(from: offset, count: Self.headerSize + length)
+            file.prefetch(from: Self.offset(of: index + 1), count: Self.slotsPrefetched * Self.slotSize)
             return buffer
         }
     }
