@@ -37,7 +37,7 @@ public struct ServerEndpoint: Sendable, Equatable {
         }
         // The scheme in lower case, and a host the link grammar takes: a link built on this
         // base must parse, or the secret would be stored and nobody could open it.
-        // (A String, not the Substring: `+` of the two is generic, and its first use costs
+        // (A String, not the Substring: `+` of the two is generic, and its first use cost
         // 0.3 million instructions of witness lookups on every command's path.)
         url = scheme + String(url.dropFirst(scheme.count))
         guard Link.origin(of: url) != nil else {

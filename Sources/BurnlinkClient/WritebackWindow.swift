@@ -10,16 +10,16 @@ import Glibc
 /// `inFlight` bytes are on the disk, and drops those pages. The file then holds at most
 /// `inFlight` bytes of page cache instead of all of itself, its pages are reused instead
 /// of fresh ones taken, and the fsync at the end has only the tail left to wait for.
-/// Writing 1 GiB into fresh page-cache pages took this machine 3.5 s (3 s of it in the
-/// kernel) while other files filled the cache, 0.65 s this way; a 1 GiB `open --output`
-/// took 3.2 to 5.0 s before and 1.8 to 2.1 s after (docs/benchmarks.md, "Issue 18: a
-/// large output's pages dropped once on the disk").
+/// Writing 1 GiB into fresh page-cache pages took this machine 3.3 to 4.1 s (2.8 to 3.4 s
+/// of it in the kernel) while other files filled the cache, 0.8 to 0.9 s this way; a 1 GiB
+/// `open --output` took 2.4 to 5.0 s before and 1.8 to 2.1 s after (docs/benchmarks.md,
+/// "Issue 18: a large output's pages dropped once on the disk").
 ///
 /// The wait reports a failed writeback (EIO, ENOSPC) once, to whoever waits first: a
 /// later fsync of the file no longer does. So its failure is the write's failure.
 struct WritebackWindow {
     static let step = 16 << 20
-    /// Four steps: with one, each step waited for the last and a 1 GiB open took 2.5 to 2.7 s.
+    /// Four steps: with one, each step waited for the last and a 1 GiB open took 2.5 to 3.4 s.
     static let inFlight = 64 << 20
 
     /// Bytes before this offset are on the disk and out of the cache.

@@ -4,9 +4,9 @@ import Glibc
 
 /// A small text file (the config file, a receipt file) read with plain system calls.
 /// Foundation's `String(contentsOfFile:)` first builds a dictionary of the file's
-/// attributes: 0.4 million instructions of first-time type work on every command's path,
-/// config file or not (docs/benchmarks.md, "Issue 18: the config file read without
-/// Foundation").
+/// attributes: 0.35 million instructions of first-time type work on every command's path,
+/// config file or not (docs/benchmarks.md, "Issue 18: a large output's pages dropped once
+/// on the disk", its part on CLI start-up).
 enum SmallTextFile {
     enum Failure: Error, Equatable {
         /// No such file (or a path component is not a directory).
