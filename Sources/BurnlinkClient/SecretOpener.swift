@@ -25,10 +25,14 @@ public protocol PlaintextSink: Sendable {
     /// Where the verified content was kept after `commit` failed to put it in place (the
     /// error's hint names it); nil when it was not.
     var savedElsewhere: String? { get }
+    /// Opening the link again into the same place would be refused without `--force` (a
+    /// file put in place under the name asked for).
+    var reopeningNeedsForce: Bool { get }
 }
 
 extension PlaintextSink {
     public var savedElsewhere: String? { nil }
+    public var reopeningNeedsForce: Bool { false }
 }
 
 /// What `SecretOpener.open` delivered.
@@ -212,11 +216,12 @@ public struct SecretOpener: Sendable {
     /// Interrupted between writing the secret out and confirming its delivery: it was kept,
     /// and the server still holds it (the sender's receipt cannot say "delivered"). The
     /// time it is held until is known only once the claim's answer came.
-    static func interruptedAfterWriting(_ session: OpenSession) -> String {
+    static func interruptedAfterWriting(_ session: OpenSession, reopeningNeedsForce: Bool) -> String {
         let until = session.saved.granted ? " until \(ClientError.clock(session.saved.deadline))" : ""
+        let force = reopeningNeedsForce ? " (--force to replace the file)" : ""
         let again =
             session.record?.isRecorded == true
-            ? "hint: the server still holds it\(until); opening the link again fetches it again (--force to replace the file)\n"
+            ? "hint: the server still holds it\(until); opening the link again fetches it again\(force)\n"
             : ""
         return "\nburnlink: interrupted after the secret was written out, before its delivery was confirmed\n" + again
     }
@@ -294,7 +299,9 @@ public struct SecretOpener: Sendable {
                 UnsafeRawBufferPointer(rebasing: target.prefix(state.pending)), opener: opener, sink: sink,
                 started: &state.started)
             try await sink.commit()
-            if let session { Interruption.saying(Self.interruptedAfterWriting(session)) }
+            if let session {
+                Interruption.saying(Self.interruptedAfterWriting(session, reopeningNeedsForce: sink.reopeningNeedsForce))
+            }
             try await sink.sync()
         } catch {
             await sink.abandon()

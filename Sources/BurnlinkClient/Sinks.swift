@@ -146,6 +146,9 @@ public final class FileSink: PlaintextSink, @unchecked Sendable {
 
     public var savedElsewhere: String? { keepTemporary ? temporaryPath : nil }
 
+    /// Put in place without `--force`, the file now refuses a second open into it.
+    public var reopeningNeedsForce: Bool { !overwrite }
+
     /// The secret is verified and complete: keep it where it is rather than lose it. The
     /// caller's `abandon()` that follows the error must not remove it.
     private func keptInstead(of action: String) -> ClientError {

@@ -158,6 +158,11 @@ final class OutputSink: PlaintextSink, @unchecked Sendable {
 
     var savedElsewhere: String? { target?.savedElsewhere }
 
+    /// Only `--output PATH` is refused a second time: a sender's name is numbered instead.
+    var reopeningNeedsForce: Bool {
+        if case .path = mode { target?.reopeningNeedsForce ?? false } else { false }
+    }
+
     func abandon() async {
         await target?.abandon()
         if case .path = mode {} else { savedPath = nil }

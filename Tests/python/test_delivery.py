@@ -249,46 +249,59 @@ def test_ctrl_c_before_the_claim_is_answered_does_not_claim_the_secret_is_held(w
     assert [view["delivery"] for view in state["views"]] == ["delivered"]
 
 
-def test_ctrl_c_between_the_output_and_its_confirm_says_the_secret_was_written(world, tmp_path):
+@pytest.mark.parametrize("target", ["--output", "stdout"])
+def test_ctrl_c_between_the_output_and_its_confirm_says_the_secret_was_written(world, tmp_path, target):
     """Interrupted after the secret is in its file but before the server heard so, `open`
     says it was written out (not that nothing was kept), and that the server still holds
-    it; the receipt is not "delivered" until an open confirms."""
+    it; the receipt is not "delivered" until an open confirms. `--force` is mentioned only
+    for an --output file, which a second open into it needs."""
     server = world.server()
     env = world.machine("recipient")
     payload = random.Random(SEED).randbytes(4096)
     link, receipt = send(server, env, payload, tmp_path)
     proxy = CuttingProxy(server.port, hold_confirms=True)
     output = tmp_path / "out.bin"
+    where = ["--output", str(output)] if target == "--output" else []
     process = None
     try:
-        process = subprocess.Popen([str(CLI), "open", "--yes", "--output", str(output), through(link, proxy)],
+        process = subprocess.Popen([str(CLI), "open", "--yes", *where, through(link, proxy)],
                                    env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert wait_until(lambda: proxy.held_confirms >= 1, timeout=60)
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
+        stdout, stderr = process.communicate(timeout=30)
         message = stderr.decode()
         assert process.returncode == 130, message
         assert "interrupted after the secret was written out, before its delivery was confirmed" in message, message
         assert "the server still holds it until" in message, message
-        assert "opening the link again fetches it again (--force to replace the file)" in message, message
         assert "nothing of the secret was kept" not in message, message
-        assert output.read_bytes() == payload
+        if target == "--output":
+            assert "opening the link again fetches it again (--force to replace the file)" in message, message
+            assert output.read_bytes() == payload
+        else:
+            assert "opening the link again fetches it again\n" in message, message
+            assert "--force" not in message, message
+            assert stdout == payload
         code, state = receipt_of(receipt, env)
         assert [view["delivery"] for view in state["views"]] == ["pending"], state
 
-        # The same link (its session is recorded for the server the link names) and file, as
-        # the hint says; confirms let through now.
+        # The same link (its session is recorded for the server the link names), as the hint
+        # says; confirms let through now.
         proxy.hold_confirms = False
-        refused = open_link(through(link, proxy), env, output)
-        assert refused.returncode == 2 and "already exists" in refused.stderr.decode(), refused.stderr.decode()
-        again = subprocess.run([str(CLI), "open", "--yes", "--force", "--output", str(output), through(link, proxy)],
+        if target == "--output":
+            refused = open_link(through(link, proxy), env, output)
+            assert refused.returncode == 2 and "already exists" in refused.stderr.decode(), refused.stderr.decode()
+            where = ["--force", *where]
+        again = subprocess.run([str(CLI), "open", "--yes", *where, through(link, proxy)],
                                env=env, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
     finally:
         if process is not None and process.poll() is None:
             process.kill()
         proxy.close()
     assert again.returncode == 0, again.stderr.decode()
-    assert output.read_bytes() == payload
+    if target == "--output":
+        assert output.read_bytes() == payload
+    else:
+        assert again.stdout == payload
     code, state = receipt_of(receipt, env)
     assert code == 0
     assert [view["delivery"] for view in state["views"]] == ["delivered"]
