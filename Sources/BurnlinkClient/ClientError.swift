@@ -105,8 +105,10 @@ public enum ClientError: Error, Sendable, Equatable {
             "the request can be answered until \(Self.dateAndTime(expires)); open its link again (on this machine) to wait more"
         case .held(let error, let until):
             switch error {
-            case .other:
-                "the secret is held for you until \(Self.clock(until)); run the same command again, with another --output if this one cannot be written"
+            case .other(_, let hint):
+                // The output's own hint first (a file written in place that a crash may lose).
+                (hint.map { $0 + "; " } ?? "")
+                    + "the secret is held for you until \(Self.clock(until)); run the same command again, with another --output if this one cannot be written"
             default:
                 "the secret is held for you until \(Self.clock(until)); run the same command again"
             }
