@@ -26,6 +26,8 @@ struct WritebackWindow {
     private var settled: Int
     /// Bytes before this offset are being written out.
     private var started: Int
+    /// The file does not support it (its first call said so): nothing more is done.
+    private var unsupported = false
 
     /// For writes from `offset` on.
     init(from offset: Int = 0) {
@@ -33,31 +35,49 @@ struct WritebackWindow {
         started = offset
     }
 
+    private enum Outcome: Sendable {
+        case done, unsupported
+        case failed(Int32)
+    }
+
     /// Call after each write with the offset its bytes end at; throws the reason a
     /// writeback failed.
     mutating func advance(_ descriptor: Int32, writtenTo written: Int) async throws(WritebackFailure) {
-        guard written - started >= Self.step else { return }
+        guard !unsupported, written - started >= Self.step else { return }
         let (settled, started) = (self.settled, self.started)
         let target = max(settled, written - Self.inFlight)
-        let outcome = try? await BlockingIO.pool.runIfActive { () -> Int32 in
-            // EINVAL, ESPIPE, ENOSYS: not something this file supports; nothing to wait for.
-            func failed(_ result: Int32) -> Bool { result != 0 && errno != EINVAL && errno != ESPIPE && errno != ENOSYS }
+        let outcome = try? await BlockingIO.pool.runIfActive { () -> Outcome in
             let start = UInt32(BURNLINK_SYNC_FILE_RANGE_WRITE)
-            if failed(burnlink_sync_file_range(descriptor, Int64(started), Int64(written - started), start)) {
-                return errno
+            if let code = Self.syncRange(descriptor, from: started, to: written, flags: start) {
+                // A call that does not wait reports no stored writeback error: EINVAL,
+                // ESPIPE or ENOSYS from it mean the file does not support the call.
+                return code == EINVAL || code == ESPIPE || code == ENOSYS ? .unsupported : .failed(code)
             }
-            guard target > settled else { return 0 }
+            guard target > settled else { return .done }
+            // Whatever a wait returns is the file's writeback error, whichever code its file
+            // system chose: a failure, always.
             let finish = UInt32(
                 BURNLINK_SYNC_FILE_RANGE_WAIT_BEFORE | BURNLINK_SYNC_FILE_RANGE_WRITE | BURNLINK_SYNC_FILE_RANGE_WAIT_AFTER)
-            if failed(burnlink_sync_file_range(descriptor, Int64(settled), Int64(target - settled), finish)) {
-                return errno
-            }
+            if let code = Self.syncRange(descriptor, from: settled, to: target, flags: finish) { return .failed(code) }
             _ = posix_fadvise(descriptor, off_t(settled), off_t(target - settled), POSIX_FADV_DONTNEED)
-            return 0
+            return .done
         }
-        if let outcome, outcome != 0 { throw WritebackFailure(reason: String(cString: strerror(outcome))) }
-        self.settled = target
-        self.started = written
+        switch outcome {
+        case nil: return  // the blocking-I/O thread is stopping: nothing ran
+        case .unsupported?: unsupported = true
+        case .failed(let code)?: throw WritebackFailure(reason: String(cString: strerror(code)))
+        case .done?:
+            self.settled = target
+            self.started = written
+        }
+    }
+
+    /// sync_file_range over `start..<end`; the errno it failed with, or nil.
+    private static func syncRange(_ descriptor: Int32, from start: Int, to end: Int, flags: UInt32) -> Int32? {
+        while burnlink_sync_file_range(descriptor, Int64(start), Int64(end - start), flags) != 0 {
+            if errno != EINTR { return errno }
+        }
+        return nil
     }
 }
 

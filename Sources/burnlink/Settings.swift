@@ -85,7 +85,7 @@ struct ConfigFile {
     static func load() throws(ClientError) -> ConfigFile {
         let path = Self.path
         let text: String
-        switch SmallTextFile.read(path) {
+        switch SmallTextFile.read(path, regularOnly: true) {
         case .success(let contents): text = contents
         case .failure(.missing): return ConfigFile()
         case .failure(.unreadable(let reason)):

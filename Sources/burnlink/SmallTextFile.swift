@@ -18,15 +18,29 @@ enum SmallTextFile {
     /// The largest file read: far above any config file or receipt.
     static let limit = 1 << 20
 
-    static func read(_ path: String) -> Result<String, Failure> {
+    /// - Parameter regularOnly: refuse anything but a regular file, without waiting on it
+    ///   (a FIFO put in the config file's place must not hang every command). Off for a
+    ///   file the user names, which may be a pipe (`--receipt-file <(...)`).
+    static func read(_ path: String, regularOnly: Bool = false) -> Result<String, Failure> {
         var descriptor: Int32
         repeat {
-            descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            descriptor = open(path, O_RDONLY | O_CLOEXEC | (regularOnly ? O_NONBLOCK : 0))
         } while descriptor < 0 && errno == EINTR
         guard descriptor >= 0 else {
-            return .failure(errno == ENOENT || errno == ENOTDIR ? .missing : .unreadable(String(cString: strerror(errno))))
+            let code = errno
+            // A directory on the way that this user may not search hides whether the file
+            // exists at all: as good as missing (a HOME another user keeps, ProtectHome).
+            var status = stat()
+            let hidden = code == EACCES && stat(path, &status) != 0
+            return .failure(code == ENOENT || code == ENOTDIR || hidden ? .missing : .unreadable(String(cString: strerror(code))))
         }
         defer { close(descriptor) }
+        if regularOnly {
+            var status = stat()
+            guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+                return .failure(.unreadable("not a regular file"))
+            }
+        }
         var bytes: [UInt8] = []
         var piece = [UInt8](repeating: 0, count: 16 * 1024)
         while true {

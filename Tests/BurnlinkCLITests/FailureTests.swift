@@ -25,8 +25,8 @@ struct FailureTests {
     }
 
     @Test(
-        "a config file that exists but cannot be read (a directory, not UTF-8) exits 2 and says so; none at all is fine",
-        arguments: ["directory", "not UTF-8"])
+        "a config file that exists but cannot be read (a directory, not UTF-8, a FIFO) exits 2 and says so; none at all is fine",
+        arguments: ["directory", "not UTF-8", "FIFO"])
     func unreadableConfigFile(kind: String) async throws {
         let home = try TemporaryDirectory()
         defer { home.remove() }
@@ -34,11 +34,14 @@ struct FailureTests {
         let configFile = home.path + "/.config/burnlink/config"
         try FileManager.default.createDirectory(
             atPath: kind == "directory" ? configFile : home.path + "/.config/burnlink", withIntermediateDirectories: true)
-        if kind != "directory" {
+        if kind == "not UTF-8" {
             try Data("server = ".utf8 + [0xFF, 0x0A]).write(to: URL(fileURLWithPath: configFile))
+        } else if kind == "FIFO" {
+            // Nobody writes to it: reading it would wait forever.
+            #expect(mkfifo(configFile, 0o600) == 0)
         }
         let link = "http://127.0.0.1:1/s/AAAAAAAAAAAAAAAAAAAAAA#AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-        let reason = kind == "directory" ? "Is a directory" : "not UTF-8 text"
+        let reason = ["directory": "not a regular file", "not UTF-8": "not UTF-8 text", "FIFO": "not a regular file"][kind]!
         let opened = try await CLI.run(["open"], stdin: link + "\n", environment: environment)
         expectFailure(opened, exit: 2, mentioning: ["cannot read the config file \(configFile): \(reason)"])
         let sent = try await CLI.run(["send"], stdin: "never sent", environment: environment)

@@ -78,18 +78,27 @@ struct ChunkFileDescriptor {
         guard fsync(descriptor) == 0 else { throw ChunkFiles.failure("syncing \(what)") }
     }
 
-    /// Starts writing `count` bytes from `offset` out to the disk, without waiting.
-    func startWriteback(from offset: Int, count: Int, what: String) throws {
-        try syncRange(from: offset, count: count, flags: UInt32(BURNLINK_SYNC_FILE_RANGE_WRITE), what: what)
+    /// Starts writing `count` bytes from `offset` out to the disk, without waiting. False
+    /// when the file does not support it (EINVAL, ESPIPE, ENOSYS from a call that does not
+    /// wait, and so reports no stored writeback error).
+    func startWriteback(from offset: Int, count: Int, what: String) throws -> Bool {
+        if let code = syncRange(from: offset, count: count, flags: UInt32(BURNLINK_SYNC_FILE_RANGE_WRITE)) {
+            if code == EINVAL || code == ESPIPE || code == ENOSYS { return false }
+            throw ChunkFiles.failure("writing \(what)", code: code)
+        }
+        return true
     }
 
     /// Waits until `count` bytes from `offset` are on the disk, and drops their pages from
-    /// the page cache. A writeback failure is reported here, once: a later fsync of the file
-    /// no longer reports it, so it must fail the caller.
+    /// the page cache. A writeback failure is reported here, once, with whatever code the
+    /// file system chose: a later fsync of the file no longer reports it, so any failure
+    /// here fails the caller.
     func settle(from offset: Int, count: Int, what: String) throws {
         let flags = UInt32(
             BURNLINK_SYNC_FILE_RANGE_WAIT_BEFORE | BURNLINK_SYNC_FILE_RANGE_WRITE | BURNLINK_SYNC_FILE_RANGE_WAIT_AFTER)
-        try syncRange(from: offset, count: count, flags: flags, what: what)
+        if let code = syncRange(from: offset, count: count, flags: flags) {
+            throw ChunkFiles.failure("writing \(what)", code: code)
+        }
         dropCached(from: offset, count: count)
     }
 
@@ -103,14 +112,12 @@ struct ChunkFileDescriptor {
         _ = posix_fadvise(descriptor, off_t(offset), off_t(count), POSIX_FADV_WILLNEED)
     }
 
-    private func syncRange(from offset: Int, count: Int, flags: UInt32, what: String) throws {
+    /// sync_file_range; the errno it failed with, or nil.
+    private func syncRange(from offset: Int, count: Int, flags: UInt32) -> Int32? {
         while burnlink_sync_file_range(descriptor, Int64(offset), Int64(count), flags) != 0 {
-            switch errno {
-            case EINTR: continue
-            case EINVAL, ESPIPE, ENOSYS: return  // not something this file system supports
-            default: throw ChunkFiles.failure("writing \(what)")
-            }
+            if errno != EINTR { return errno }
         }
+        return nil
     }
 
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int, what: String) throws {

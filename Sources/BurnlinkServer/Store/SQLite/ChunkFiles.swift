@@ -96,8 +96,8 @@ final class ChunkFiles: Sendable {
             try bytes.withUnsafeReadableBytes { try Self.store(index: index, bytes: $0, in: file) }
             // Little of an upload stays in the page cache: this chunk starts out to the disk,
             // the one `slotsInFlight` before it is waited for and dropped.
-            try file.startWriteback(from: offset, count: Self.slotSize, what: "chunk \(index)")
-            if index >= Self.slotsInFlight {
+            let supported = try file.startWriteback(from: offset, count: Self.slotSize, what: "chunk \(index)")
+            if supported, index >= Self.slotsInFlight {
                 let settled = index - Self.slotsInFlight
                 try file.settle(from: Self.offset(of: settled), count: Self.slotSize, what: "chunk \(settled)")
             }
@@ -129,7 +129,8 @@ final class ChunkFiles: Sendable {
                 try file.read(into: UnsafeMutableRawBufferPointer(rebasing: target[..<length]), at: offset + Self.headerSize)
                 return length
             }
-            // A secret is read once: its pages need not stay cached (see `slotsInFlight`).
+            // Most secrets are read once: their pages need not stay cached (see
+            // `slotsInFlight`); another view or a resumed download reads them from the disk.
             // The next chunks are asked of the disk now, while this one is being sent.
             file.dropCached(from: offset, count: Self.headerSize + length)
             file.prefetch(from: Self.offset(of: index + 1), count: Self.slotsPrefetched * Self.slotSize)
