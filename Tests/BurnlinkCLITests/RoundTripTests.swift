@@ -45,10 +45,7 @@ struct RoundTripTests {
         try await withServer { server in
             // Past the output's writeback window (16 MiB steps, 64 MiB in flight): steps
             // written out, waited for and dropped from the cache. And not a whole chunk.
-            let content = randomData(count: 88 << 20 + 12_345)
-            let source = server.directory.file("random.bin")
-            try content.write(to: URL(fileURLWithPath: source))
-            let links = try await server.send(Data(), [source])
+            let (content, links) = try await server.sendRandomFile(count: 88 << 20 + 12_345)
             #expect(links.count == 1)
 
             let output = server.directory.file("received.bin")
@@ -66,10 +63,7 @@ struct RoundTripTests {
     func largeOutputToRedirectedStandardOutput() async throws {
         try await withServer { server in
             // Past the writeback window, which follows the file's offset (its end for '>>').
-            let content = randomData(count: 80 << 20 + 777)
-            let source = server.directory.file("random.bin")
-            try content.write(to: URL(fileURLWithPath: source))
-            let links = try await server.send(Data(), [source, "--recipients", "2"])
+            let (content, links) = try await server.sendRandomFile(count: 80 << 20 + 777, ["--recipients", "2"])
             let truncated = server.directory.file("truncated.bin")
             let appended = server.directory.file("appended.bin")
             let before = Data("kept before the secret\n".utf8)

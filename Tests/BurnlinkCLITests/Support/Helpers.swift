@@ -58,6 +58,17 @@ extension TestServer {
         try await CLI.run(["open"] + arguments, stdin: link + "\n", environment: environment, directory: directory)
     }
 
+    /// `burnlink send FILE ARGS` of `count` random bytes written to a file first; returns
+    /// the bytes and the link(s).
+    func sendRandomFile(
+        count: Int, _ arguments: [String] = [], sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> (content: Data, links: [String]) {
+        let content = randomData(count: count)
+        let source = directory.file("random.bin")
+        try content.write(to: URL(fileURLWithPath: source))
+        return (content, try await send(Data(), [source] + arguments, sourceLocation: sourceLocation))
+    }
+
     /// Writes `text` to a fresh file in the server's temporary directory; returns its path.
     func writeFile(_ name: String, _ text: String) throws -> String {
         let path = directory.file(name)
