@@ -19,7 +19,6 @@ public final class DescriptorSink: PlaintextSink, @unchecked Sendable {
     /// Standard output redirected to a file: its written pages leave the page cache as they
     /// reach the disk, as an `--output` file's do.
     private var writeback: WritebackWindow?
-    private var offset = 0
 
     public init(descriptor: Int32) {
         self.descriptor = descriptor
@@ -30,16 +29,14 @@ public final class DescriptorSink: PlaintextSink, @unchecked Sendable {
         guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return }
         // `>>` opens it to append: the writes land at its end, wherever its offset is.
         let appends = fcntl(descriptor, F_GETFL) & O_APPEND != 0
-        offset = appends ? Int(status.st_size) : Int(lseek(descriptor, 0, SEEK_CUR))
+        let offset = appends ? Int(status.st_size) : Int(lseek(descriptor, 0, SEEK_CUR))
         if offset >= 0 { writeback = WritebackWindow(from: offset) }
     }
 
     public func write(_ content: UnsafeRawBufferPointer) async throws(ClientError) {
         try await BlockingWrite.write(content, to: descriptor)
-        guard writeback != nil else { return }
-        offset += content.count
         do {
-            try await writeback?.advance(descriptor, writtenTo: offset)
+            try await writeback?.wrote(content.count, to: descriptor)
         } catch {
             throw .other("writing the output failed: \(error.reason)")
         }
@@ -100,15 +97,13 @@ public final class FileSink: PlaintextSink, @unchecked Sendable {
 
     public func write(_ content: UnsafeRawBufferPointer) async throws(ClientError) {
         try await BlockingWrite.write(content, to: descriptor)
-        written += content.count
         do {
-            try await writeback.advance(descriptor, writtenTo: written)
+            try await writeback.wrote(content.count, to: descriptor)
         } catch {
             throw .other("writing \(path) failed: \(error.reason)")
         }
     }
 
-    private var written = 0
     private var writeback = WritebackWindow()
 
     public func commit() async throws(ClientError) {

@@ -26,13 +26,14 @@ struct WritebackWindow {
     private var settled: Int
     /// Bytes before this offset are being written out.
     private var started: Int
+    /// Where the writes so far end.
+    private var end: Int
     /// The file does not support it (its first call said so): nothing more is done.
     private var unsupported = false
 
     /// For writes from `offset` on.
     init(from offset: Int = 0) {
-        settled = offset
-        started = offset
+        (settled, started, end) = (offset, offset, offset)
     }
 
     private enum Outcome: Sendable {
@@ -40,27 +41,21 @@ struct WritebackWindow {
         case failed(Int32)
     }
 
-    /// Call after each write with the offset its bytes end at; throws the reason a
-    /// writeback failed.
-    mutating func advance(_ descriptor: Int32, writtenTo written: Int) async throws(WritebackFailure) {
-        guard !unsupported, written - started >= Self.step else { return }
-        let (settled, started) = (self.settled, self.started)
-        let target = max(settled, written - Self.inFlight)
+    /// Call after each write of `count` bytes; throws the reason a writeback failed.
+    mutating func wrote(_ count: Int, to descriptor: Int32) async throws(WritebackFailure) {
+        end += count
+        guard !unsupported, end - started >= Self.step else { return }
+        let (settled, started, end) = (self.settled, self.started, self.end)
+        let target = max(settled, end - Self.inFlight)
         let outcome = try? await BlockingIO.pool.runIfActive { () -> Outcome in
-            let start = UInt32(BURNLINK_SYNC_FILE_RANGE_WRITE)
-            if let code = Self.syncRange(descriptor, from: started, to: written, flags: start) {
-                // A call that does not wait reports no stored writeback error: EINVAL,
-                // ESPIPE or ENOSYS from it mean the file does not support the call.
-                return code == EINVAL || code == ESPIPE || code == ENOSYS ? .unsupported : .failed(code)
+            switch burnlink_start_writeback(descriptor, Int64(started), Int64(end - started)) {
+            case 0: break
+            case BURNLINK_WRITEBACK_UNSUPPORTED: return .unsupported
+            case let code: return .failed(code)
             }
             guard target > settled else { return .done }
-            // Whatever a wait returns is the file's writeback error, whichever code its file
-            // system chose: a failure, always.
-            let finish = UInt32(
-                BURNLINK_SYNC_FILE_RANGE_WAIT_BEFORE | BURNLINK_SYNC_FILE_RANGE_WRITE | BURNLINK_SYNC_FILE_RANGE_WAIT_AFTER)
-            if let code = Self.syncRange(descriptor, from: settled, to: target, flags: finish) { return .failed(code) }
-            _ = posix_fadvise(descriptor, off_t(settled), off_t(target - settled), POSIX_FADV_DONTNEED)
-            return .done
+            let code = burnlink_finish_writeback(descriptor, Int64(settled), Int64(target - settled))
+            return code == 0 ? .done : .failed(code)
         }
         switch outcome {
         case nil: return  // the blocking-I/O thread is stopping: nothing ran
@@ -68,16 +63,8 @@ struct WritebackWindow {
         case .failed(let code)?: throw WritebackFailure(reason: String(cString: strerror(code)))
         case .done?:
             self.settled = target
-            self.started = written
+            self.started = end
         }
-    }
-
-    /// sync_file_range over `start..<end`; the errno it failed with, or nil.
-    private static func syncRange(_ descriptor: Int32, from start: Int, to end: Int, flags: UInt32) -> Int32? {
-        while burnlink_sync_file_range(descriptor, Int64(start), Int64(end - start), flags) != 0 {
-            if errno != EINTR { return errno }
-        }
-        return nil
     }
 }
 

@@ -79,27 +79,21 @@ struct ChunkFileDescriptor {
     }
 
     /// Starts writing `count` bytes from `offset` out to the disk, without waiting. False
-    /// when the file does not support it (EINVAL, ESPIPE, ENOSYS from a call that does not
-    /// wait, and so reports no stored writeback error).
+    /// when the file does not support it (`burnlink_start_writeback`).
     func startWriteback(from offset: Int, count: Int, what: String) throws -> Bool {
-        if let code = syncRange(from: offset, count: count, flags: UInt32(BURNLINK_SYNC_FILE_RANGE_WRITE)) {
-            if code == EINVAL || code == ESPIPE || code == ENOSYS { return false }
-            throw ChunkFiles.failure("writing \(what)", code: code)
+        switch burnlink_start_writeback(descriptor, Int64(offset), Int64(count)) {
+        case 0: return true
+        case BURNLINK_WRITEBACK_UNSUPPORTED: return false
+        case let code: throw ChunkFiles.failure("writing \(what)", code: code)
         }
-        return true
     }
 
     /// Waits until `count` bytes from `offset` are on the disk, and drops their pages from
-    /// the page cache. A writeback failure is reported here, once, with whatever code the
-    /// file system chose: a later fsync of the file no longer reports it, so any failure
-    /// here fails the caller.
+    /// the page cache. Any failure fails the caller: it is the file's writeback error,
+    /// which a later fsync no longer reports (`burnlink_finish_writeback`).
     func settle(from offset: Int, count: Int, what: String) throws {
-        let flags = UInt32(
-            BURNLINK_SYNC_FILE_RANGE_WAIT_BEFORE | BURNLINK_SYNC_FILE_RANGE_WRITE | BURNLINK_SYNC_FILE_RANGE_WAIT_AFTER)
-        if let code = syncRange(from: offset, count: count, flags: flags) {
-            throw ChunkFiles.failure("writing \(what)", code: code)
-        }
-        dropCached(from: offset, count: count)
+        let code = burnlink_finish_writeback(descriptor, Int64(offset), Int64(count))
+        guard code == 0 else { throw ChunkFiles.failure("writing \(what)", code: code) }
     }
 
     /// Drops the clean pages of `count` bytes from `offset` from the page cache.
@@ -110,14 +104,6 @@ struct ChunkFileDescriptor {
     /// Starts reading `count` bytes from `offset` into the page cache, without waiting.
     func prefetch(from offset: Int, count: Int) {
         _ = posix_fadvise(descriptor, off_t(offset), off_t(count), POSIX_FADV_WILLNEED)
-    }
-
-    /// sync_file_range; the errno it failed with, or nil.
-    private func syncRange(from offset: Int, count: Int, flags: UInt32) -> Int32? {
-        while burnlink_sync_file_range(descriptor, Int64(offset), Int64(count), flags) != 0 {
-            if errno != EINTR { return errno }
-        }
-        return nil
     }
 
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int, what: String) throws {
