@@ -185,16 +185,18 @@ struct FailureTests {
         let opened = try await CLI.run(["open"], stdin: link + "\n", environment: environment, timeout: .seconds(15))
         expectFailure(opened, exit: 6, mentioning: ["cannot reach \(server)"])
         // A refused claim never reached the server: nothing "held", and no retrying of a
-        // session that does not exist (that took 6 s). Nor on a second run, which finds the
-        // record the first one kept.
+        // session that does not exist. Nor on a second run, which finds the record the first
+        // one kept. The retries' pauses alone add up to 6.2 s (SecretOpener.fruitlessResumes),
+        // so a run under 6 s made none, however slow the machine is under the suite's load.
         #expect(!opened.err.contains("held"), "\(opened)")
-        #expect(ContinuousClock.now - started < .seconds(4), "\(opened)")
+        #expect(ContinuousClock.now - started < .seconds(6), "\(opened)")
         // Its session record stays, in case an open connection broke that way after all.
         #expect(Files.listing(home.path + "/.local/state/burnlink/sessions").count == 1)
+        let startedAgain = ContinuousClock.now
         let again = try await CLI.run(["open"], stdin: link + "\n", environment: environment, timeout: .seconds(15))
         expectFailure(again, exit: 6, mentioning: ["cannot reach \(server)"])
         #expect(!again.err.contains("held"), "\(again)")
-        #expect(ContinuousClock.now - started < .seconds(8), "\(again)")
+        #expect(ContinuousClock.now - startedAgain < .seconds(6), "\(again)")
         let peeked = try await CLI.run(["peek", link], environment: environment, timeout: .seconds(15))
         expectFailure(peeked, exit: 6)
     }
