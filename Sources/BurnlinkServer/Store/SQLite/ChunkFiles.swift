@@ -45,11 +45,18 @@ import Glibc
 /// are not an id, are left alone. The directory must be the server user's own; it is
 /// made owner-only.
 ///
+/// An upload keeps its file open from its first append until its sync or deletion
+/// (`UploadFile`). The kernel keeps a file's writeback errors with its inode in memory, and
+/// an inode that no descriptor holds can be evicted between two appends, its error with it:
+/// the sync before the commit would then succeed over a chunk that never reached the disk.
+///
 /// Every system call runs on NIO's blocking-I/O pool, never on a cooperative thread.
 final class ChunkFiles: Sendable {
     let directory: String
     /// The directory has been made, checked and its name synced (`prepareDirectory`).
     private let directoryReady = Mutex(false)
+    /// The open file of each upload in progress, by secret id.
+    private let uploads = Mutex<[Data: UploadFile]>([:])
 
     /// "BLC1": tells a written slot from unwritten (zero) space.
     static let magic: UInt32 = 0x3143_4C42
@@ -87,33 +94,73 @@ final class ChunkFiles: Sendable {
         let path = path(of: secret)
         try await blocking { [self] in
             try prepareDirectory()
-            let file = try ChunkFileDescriptor(creating: path)
-            defer { file.close() }
-            let offset = Self.offset(of: index)
-            if try Self.header(of: file, at: offset) != nil {
-                throw StoreError.unavailable("chunk \(index) of this upload is already stored")
+            let stored = try upload(secret, path: path).use { file in
+                let offset = Self.offset(of: index)
+                if try Self.header(of: file, at: offset) != nil {
+                    throw StoreError.unavailable("chunk \(index) of this upload is already stored")
+                }
+                try bytes.withUnsafeReadableBytes { try Self.store(index: index, bytes: $0, in: file) }
+                // Little of an upload stays in the page cache: this chunk starts out to the
+                // disk, the one `slotsInFlight` before it is waited for and dropped.
+                let supported = try file.startWriteback(from: offset, count: Self.slotSize, what: "chunk \(index)")
+                if supported, index >= Self.slotsInFlight {
+                    let settled = index - Self.slotsInFlight
+                    try file.settle(from: Self.offset(of: settled), count: Self.slotSize, what: "chunk \(settled)")
+                }
             }
-            try bytes.withUnsafeReadableBytes { try Self.store(index: index, bytes: $0, in: file) }
-            // Little of an upload stays in the page cache: this chunk starts out to the disk,
-            // the one `slotsInFlight` before it is waited for and dropped.
-            let supported = try file.startWriteback(from: offset, count: Self.slotSize, what: "chunk \(index)")
-            if supported, index >= Self.slotsInFlight {
-                let settled = index - Self.slotsInFlight
-                try file.settle(from: Self.offset(of: settled), count: Self.slotSize, what: "chunk \(settled)")
-            }
+            // Its file was let go meanwhile: the upload is being deleted.
+            guard stored != nil else { throw StoreError.noSuchUpload }
         }
     }
 
-    /// Makes every earlier append of the secret durable, and its file's name with it. No
-    /// file, nothing to sync: the commit that follows finds no such upload.
+    /// Makes every earlier append of the secret durable, and its file's name with it, and
+    /// lets the upload's file go. No file, nothing to sync: the commit that follows finds no
+    /// such upload.
     func sync(secret: Data) async throws {
         let path = path(of: secret)
         try await blocking { [self] in
-            guard let file = try ChunkFileDescriptor(existing: path, writable: false) else { return }
-            defer { file.close() }
-            try file.sync(what: "the chunk file")
+            let held = uploads.withLock { $0.removeValue(forKey: secret) }
+            defer { held?.close() }
+            let synced = try held?.use { try $0.sync(what: "the chunk file") }
+            if synced == nil {
+                guard let file = try ChunkFileDescriptor(existing: path, writable: false) else { return }
+                defer { file.close() }
+                try file.sync(what: "the chunk file")
+            }
             try syncDirectory()
         }
+    }
+
+    /// Closes the file an upload holds open, if any: the upload ended without a sync.
+    func release(secret: Data) async {
+        guard let held = uploads.withLock({ $0.removeValue(forKey: secret) }) else { return }
+        do {
+            try await blocking { held.close() }  // waits for an append under way
+        } catch {
+            held.close()  // the pool has stopped: no append is under way
+        }
+    }
+
+    /// Closes every upload's file (the store is closing).
+    func releaseAll() {
+        let held = uploads.withLock { uploads in
+            defer { uploads.removeAll() }
+            return Array(uploads.values)
+        }
+        for upload in held { upload.close() }
+    }
+
+    /// The upload's open file, opened (and created) by its first append.
+    private func upload(_ secret: Data, path: String) throws -> UploadFile {
+        if let held = uploads.withLock({ $0[secret] }) { return held }
+        let opened = UploadFile(try ChunkFileDescriptor(creating: path))
+        let (kept, other) = uploads.withLock { uploads -> (UploadFile, UploadFile?) in
+            if let held = uploads[secret] { return (held, opened) }
+            uploads[secret] = opened
+            return (opened, nil)
+        }
+        other?.close()
+        return kept
     }
 
     /// Chunk `index` of the secret, or nil when it has none there.
@@ -142,7 +189,11 @@ final class ChunkFiles: Sendable {
     /// file once it is empty. Returns the chunks and bytes freed, and whether any remain.
     func delete(secret: Data, limit: Int) async throws -> (chunks: Int, bytes: Int, more: Bool) {
         let path = path(of: secret)
-        return try await blocking { [self] in try deleteNow(path: path, limit: limit) }
+        let held = uploads.withLock { $0.removeValue(forKey: secret) }
+        return try await blocking { [self] in
+            held?.close()
+            return try deleteNow(path: path, limit: limit)
+        }
     }
 
     /// The ids that have a file here.

@@ -126,6 +126,9 @@ extension SQLiteStore {
     /// (already aborted, swept, or committed).
     public func abortUpload(id: SecretID) async throws {
         let key = Data(id.bytes)
+        // Whether or not the upload is still there (a sweep may have ended it), its file is
+        // no longer held open.
+        await chunkFiles.release(secret: key)
         // A read, not a write: the caller's appends have all committed by now.
         let staged = try await read { db -> (ciphertext: StoredCiphertext, storedBytes: Int)? in
             try Row.fetchOne(

@@ -146,6 +146,7 @@ public final class SQLiteStore: SecretStore {
             })
         else { return }
         defer { writerLock.release() }
+        chunkFiles.releaseAll()
         do {
             // A last full checkpoint, so the database file alone holds everything and the
             // log is empty for whoever opens it next.
