@@ -93,7 +93,7 @@ fuzz: system-deps
 	$(PYTHON) Fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 test-fuzz: system-deps
-	$(PYTHON) Fuzz/run.py --seconds $(FUZZ_SMOKE_SECONDS)
+	$(PYTHON) Fuzz/run.py --seconds $(FUZZ_SMOKE_SECONDS) --seed 1
 
 ## Every benchmark; results are written up in docs/benchmarks.md.
 bench: bench-core bench-server bench-burn bench-cli bench-cut bench-postgres bench-at-size

@@ -106,7 +106,7 @@ def build(scratch):
     return scratch / "debug"
 
 
-def run(binary_dir, scratch, target, seconds):
+def run(binary_dir, scratch, target, seconds, seed):
     corpus = scratch / "fuzz-corpus" / target
     shutil.rmtree(corpus, ignore_errors=True)
     corpus.mkdir(parents=True)
@@ -125,6 +125,7 @@ def run(binary_dir, scratch, target, seconds):
         "-max_len=200000",          # the largest vector is 198 KB
         "-print_final_stats=1",
         f"-artifact_prefix={artifacts}/{target}-",
+        f"-seed={seed}",            # 0: libFuzzer picks one (and logs it)
         str(corpus),                # new inputs are written to the first corpus folder only
     ]
     if regressions.is_dir():
@@ -150,11 +151,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("FUZZ_SECONDS", "60")))
     parser.add_argument("--scratch", default=str(ROOT / ".build-fuzz"))
+    # The smoke run of `make test` passes a fixed seed, so that a run is repeatable; `make
+    # fuzz` explores with a new seed each time (libFuzzer prints it in each log).
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("targets", nargs="*", default=TARGETS)
     args = parser.parse_args()
     scratch = Path(args.scratch).resolve()
     binary_dir = build(scratch)
-    results = [run(binary_dir, scratch, target, args.seconds) for target in args.targets]
+    results = [run(binary_dir, scratch, target, args.seconds, args.seed) for target in args.targets]
     print(f"{'target':<14} {'executions':>12} {'seconds':>8} {'corpus':>7}  result")
     failed = 0
     for r in results:
@@ -163,6 +167,8 @@ def main():
         print(f"{'fuzz-' + r['target']:<14} {r['executions']:>12} {r['seconds']:>8.1f} {r['corpus']:>7}  "
               + ("ok" if ok else f"FAILED (exit {r['status']}, log {r['log']})"))
         if not ok:
+            seed = re.search(r"INFO: Seed: \d+", r["text"])
+            print(seed.group(0) if seed else "INFO: no seed in the log")
             print("\n".join(r["text"].splitlines()[-40:]))
     print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0
