@@ -50,6 +50,25 @@ struct ChunkFileUploadTests: StoreContractHelpers {
         #expect(Self.descriptors(on: unfinishedFile) == 0)
     }
 
+    @Test("once the chunk files are let go for the close, an append opens no file")
+    func noAppendAfterClose() async throws {
+        let (directory, path) = StoreContractSQLiteTests.location()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let files = ChunkFiles(directory: ChunkFiles.directory(for: path))
+        let (open, late) = (Data(StoreSample().id.bytes), Data(StoreSample().id.bytes))
+        try await files.append(secret: open, index: 0, bytes: ByteBuffer(bytes: [1, 2, 3]))
+        #expect(Self.descriptors(on: files.path(of: open)) == 1)
+        files.releaseAll()
+        #expect(Self.descriptors(on: files.path(of: open)) == 0)
+        await #expect(throws: StoreError.self) {
+            try await files.append(secret: late, index: 0, bytes: ByteBuffer(bytes: [1, 2, 3]))
+        }
+        #expect(!FileManager.default.fileExists(atPath: files.path(of: late)))
+        #expect(Self.descriptors(on: files.path(of: late)) == 0)
+    }
+
     @Test("an upload of more chunks than are kept in flight reads back whole, each chunk in its place")
     func uploadPastTheWritebackWindow() async throws {
         let (directory, path) = StoreContractSQLiteTests.location()
@@ -75,12 +94,14 @@ struct ChunkFileUploadTests: StoreContractHelpers {
         }
     }
 
-    /// How many of this process's descriptors are open on the file at `path`.
+    /// How many of this process's descriptors are open on the file at `path`, or on the
+    /// file that had that name before it was removed.
     static func descriptors(on path: String) -> Int {
         let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
         return entries.filter { entry in
-            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + entry)) == target
+            let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + entry)
+            return link == target || link == target + " (deleted)"
         }.count
     }
 }

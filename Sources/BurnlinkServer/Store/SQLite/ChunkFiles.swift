@@ -55,8 +55,14 @@ final class ChunkFiles: Sendable {
     let directory: String
     /// The directory has been made, checked and its name synced (`prepareDirectory`).
     private let directoryReady = Mutex(false)
-    /// The open file of each upload in progress, by secret id.
-    private let uploads = Mutex<[Data: UploadFile]>([:])
+    /// The open file of each upload in progress, by secret id; none after `releaseAll`.
+    private let uploads = Mutex(Uploads())
+
+    private struct Uploads {
+        var files: [Data: UploadFile] = [:]
+        /// The store is closing: no upload opens its file any more.
+        var closed = false
+    }
 
     /// "BLC1": tells a written slot from unwritten (zero) space.
     static let magic: UInt32 = 0x3143_4C42
@@ -119,7 +125,7 @@ final class ChunkFiles: Sendable {
     func sync(secret: Data) async throws {
         let path = path(of: secret)
         try await blocking { [self] in
-            let held = uploads.withLock { $0.removeValue(forKey: secret) }
+            let held = uploads.withLock { $0.files.removeValue(forKey: secret) }
             defer { held?.close() }
             let synced = try held?.use { try $0.sync(what: "the chunk file") }
             if synced == nil {
@@ -133,33 +139,51 @@ final class ChunkFiles: Sendable {
 
     /// Closes the file an upload holds open, if any: the upload ended without a sync.
     func release(secret: Data) async {
-        guard let held = uploads.withLock({ $0.removeValue(forKey: secret) }) else { return }
-        do {
-            try await blocking { held.close() }  // waits for an append under way
-        } catch {
-            held.close()  // the pool has stopped: no append is under way
-        }
+        guard let held = uploads.withLock({ $0.files.removeValue(forKey: secret) }) else { return }
+        await close(held)
     }
 
     /// Closes every upload's file (the store is closing).
     func releaseAll() {
         let held = uploads.withLock { uploads in
-            defer { uploads.removeAll() }
-            return Array(uploads.values)
+            defer {
+                uploads.files.removeAll()
+                uploads.closed = true
+            }
+            return Array(uploads.files.values)
         }
         for upload in held { upload.close() }
     }
 
+    /// Closes a file let go of, on the blocking pool: it waits for an append under way. If
+    /// the pool will not run it (the task is cancelled, or the pool has stopped), here:
+    /// callers let go of an upload only once its appends have returned (the controller
+    /// aborts after them; deletions and sweeps run on uploads no request writes to), so the
+    /// wait is short if any.
+    private func close(_ held: UploadFile) async {
+        do {
+            try await blocking { held.close() }
+        } catch {
+            held.close()
+        }
+    }
+
     /// The upload's open file, opened (and created) by its first append.
     private func upload(_ secret: Data, path: String) throws -> UploadFile {
-        if let held = uploads.withLock({ $0[secret] }) { return held }
-        let opened = UploadFile(try ChunkFileDescriptor(creating: path))
-        let (kept, other) = uploads.withLock { uploads -> (UploadFile, UploadFile?) in
-            if let held = uploads[secret] { return (held, opened) }
-            uploads[secret] = opened
-            return (opened, nil)
+        let closing = StoreError.unavailable("the store is closing")
+        let held = uploads.withLock { uploads -> Result<UploadFile?, StoreError> in
+            uploads.closed ? .failure(closing) : .success(uploads.files[secret])
         }
-        other?.close()
+        if let held = try held.get() { return held }
+        let opened = UploadFile(try ChunkFileDescriptor(creating: path))
+        let kept = uploads.withLock { uploads -> UploadFile? in
+            if uploads.closed { return nil }
+            if let held = uploads.files[secret] { return held }
+            uploads.files[secret] = opened
+            return opened
+        }
+        if kept !== opened { opened.close() }
+        guard let kept else { throw closing }
         return kept
     }
 
@@ -189,11 +213,8 @@ final class ChunkFiles: Sendable {
     /// file once it is empty. Returns the chunks and bytes freed, and whether any remain.
     func delete(secret: Data, limit: Int) async throws -> (chunks: Int, bytes: Int, more: Bool) {
         let path = path(of: secret)
-        let held = uploads.withLock { $0.removeValue(forKey: secret) }
-        return try await blocking { [self] in
-            held?.close()
-            return try deleteNow(path: path, limit: limit)
-        }
+        if let held = uploads.withLock({ $0.files.removeValue(forKey: secret) }) { await close(held) }
+        return try await blocking { [self] in try deleteNow(path: path, limit: limit) }
     }
 
     /// The ids that have a file here.
