@@ -118,6 +118,11 @@ let package = Package(
             name: "fuzz-headers", dependencies: ["BurnlinkCore", "BurnlinkProtocol", "FuzzSupport"], path: "Fuzz/Headers"
         ),
         .testTarget(name: "BurnlinkCoreTests", dependencies: ["BurnlinkCore"]),
+        // The CLI's own code, in-process (the other CLI tests run the binary).
+        .testTarget(
+            name: "BurnlinkCommandTests",
+            dependencies: ["burnlink", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // What both process-level test targets share: one process runner, one server launcher.
         .target(name: "BurnlinkTestSupport", path: "Tests/BurnlinkTestSupport"),
         .testTarget(

@@ -109,11 +109,17 @@ struct Burnlink: AsyncParsableCommand {
                 Glibc.exit(0)
             }
             // Argument errors are usage errors: exit 2, in the house style.
-            let firstLine = message.split(separator: "\n").first.map(String.init) ?? message
-            let body = firstLine.hasPrefix("Error: ") ? String(firstLine.dropFirst("Error: ".count)) : firstLine
-            Messages.error(.usage(body, hint: "see 'burnlink help' or 'burnlink <command> --help'"))
+            Messages.error(.usage(usageError(message), hint: "see 'burnlink help' or 'burnlink <command> --help'"))
             Glibc.exit(2)
         }
+    }
+
+    /// What is printed of ArgumentParser's message for an argument error: its first line,
+    /// without "Error: " (the usage lines after it name the command in two ways, depending on
+    /// the command the parse started from; the hint replaces them).
+    static func usageError(_ message: String) -> String {
+        let firstLine = message.split(separator: "\n").first.map(String.init) ?? message
+        return firstLine.hasPrefix("Error: ") ? String(firstLine.dropFirst("Error: ".count)) : firstLine
     }
 }
 
