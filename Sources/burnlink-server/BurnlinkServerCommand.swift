@@ -154,6 +154,7 @@ struct BurnlinkServerCommand: AsyncParsableCommand {
         // must not end the process (a reload sent just after a start).
         signal(SIGHUP, SIG_IGN)
         AllocatorTuning.apply()
+        DescriptorLimit.raise()
         LocalTimeZone.keepLoaded()
         let configuration = try makeConfiguration()
         // Log lines reach standard error from a thread of their own: a slow log sink must
