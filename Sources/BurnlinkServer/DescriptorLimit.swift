@@ -15,18 +15,16 @@ public enum DescriptorLimit {
     /// default `fs.nr_open`).
     static let ceiling: rlim_t = 1 << 20
 
-    /// Raises the soft limit to the hard limit (at most `ceiling`); never lowers it.
-    /// Returns the soft limit in force afterwards, or nil if it could not be read.
-    @discardableResult
-    public static func raise() -> rlim_t? {
+    /// Raises the soft limit to the hard limit (at most `ceiling`); never lowers it. A
+    /// limit that cannot be read or raised is left as it is.
+    public static func raise() {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
         // RLIM_INFINITY is all ones; Swift cannot import the C macro's `-1` as unsigned.
         let unlimited = rlim_t.max
         let wanted = limit.rlim_max == unlimited ? max(limit.rlim_cur, ceiling) : limit.rlim_max
-        guard wanted > limit.rlim_cur else { return limit.rlim_cur }
-        var raised = limit
-        raised.rlim_cur = wanted
-        return setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 ? wanted : limit.rlim_cur
+        guard wanted > limit.rlim_cur else { return }
+        limit.rlim_cur = wanted
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 }

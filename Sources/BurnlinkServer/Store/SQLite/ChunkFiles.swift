@@ -171,10 +171,11 @@ final class ChunkFiles: Sendable {
     /// The upload's open file, opened (and created) by its first append.
     private func upload(_ secret: Data, path: String) throws -> UploadFile {
         let closing = StoreError.unavailable("the store is closing")
-        let held = uploads.withLock { uploads -> Result<UploadFile?, StoreError> in
-            uploads.closed ? .failure(closing) : .success(uploads.files[secret])
+        let held = try uploads.withLock { uploads throws(StoreError) -> UploadFile? in
+            guard !uploads.closed else { throw closing }
+            return uploads.files[secret]
         }
-        if let held = try held.get() { return held }
+        if let held { return held }
         let opened = UploadFile(try ChunkFileDescriptor(creating: path))
         let kept = uploads.withLock { uploads -> UploadFile? in
             if uploads.closed { return nil }
@@ -213,7 +214,7 @@ final class ChunkFiles: Sendable {
     /// file once it is empty. Returns the chunks and bytes freed, and whether any remain.
     func delete(secret: Data, limit: Int) async throws -> (chunks: Int, bytes: Int, more: Bool) {
         let path = path(of: secret)
-        if let held = uploads.withLock({ $0.files.removeValue(forKey: secret) }) { await close(held) }
+        await release(secret: secret)
         return try await blocking { [self] in try deleteNow(path: path, limit: limit) }
     }
 
