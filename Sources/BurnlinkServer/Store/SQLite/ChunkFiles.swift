@@ -100,7 +100,7 @@ final class ChunkFiles: Sendable {
         let path = path(of: secret)
         try await blocking { [self] in
             try prepareDirectory()
-            let stored = try upload(secret, path: path).use { file in
+            let stored: Void? = try upload(secret, path: path).use { file in
                 let offset = Self.offset(of: index)
                 if try Self.header(of: file, at: offset) != nil {
                     throw StoreError.unavailable("chunk \(index) of this upload is already stored")
@@ -127,7 +127,7 @@ final class ChunkFiles: Sendable {
         try await blocking { [self] in
             let held = uploads.withLock { $0.files.removeValue(forKey: secret) }
             defer { held?.close() }
-            let synced = try held?.use { try $0.sync(what: "the chunk file") }
+            let synced: Void? = try held?.use { try $0.sync(what: "the chunk file") }
             if synced == nil {
                 guard let file = try ChunkFileDescriptor(existing: path, writable: false) else { return }
                 defer { file.close() }
