@@ -116,6 +116,46 @@ struct SystemdTests {
         }
     }
 
+    @Test("the unit's system call filter allows prlimit64, with which the server raises its limit on open files")
+    func filterAllowsRaisingTheDescriptorLimit() async throws {
+        let analyze = try #require(Self.analyze, "systemd-analyze is missing (apt-get install systemd)")
+        let filters = try String(contentsOf: Self.unit, encoding: .utf8).split(separator: "\n")
+            .filter { $0.hasPrefix("SystemCallFilter=") }
+            .map { $0.dropFirst("SystemCallFilter=".count) }
+        var allowed = Set<String>()
+        var denied = Set<String>()
+        for filter in filters {
+            let names = filter.hasPrefix("~") ? filter.dropFirst() : filter
+            let calls = try await Self.systemCalls(in: names.split(separator: " ").map(String.init), analyze: analyze)
+            if filter.hasPrefix("~") { denied.formUnion(calls) } else { allowed.formUnion(calls) }
+        }
+        // glibc's setrlimit is the prlimit64 call (docs/deploy.md, "Open files"); the
+        // setrlimit call itself is denied (@resources), which shows the expansion works.
+        #expect(allowed.contains("prlimit64") && !denied.contains("prlimit64"), "\(filters)")
+        #expect(denied.contains("setrlimit"), "\(filters)")
+    }
+
+    /// The system calls that `names` (calls and @groups, nested groups expanded) stand for,
+    /// as `systemd-analyze syscall-filter` lists them.
+    static func systemCalls(in names: [String], analyze: String) async throws -> Set<String> {
+        var calls = Set<String>()
+        var pending = names
+        var expanded = Set<String>()
+        while let name = pending.popLast() {
+            guard name.hasPrefix("@") else {
+                calls.insert(name)
+                continue
+            }
+            guard expanded.insert(name).inserted else { continue }
+            let listed = try await ChildProcess.run(analyze, ["syscall-filter", name])
+            #expect(listed.status == 0, "\(listed)")
+            pending += listed.out.split(separator: "\n").dropFirst()
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        }
+        return calls
+    }
+
     @Test("every setting in packaging/burnlink-server.default is one the server reads, with a value it accepts")
     func defaultsFileNamesRealSettings() async throws {
         let help = try await ChildProcess.run(Binaries.server.path, ["--help"])
