@@ -93,24 +93,29 @@ struct Burnlink: AsyncParsableCommand {
         }
     }
 
-    /// Reports `error` in the house style and exits with its code.
+    /// Reports `error` in the house style and exits with its code. With `_exit`, as after
+    /// a command that succeeded: the messages went out with write(2), and `exit` would run
+    /// the runtime's static destructors while the background start-up
+    /// (`APIClient.prepareInBackground`) may still be instantiating type metadata on another
+    /// thread. A `send --to` on a loaded machine crashed that way (SIGSEGV in
+    /// `ConnectionWarmUp.run`) instead of exiting with its error.
     private static func exit(with error: any Error) -> Never {
         switch error {
         case let error as ClientError:
             Messages.error(error)
-            Glibc.exit(error.exitCode)
+            Glibc._exit(error.exitCode)
         case let error as ExitCode:
-            Glibc.exit(error.rawValue)
+            Glibc._exit(error.rawValue)
         default:
             let code = exitCode(for: error)
             let message = fullMessage(for: error)
             if code == .success {
                 Terminal.writeAll(STDOUT_FILENO, message + "\n")
-                Glibc.exit(0)
+                Glibc._exit(0)
             }
             // Argument errors are usage errors: exit 2, in the house style.
             Messages.error(.usage(usageError(message), hint: "see 'burnlink help' or 'burnlink <command> --help'"))
-            Glibc.exit(2)
+            Glibc._exit(2)
         }
     }
 
