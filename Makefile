@@ -25,7 +25,7 @@ PREFIX ?= /usr/local
 
 .PHONY: man install install-web all deps system-deps python-deps test-deps build release run test test-swift test-python \
         test-js test-browser fuzz test-fuzz \
-        bench bench-core bench-server bench-burn bench-cli bench-cut bench-postgres bench-at-size bench-deps vectors clean
+        bench bench-core bench-server bench-burn bench-cli bench-cli-floor bench-cut bench-postgres bench-at-size bench-deps vectors clean
 
 all: build
 
@@ -96,7 +96,7 @@ test-fuzz: system-deps
 	$(PYTHON) Fuzz/run.py --seconds $(FUZZ_SMOKE_SECONDS) --seed 1
 
 ## Every benchmark; results are written up in docs/benchmarks.md.
-bench: bench-core bench-server bench-burn bench-cli bench-cut bench-postgres bench-at-size
+bench: bench-core bench-server bench-burn bench-cli bench-cli-floor bench-cut bench-postgres bench-at-size
 
 bench-deps: system-deps
 	$(call apt_install,wrk redis-server curl hyperfine time postgresql procps)
@@ -124,6 +124,10 @@ bench-at-size: bench-deps release
 ## CLI whole-process time beside curl, and 1 GiB end to end.
 bench-cli: bench-deps
 	bash Benchmarks/cli/run.sh
+
+## A 1 KiB open beside the least a client on its packages does for the same requests, and curl.
+bench-cli-floor: bench-deps
+	bash Benchmarks/cli/floor.sh
 
 ## A 1 GiB open cut at 900 MiB by a proxy: resumed from where it stopped, not restarted.
 bench-cut: bench-deps
