@@ -1,5 +1,6 @@
-# Sourced by Benchmarks/cli/run.sh, Benchmarks/server/burn.sh and slow-reader.sh (and, for
-# listening_port alone, Benchmarks/server/ab.sh, per-request.sh and Benchmarks/cli/window-ab.sh).
+# Sourced by Benchmarks/cli/run.sh and floor.sh, Benchmarks/server/burn.sh and slow-reader.sh
+# (and, for listening_port alone, Benchmarks/server/ab.sh, per-request.sh and
+# Benchmarks/cli/window-ab.sh).
 #
 #   start_local_server NAME [--server-only]
 #
@@ -46,4 +47,13 @@ listening_port() {
 stop_local_server() {
     [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
     rm -rf "$TMP"
+}
+
+# claimable_secret FILE VERIFIER: creates a secret of FILE's bytes, 100 views, claimable with
+# the token whose verifier is VERIFIER, on $BURNLINK_SERVER with curl (docs/http-api.md 3.1),
+# for runs that claim it with raw requests; prints its id.
+claimable_secret() {
+    curl -fsS -X POST -H "Burnlink-Claim-Verifier: $2" -H "Burnlink-Max-Views: 100" \
+        -H "Content-Type: application/octet-stream" --data-binary @"$1" "$BURNLINK_SERVER/api/v1/secrets" \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'
 }

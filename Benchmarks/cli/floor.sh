@@ -44,14 +44,8 @@ cp "$(command -v curl)" "$TMP/curl"
 head -c 1024 /dev/urandom >"$TMP/secret-1k"
 
 read -r TOKEN VERIFIER < <(python3 "$ROOT/Benchmarks/server/bench_helpers.py" token)
-# secret: a 100-view secret made with curl under the claim token TOKEN; prints its URL.
-secret() {
-    local id
-    id=$("$TMP/curl" -fsS -X POST -H "Burnlink-Claim-Verifier: $VERIFIER" -H 'Burnlink-Max-Views: 100' \
-        -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/secret-1k" "$BURNLINK_SERVER/api/v1/secrets" |
-        python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
-    echo "$BURNLINK_SERVER/api/v1/secrets/$id"
-}
+# secret: the URL of a new secret claimable with TOKEN.
+secret() { echo "$BURNLINK_SERVER/api/v1/secrets/$(claimable_secret "$TMP/secret-1k" "$VERIFIER")"; }
 "$TMP/burnlink" send -q --views 100 "$TMP/secret-1k" >"$TMP/link"
 
 NAMES=("burnlink open" "curl claim" "floor claim" "floor confirm" "floor parsed")

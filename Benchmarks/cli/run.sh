@@ -78,9 +78,7 @@ paired send "burnlink send" "$BIN send -q $TMP/secret-1k" \
 # One secret of 100 views for each side, so each timed run claims a view of it directly.
 "$BIN" send -q --views 100 "$TMP/secret-1k" > "$TMP/link"
 LINK=$(cat "$TMP/link")
-ID=$(curl -fsS -X POST -H "Burnlink-Claim-Verifier: $VERIFIER" -H "Burnlink-Max-Views: 100" \
-    -H "Content-Type: application/octet-stream" --data-binary @"$TMP/secret-1k" "$CREATE_URL" \
-    | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+ID=$(claimable_secret "$TMP/secret-1k" "$VERIFIER")
 echo "== 1 KiB open, whole process, vs curl claim ($RUNS pairs, no shell)" >&2
 paired open "burnlink open" "$BIN open -q --yes $LINK" \
     "curl claim" "$CURL -fsS -o /dev/null -X POST -H 'Authorization: Bearer $TOKEN' $CREATE_URL/$ID/claim"
